@@ -1,0 +1,67 @@
+// Config and manifest from built layers: every field derived from the
+// description, the platform and the layers' digests, never from the clock.
+import { sha256 } from '../layers/hash-tap.js';
+import type { LayerDigests } from '../layers/layer.js';
+import { canonicalJson } from './canonical.js';
+import { MediaType, type ContainerConfig, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type ImageManifest, type Platform } from './types.js';
+
+export type ManifestFormat = 'oci' | 'docker';
+
+export interface BuiltLayer extends LayerDigests {
+  mediaType: string;
+  annotations?: Record<string, string>;
+  /** One line for the config's history: what the layer holds. */
+  comment: string;
+}
+
+export interface Blob {
+  descriptor: Descriptor;
+  bytes: Buffer;
+}
+
+/** RFC 3339 in UTC without fractional seconds, as other image builders write it. */
+export function rfc3339(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+export function makeConfig(args: { platform: Platform; config: ContainerConfig; layers: BuiltLayer[]; created: number; format: ManifestFormat }): Blob {
+  const created = rfc3339(args.created);
+  const history: HistoryEntry[] = args.layers.map((l) => ({ created, created_by: 'strata', comment: l.comment }));
+  const cfg: ImageConfig = {
+    created,
+    architecture: args.platform.architecture,
+    os: args.platform.os,
+    ...(args.platform.variant ? { variant: args.platform.variant } : {}),
+    config: args.config,
+    rootfs: { type: 'layers', diff_ids: args.layers.map((l) => l.diffID) },
+    history,
+  };
+  const bytes = Buffer.from(canonicalJson(cfg), 'utf8');
+  const mediaType = args.format === 'docker' ? MediaType.dockerConfig : MediaType.ociConfig;
+  return { descriptor: { mediaType, digest: sha256(bytes), size: bytes.length }, bytes };
+}
+
+export function makeManifest(args: { config: Blob; layers: BuiltLayer[]; annotations: Record<string, string>; format: ManifestFormat }): Blob {
+  const docker = args.format === 'docker';
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: docker ? MediaType.dockerManifest : MediaType.ociManifest,
+    config: args.config.descriptor,
+    layers: args.layers.map((l) => ({
+      mediaType: l.mediaType,
+      digest: l.digest,
+      size: l.size,
+      ...(!docker && l.annotations && Object.keys(l.annotations).length ? { annotations: l.annotations } : {}),
+    })),
+    ...(!docker && Object.keys(args.annotations).length ? { annotations: args.annotations } : {}),
+  };
+  const bytes = Buffer.from(canonicalJson(manifest), 'utf8');
+  return { descriptor: { mediaType: manifest.mediaType, digest: sha256(bytes), size: bytes.length }, bytes };
+}
+
+export function layerMediaType(format: ManifestFormat, compression: 'gzip' | 'zstd' | 'none'): string {
+  if (format === 'docker') return compression === 'gzip' ? MediaType.dockerLayerGzip : MediaType.dockerLayer;
+  return { gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd, none: MediaType.ociLayer }[compression];
+}
+
+export type { Digest };

@@ -1,0 +1,139 @@
+// An OCI image layout on disk (image-layout.md), written so that a failure never
+// leaves a half-written image: blobs are content-addressed and land by rename
+// after their digest is known; index.json is replaced by rename last. A new
+// layout is written under a temporary name and renamed into place at the end.
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { StrataError } from '../src/errors.js';
+import { Annotation, MediaType, type Descriptor, type Digest, type ImageIndex } from './types.js';
+
+export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Writes bytes to a temporary file beside `path`, fsyncs it and renames it over `path`. */
+export async function writeFileAtomic(path: string, data: Buffer | string): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const fh = await open(tmp, 'wx');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path).catch(async (e: unknown) => {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  });
+}
+
+export class OciLayoutWriter {
+  private constructor(
+    /** Where blobs are written now (the final dir, or a staging dir for a new layout). */
+    readonly root: string,
+    private readonly finalDir: string,
+  ) {}
+
+  /** Opens DIR for adding an image: an existing layout in place, or a new one staged beside it. */
+  static async open(dir: string): Promise<OciLayoutWriter> {
+    try {
+      if (await exists(dir)) {
+        const st = await stat(dir);
+        if (!st.isDirectory()) throw new StrataError('output', `${dir} exists and is not a directory`);
+        if (await exists(join(dir, 'oci-layout'))) {
+          const layout = JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8')) as { imageLayoutVersion?: string };
+          if (layout.imageLayoutVersion !== '1.0.0') throw new StrataError('output', `${dir} is an OCI layout of version ${layout.imageLayoutVersion}, not 1.0.0`);
+          await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+          return new OciLayoutWriter(dir, dir);
+        }
+        if ((await readdir(dir)).length > 0) throw new StrataError('output', `${dir} is neither empty nor an OCI image layout; refusing to write into it`);
+      }
+      await mkdir(dirname(dir), { recursive: true });
+      const staging = `${dir}.strata-tmp-${randomBytes(6).toString('hex')}`;
+      await mkdir(join(staging, 'blobs', 'sha256'), { recursive: true });
+      await writeFileAtomic(join(staging, 'oci-layout'), OCI_LAYOUT);
+      return new OciLayoutWriter(staging, dir);
+    } catch (e) {
+      if (e instanceof StrataError) throw e;
+      throw new StrataError('output', `cannot write OCI layout at ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  blobPath(digest: Digest): string {
+    return join(this.root, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    return exists(this.blobPath(digest));
+  }
+
+  /** Streams a blob whose digest is known only once written; lands it by rename. */
+  async writeBlobStream<T extends { digest: Digest }>(produce: (sink: Writable) => Promise<T>): Promise<T> {
+    const tmp = join(this.root, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      const result = await produce(createWriteStream(tmp, { flags: 'wx' }));
+      const fh = await open(tmp, 'r+');
+      await fh.sync();
+      await fh.close();
+      await this.land(tmp, result.digest);
+      return result;
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async writeBlob(data: Buffer, digest: Digest): Promise<void> {
+    if (await this.hasBlob(digest)) return;
+    const tmp = join(this.root, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    await writeFileAtomic(tmp, data);
+    await this.land(tmp, digest);
+  }
+
+  private async land(tmp: string, digest: Digest): Promise<void> {
+    const final = this.blobPath(digest);
+    if (await exists(final)) {
+      await unlink(tmp);
+      return;
+    }
+    await rename(tmp, final);
+  }
+
+  /**
+   * Points the index at `manifest` under `refName`, replacing an image of the same
+   * name, and makes the layout visible. The index is the commit point.
+   */
+  async commit(manifest: Descriptor, refName: string | undefined): Promise<void> {
+    const indexPath = join(this.root, 'index.json');
+    const index: ImageIndex = (await exists(indexPath))
+      ? (JSON.parse(await readFile(indexPath, 'utf8')) as ImageIndex)
+      : { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+    const entry: Descriptor = refName ? { ...manifest, annotations: { ...manifest.annotations, [Annotation.refName]: refName } } : manifest;
+    index.manifests = index.manifests.filter((d) => (refName ? d.annotations?.[Annotation.refName] !== refName : d.digest !== manifest.digest));
+    index.manifests.push(entry);
+    await writeFileAtomic(indexPath, JSON.stringify(index));
+    if (this.root !== this.finalDir) {
+      await rmdir(this.finalDir).catch(() => undefined); // only ever an empty directory
+      await rename(this.root, this.finalDir).catch((e: unknown) => {
+        throw new StrataError('output', `cannot move the new layout into ${this.finalDir}: ${(e as Error).message}`, { cause: e });
+      });
+    }
+  }
+
+  /**
+   * Undoes a failed write: a staged layout goes whole. In an existing layout the
+   * new blobs stay: another writer may already point at one of them, and an
+   * unreferenced complete blob harms no image.
+   */
+  async abort(): Promise<void> {
+    if (this.root !== this.finalDir) await rm(this.root, { recursive: true, force: true });
+  }
+}

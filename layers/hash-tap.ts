@@ -1,0 +1,32 @@
+// Hashes and counts bytes as they pass: digests are computed on the way,
+// never by reading a blob twice.
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import type { Digest } from '../image/types.js';
+
+export class HashTap extends Transform {
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+  private result: { digest: Digest; size: number } | undefined;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (e?: Error | null, data?: Buffer) => void): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+
+  override _flush(done: (e?: Error | null) => void): void {
+    this.result = { digest: `sha256:${this.hash.digest('hex')}`, size: this.bytes };
+    done();
+  }
+
+  /** Digest and size of everything that passed; an error before the stream ended. */
+  get value(): { digest: Digest; size: number } {
+    if (!this.result) throw new Error('internal: digest asked for before the stream ended');
+    return this.result;
+  }
+}
+
+export function sha256(data: Buffer | string): Digest {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}

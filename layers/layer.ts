@@ -1,0 +1,67 @@
+// One layer: tree entries → deterministic tar → compressor → a sink, with the
+// diffID (of the tar) and the digest and size (of the compressed blob) computed
+// as the bytes pass.
+import { type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Digest } from '../image/types.js';
+import { createCompressor, type Compression } from './compress.js';
+import { HashTap } from './hash-tap.js';
+import { walkStorePath, type StoreObject } from './store-walk.js';
+import { tarStream } from './tar.js';
+import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
+
+/** Bumped whenever the bytes Strata writes for the same input change. */
+export const LAYER_FORMAT_VERSION = '1';
+
+/** Mode of the /nix and /nix/store directory entries every store layer carries. */
+const NIX_DIR_MODE = 0o755;
+
+export interface LayerInput {
+  /** Store objects whose trees make the layer. */
+  storeObjects: StoreObject[];
+  /** Entries made by Strata (root symlink farm, /etc files), already in tree order. */
+  extra?: TreeEntry[];
+}
+
+export interface LayerOptions {
+  compression: Compression;
+  /** mtime of every entry, seconds since the epoch. */
+  mtime: number;
+}
+
+export interface LayerDigests {
+  digest: Digest;
+  size: number;
+  diffID: Digest;
+  uncompressedSize: number;
+}
+
+/** The entries of a layer in tree order: /nix, /nix/store, then each store path. */
+export async function* layerEntries(input: LayerInput): AsyncGenerator<TreeEntry> {
+  const extra = [...(input.extra ?? [])];
+  for (let i = 1; i < extra.length; i++) {
+    if (compareTreePaths(extra[i - 1]!.path, extra[i]!.path) >= 0) {
+      throw new Error(`internal: layer entries out of order or duplicated at ${extra[i]!.path}`);
+    }
+  }
+  const objects = [...input.storeObjects].sort((a, b) => compareBytes(a.path, b.path));
+  // Extra entries never live under nix/, so those before it and after it are split once.
+  const beforeNix = extra.filter((e) => compareTreePaths(e.path, 'nix') < 0);
+  const afterNix = extra.filter((e) => compareTreePaths(e.path, 'nix') > 0);
+  if (beforeNix.length + afterNix.length !== extra.length) throw new Error('internal: extra entry at /nix');
+  yield* beforeNix;
+  if (objects.length > 0) {
+    yield { type: 'directory', path: 'nix', mode: NIX_DIR_MODE };
+    yield { type: 'directory', path: 'nix/store', mode: NIX_DIR_MODE };
+    for (const o of objects) yield* walkStorePath(o);
+  }
+  yield* afterNix;
+}
+
+/** Writes one layer's compressed bytes into `sink` and returns its digests. */
+export async function writeLayer(input: LayerInput, opts: LayerOptions, sink: Writable): Promise<LayerDigests> {
+  const diff = new HashTap();
+  const blob = new HashTap();
+  await pipeline(tarStream(layerEntries(input), { mtime: opts.mtime }), diff, createCompressor(opts.compression), blob, sink);
+  return { digest: blob.value.digest, size: blob.value.size, diffID: diff.value.digest, uncompressedSize: diff.value.size };
+}

@@ -1,0 +1,84 @@
+// Closure → ordered layer groups. Until the layering strategies land, this is the
+// simple plan: explicit groups from the description first, then one layer per
+// store path with dependencies below their dependents, and whatever does not fit
+// under --max-layers merged into the last layer.
+import type { StorePathInfo } from '../nix/json.js';
+import { StrataError } from '../src/errors.js';
+import { compareBytes } from './tree.js';
+
+/** containerd refuses images with more layers than this (overlayfs' lowerdir limit). */
+export const MAX_LAYERS_LIMIT = 127;
+export const DEFAULT_MAX_LAYERS = 100;
+
+export interface LayerGroup {
+  paths: StorePathInfo[];
+}
+
+/** Dependencies before dependents; ties broken by path, so the order is a pure function of the graph. */
+export function topologicalOrder(infos: StorePathInfo[]): StorePathInfo[] {
+  const byPath = new Map(infos.map((i) => [i.path, i]));
+  const pending = new Map(infos.map((i) => [i.path, new Set(i.references.filter((r) => r !== i.path && byPath.has(r)))]));
+  const dependents = new Map<string, string[]>();
+  for (const [p, refs] of pending) for (const r of refs) dependents.set(r, [...(dependents.get(r) ?? []), p]);
+  const ready = [...pending].filter(([, refs]) => refs.size === 0).map(([p]) => p).sort(compareBytes);
+  const out: StorePathInfo[] = [];
+  while (ready.length > 0) {
+    const p = ready.shift()!;
+    out.push(byPath.get(p)!);
+    const next: string[] = [];
+    for (const d of dependents.get(p) ?? []) {
+      const refs = pending.get(d)!;
+      refs.delete(p);
+      if (refs.size === 0) next.push(d);
+    }
+    // Keep `ready` sorted: every newly ready path goes in its place.
+    for (const n of next) {
+      const i = ready.findIndex((x) => compareBytes(n, x) < 0);
+      ready.splice(i < 0 ? ready.length : i, 0, n);
+    }
+  }
+  if (out.length !== infos.length) throw new StrataError('nix-output', 'the closure has a reference cycle between store paths');
+  return out;
+}
+
+export interface PlanOptions {
+  /** Layers available to store paths (--max-layers less Strata's own root layer). */
+  maxLayers: number;
+  /** Explicit groups of store paths from the description, bottom first. */
+  explicit?: string[][];
+}
+
+export function validateMaxLayers(n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new StrataError('usage', `--max-layers must be a whole number of at least 1, not ${n}`);
+  if (n > MAX_LAYERS_LIMIT) throw new StrataError('usage', `--max-layers ${n} is above ${MAX_LAYERS_LIMIT}, the most layers containerd can mount`);
+  return n;
+}
+
+export function planLayers(closure: StorePathInfo[], opts: PlanOptions): LayerGroup[] {
+  if (opts.maxLayers < 1) throw new StrataError('usage', 'no layer is left for the store paths under --max-layers');
+  const ordered = topologicalOrder(closure);
+  const byPath = new Map(closure.map((i) => [i.path, i]));
+  const placed = new Set<string>();
+  const groups: LayerGroup[] = [];
+  for (const g of opts.explicit ?? []) {
+    // A group holds its paths' closures, less what lower groups already hold.
+    const want = new Set<string>();
+    const stack = [...g];
+    while (stack.length) {
+      const p = stack.pop()!;
+      if (want.has(p) || placed.has(p)) continue;
+      const info = byPath.get(p);
+      if (!info) throw new StrataError('description', `layer group path ${p} is not in the image's closure`);
+      want.add(p);
+      stack.push(...info.references);
+    }
+    const paths = ordered.filter((i) => want.has(i.path));
+    for (const i of paths) placed.add(i.path);
+    if (paths.length) groups.push({ paths });
+  }
+  for (const info of ordered) if (!placed.has(info.path)) groups.push({ paths: [info] });
+  if (groups.length <= opts.maxLayers) return groups;
+  const kept = groups.slice(0, opts.maxLayers - 1);
+  kept.push({ paths: groups.slice(opts.maxLayers - 1).flatMap((g) => g.paths) });
+  return kept;
+}

@@ -1,0 +1,115 @@
+// From an installable to realised store paths: build it with the user's nix,
+// hold GC roots on what will be read, and read the closure with NAR hashes.
+import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StrataError } from '../src/errors.js';
+import { parseBuildJson, parsePathInfoJson, type StorePathInfo } from './json.js';
+import { runNix, runNixStore } from './run.js';
+
+export const STORE_DIR = '/nix/store';
+
+/** What the installable's own Nix value says about itself (flakes only). */
+export interface PackageMeta {
+  mainProgram?: string;
+  pname?: string;
+  name?: string;
+}
+
+export interface Realised {
+  /** The store paths nix built for the installable (all its default outputs). */
+  outputs: string[];
+  meta: PackageMeta;
+  /** The JSON written by the flake's lib.image, when the installable is an image description. */
+  description?: unknown;
+}
+
+/** GC roots held while an image is written; release() drops them all. */
+export class GcRoots {
+  private constructor(readonly dir: string) {}
+  private n = 0;
+  static async create(): Promise<GcRoots> {
+    return new GcRoots(await mkdtemp(join(tmpdir(), 'strata-gcroots-')));
+  }
+  next(): string {
+    return join(this.dir, `root-${++this.n}`);
+  }
+  /** Registers indirect roots on already-valid paths (fails if one was collected). */
+  async hold(paths: string[]): Promise<void> {
+    if (paths.length === 0) return;
+    await runNixStore(['--realise', '--add-root', this.next(), ...paths], { captureStderr: true });
+  }
+  async release(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A store path or a symlink to one (such as ./result): built already, nothing to evaluate. */
+export async function asStorePath(installable: string): Promise<string | undefined> {
+  if (!installable.includes('/') || installable.includes('#')) return undefined;
+  try {
+    const p = await realpath(installable);
+    if (!p.startsWith(`${STORE_DIR}/`)) return undefined;
+    return p.split('/').slice(0, 4).join('/');
+  } catch {
+    return installable.startsWith(`${STORE_DIR}/`) ? installable : undefined;
+  }
+}
+
+/**
+ * Points a flake installable at packages.<system> when the image is for another
+ * system than this machine's: nix's own --system would also make it try to run
+ * that system's builders locally instead of on a remote builder.
+ */
+export function installableForSystem(installable: string, system: string, host: string): string {
+  if (system === host) return installable;
+  const hash = installable.indexOf('#');
+  const flake = hash < 0 ? installable : installable.slice(0, hash);
+  const fragment = hash < 0 ? 'default' : installable.slice(hash + 1);
+  if (/^(packages|legacyPackages)\./.test(fragment)) return installable;
+  return `${flake}#packages.${system}.${fragment}`;
+}
+
+const META_EXPR = `p: if builtins.isAttrs p && p ? strataImage then { strataImage = true; } else {
+  mainProgram = if builtins.isAttrs p && p ? meta && p.meta ? mainProgram then p.meta.mainProgram else null;
+  pname = if builtins.isAttrs p && p ? pname then p.pname else null;
+  name = if builtins.isAttrs p && p ? name then p.name else null;
+}`;
+
+/** Builds the installable and holds GC roots on its outputs. */
+export async function realise(installable: string, roots: GcRoots): Promise<Realised> {
+  const storePath = await asStorePath(installable);
+  let meta: PackageMeta = {};
+  let isDescription = false;
+  if (!storePath) {
+    const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR]);
+    const v = JSON.parse(stdout) as Record<string, unknown>;
+    isDescription = v.strataImage === true;
+    for (const k of ['mainProgram', 'pname', 'name'] as const) if (typeof v[k] === 'string') meta[k] = v[k];
+  }
+  const { stdout } = await runNix(['build', '--json', '--out-link', roots.next(), storePath ?? installable]);
+  const outputs = parseBuildJson(stdout).flatMap((r) => Object.values(r.outputs)).sort();
+  if (outputs.length === 0) throw new StrataError('nix-output', `nix build ${installable} reported no outputs`);
+  if (storePath && outputs.length === 1) isDescription = await looksLikeDescription(outputs[0]!);
+  if (isDescription) {
+    const description = JSON.parse(await readFile(join(outputs[0]!, 'manifest.nix'), 'utf8')) as unknown;
+    return { outputs, meta, description };
+  }
+  return { outputs, meta };
+}
+
+async function looksLikeDescription(out: string): Promise<boolean> {
+  try {
+    const v = JSON.parse(await readFile(join(out, 'manifest.nix'), 'utf8')) as Record<string, unknown>;
+    return typeof v === 'object' && v !== null && 'strataImage' in v;
+  } catch {
+    return false;
+  }
+}
+
+/** The closure of `roots`: every path with its references, NAR hash and size. */
+export async function closure(roots: string[]): Promise<StorePathInfo[]> {
+  if (roots.length === 0) return [];
+  const { stdout } = await runNix(['path-info', '--json', '--recursive', ...roots], { captureStderr: true });
+  return parsePathInfoJson(stdout, STORE_DIR);
+}

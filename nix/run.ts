@@ -1,0 +1,63 @@
+// Runs the user's own nix. Its build log goes straight to our stderr; its stdout
+// (JSON) is captured. Flakes are turned on per call, so no nix.conf edit is needed.
+import { spawn } from 'node:child_process';
+import { StrataError } from '../src/errors.js';
+
+export interface NixRunOptions {
+  /** Keep nix's stderr instead of passing it through (for quiet probes). */
+  captureStderr?: boolean;
+}
+
+export interface NixRunResult {
+  stdout: string;
+  stderr: string;
+}
+
+const FLAKE_FLAGS = ['--extra-experimental-features', 'nix-command flakes'];
+
+/** Runs `nix ARGS…` (the new CLI, with flakes on); fails with the last line nix printed. */
+export function runNix(args: string[], opts: NixRunOptions = {}): Promise<NixRunResult> {
+  return run('nix', [...FLAKE_FLAGS, ...args], opts);
+}
+
+/** Runs a classic `nix-store` command (stable across every Nix version). */
+export function runNixStore(args: string[], opts: NixRunOptions = {}): Promise<NixRunResult> {
+  return run('nix-store', args, opts);
+}
+
+function run(cmd: string, args: string[], opts: NixRunOptions): Promise<NixRunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let errBytes = 0;
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => {
+      if (!opts.captureStderr) process.stderr.write(b);
+      // Keep the tail only: enough to name the error, bounded for long build logs.
+      err.push(b);
+      errBytes += b.length;
+      while (errBytes > 1 << 20 && err.length > 1) errBytes -= err.shift()!.length;
+    });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') {
+        reject(new StrataError('nix-missing', `'${cmd}' is not on PATH: install Nix (Debian: apt-get install nix-bin; elsewhere: https://nixos.org/download) and try again`));
+      } else reject(new StrataError('nix-failed', `cannot run ${cmd}: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (code === 0) return resolve({ stdout, stderr });
+      const last = lastErrorLine(stderr);
+      const what = `${cmd} ${args.filter((a) => !FLAKE_FLAGS.includes(a)).join(' ')}`;
+      reject(new StrataError('nix-failed', `${what} failed${signal ? ` (${signal})` : ` (exit ${code})`}${last ? `: ${last}` : ''}`));
+    });
+  });
+}
+
+/** The most telling line of nix's error output: its 'error:' line, without colour codes. */
+export function lastErrorLine(stderr: string): string {
+  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const err = lines.find((l) => l.startsWith('error:'));
+  return (err ?? lines[lines.length - 1] ?? '').replace(/^error:\s*/, '');
+}

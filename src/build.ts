@@ -1,0 +1,129 @@
+// Orchestration of `strata build`: installable → nix (build, closure) → image
+// description → layer groups → tar streams → a sink (OCI layout or archive).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+import { assembleAndWrite } from './write-image.js';
+import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from './description.js';
+import { StrataError } from './errors.js';
+import { hostSystem, parseSystem } from './platform.js';
+import { formatDockerReference, resolveTag, referenceTag, type Reference } from './reference.js';
+import { closure, GcRoots, installableForSystem, realise } from '../nix/installable.js';
+import type { Compression } from '../layers/compress.js';
+import type { ManifestFormat } from '../image/assemble.js';
+import type { Digest, Platform } from '../image/types.js';
+import { OciLayoutWriter } from '../image/layout.js';
+import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
+
+export interface BuildRequest {
+  installable: string;
+  output: Reference;
+  /** Nix system or OCI platform; this machine's when absent. */
+  system?: string;
+  tag?: string;
+  overrides: ConfigOverrides;
+  maxLayers: number;
+  compression?: Compression;
+  format: ManifestFormat;
+  /** Seconds since the epoch for `created` and every mtime. */
+  sourceDateEpoch: number;
+}
+
+export interface BuildResult {
+  /** The manifest digest (for docker-archive, the config digest: the image ID). */
+  digest: Digest;
+  manifestDigest: Digest;
+  configDigest: Digest;
+  name: string;
+  tag: string;
+  platform: Platform;
+  output: string;
+  layers: { digest: Digest; diffID: Digest; size: number; storePaths: string[] }[];
+}
+
+function outputString(r: Reference): string {
+  switch (r.transport) {
+    case 'docker':
+      return `docker://${formatDockerReference(r.ref)}`;
+    case 'nix':
+      return r.installable;
+    default:
+      return `${r.transport}:${r.path}`;
+  }
+}
+
+export async function build(req: BuildRequest): Promise<BuildResult> {
+  const out = req.output;
+  if (out.transport === 'nix') throw new StrataError('reference', `'${out.installable}' is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE`);
+  if (out.transport === 'docker') throw new StrataError('unsupported', 'pushing to a registry is not implemented yet; write oci:DIR and copy it with skopeo');
+  const dockerArchive = out.transport === 'docker-archive';
+  if (dockerArchive && req.compression && req.compression !== 'none') {
+    throw new StrataError('usage', 'docker-archive holds uncompressed layers; drop --compression');
+  }
+  const format: ManifestFormat = dockerArchive ? 'docker' : req.format;
+  const compression: Compression = dockerArchive ? 'none' : (req.compression ?? 'gzip');
+  if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
+  const host = hostSystem();
+  const { system, platform } = parseSystem(req.system ?? host);
+
+  const roots = await GcRoots.create();
+  try {
+    const realised = await realise(installableForSystem(req.installable, system, host), roots);
+    const description: ImageDescription = applyOverrides(await describe(realised), req.overrides);
+    checkUser(description);
+    const tag = resolveTag(req.tag, referenceTag(out), description.tag);
+    const rootPaths = closureRoots(description);
+    await roots.hold(rootPaths);
+    const paths = await closure(rootPaths);
+
+    // Archives are assembled from a layout staged beside them; oci: writes in place.
+    const stageDir = out.transport === 'oci' ? undefined : await mkdtemp(join(dirname(out.path), `.${basename(out.path)}.strata-stage-`));
+    const layout = await OciLayoutWriter.open(stageDir ? join(stageDir, 'layout') : out.path);
+    try {
+      const image = await assembleAndWrite(layout, {
+        description,
+        closure: paths,
+        platform,
+        compression,
+        format,
+        maxLayers: req.maxLayers,
+        mtime: req.sourceDateEpoch,
+      });
+      const refName = out.transport === 'docker-archive' ? undefined : tag;
+      await layout.commit(image.manifest.descriptor, refName);
+      let digest = image.manifest.descriptor.digest;
+      if (out.transport === 'oci-archive') {
+        await writeOciArchive(layout.root, out.path, req.sourceDateEpoch);
+      } else if (out.transport === 'docker-archive') {
+        const name = out.name ? { ...out.name, tag } : undefined;
+        const repoTag = name ? formatDockerReference({ registry: name.registry, repository: name.repository, tag }).replace(/^docker\.io\/(library\/)?/, '') : `${description.name}:${tag}`;
+        await writeDockerArchive(
+          {
+            config: { digest: image.config.descriptor.digest, bytes: image.config.bytes },
+            layers: image.layers.map((l) => ({ diffID: l.diffID, path: layout.blobPath(l.digest), size: l.size })),
+            repoTags: [repoTag],
+          },
+          out.path,
+          req.sourceDateEpoch,
+        );
+        digest = image.config.descriptor.digest;
+      }
+      return {
+        digest,
+        manifestDigest: image.manifest.descriptor.digest,
+        configDigest: image.config.descriptor.digest,
+        name: description.name,
+        tag,
+        platform,
+        output: outputString(out),
+        layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
+      };
+    } catch (e) {
+      await layout.abort();
+      throw e;
+    } finally {
+      if (stageDir) await rm(stageDir, { recursive: true, force: true });
+    }
+  } finally {
+    await roots.release();
+  }
+}

@@ -1,0 +1,52 @@
+// One error type with stable codes; the CLI turns any of them into one line on
+// stderr and an exit code, so commands never call process.exit themselves.
+
+export type ErrorCode =
+  | 'usage' // bad flags or arguments
+  | 'reference' // a reference that cannot be parsed, an unknown transport
+  | 'nix-missing' // no nix on PATH
+  | 'nix-failed' // evaluation or build failure, unknown attribute
+  | 'nix-output' // nix printed something Strata cannot read
+  | 'platform' // a system Strata cannot make an image for
+  | 'description' // an invalid image description
+  | 'store-corrupt' // store content does not match its NAR hash
+  | 'output' // the destination cannot be written
+  | 'unsupported'; // a valid request this version does not do
+
+export class StrataError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StrataError';
+  }
+}
+
+const exitCodes: Record<ErrorCode, number> = {
+  usage: 2,
+  reference: 2,
+  'nix-missing': 3,
+  'nix-failed': 4,
+  'nix-output': 4,
+  platform: 2,
+  description: 2,
+  'store-corrupt': 5,
+  output: 6,
+  unsupported: 2,
+};
+
+export function exitCodeFor(e: unknown): number {
+  return e instanceof StrataError ? exitCodes[e.code] : 1;
+}
+
+/** One line for stderr: the cause, without a stack trace. */
+export function describeError(e: unknown): string {
+  if (e instanceof StrataError) return `strata: ${e.message}`;
+  if (e instanceof Error) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return `strata: ${code ? `${code}: ` : ''}${e.message.split('\n')[0]}`;
+  }
+  return `strata: ${String(e)}`;
+}

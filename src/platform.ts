@@ -1,0 +1,40 @@
+// Nix systems ↔ OCI platforms.
+import { StrataError } from './errors.js';
+import type { Platform } from '../image/types.js';
+
+const SYSTEMS: Record<string, Platform> = {
+  'x86_64-linux': { os: 'linux', architecture: 'amd64' },
+  'aarch64-linux': { os: 'linux', architecture: 'arm64' },
+  'i686-linux': { os: 'linux', architecture: '386' },
+  'armv7l-linux': { os: 'linux', architecture: 'arm', variant: 'v7' },
+  'armv6l-linux': { os: 'linux', architecture: 'arm', variant: 'v6' },
+  'riscv64-linux': { os: 'linux', architecture: 'riscv64' },
+  'powerpc64le-linux': { os: 'linux', architecture: 'ppc64le' },
+  's390x-linux': { os: 'linux', architecture: 's390x' },
+};
+
+/** Accepts a Nix system (x86_64-linux) or an OCI platform (linux/amd64, linux/arm/v7). */
+export function parseSystem(s: string): { system: string; platform: Platform } {
+  if (s.includes('/')) {
+    const [os, architecture, variant] = s.split('/');
+    const hit = Object.entries(SYSTEMS).find(([, p]) => p.os === os && p.architecture === architecture && (p.variant ?? undefined) === (variant || (architecture === 'arm' ? 'v7' : undefined)));
+    if (!hit) throw new StrataError('platform', `platform '${s}' has no Nix system Strata knows; known: ${Object.values(SYSTEMS).map(formatPlatform).join(', ')}`);
+    return { system: hit[0], platform: hit[1] };
+  }
+  const platform = SYSTEMS[s];
+  if (!platform) {
+    const why = /-(darwin|freebsd|netbsd|openbsd|windows|cygwin)$/.test(s) ? 'container images run Linux; build for a -linux system' : `known: ${Object.keys(SYSTEMS).join(', ')}`;
+    throw new StrataError('platform', `cannot make an image for system '${s}': ${why}`);
+  }
+  return { system: s, platform };
+}
+
+export function formatPlatform(p: Platform): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+}
+
+/** The Nix system of this machine, from Node's own view of it. */
+export function hostSystem(): string {
+  const arch = { x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', riscv64: 'riscv64', ppc64: 'powerpc64le', s390x: 's390x', arm: 'armv7l' }[process.arch as string];
+  return `${arch ?? process.arch}-${process.platform}`;
+}

@@ -1,0 +1,63 @@
+// Writes an image's blobs into an OCI layout: each layer streamed from the store
+// through tar and the compressor into the layout, then the config and manifest.
+import { makeConfig, makeManifest, layerMediaType, type Blob, type BuiltLayer, type ManifestFormat } from '../image/assemble.js';
+import { canonicalJson } from '../image/canonical.js';
+import type { OciLayoutWriter } from '../image/layout.js';
+import { StrataAnnotation, type Platform } from '../image/types.js';
+import { compressorInfo, type Compression } from '../layers/compress.js';
+import { sha256 } from '../layers/hash-tap.js';
+import { LAYER_FORMAT_VERSION, writeLayer, type LayerInput } from '../layers/layer.js';
+import { planLayers } from '../layers/plan.js';
+import { rootEntries } from '../layers/root.js';
+import type { TreeEntry } from '../layers/tree.js';
+import type { StorePathInfo } from '../nix/json.js';
+import type { ImageDescription } from './description.js';
+
+export interface WriteImageOptions {
+  description: ImageDescription;
+  closure: StorePathInfo[];
+  platform: Platform;
+  compression: Compression;
+  format: ManifestFormat;
+  maxLayers: number;
+  mtime: number;
+}
+
+export interface WrittenImage {
+  manifest: Blob;
+  config: Blob;
+  layers: (BuiltLayer & { storePaths: string[] })[];
+}
+
+/** What a layer's bytes are a pure function of; equal keys mean equal layers. */
+export function layerKey(input: LayerInput, opts: { compressorId: string; mtime: number }): string {
+  const extra = (input.extra ?? []).map((e: TreeEntry) =>
+    e.type === 'symlink' ? [e.path, 'l', e.target] : e.type === 'directory' ? [e.path, 'd', e.mode] : [e.path, 'f', e.mode, e.size],
+  );
+  return sha256(canonicalJson({ v: LAYER_FORMAT_VERSION, c: opts.compressorId, m: opts.mtime, p: input.storeObjects.map((o) => [o.path, o.narHash]), x: extra }));
+}
+
+export async function assembleAndWrite(layout: OciLayoutWriter, o: WriteImageOptions): Promise<WrittenImage> {
+  const root = await rootEntries(o.description);
+  const groups = planLayers(o.closure, { maxLayers: o.maxLayers - (root.length > 0 ? 1 : 0), explicit: o.description.layers });
+  const inputs: { input: LayerInput; comment: string; storePaths: string[] }[] = groups.map((g) => ({
+    input: { storeObjects: g.paths.map((p) => ({ path: p.path, narHash: p.narHash })) },
+    comment: `store paths: ${g.paths.map((p) => p.path.split('/').pop()!.slice(33)).join(' ')}`,
+    storePaths: g.paths.map((p) => p.path),
+  }));
+  if (root.length > 0) inputs.push({ input: { storeObjects: [], extra: root }, comment: 'image root: links, /tmp, /etc', storePaths: [] });
+
+  const info = compressorInfo(o.compression);
+  const mediaType = layerMediaType(o.format, o.compression);
+  const layers: WrittenImage['layers'] = [];
+  for (const { input, comment, storePaths } of inputs) {
+    const digests = await layout.writeBlobStream((sink) => writeLayer(input, { compression: o.compression, mtime: o.mtime }, sink));
+    layers.push({ ...digests, mediaType, comment, storePaths, annotations: { [StrataAnnotation.layerKey]: layerKey(input, { compressorId: info.id, mtime: o.mtime }) } });
+  }
+  const config = makeConfig({ platform: o.platform, config: o.description.config, layers, created: o.mtime, format: o.format });
+  const annotations = { ...o.description.annotations, [StrataAnnotation.compressor]: info.id, [StrataAnnotation.layerFormat]: LAYER_FORMAT_VERSION };
+  const manifest = makeManifest({ config, layers, annotations, format: o.format });
+  await layout.writeBlob(config.bytes, config.descriptor.digest);
+  await layout.writeBlob(manifest.bytes, manifest.descriptor.digest);
+  return { manifest, config, layers };
+}
