@@ -37,8 +37,8 @@ export async function writeFileAtomic(path: string, data: Buffer | string): Prom
 
 export class OciLayoutWriter {
   private constructor(
-    /** Where blobs are written now (the final dir, or a staging dir for a new layout). */
-    readonly root: string,
+    /** Where blobs are written now: the final dir, or a staging dir for a new layout until commit. */
+    private dir: string,
     private readonly finalDir: string,
   ) {}
 
@@ -67,8 +67,12 @@ export class OciLayoutWriter {
     }
   }
 
+  get root(): string {
+    return this.dir;
+  }
+
   blobPath(digest: Digest): string {
-    return join(this.root, 'blobs', 'sha256', digest.slice('sha256:'.length));
+    return join(this.dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {
@@ -77,7 +81,7 @@ export class OciLayoutWriter {
 
   /** Streams a blob whose digest is known only once written; lands it by rename. */
   async writeBlobStream<T extends { digest: Digest }>(produce: (sink: Writable) => Promise<T>): Promise<T> {
-    const tmp = join(this.root, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
     try {
       const result = await produce(createWriteStream(tmp, { flags: 'wx' }));
       const fh = await open(tmp, 'r+');
@@ -93,7 +97,7 @@ export class OciLayoutWriter {
 
   async writeBlob(data: Buffer, digest: Digest): Promise<void> {
     if (await this.hasBlob(digest)) return;
-    const tmp = join(this.root, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
     await writeFileAtomic(tmp, data);
     await this.land(tmp, digest);
   }
@@ -112,7 +116,7 @@ export class OciLayoutWriter {
    * name, and makes the layout visible. The index is the commit point.
    */
   async commit(manifest: Descriptor, refName: string | undefined): Promise<void> {
-    const indexPath = join(this.root, 'index.json');
+    const indexPath = join(this.dir, 'index.json');
     const index: ImageIndex = (await exists(indexPath))
       ? (JSON.parse(await readFile(indexPath, 'utf8')) as ImageIndex)
       : { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
@@ -120,11 +124,12 @@ export class OciLayoutWriter {
     index.manifests = index.manifests.filter((d) => (refName ? d.annotations?.[Annotation.refName] !== refName : d.digest !== manifest.digest));
     index.manifests.push(entry);
     await writeFileAtomic(indexPath, JSON.stringify(index));
-    if (this.root !== this.finalDir) {
+    if (this.dir !== this.finalDir) {
       await rmdir(this.finalDir).catch(() => undefined); // only ever an empty directory
-      await rename(this.root, this.finalDir).catch((e: unknown) => {
+      await rename(this.dir, this.finalDir).catch((e: unknown) => {
         throw new StrataError('output', `cannot move the new layout into ${this.finalDir}: ${(e as Error).message}`, { cause: e });
       });
+      this.dir = this.finalDir;
     }
   }
 
@@ -134,6 +139,6 @@ export class OciLayoutWriter {
    * unreferenced complete blob harms no image.
    */
   async abort(): Promise<void> {
-    if (this.root !== this.finalDir) await rm(this.root, { recursive: true, force: true });
+    if (this.dir !== this.finalDir) await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -59,6 +59,9 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   if (dockerArchive && req.compression && req.compression !== 'none') {
     throw new StrataError('usage', 'docker-archive holds uncompressed layers; drop --compression');
   }
+  if (!dockerArchive && req.format === 'docker') {
+    throw new StrataError('usage', `--format docker is for registries and docker-archive; an OCI layout (${out.transport}:) holds OCI manifests`);
+  }
   const format: ManifestFormat = dockerArchive ? 'docker' : req.format;
   const compression: Compression = dockerArchive ? 'none' : (req.compression ?? 'gzip');
   if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');

@@ -46,7 +46,8 @@ export function describeError(e: unknown): string {
   if (e instanceof StrataError) return `strata: ${e.message}`;
   if (e instanceof Error) {
     const code = (e as NodeJS.ErrnoException).code;
-    return `strata: ${code ? `${code}: ` : ''}${e.message.split('\n')[0]}`;
+    const first = e.message.split('\n')[0] ?? '';
+    return `strata: ${code && !first.startsWith(code) ? `${code}: ` : ''}${first}`;
   }
   return `strata: ${String(e)}`;
 }
