@@ -3,7 +3,7 @@
 // Both are deterministic tars written beside the target and renamed into place.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,13 +11,14 @@ import { tarStream } from '../layers/tar.js';
 import { compareTreePaths, type TreeEntry } from '../layers/tree.js';
 import { StrataError } from '../src/errors.js';
 import { canonicalJson } from './canonical.js';
+import { mkdirs } from './fs.js';
 import type { Digest } from './types.js';
 
 const FILE_MODE = 0o644;
 const DIR_MODE = 0o755;
 
 async function writeTarAtomic(file: string, entries: TreeEntry[], mtime: number): Promise<void> {
-  await mkdir(dirname(file), { recursive: true }).catch(() => undefined);
+  await mkdirs(dirname(file));
   const tmp = `${file}.strata-tmp-${randomBytes(6).toString('hex')}`;
   try {
     const sorted = [...entries].sort((a, b) => compareTreePaths(a.path, b.path));

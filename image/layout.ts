@@ -4,6 +4,7 @@
 // layout is written under a temporary name and renamed into place at the end.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { mkdirs, writeFileAtomic } from './fs.js';
 import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -17,22 +18,6 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** Writes bytes to a temporary file beside `path`, fsyncs it and renames it over `path`. */
-export async function writeFileAtomic(path: string, data: Buffer | string): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path).catch(async (e: unknown) => {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  });
 }
 
 export class OciLayoutWriter {
@@ -51,14 +36,15 @@ export class OciLayoutWriter {
         if (await exists(join(dir, 'oci-layout'))) {
           const layout = JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8')) as { imageLayoutVersion?: string };
           if (layout.imageLayoutVersion !== '1.0.0') throw new StrataError('output', `${dir} is an OCI layout of version ${layout.imageLayoutVersion}, not 1.0.0`);
-          await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+          await mkdirs(join(dir, 'blobs', 'sha256'));
           return new OciLayoutWriter(dir, dir);
         }
         if ((await readdir(dir)).length > 0) throw new StrataError('output', `${dir} is neither empty nor an OCI image layout; refusing to write into it`);
       }
-      await mkdir(dirname(dir), { recursive: true });
+      await mkdirs(dirname(dir));
       const staging = `${dir}.strata-tmp-${randomBytes(6).toString('hex')}`;
-      await mkdir(join(staging, 'blobs', 'sha256'), { recursive: true });
+      await mkdir(staging);
+      await mkdirs(join(staging, 'blobs', 'sha256'));
       await writeFileAtomic(join(staging, 'oci-layout'), OCI_LAYOUT);
       return new OciLayoutWriter(staging, dir);
     } catch (e) {

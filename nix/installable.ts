@@ -82,7 +82,7 @@ export async function realise(installable: string, roots: GcRoots): Promise<Real
   let meta: PackageMeta = {};
   let isDescription = false;
   if (!storePath) {
-    const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR]);
+    const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR], { captureStderr: true, label: `nix eval ${installable}` });
     const v = JSON.parse(stdout) as Record<string, unknown>;
     isDescription = v.strataImage === true;
     for (const k of ['mainProgram', 'pname', 'name'] as const) if (typeof v[k] === 'string') meta[k] = v[k];

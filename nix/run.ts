@@ -6,6 +6,8 @@ import { StrataError } from '../src/errors.js';
 export interface NixRunOptions {
   /** Keep nix's stderr instead of passing it through (for quiet probes). */
   captureStderr?: boolean;
+  /** How the command is named in an error (default: the command line). */
+  label?: string;
 }
 
 export interface NixRunResult {
@@ -49,7 +51,7 @@ function run(cmd: string, args: string[], opts: NixRunOptions): Promise<NixRunRe
       const stderr = Buffer.concat(err).toString('utf8');
       if (code === 0) return resolve({ stdout, stderr });
       const last = lastErrorLine(stderr);
-      const what = `${cmd} ${args.filter((a) => !FLAKE_FLAGS.includes(a)).join(' ')}`;
+      const what = opts.label ?? `${cmd} ${args.filter((a) => !FLAKE_FLAGS.includes(a)).join(' ')}`;
       reject(new StrataError('nix-failed', `${what} failed${signal ? ` (${signal})` : ` (exit ${code})`}${last ? `: ${last}` : ''}`));
     });
   });

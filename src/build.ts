@@ -13,6 +13,7 @@ import type { ManifestFormat } from '../image/assemble.js';
 import type { Digest, Platform } from '../image/types.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
+import { mkdirs } from '../image/fs.js';
 
 export interface BuildRequest {
   installable: string;
@@ -51,6 +52,16 @@ function outputString(r: Reference): string {
   }
 }
 
+/** A staging directory beside an archive, so the final rename stays on one filesystem. */
+async function stageBeside(file: string): Promise<string> {
+  try {
+    await mkdirs(dirname(file));
+    return await mkdtemp(join(dirname(file), `.${basename(file)}.strata-stage-`));
+  } catch (e) {
+    throw new StrataError('output', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 export async function build(req: BuildRequest): Promise<BuildResult> {
   const out = req.output;
   if (out.transport === 'nix') throw new StrataError('reference', `'${out.installable}' is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE`);
@@ -79,7 +90,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
     const paths = await closure(rootPaths);
 
     // Archives are assembled from a layout staged beside them; oci: writes in place.
-    const stageDir = out.transport === 'oci' ? undefined : await mkdtemp(join(dirname(out.path), `.${basename(out.path)}.strata-stage-`));
+    const stageDir = out.transport === 'oci' ? undefined : await stageBeside(out.path);
     const layout = await OciLayoutWriter.open(stageDir ? join(stageDir, 'layout') : out.path);
     try {
       const image = await assembleAndWrite(layout, {

@@ -123,9 +123,9 @@ export function parseDescriptionJson(json: unknown): ImageDescription {
   };
 }
 
-/** Nix's parseDrvName: the name is everything before the first '-' followed by a digit. */
+/** Nix's parseDrvName: the name is everything before the first '-' not followed by a letter. */
 export function drvName(name: string): string {
-  const m = /^(.*?)-[0-9]/.exec(name);
+  const m = /^(.*?)-[^a-zA-Z]/.exec(name);
   return m ? m[1]! : name;
 }
 
@@ -171,9 +171,9 @@ export interface ConfigOverrides {
   ports?: string[];
 }
 
-function keyValue(kv: string, what: string): [string, string] {
+function keyValue(kv: string, what: string, code: 'usage' | 'description' = 'usage'): [string, string] {
   const i = kv.indexOf('=');
-  if (i <= 0) throw new StrataError('usage', `${what} '${kv}' is not KEY=VALUE`);
+  if (i <= 0) throw new StrataError(code, `${what} '${kv}' is not KEY=VALUE`);
   return [kv.slice(0, i), kv.slice(i + 1)];
 }
 
@@ -185,7 +185,7 @@ export function applyOverrides(d: ImageDescription, o: ConfigOverrides): ImageDe
   if (o.workdir) config.WorkingDir = o.workdir;
   if (o.user) config.User = o.user;
   if (o.env?.length) {
-    const env = new Map((config.Env ?? []).map((e) => keyValue(e, 'Env entry')));
+    const env = new Map((config.Env ?? []).map((e) => keyValue(e, 'config.Env entry', 'description')));
     for (const e of o.env) {
       const [k, v] = keyValue(e, '--env');
       env.set(k, v);

@@ -16,8 +16,11 @@ const SYSTEMS: Record<string, Platform> = {
 /** Accepts a Nix system (x86_64-linux) or an OCI platform (linux/amd64, linux/arm/v7). */
 export function parseSystem(s: string): { system: string; platform: Platform } {
   if (s.includes('/')) {
-    const [os, architecture, variant] = s.split('/');
-    const hit = Object.entries(SYSTEMS).find(([, p]) => p.os === os && p.architecture === architecture && (p.variant ?? undefined) === (variant || (architecture === 'arm' ? 'v7' : undefined)));
+    const parts = s.split('/');
+    const [os, architecture] = parts;
+    // Docker writes linux/arm64/v8 for plain arm64; arm without a variant means v7.
+    const variant = architecture === 'arm64' && parts[2] === 'v8' ? undefined : parts[2];
+    const hit = parts.length > 3 ? undefined : Object.entries(SYSTEMS).find(([, p]) => p.os === os && p.architecture === architecture && (p.variant ?? undefined) === (variant || (architecture === 'arm' ? 'v7' : undefined)));
     if (!hit) throw new StrataError('platform', `platform '${s}' has no Nix system Strata knows; known: ${Object.values(SYSTEMS).map(formatPlatform).join(', ')}`);
     return { system: hit[0], platform: hit[1] };
   }

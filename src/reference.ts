@@ -118,7 +118,7 @@ export function parseDestination(s: string): Reference {
   const m = /^([a-z][a-z0-9+.-]*):(.*)$/s.exec(s);
   if (m) {
     // 'localhost:5000/app' has a port after the colon and 'app:v1' a tag; anything else is a transport Strata does not know.
-    const after = m[2]!;
+    const after = m[2]!.replace(/@[^@]*$/, '');
     if (!/^[0-9]+\//.test(after) && !isValidTag(after)) {
       throw new StrataError('reference', `unknown transport '${m[1]}:' in '${s}': use oci:DIR, oci-archive:FILE, docker-archive:FILE or docker://REF`);
     }

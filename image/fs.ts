@@ -1,0 +1,45 @@
+// Filesystem helpers for writing images safely.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * mkdir -p, one component at a time. Node's own recursive mkdir spins forever on
+ * some filesystems that answer ENOENT to every mkdir (seen on /proc).
+ */
+export async function mkdirs(path: string): Promise<void> {
+  const missing: string[] = [];
+  let p = path;
+  for (;;) {
+    const st = await stat(p).catch(() => undefined);
+    if (st) {
+      if (!st.isDirectory()) throw Object.assign(new Error(`${p} is not a directory`), { code: 'ENOTDIR' });
+      break;
+    }
+    missing.unshift(p);
+    const parent = dirname(p);
+    if (parent === p) break;
+    p = parent;
+  }
+  for (const m of missing) {
+    await mkdir(m).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
+
+/** Writes bytes to a temporary file beside `path`, fsyncs it and renames it over `path`. */
+export async function writeFileAtomic(path: string, data: Buffer | string): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const fh = await open(tmp, 'wx');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path).catch(async (e: unknown) => {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  });
+}
