@@ -20,6 +20,31 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
+const LOCK_WAIT_MS = 60_000;
+
+/**
+ * Runs `fn` holding an exclusive lock file, so two writers adding images to one
+ * layout at once cannot lose each other's index entries.
+ */
+async function withLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await (await open(lockPath, 'wx')).close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (Date.now() > deadline) throw new StrataError('output', `${lockPath} is held by another writer; remove it if no strata is running`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(lockPath).catch(() => undefined);
+  }
+}
+
 export class OciLayoutWriter {
   private constructor(
     /** Where blobs are written now: the final dir, or a staging dir for a new layout until commit. */
@@ -102,6 +127,18 @@ export class OciLayoutWriter {
    * name, and makes the layout visible. The index is the commit point.
    */
   async commit(manifest: Descriptor, refName: string | undefined): Promise<void> {
+    await withLock(join(this.dir, 'index.json.lock'), () => this.updateIndex(manifest, refName));
+    if (this.dir !== this.finalDir) {
+      await rmdir(this.finalDir).catch(() => undefined); // only ever an empty directory
+      await rename(this.dir, this.finalDir).catch((e: unknown) => {
+        throw new StrataError('output', `cannot move the new layout into ${this.finalDir}: ${(e as Error).message}`, { cause: e });
+      });
+      this.dir = this.finalDir;
+    }
+  }
+
+  /** Read-modify-write of index.json; the caller holds the layout's lock. */
+  private async updateIndex(manifest: Descriptor, refName: string | undefined): Promise<void> {
     const indexPath = join(this.dir, 'index.json');
     const index: ImageIndex = (await exists(indexPath))
       ? (JSON.parse(await readFile(indexPath, 'utf8')) as ImageIndex)
@@ -110,13 +147,6 @@ export class OciLayoutWriter {
     index.manifests = index.manifests.filter((d) => (refName ? d.annotations?.[Annotation.refName] !== refName : d.digest !== manifest.digest));
     index.manifests.push(entry);
     await writeFileAtomic(indexPath, JSON.stringify(index));
-    if (this.dir !== this.finalDir) {
-      await rmdir(this.finalDir).catch(() => undefined); // only ever an empty directory
-      await rename(this.dir, this.finalDir).catch((e: unknown) => {
-        throw new StrataError('output', `cannot move the new layout into ${this.finalDir}: ${(e as Error).message}`, { cause: e });
-      });
-      this.dir = this.finalDir;
-    }
   }
 
   /**

@@ -1,10 +1,16 @@
 // The command line: each command parses its flags, calls the library and leaves
 // errors to the one handler in main(), which prints one line and picks the exit code.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { build, type BuildRequest } from './build.js';
 import { describeError, exitCodeFor, StrataError } from './errors.js';
 import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
 import { parseDestination } from './reference.js';
+
+/** The version in package.json (dist/src/cli.js sits two levels below it). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -104,7 +110,7 @@ function buildCommand(print: (s: string) => void): Command {
 export function program(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
   const p = new Command('strata')
     .description('Nix flake outputs to byte-identical OCI images, with no container runtime')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(packageVersion())
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });

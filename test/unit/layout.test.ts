@@ -45,6 +45,18 @@ function outputError(re: RegExp) {
 }
 
 describe('OciLayoutWriter', () => {
+  it('keeps every entry when several writers add images to one layout at once', async () => {
+    const { dir } = fresh();
+    const w0 = await OciLayoutWriter.open(dir);
+    await w0.commit(await addManifest(w0, 'base'), 'base');
+    const writers = await Promise.all(Array.from({ length: 8 }, () => OciLayoutWriter.open(dir)));
+    const manifests = await Promise.all(writers.map((w, i) => addManifest(w, `concurrent-${i}`)));
+    await Promise.all(writers.map((w, i) => w.commit(manifests[i]!, `t${i}`)));
+    const refs = readIndex(dir).manifests.map((m) => m.annotations?.[REF]).sort();
+    assert.deepEqual(refs, ['base', ...Array.from({ length: 8 }, (_, i) => `t${i}`)].sort());
+    assert.equal(existsSync(join(dir, 'index.json.lock')), false);
+  });
+
   it('stages a new layout and makes it appear only on commit', async () => {
     const { parent, dir } = fresh();
     const w = await OciLayoutWriter.open(dir);
