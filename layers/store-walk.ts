@@ -2,9 +2,9 @@
 // that the bytes read are the ones Nix registered: the walk serialises what it
 // reads as a NAR and compares its sha256 with the path's NAR hash.
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { PassThrough, Readable } from 'node:stream';
 import { StrataError } from '../src/errors.js';
 import { compareBytes, StoreMode, type TreeEntry } from './tree.js';
 
@@ -69,8 +69,8 @@ export async function* walkStorePath(obj: StoreObject): AsyncGenerator<TreeEntry
   }
 }
 
-async function* walk(fsPath: string, archivePath: string, nar: NarHasher): AsyncGenerator<TreeEntry> {
-  const st = await lstat(fsPath);
+async function* walk(fsPath: string, archivePath: string, nar: NarHasher, stat?: Stats, content?: Promise<Buffer>): AsyncGenerator<TreeEntry> {
+  const st = stat ?? (await lstat(fsPath));
   if (st.isSymbolicLink()) {
     const target = await readlink(fsPath);
     nar.strs('(', 'type', 'symlink', 'target', target, ')');
@@ -88,22 +88,26 @@ async function* walk(fsPath: string, archivePath: string, nar: NarHasher): Async
       open(): Readable {
         if (opened) throw new Error(`internal: ${fsPath} opened twice in one walk`);
         opened = true;
-        return hashedRead(fsPath, size, nar);
+        return hashedRead(fsPath, size, nar, content);
       },
     };
     yield entry;
     if (!opened) {
       // The consumer skipped the content; hash it anyway so the check stays whole.
-      for await (const chunk of hashedRead(fsPath, size, nar)) void chunk;
+      for await (const chunk of hashedRead(fsPath, size, nar, content)) void chunk;
     }
     nar.fileEnd(size);
   } else if (st.isDirectory()) {
     nar.strs('(', 'type', 'directory');
     yield { type: 'directory', path: archivePath, mode: StoreMode.directory };
     const names = (await readdir(fsPath)).sort(compareBytes);
-    for (const n of names) {
+    // One lstat per child, issued together: sequential round trips to the
+    // thread pool dominated the walk of directories of small files.
+    const stats = await Promise.all(names.map((n) => lstat(`${fsPath}/${n}`)));
+    const ahead = new ReadAhead(names.map((n, i) => (stats[i]!.isFile() && stats[i]!.size <= SMALL_FILE ? `${fsPath}/${n}` : undefined)));
+    for (const [i, n] of names.entries()) {
       nar.strs('entry', '(', 'name', n, 'node');
-      yield* walk(`${fsPath}/${n}`, `${archivePath}/${n}`, nar);
+      yield* walk(`${fsPath}/${n}`, `${archivePath}/${n}`, nar, stats[i], ahead.take(i));
       nar.str(')');
     }
     nar.str(')');
@@ -112,8 +116,48 @@ async function* walk(fsPath: string, archivePath: string, nar: NarHasher): Async
   }
 }
 
-/** Streams a file, feeding the NAR hash; fails if its size changed since lstat. */
-function hashedRead(fsPath: string, size: number, nar: NarHasher): Readable {
+/** Files up to this size are read in one call: most store files are small, and a stream per file costs more than the read. */
+const SMALL_FILE = 1 << 20;
+
+/**
+ * Reads the small files of one directory a few at a time ahead of the walk, so
+ * the thread pool's round trips overlap instead of adding up. At most
+ * READ_AHEAD files (each at most SMALL_FILE bytes) are held at once.
+ */
+const READ_AHEAD = 16;
+class ReadAhead {
+  private readonly pending = new Map<number, Promise<Buffer>>();
+  private next = 0;
+  constructor(private readonly files: (string | undefined)[]) {}
+  take(i: number): Promise<Buffer> | undefined {
+    while (this.next < this.files.length && this.pending.size < READ_AHEAD) {
+      const f = this.files[this.next];
+      if (f !== undefined) {
+        const p = readFile(f);
+        p.catch(() => undefined); // surfaced when taken; never an unhandled rejection
+        this.pending.set(this.next, p);
+      }
+      this.next++;
+    }
+    const p = this.pending.get(i);
+    this.pending.delete(i);
+    return p;
+  }
+}
+
+/** Reads a file, feeding the NAR hash; fails if its size changed since lstat. */
+function hashedRead(fsPath: string, size: number, nar: NarHasher, content?: Promise<Buffer>): Readable {
+  if (size <= SMALL_FILE) {
+    return Readable.from(
+      (async function* () {
+        const b = await (content ?? readFile(fsPath));
+        if (b.length !== size) throw new StrataError('store-corrupt', `${fsPath} changed size while being read (${size} → ${b.length} bytes)`);
+        nar.fileData(b);
+        yield b;
+      })(),
+      { objectMode: false },
+    );
+  }
   const out = new PassThrough({ highWaterMark: 1 << 16 });
   let seen = 0;
   const src = createReadStream(fsPath, { highWaterMark: 1 << 16 });
