@@ -1,10 +1,9 @@
-// Closure → ordered layer groups. Until the layering strategies land, this is the
-// simple plan: explicit groups from the description first, then one layer per
-// store path with dependencies below their dependents, and whatever does not fit
-// under --max-layers merged into the last layer.
+// Closure → ordered layer groups: explicit groups from the description first,
+// then a layering strategy (strategy.ts) for the rest, within --max-layers.
 import type { StorePathInfo } from '../nix/json.js';
 import { StrataError } from '../src/errors.js';
 import { compareBytes } from './tree.js';
+import { popularity, stable, type Strategy } from './strategy.js';
 
 /** containerd refuses images with more layers than this (overlayfs' lowerdir limit). */
 export const MAX_LAYERS_LIMIT = 127;
@@ -44,6 +43,9 @@ export function topologicalOrder(infos: StorePathInfo[]): StorePathInfo[] {
 export interface PlanOptions {
   /** Layers available to store paths (--max-layers less Strata's own root layer). */
   maxLayers: number;
+  strategy: Strategy;
+  /** The image's own roots (its contents), volatile for the stable strategy. */
+  roots: string[];
   /** Explicit groups of store paths from the description, bottom first. */
   explicit?: string[][];
 }
@@ -54,6 +56,11 @@ export function validateMaxLayers(n: number): number {
   return n;
 }
 
+/**
+ * Explicit groups first, bottom up (each holds its paths' closures less what
+ * lower groups hold, so images that name the same base share those layers byte
+ * for byte), then the strategy's groups for the rest of the closure.
+ */
 export function planLayers(closure: StorePathInfo[], opts: PlanOptions): LayerGroup[] {
   if (opts.maxLayers < 1) throw new StrataError('usage', 'no layer is left for the store paths under --max-layers');
   const ordered = topologicalOrder(closure);
@@ -61,7 +68,6 @@ export function planLayers(closure: StorePathInfo[], opts: PlanOptions): LayerGr
   const placed = new Set<string>();
   const groups: LayerGroup[] = [];
   for (const g of opts.explicit ?? []) {
-    // A group holds its paths' closures, less what lower groups already hold.
     const want = new Set<string>();
     const stack = [...g];
     while (stack.length) {
@@ -76,9 +82,10 @@ export function planLayers(closure: StorePathInfo[], opts: PlanOptions): LayerGr
     for (const i of paths) placed.add(i.path);
     if (paths.length) groups.push({ paths });
   }
-  for (const info of ordered) if (!placed.has(info.path)) groups.push({ paths: [info] });
-  if (groups.length <= opts.maxLayers) return groups;
-  const kept = groups.slice(0, opts.maxLayers - 1);
-  kept.push({ paths: groups.slice(opts.maxLayers - 1).flatMap((g) => g.paths) });
-  return kept;
+  const rest = ordered.filter((i) => !placed.has(i.path));
+  if (rest.length === 0) return groups;
+  const budget = opts.maxLayers - groups.length;
+  if (budget < 1) throw new StrataError('description', `the description's ${groups.length} explicit layer groups leave no layer for the other store paths under --max-layers ${opts.maxLayers}`);
+  const planned = opts.strategy === 'popularity' ? popularity(rest, budget) : stable({ paths: rest, roots: opts.roots }, budget);
+  return [...groups, ...planned.map((paths) => ({ paths }))];
 }

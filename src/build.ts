@@ -9,6 +9,7 @@ import { hostSystem, parseSystem } from './platform.js';
 import { formatDockerReference, resolveTag, referenceTag, type Reference } from './reference.js';
 import { closure, GcRoots, installableForSystem, realise } from '../nix/installable.js';
 import type { Compression } from '../layers/compress.js';
+import type { Strategy } from '../layers/strategy.js';
 import type { ManifestFormat } from '../image/assemble.js';
 import type { Digest, Platform } from '../image/types.js';
 import { OciLayoutWriter } from '../image/layout.js';
@@ -23,6 +24,7 @@ export interface BuildRequest {
   tag?: string;
   overrides: ConfigOverrides;
   maxLayers: number;
+  strategy: Strategy;
   compression?: Compression;
   format: ManifestFormat;
   /** Seconds since the epoch for `created` and every mtime. */
@@ -100,6 +102,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         compression,
         format,
         maxLayers: req.maxLayers,
+        strategy: req.strategy,
         mtime: req.sourceDateEpoch,
       });
       const refName = out.transport === 'docker-archive' ? undefined : tag;

@@ -6,6 +6,7 @@ import { build, type BuildRequest } from './build.js';
 import { describeError, exitCodeFor, StrataError } from './errors.js';
 import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
 import { parseDestination } from './reference.js';
+import { STRATEGIES, type Strategy } from '../layers/strategy.js';
 
 /** The version in package.json (dist/src/cli.js sits two levels below it). */
 function packageVersion(): string {
@@ -50,6 +51,7 @@ interface BuildFlags {
   annotation?: string[];
   port?: string[];
   maxLayers: string;
+  layering: Strategy;
   compression?: 'gzip' | 'zstd' | 'none';
   format: 'oci' | 'docker';
   sourceDateEpoch?: string;
@@ -73,6 +75,7 @@ function buildCommand(print: (s: string) => void): Command {
     .option('--annotation <KEY=VALUE>', 'manifest annotation (repeatable)', collect)
     .option('-p, --port <port>', 'exposed port, PORT[/tcp|udp] (repeatable)', collect)
     .option('--max-layers <n>', `at most this many layers (up to 127)`, String(DEFAULT_MAX_LAYERS))
+    .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default('stable'))
     .addOption(new Option('--compression <kind>', 'layer compression (default gzip; none for docker-archive)').choices(['gzip', 'zstd', 'none']))
     .addOption(new Option('--format <format>', 'manifest format').choices(['oci', 'docker']).default('oci'))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
@@ -96,6 +99,7 @@ function buildCommand(print: (s: string) => void): Command {
           ...(f.port && { ports: f.port }),
         },
         maxLayers: validateMaxLayers(Number(f.maxLayers)),
+        strategy: f.layering,
         ...(f.compression ? { compression: f.compression } : {}),
         format: f.format,
         sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env),

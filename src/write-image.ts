@@ -11,7 +11,8 @@ import { planLayers } from '../layers/plan.js';
 import { rootEntries } from '../layers/root.js';
 import type { TreeEntry } from '../layers/tree.js';
 import type { StorePathInfo } from '../nix/json.js';
-import type { ImageDescription } from './description.js';
+import { closureRoots, type ImageDescription } from './description.js';
+import type { Strategy } from '../layers/strategy.js';
 
 export interface WriteImageOptions {
   description: ImageDescription;
@@ -20,6 +21,7 @@ export interface WriteImageOptions {
   compression: Compression;
   format: ManifestFormat;
   maxLayers: number;
+  strategy: Strategy;
   mtime: number;
 }
 
@@ -39,7 +41,12 @@ export function layerKey(input: LayerInput, opts: { compressorId: string; mtime:
 
 export async function assembleAndWrite(layout: OciLayoutWriter, o: WriteImageOptions): Promise<WrittenImage> {
   const root = await rootEntries(o.description);
-  const groups = planLayers(o.closure, { maxLayers: o.maxLayers - (root.length > 0 ? 1 : 0), explicit: o.description.layers });
+  const groups = planLayers(o.closure, {
+    maxLayers: o.maxLayers - (root.length > 0 ? 1 : 0),
+    strategy: o.strategy,
+    roots: closureRoots(o.description),
+    explicit: o.description.layers,
+  });
   const inputs: { input: LayerInput; comment: string; storePaths: string[] }[] = groups.map((g) => ({
     input: { storeObjects: g.paths.map((p) => ({ path: p.path, narHash: p.narHash })) },
     comment: `store paths: ${g.paths.map((p) => p.path.split('/').pop()!.slice(33)).join(' ')}`,

@@ -62,47 +62,58 @@ describe('topologicalOrder', () => {
 });
 
 describe('planLayers', () => {
-  it('gives each path its own layer, in dependency order, when there is room', () => {
-    assert.deepEqual(groupPaths(planLayers(CLOSURE, { maxLayers: 100 })), [[DATA], [GLIBC], [TOOL], [LIBA], [LIBB], [APP]]);
-    assert.deepEqual(groupPaths(planLayers(CLOSURE, { maxLayers: 6 })), [[DATA], [GLIBC], [TOOL], [LIBA], [LIBB], [APP]]);
+  const stable = (maxLayers: number, explicit: string[][] = []) => groupPaths(planLayers(CLOSURE, { maxLayers, strategy: 'stable', roots: [APP], explicit }));
+  it('gives each path its own layer, dependencies first (by height, then path), when there is room', () => {
+    // Heights: data 0, glibc 0; tool, liba, libb 1; app 2.
+    assert.deepEqual(stable(100), [[DATA], [GLIBC], [TOOL], [LIBA], [LIBB], [APP]]);
+    assert.deepEqual(stable(6), [[DATA], [GLIBC], [TOOL], [LIBA], [LIBB], [APP]]);
   });
-  it('merges what does not fit into the last layer', () => {
-    assert.deepEqual(groupPaths(planLayers(CLOSURE, { maxLayers: 5 })), [[DATA], [GLIBC], [TOOL], [LIBA], [LIBB, APP]]);
-    assert.deepEqual(groupPaths(planLayers(CLOSURE, { maxLayers: 3 })), [[DATA], [GLIBC], [TOOL, LIBA, LIBB, APP]]);
-    assert.deepEqual(groupPaths(planLayers(CLOSURE, { maxLayers: 1 })), [[DATA, GLIBC, TOOL, LIBA, LIBB, APP]]);
+  it('merges small paths by tier when there is not: base and volatile apart, the root alone', () => {
+    // liba and libb are used only by the root app: volatile. glibc is shared with tool: base.
+    assert.deepEqual(stable(5), [[DATA, GLIBC], [TOOL], [LIBA, LIBB], [APP]]);
+    assert.deepEqual(stable(4), [[DATA, GLIBC], [TOOL], [LIBA, LIBB], [APP]]);
+  });
+  it('merges adjacent layers as a last resort', () => {
+    assert.deepEqual(stable(3), [[DATA, GLIBC, TOOL], [LIBA, LIBB], [APP]]);
+    assert.deepEqual(stable(1), [[DATA, GLIBC, TOOL, LIBA, LIBB, APP]]);
+  });
+  it('popularity: the most depended-on paths alone, the rest in one catch-all on top', () => {
+    // Closure membership counts: glibc 5 (itself, liba, libb, tool, app), liba 2, libb 2, then 1 each.
+    const pop = (maxLayers: number) => groupPaths(planLayers(CLOSURE, { maxLayers, strategy: 'popularity', roots: [APP] }));
+    assert.deepEqual(pop(100), [[GLIBC], [LIBA], [LIBB], [APP], [TOOL], [DATA]]);
+    assert.deepEqual(pop(3), [[GLIBC], [LIBA], [LIBB, APP, TOOL, DATA]]);
   });
   it('refuses no layers at all', () => {
-    assert.throws(() => planLayers(CLOSURE, { maxLayers: 0 }), (e: unknown) => e instanceof StrataError && e.code === 'usage');
+    assert.throws(() => planLayers(CLOSURE, { maxLayers: 0, strategy: 'stable', roots: [] }), (e: unknown) => e instanceof StrataError && e.code === 'usage');
   });
-  it('an explicit group takes its closure', () => {
-    const plan = groupPaths(planLayers(CLOSURE, { maxLayers: 100, explicit: [[LIBA]] }));
-    assert.deepEqual(plan, [[GLIBC, LIBA], [DATA], [TOOL], [LIBB], [APP]]);
+  it('an explicit group takes its closure; the strategy plans the rest', () => {
+    // Without glibc and liba, tool and libb have height 0 among the rest.
+    assert.deepEqual(stable(100, [[LIBA]]), [[GLIBC, LIBA], [TOOL], [DATA], [LIBB], [APP]]);
   });
   it('a higher group takes its closure less what lower groups hold', () => {
-    const plan = groupPaths(planLayers(CLOSURE, { maxLayers: 100, explicit: [[LIBA], [APP]] }));
-    assert.deepEqual(plan, [[GLIBC, LIBA], [LIBB, APP], [DATA], [TOOL]]);
+    assert.deepEqual(stable(100, [[LIBA], [APP]]), [[GLIBC, LIBA], [LIBB, APP], [TOOL], [DATA]]);
   });
   it('a group whose closure lower groups already hold is dropped', () => {
-    const plan = groupPaths(planLayers(CLOSURE, { maxLayers: 100, explicit: [[APP], [LIBA]] }));
-    assert.deepEqual(plan, [[GLIBC, LIBA, LIBB, APP], [DATA], [TOOL]]);
+    assert.deepEqual(stable(100, [[APP], [LIBA]]), [[GLIBC, LIBA, LIBB, APP], [TOOL], [DATA]]);
   });
   it('explicit groups count against maxLayers too', () => {
-    const plan = groupPaths(planLayers(CLOSURE, { maxLayers: 2, explicit: [[LIBA]] }));
-    assert.deepEqual(plan, [[GLIBC, LIBA], [DATA, TOOL, LIBB, APP]]);
+    assert.deepEqual(stable(2, [[LIBA]]), [[GLIBC, LIBA], [TOOL, DATA, LIBB, APP]]);
+    assert.throws(() => stable(1, [[LIBA]]), (e: unknown) => e instanceof StrataError && e.code === 'description');
   });
   it('every path lands in exactly one layer', () => {
-    for (const maxLayers of [1, 2, 4, 100]) {
-      for (const explicit of [[], [[TOOL]], [[APP], [DATA]]]) {
-        const all = groupPaths(planLayers(CLOSURE, { maxLayers, explicit })).flat();
-        assert.equal(all.length, CLOSURE.length);
-        assert.deepEqual([...all].sort(), paths(CLOSURE).sort());
+    for (const strategy of ['stable', 'popularity'] as const) {
+      for (const maxLayers of [3, 4, 100]) {
+        for (const explicit of [[], [[TOOL]], [[APP], [DATA]]]) {
+          const all = groupPaths(planLayers(CLOSURE, { maxLayers, strategy, roots: [APP], explicit })).flat();
+          assert.deepEqual([...all].sort(), paths(CLOSURE).sort());
+        }
       }
     }
   });
   it('refuses an explicit path outside the closure', () => {
     const gone = P('q', 'gone');
     assert.throws(
-      () => planLayers(CLOSURE, { maxLayers: 100, explicit: [[gone]] }),
+      () => planLayers(CLOSURE, { maxLayers: 100, strategy: 'stable', roots: [APP], explicit: [[gone]] }),
       (e: unknown) => e instanceof StrataError && e.code === 'description' && e.message.includes(gone),
     );
   });
