@@ -2,8 +2,8 @@
 // leaves a half-written image: blobs are content-addressed and land by rename
 // after their digest is known; index.json is replaced by rename last. A new
 // layout is written under a temporary name and renamed into place at the end.
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdirs, writeFileAtomic } from './fs.js';
 import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -104,6 +104,27 @@ export class OciLayoutWriter {
       await unlink(tmp).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** True when the layout's blob `digest` is whole: its bytes hash to its name and it has `size` bytes. */
+  async verifyBlob(digest: Digest, size: number): Promise<boolean> {
+    const path = this.blobPath(digest);
+    const st = await stat(path).catch(() => undefined);
+    if (!st || st.size !== size) return false;
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    return `sha256:${hash.digest('hex')}` === digest;
+  }
+
+  /** Lands a blob that `fill` writes to a temporary path, when it reports success. */
+  async importBlob(digest: Digest, fill: (tmpPath: string) => Promise<boolean>): Promise<boolean> {
+    const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    if (!(await fill(tmp))) {
+      await unlink(tmp).catch(() => undefined);
+      return false;
+    }
+    await this.land(tmp, digest);
+    return true;
   }
 
   async writeBlob(data: Buffer, digest: Digest): Promise<void> {

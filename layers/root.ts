@@ -6,6 +6,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ImageDescription, UserEntry } from '../src/description.js';
 import { StrataError } from '../src/errors.js';
+import { sha256 } from './hash-tap.js';
 import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
 
 const DIR_MODE = 0o755;
@@ -36,7 +37,7 @@ class RootTree {
     const e = this.entries.get(path);
     if (e) throw collision(path, e.origin, 'strata');
     const bytes = Buffer.from(content, 'utf8');
-    this.entries.set(path, { type: 'file', path, mode, size: bytes.length, open: () => Readable.from([bytes]), origin: 'strata' });
+    this.entries.set(path, { type: 'file', path, mode, size: bytes.length, open: () => Readable.from([bytes]), contentDigest: sha256(bytes), origin: 'strata' });
   }
 
   private parents(path: string): void {

@@ -16,6 +16,8 @@ export interface FileEntry {
   size: number;
   /** A fresh stream of the file's bytes; read it to the end before asking for the next entry. */
   open(): Readable;
+  /** sha256 of the content, for entries Strata makes in memory (so a layer key can name them). */
+  contentDigest?: string;
 }
 
 export interface SymlinkEntry {

@@ -10,6 +10,7 @@ import { formatDockerReference, resolveTag, referenceTag, type Reference } from 
 import { closure, GcRoots, installableForSystem, realise } from '../nix/installable.js';
 import type { Compression } from '../layers/compress.js';
 import type { Strategy } from '../layers/strategy.js';
+import { LayerCache } from '../layers/cache.js';
 import type { ManifestFormat } from '../image/assemble.js';
 import type { Digest, Platform } from '../image/types.js';
 import { OciLayoutWriter } from '../image/layout.js';
@@ -25,6 +26,9 @@ export interface BuildRequest {
   overrides: ConfigOverrides;
   maxLayers: number;
   strategy: Strategy;
+  /** false: make every layer from the store, neither reading nor filling the cache. */
+  cache?: boolean;
+  cacheDir?: string;
   compression?: Compression;
   format: ManifestFormat;
   /** Seconds since the epoch for `created` and every mtime. */
@@ -103,6 +107,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         format,
         maxLayers: req.maxLayers,
         strategy: req.strategy,
+        cache: req.cache === false ? undefined : await LayerCache.open(req.cacheDir),
         mtime: req.sourceDateEpoch,
       });
       const refName = out.transport === 'docker-archive' ? undefined : tag;

@@ -52,6 +52,7 @@ interface BuildFlags {
   port?: string[];
   maxLayers: string;
   layering: Strategy;
+  cache: boolean;
   compression?: 'gzip' | 'zstd' | 'none';
   format: 'oci' | 'docker';
   sourceDateEpoch?: string;
@@ -79,6 +80,7 @@ function buildCommand(print: (s: string) => void): Command {
     .addOption(new Option('--compression <kind>', 'layer compression (default gzip; none for docker-archive)').choices(['gzip', 'zstd', 'none']))
     .addOption(new Option('--format <format>', 'manifest format').choices(['oci', 'docker']).default('oci'))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
+    .option('--no-cache', 'make every layer from the store (the cache is $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata)')
     .option('--json', 'print a JSON summary instead of the digest')
     .action(async (installable: string, f: BuildFlags) => {
       if (f.system && f.platform) throw new StrataError('usage', 'give --system or --platform, not both');
@@ -100,6 +102,7 @@ function buildCommand(print: (s: string) => void): Command {
         },
         maxLayers: validateMaxLayers(Number(f.maxLayers)),
         strategy: f.layering,
+        cache: f.cache,
         ...(f.compression ? { compression: f.compression } : {}),
         format: f.format,
         sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env),

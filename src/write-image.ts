@@ -6,7 +6,8 @@ import type { OciLayoutWriter } from '../image/layout.js';
 import { StrataAnnotation, type Platform } from '../image/types.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
 import { sha256 } from '../layers/hash-tap.js';
-import { LAYER_FORMAT_VERSION, writeLayer, type LayerInput } from '../layers/layer.js';
+import { LAYER_FORMAT_VERSION, writeLayer, type LayerDigests, type LayerInput } from '../layers/layer.js';
+import type { LayerCache } from '../layers/cache.js';
 import { planLayers } from '../layers/plan.js';
 import { rootEntries } from '../layers/root.js';
 import type { TreeEntry } from '../layers/tree.js';
@@ -23,6 +24,8 @@ export interface WriteImageOptions {
   maxLayers: number;
   strategy: Strategy;
   mtime: number;
+  /** The layer cache, or undefined to make every layer from the store. */
+  cache: LayerCache | undefined;
 }
 
 export interface WrittenImage {
@@ -31,12 +34,38 @@ export interface WrittenImage {
   layers: (BuiltLayer & { storePaths: string[] })[];
 }
 
+function fileDigest(e: TreeEntry & { type: 'file' }): string {
+  if (!e.contentDigest) throw new Error(`internal: in-memory entry ${e.path} has no content digest`);
+  return e.contentDigest;
+}
+
 /** What a layer's bytes are a pure function of; equal keys mean equal layers. */
 export function layerKey(input: LayerInput, opts: { compressorId: string; mtime: number }): string {
   const extra = (input.extra ?? []).map((e: TreeEntry) =>
-    e.type === 'symlink' ? [e.path, 'l', e.target] : e.type === 'directory' ? [e.path, 'd', e.mode] : [e.path, 'f', e.mode, e.size],
+    e.type === 'symlink' ? [e.path, 'l', e.target] : e.type === 'directory' ? [e.path, 'd', e.mode] : [e.path, 'f', e.mode, e.size, fileDigest(e)],
   );
   return sha256(canonicalJson({ v: LAYER_FORMAT_VERSION, c: opts.compressorId, m: opts.mtime, p: input.storeObjects.map((o) => [o.path, o.narHash]), x: extra }));
+}
+
+/**
+ * Puts one layer into the layout: the layout's own copy or the cache's when the
+ * key is known and the bytes check out, else made from the store (and then
+ * remembered). A cache entry that disagrees with freshly made bytes is replaced
+ * and reported: it means a layer was not reproducible.
+ */
+async function storeLayer(layout: OciLayoutWriter, cache: LayerCache | undefined, key: string, make: () => Promise<LayerDigests>): Promise<LayerDigests> {
+  const hit = await cache?.get(key);
+  if (hit && cache) {
+    if (await layout.verifyBlob(hit.digest, hit.size)) return hit;
+    if (await layout.importBlob(hit.digest, (tmp) => cache.copyBlobTo(hit.digest, hit.size, tmp))) return hit;
+  }
+  const made = await make();
+  if (cache) {
+    if (hit && hit.digest !== made.digest) process.stderr.write(`strata: warning: layer ${key} was ${hit.digest} in the cache and is ${made.digest} now; the cache entry is replaced\n`);
+    await cache.put(key, made);
+    await cache.addBlob(layout.blobPath(made.digest), made.digest);
+  }
+  return made;
 }
 
 export async function assembleAndWrite(layout: OciLayoutWriter, o: WriteImageOptions): Promise<WrittenImage> {
@@ -58,8 +87,9 @@ export async function assembleAndWrite(layout: OciLayoutWriter, o: WriteImageOpt
   const mediaType = layerMediaType(o.format, o.compression);
   const layers: WrittenImage['layers'] = [];
   for (const { input, comment, storePaths } of inputs) {
-    const digests = await layout.writeBlobStream((sink) => writeLayer(input, { compression: o.compression, mtime: o.mtime }, sink));
-    layers.push({ ...digests, mediaType, comment, storePaths, annotations: { [StrataAnnotation.layerKey]: layerKey(input, { compressorId: info.id, mtime: o.mtime }) } });
+    const key = layerKey(input, { compressorId: info.id, mtime: o.mtime });
+    const digests = await storeLayer(layout, o.cache, key, () => layout.writeBlobStream((sink) => writeLayer(input, { compression: o.compression, mtime: o.mtime }, sink)));
+    layers.push({ ...digests, mediaType, comment, storePaths, annotations: { [StrataAnnotation.layerKey]: key } });
   }
   const config = makeConfig({ platform: o.platform, config: o.description.config, layers, created: o.mtime, format: o.format });
   const annotations = { ...o.description.annotations, [StrataAnnotation.compressor]: info.id, [StrataAnnotation.layerFormat]: LAYER_FORMAT_VERSION };

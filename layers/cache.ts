@@ -1,0 +1,157 @@
+// The layer cache. A layer's digest, diffID and size are a pure function of its
+// key (store paths with NAR hashes, tar and compression settings, layer-format
+// version: see layerKey), so entries never expire. Blobs are kept beside them,
+// content-addressed, so an unchanged layer is copied rather than re-tarred.
+// The cache only ever costs time: an entry is checked against its own checksum
+// and a blob against its digest as it is read; anything in doubt is dropped and
+// the layer made again.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { link, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { canonicalJson } from '../image/canonical.js';
+import { mkdirs, writeFileAtomic } from '../image/fs.js';
+import { isDigest, type Digest } from '../image/types.js';
+import { sha256 } from './hash-tap.js';
+import type { LayerDigests } from './layer.js';
+
+const ENTRY_VERSION = 1;
+export const DEFAULT_CACHE_MAX_BYTES = 10 * 2 ** 30;
+
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STRATA_CACHE_DIR) return env.STRATA_CACHE_DIR;
+  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.startsWith('/') ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(base, 'strata');
+}
+
+function keyHex(key: string): string {
+  if (!isDigest(key)) throw new Error(`internal: layer key ${key} is not a sha256 digest`);
+  return key.slice('sha256:'.length);
+}
+
+export class LayerCache {
+  private constructor(
+    readonly dir: string,
+    private readonly maxBytes: number,
+  ) {}
+
+  static async open(dir: string = defaultCacheDir(), maxBytes = DEFAULT_CACHE_MAX_BYTES): Promise<LayerCache | undefined> {
+    try {
+      await mkdirs(join(dir, 'entries'));
+      await mkdirs(join(dir, 'blobs', 'sha256'));
+      return new LayerCache(dir, maxBytes);
+    } catch {
+      return undefined; // an unwritable cache is no cache, never an error
+    }
+  }
+
+  private entryPath(key: string): string {
+    return join(this.dir, 'entries', `${keyHex(key)}.json`);
+  }
+
+  blobPath(digest: Digest): string {
+    return join(this.dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  }
+
+  /** The layer recorded under `key`, if the entry is whole; a damaged entry is removed. */
+  async get(key: string): Promise<LayerDigests | undefined> {
+    const path = this.entryPath(key);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      const e = JSON.parse(text) as { v: number; key: string; layer: LayerDigests; check: string };
+      const l = e.layer;
+      const whole =
+        e.v === ENTRY_VERSION &&
+        e.key === key &&
+        e.check === sha256(canonicalJson({ key: e.key, layer: l })) &&
+        isDigest(l.digest) &&
+        isDigest(l.diffID) &&
+        Number.isSafeInteger(l.size) &&
+        Number.isSafeInteger(l.uncompressedSize);
+      if (whole) return { digest: l.digest, diffID: l.diffID, size: l.size, uncompressedSize: l.uncompressedSize };
+    } catch {
+      // fall through: unreadable JSON is a damaged entry
+    }
+    await unlink(path).catch(() => undefined);
+    return undefined;
+  }
+
+  async put(key: string, layer: LayerDigests): Promise<void> {
+    const l = { digest: layer.digest, diffID: layer.diffID, size: layer.size, uncompressedSize: layer.uncompressedSize };
+    const entry = { v: ENTRY_VERSION, key, layer: l, check: sha256(canonicalJson({ key, layer: l })) };
+    await writeFileAtomic(this.entryPath(key), JSON.stringify(entry)).catch(() => undefined);
+  }
+
+  /** Keeps a copy of a blob just written elsewhere: a hard link when possible. */
+  async addBlob(from: string, digest: Digest): Promise<void> {
+    const dest = this.blobPath(digest);
+    if (await stat(dest).then(() => true, () => false)) return;
+    const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      await link(from, tmp).catch(() => pipeline(createReadStream(from), createWriteStream(tmp, { flags: 'wx' })));
+      await rename(tmp, dest);
+    } catch {
+      await unlink(tmp).catch(() => undefined);
+      return;
+    }
+    await this.evict();
+  }
+
+  /**
+   * Writes the cached blob `digest` to `dest`, checking its digest and size on
+   * the way. False (and the blob dropped) when it is missing or not what it
+   * claims to be.
+   */
+  async copyBlobTo(digest: Digest, size: number, dest: string): Promise<boolean> {
+    const src = this.blobPath(digest);
+    const hash = createHash('sha256');
+    let n = 0;
+    const check = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        hash.update(chunk);
+        n += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(createReadStream(src), check, createWriteStream(dest, { flags: 'wx' }));
+    } catch {
+      await unlink(dest).catch(() => undefined);
+      return false;
+    }
+    if (`sha256:${hash.digest('hex')}` !== digest || n !== size) {
+      await unlink(dest).catch(() => undefined);
+      await unlink(src).catch(() => undefined);
+      return false;
+    }
+    const now = new Date();
+    await utimes(src, now, now).catch(() => undefined); // recently used: kept longest
+    const fh = await open(dest, 'r+');
+    await fh.sync();
+    await fh.close();
+    return true;
+  }
+
+  /** Drops the least recently used blobs while the cache holds more than its limit. */
+  async evict(): Promise<void> {
+    const dir = join(this.dir, 'blobs', 'sha256');
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.includes('.tmp-'));
+    const blobs = await Promise.all(names.map(async (n) => ({ path: join(dir, n), st: await stat(join(dir, n)).catch(() => undefined) })));
+    const live = blobs.filter((b) => b.st).map((b) => ({ path: b.path, size: b.st!.size, used: b.st!.mtimeMs }));
+    let total = live.reduce((s, b) => s + b.size, 0);
+    live.sort((a, b) => a.used - b.used || (a.path < b.path ? -1 : 1));
+    for (const b of live) {
+      if (total <= this.maxBytes) break;
+      await unlink(b.path).catch(() => undefined);
+      total -= b.size;
+    }
+  }
+}
