@@ -127,6 +127,22 @@ export class OciLayoutWriter {
     return true;
   }
 
+  /** Like writeBlobStream, for a producer that writes a file itself (a worker thread). */
+  async writeBlobFile<T extends { digest: Digest }>(produce: (tmpPath: string) => Promise<T>): Promise<T> {
+    const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      const result = await produce(tmp);
+      const fh = await open(tmp, 'r+');
+      await fh.sync();
+      await fh.close();
+      await this.land(tmp, result.digest);
+      return result;
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+  }
+
   async writeBlob(data: Buffer, digest: Digest): Promise<void> {
     if (await this.hasBlob(digest)) return;
     const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);

@@ -8,6 +8,7 @@ import { compressorInfo, type Compression } from '../layers/compress.js';
 import { sha256 } from '../layers/hash-tap.js';
 import { LAYER_FORMAT_VERSION, writeLayer, type LayerDigests, type LayerInput } from '../layers/layer.js';
 import type { LayerCache } from '../layers/cache.js';
+import { closePool, makeLayerInWorker } from '../layers/pool.js';
 import { planLayers } from '../layers/plan.js';
 import { rootEntries } from '../layers/root.js';
 import type { TreeEntry } from '../layers/tree.js';
@@ -85,12 +86,24 @@ export async function assembleAndWrite(layout: OciLayoutWriter, o: WriteImageOpt
 
   const info = compressorInfo(o.compression);
   const mediaType = layerMediaType(o.format, o.compression);
-  const layers: WrittenImage['layers'] = [];
-  for (const { input, comment, storePaths } of inputs) {
-    const key = layerKey(input, { compressorId: info.id, mtime: o.mtime });
-    const digests = await storeLayer(layout, o.cache, key, () => layout.writeBlobStream((sink) => writeLayer(input, { compression: o.compression, mtime: o.mtime }, sink)));
-    layers.push({ ...digests, mediaType, comment, storePaths, annotations: { [StrataAnnotation.layerKey]: key } });
-  }
+  // Store layers are made on every core; the root layer (small, in memory) here.
+  const made = await Promise.all(
+    inputs.map(({ input }) => {
+      const key = layerKey(input, { compressorId: info.id, mtime: o.mtime });
+      const opts = { compression: o.compression, mtime: o.mtime };
+      const make = input.extra?.length
+        ? () => layout.writeBlobStream((sink) => writeLayer(input, opts, sink))
+        : () => layout.writeBlobFile((dest) => makeLayerInWorker({ storeObjects: input.storeObjects, ...opts, dest }));
+      return storeLayer(layout, o.cache, key, make).then((digests) => ({ digests, key }));
+    }),
+  ).finally(closePool);
+  const layers: WrittenImage['layers'] = made.map(({ digests, key }, i) => ({
+    ...digests,
+    mediaType,
+    comment: inputs[i]!.comment,
+    storePaths: inputs[i]!.storePaths,
+    annotations: { [StrataAnnotation.layerKey]: key },
+  }));
   const config = makeConfig({ platform: o.platform, config: o.description.config, layers, created: o.mtime, format: o.format });
   const annotations = { ...o.description.annotations, [StrataAnnotation.compressor]: info.id, [StrataAnnotation.layerFormat]: LAYER_FORMAT_VERSION };
   const manifest = makeManifest({ config, layers, annotations, format: o.format });

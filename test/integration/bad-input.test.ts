@@ -86,6 +86,24 @@ describe('bad input is refused with one line and nothing written', () => {
     assert.equal(readFileSync(file, 'utf8'), 'not a directory');
   });
 
+  test('a store path whose bytes no longer match its NAR hash (the check runs in the worker threads)', async () => {
+    const dir = join(work, `strata-corrupt-${process.pid}`);
+    mkdirSync(join(dir, 'bin'), { recursive: true });
+    writeFileSync(join(dir, 'bin', 'tool'), 'original content\n');
+    const storePath = sh('nix-store', ['--add', dir]).trim();
+    const file = join(storePath, 'bin', 'tool');
+    try {
+      sh('chmod', ['u+w', join(storePath, 'bin'), file]);
+      writeFileSync(file, 'tampered content\n');
+      const out = join(work, 'corrupt-out');
+      const r = await runStrata(['build', storePath, '-o', `oci:${out}`, '--no-cache']);
+      assertRefused(r, 5, new RegExp(`store path ${storePath.replace(/[.+]/g, '\\$&')} does not match its NAR hash`));
+      assert.ok(!existsSync(out));
+    } finally {
+      sh('nix-store', ['--delete', storePath]);
+    }
+  });
+
   test('an unknown transport', async () => {
     const r = await runStrata(['build', './examples/golden#default', '-o', `dir:${join(work, 'dir-transport')}`]);
     assertRefused(r, 2, /unknown transport 'dir:'/);

@@ -1,0 +1,27 @@
+// Worker thread entry: makes one store layer into a file. Runs in a piscina pool
+// (pool.ts), so layers are tarred and compressed on every core.
+import { createWriteStream } from 'node:fs';
+import { StrataError, type ErrorCode } from '../src/errors.js';
+import type { Compression } from './compress.js';
+import { writeLayer, type LayerDigests } from './layer.js';
+import type { StoreObject } from './store-walk.js';
+
+export interface LayerTask {
+  storeObjects: StoreObject[];
+  compression: Compression;
+  mtime: number;
+  /** File to write the compressed layer into; must not exist. */
+  dest: string;
+}
+
+/** Errors come back as data: a thrown StrataError would lose its code crossing threads. */
+export type LayerResult = { ok: true; digests: LayerDigests } | { ok: false; code?: ErrorCode; message: string };
+
+export default async function makeLayer(task: LayerTask): Promise<LayerResult> {
+  try {
+    const digests = await writeLayer({ storeObjects: task.storeObjects }, { compression: task.compression, mtime: task.mtime }, createWriteStream(task.dest, { flags: 'wx' }));
+    return { ok: true, digests };
+  } catch (e) {
+    return e instanceof StrataError ? { ok: false, code: e.code, message: e.message } : { ok: false, message: (e as Error).message ?? String(e) };
+  }
+}
