@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdirs, writeFileAtomic } from './fs.js';
+import type { BlobSink } from './sink.js';
 import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -45,7 +46,7 @@ async function withLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export class OciLayoutWriter {
+export class OciLayoutWriter implements BlobSink {
   private constructor(
     /** Where blobs are written now: the final dir, or a staging dir for a new layout until commit. */
     private dir: string,
@@ -84,6 +85,10 @@ export class OciLayoutWriter {
 
   blobPath(digest: Digest): string {
     return join(this.dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  }
+
+  blobFile(digest: Digest): string {
+    return this.blobPath(digest);
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {

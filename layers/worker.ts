@@ -1,6 +1,7 @@
 // Worker thread entry: makes one store layer into a file. Runs in a piscina pool
 // (pool.ts), so layers are tarred and compressed on every core.
 import { createWriteStream } from 'node:fs';
+import { Writable } from 'node:stream';
 import { StrataError, type ErrorCode } from '../src/errors.js';
 import type { Compression } from './compress.js';
 import { writeLayer, type LayerDigests } from './layer.js';
@@ -10,8 +11,16 @@ export interface LayerTask {
   storeObjects: StoreObject[];
   compression: Compression;
   mtime: number;
-  /** File to write the compressed layer into; must not exist. */
-  dest: string;
+  /** File to write the compressed layer into (must not exist); undefined: only hash it. */
+  dest: string | undefined;
+}
+
+function discard(): Writable {
+  return new Writable({
+    write(_chunk, _enc, cb) {
+      cb();
+    },
+  });
 }
 
 /** Errors come back as data: a thrown StrataError would lose its code crossing threads. */
@@ -19,7 +28,7 @@ export type LayerResult = { ok: true; digests: LayerDigests } | { ok: false; cod
 
 export default async function makeLayer(task: LayerTask): Promise<LayerResult> {
   try {
-    const digests = await writeLayer({ storeObjects: task.storeObjects }, { compression: task.compression, mtime: task.mtime }, createWriteStream(task.dest, { flags: 'wx' }));
+    const digests = await writeLayer({ storeObjects: task.storeObjects }, { compression: task.compression, mtime: task.mtime }, task.dest ? createWriteStream(task.dest, { flags: 'wx' }) : discard());
     return { ok: true, digests };
   } catch (e) {
     return e instanceof StrataError ? { ok: false, code: e.code, message: e.message } : { ok: false, message: (e as Error).message ?? String(e) };

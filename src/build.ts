@@ -2,7 +2,8 @@
 // description → layer groups → tar streams → a sink (OCI layout or archive).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
-import { assembleAndWrite } from './write-image.js';
+import { assembleAndWrite, type WrittenImage } from './write-image.js';
+import { DigestOnlySink } from '../image/sink.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from './description.js';
 import { StrataError } from './errors.js';
 import { hostSystem, parseSystem } from './platform.js';
@@ -19,7 +20,8 @@ import { mkdirs } from '../image/fs.js';
 
 export interface BuildRequest {
   installable: string;
-  output: Reference;
+  /** Where to write the image; undefined computes its digest only (strata digest). */
+  output?: Reference;
   /** Nix system or OCI platform; this machine's when absent. */
   system?: string;
   tag?: string;
@@ -69,14 +71,15 @@ async function stageBeside(file: string): Promise<string> {
 }
 
 export async function build(req: BuildRequest): Promise<BuildResult> {
-  const out = req.output;
+  const out = req.output ?? { transport: 'oci' as const, path: '' };
+  const digestOnly = req.output === undefined;
   if (out.transport === 'nix') throw new StrataError('reference', `'${out.installable}' is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE`);
   if (out.transport === 'docker') throw new StrataError('unsupported', 'pushing to a registry is not implemented yet; write oci:DIR and copy it with skopeo');
   const dockerArchive = out.transport === 'docker-archive';
   if (dockerArchive && req.compression && req.compression !== 'none') {
     throw new StrataError('usage', 'docker-archive holds uncompressed layers; drop --compression');
   }
-  if (!dockerArchive && req.format === 'docker') {
+  if (!dockerArchive && !digestOnly && req.format === 'docker') {
     throw new StrataError('usage', `--format docker is for registries and docker-archive; an OCI layout (${out.transport}:) holds OCI manifests`);
   }
   const format: ManifestFormat = dockerArchive ? 'docker' : req.format;
@@ -95,21 +98,37 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
     await roots.hold(rootPaths);
     const paths = await closure(rootPaths);
 
+    const writeOptions = {
+      description,
+      closure: paths,
+      platform,
+      compression,
+      format,
+      maxLayers: req.maxLayers,
+      strategy: req.strategy,
+      cache: req.cache === false ? undefined : await LayerCache.open(req.cacheDir),
+      mtime: req.sourceDateEpoch,
+    };
+    const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
+      digest,
+      manifestDigest: image.manifest.descriptor.digest,
+      configDigest: image.config.descriptor.digest,
+      name: description.name,
+      tag,
+      platform,
+      output,
+      layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
+    });
+    if (digestOnly) {
+      const image = await assembleAndWrite(new DigestOnlySink(), writeOptions);
+      return summary(image, image.manifest.descriptor.digest, 'none');
+    }
+
     // Archives are assembled from a layout staged beside them; oci: writes in place.
     const stageDir = out.transport === 'oci' ? undefined : await stageBeside(out.path);
     const layout = await OciLayoutWriter.open(stageDir ? join(stageDir, 'layout') : out.path);
     try {
-      const image = await assembleAndWrite(layout, {
-        description,
-        closure: paths,
-        platform,
-        compression,
-        format,
-        maxLayers: req.maxLayers,
-        strategy: req.strategy,
-        cache: req.cache === false ? undefined : await LayerCache.open(req.cacheDir),
-        mtime: req.sourceDateEpoch,
-      });
+      const image = await assembleAndWrite(layout, writeOptions);
       const refName = out.transport === 'docker-archive' ? undefined : tag;
       await layout.commit(image.manifest.descriptor, refName);
       let digest = image.manifest.descriptor.digest;
@@ -129,16 +148,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         );
         digest = image.config.descriptor.digest;
       }
-      return {
-        digest,
-        manifestDigest: image.manifest.descriptor.digest,
-        configDigest: image.config.descriptor.digest,
-        name: description.name,
-        tag,
-        platform,
-        output: outputString(out),
-        layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
-      };
+      return summary(image, digest, outputString(out));
     } catch (e) {
       await layout.abort();
       throw e;

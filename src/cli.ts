@@ -38,7 +38,7 @@ export function sourceDateEpoch(flag: string | undefined, env: NodeJS.ProcessEnv
 }
 
 interface BuildFlags {
-  output: string;
+  output?: string;
   tag?: string;
   system?: string;
   platform?: string;
@@ -59,12 +59,10 @@ interface BuildFlags {
   json?: boolean;
 }
 
-function buildCommand(print: (s: string) => void): Command {
-  return new Command('build')
-    .description('build a flake output into the Nix store and write it as an OCI image')
-    .argument('<installable>', 'flake reference (./examples/hello#default), store path, or result link')
-    .requiredOption('-o, --output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]')
-    .option('-t, --tag <tag>', 'tag (over the reference\'s, the description\'s, and latest)')
+/** The options every image-making command shares (build, digest). */
+function imageOptions(cmd: Command): Command {
+  return cmd
+    .option('-t, --tag <tag>', "tag (over the reference's, the description's, and latest)")
     .option('--system <system>', 'Nix system to build for (x86_64-linux, aarch64-linux)')
     .option('--platform <platform>', 'OCI platform to build for (linux/amd64, linux/arm64)')
     .option('--entrypoint <cmd>', 'entrypoint: a path, or a JSON list', argv('--entrypoint'))
@@ -75,43 +73,65 @@ function buildCommand(print: (s: string) => void): Command {
     .option('-l, --label <KEY=VALUE>', 'config label (repeatable)', collect)
     .option('--annotation <KEY=VALUE>', 'manifest annotation (repeatable)', collect)
     .option('-p, --port <port>', 'exposed port, PORT[/tcp|udp] (repeatable)', collect)
-    .option('--max-layers <n>', `at most this many layers (up to 127)`, String(DEFAULT_MAX_LAYERS))
+    .option('--max-layers <n>', 'at most this many layers (up to 127)', String(DEFAULT_MAX_LAYERS))
     .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default('stable'))
     .addOption(new Option('--compression <kind>', 'layer compression (default gzip; none for docker-archive)').choices(['gzip', 'zstd', 'none']))
     .addOption(new Option('--format <format>', 'manifest format').choices(['oci', 'docker']).default('oci'))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
     .option('--no-cache', 'make every layer from the store (the cache is $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata)')
-    .option('--json', 'print a JSON summary instead of the digest')
-    .action(async (installable: string, f: BuildFlags) => {
-      if (f.system && f.platform) throw new StrataError('usage', 'give --system or --platform, not both');
-      const system = f.system ?? f.platform;
-      const req: BuildRequest = {
-        installable,
-        output: parseDestination(f.output),
-        ...(system ? { system } : {}),
-        ...(f.tag ? { tag: f.tag } : {}),
-        overrides: {
-          ...(f.entrypoint && { entrypoint: f.entrypoint }),
-          ...(f.cmd && { cmd: f.cmd }),
-          ...(f.env && { env: f.env }),
-          ...(f.workdir && { workdir: f.workdir }),
-          ...(f.user && { user: f.user }),
-          ...(f.label && { labels: f.label }),
-          ...(f.annotation && { annotations: f.annotation }),
-          ...(f.port && { ports: f.port }),
-        },
-        maxLayers: validateMaxLayers(Number(f.maxLayers)),
-        strategy: f.layering,
-        cache: f.cache,
-        ...(f.compression ? { compression: f.compression } : {}),
-        format: f.format,
-        sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env),
-      };
-      const r = await build(req);
-      const size = r.layers.reduce((n, l) => n + l.size, 0);
-      process.stderr.write(`strata: wrote ${r.output} (${r.name}:${r.tag}, ${r.layers.length} layers, ${size} bytes)\n`);
-      print(f.json ? JSON.stringify(r, null, 2) : r.digest);
-    });
+    .option('--json', 'print a JSON summary instead of the digest');
+}
+
+function request(installable: string, f: BuildFlags): BuildRequest {
+  if (f.system && f.platform) throw new StrataError('usage', 'give --system or --platform, not both');
+  const system = f.system ?? f.platform;
+  return {
+    installable,
+    ...(f.output !== undefined ? { output: parseDestination(f.output) } : {}),
+    ...(system ? { system } : {}),
+    ...(f.tag ? { tag: f.tag } : {}),
+    overrides: {
+      ...(f.entrypoint && { entrypoint: f.entrypoint }),
+      ...(f.cmd && { cmd: f.cmd }),
+      ...(f.env && { env: f.env }),
+      ...(f.workdir && { workdir: f.workdir }),
+      ...(f.user && { user: f.user }),
+      ...(f.label && { labels: f.label }),
+      ...(f.annotation && { annotations: f.annotation }),
+      ...(f.port && { ports: f.port }),
+    },
+    maxLayers: validateMaxLayers(Number(f.maxLayers)),
+    strategy: f.layering,
+    cache: f.cache,
+    ...(f.compression ? { compression: f.compression } : {}),
+    format: f.format,
+    sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env),
+  };
+}
+
+function buildCommand(print: (s: string) => void): Command {
+  return imageOptions(
+    new Command('build')
+      .description('build a flake output into the Nix store and write it as an OCI image')
+      .argument('<installable>', 'flake reference (./examples/hello#default), store path, or result link')
+      .requiredOption('-o, --output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]'),
+  ).action(async (installable: string, f: BuildFlags) => {
+    const r = await build(request(installable, f));
+    const size = r.layers.reduce((n, l) => n + l.size, 0);
+    process.stderr.write(`strata: wrote ${r.output} (${r.name}:${r.tag}, ${r.layers.length} layers, ${size} bytes)\n`);
+    print(f.json ? JSON.stringify(r, null, 2) : r.digest);
+  });
+}
+
+function digestCommand(print: (s: string) => void): Command {
+  return imageOptions(
+    new Command('digest')
+      .description("print the manifest digest 'build -o oci:' would write, without writing an image (uses and fills the layer cache)")
+      .argument('<installable>', 'flake reference, store path, or result link'),
+  ).action(async (installable: string, f: BuildFlags) => {
+    const r = await build(request(installable, { ...f, output: undefined }));
+    print(f.json ? JSON.stringify(r, null, 2) : r.digest);
+  });
 }
 
 export function program(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
@@ -122,6 +142,7 @@ export function program(print: (s: string) => void = (s) => process.stdout.write
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   p.addCommand(buildCommand(print).exitOverride());
+  p.addCommand(digestCommand(print).exitOverride());
   return p;
 }
 

@@ -2,7 +2,7 @@
 // through tar and the compressor into the layout, then the config and manifest.
 import { makeConfig, makeManifest, layerMediaType, type Blob, type BuiltLayer, type ManifestFormat } from '../image/assemble.js';
 import { canonicalJson } from '../image/canonical.js';
-import type { OciLayoutWriter } from '../image/layout.js';
+import type { BlobSink } from '../image/sink.js';
 import { StrataAnnotation, type Platform } from '../image/types.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
 import { sha256 } from '../layers/hash-tap.js';
@@ -54,7 +54,7 @@ export function layerKey(input: LayerInput, opts: { compressorId: string; mtime:
  * remembered). A cache entry that disagrees with freshly made bytes is replaced
  * and reported: it means a layer was not reproducible.
  */
-async function storeLayer(layout: OciLayoutWriter, cache: LayerCache | undefined, key: string, make: () => Promise<LayerDigests>): Promise<LayerDigests> {
+async function storeLayer(layout: BlobSink, cache: LayerCache | undefined, key: string, make: () => Promise<LayerDigests>): Promise<LayerDigests> {
   const hit = await cache?.get(key);
   if (hit && cache) {
     if (await layout.verifyBlob(hit.digest, hit.size)) return hit;
@@ -64,12 +64,13 @@ async function storeLayer(layout: OciLayoutWriter, cache: LayerCache | undefined
   if (cache) {
     if (hit && hit.digest !== made.digest) process.stderr.write(`strata: warning: layer ${key} was ${hit.digest} in the cache and is ${made.digest} now; the cache entry is replaced\n`);
     await cache.put(key, made);
-    await cache.addBlob(layout.blobPath(made.digest), made.digest);
+    const file = layout.blobFile(made.digest);
+    if (file) await cache.addBlob(file, made.digest);
   }
   return made;
 }
 
-export async function assembleAndWrite(layout: OciLayoutWriter, o: WriteImageOptions): Promise<WrittenImage> {
+export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): Promise<WrittenImage> {
   const root = await rootEntries(o.description);
   const groups = planLayers(o.closure, {
     maxLayers: o.maxLayers - (root.length > 0 ? 1 : 0),

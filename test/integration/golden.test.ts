@@ -75,6 +75,17 @@ describe('golden digests of examples/golden', () => {
       }
     });
   }
+  test('strata digest prints what build writes, without writing, cold and warm', async () => {
+    const env = nixEnv({ ...process.env, STRATA_CACHE_DIR: join(work, 'digest-cache') });
+    for (const [name, c] of Object.entries(CASES)) {
+      if (c.transport !== 'oci') continue;
+      for (const round of ['cold', 'warm']) {
+        const r = await runStrata(['digest', INSTALLABLE, ...c.args], { env });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(lastLine(r.stdout), golden.digests[name], `${name}, ${round} cache`);
+      }
+    }
+  });
   test('the oci-archive holds the same image as the oci layout', () => {
     assert.equal(golden.digests['oci-archive'], golden.digests.oci);
   });
