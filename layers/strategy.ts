@@ -12,7 +12,9 @@
 //     closure), and the other small paths share one layer per (volatile?,
 //     height) tier, so a changed path drags along only small neighbours;
 //   * the image's roots are always alone, and volatile paths (used only by the
-//     roots) never share with the base, so an app change re-pushes the app;
+//     roots directly) never share with the base, so an app change re-pushes the app;
+//   * layers to spare go to the most depended-on small base paths, which other
+//     images on the same base hold too;
 //   * T starts small and doubles until the layers fit, so boundaries depend on
 //     sizes only through a coarse power of two and stay put when other paths
 //     change; if even then too many remain, adjacent layers are merged.
@@ -87,15 +89,7 @@ function sortGroups(groups: Group[], g: Graph): Group[] {
 
 /** nixpkgs' popularity contest: how many paths of the closure have this one in their closure. */
 export function popularity(paths: StorePathInfo[], maxLayers: number): Group[] {
-  const g = analyse(paths);
-  const closureOf = new Map<string, Set<string>>();
-  for (const p of g.order) {
-    const s = new Set<string>([p]);
-    for (const r of g.refs.get(p)!) for (const x of closureOf.get(r)!) s.add(x);
-    closureOf.set(p, s);
-  }
-  const score = new Map<string, number>(paths.map((p) => [p.path, 0]));
-  for (const s of closureOf.values()) for (const x of s) score.set(x, score.get(x)! + 1);
+  const score = popularityScores(analyse(paths));
   const ranked = [...paths].sort((a, b) => score.get(b.path)! - score.get(a.path)! || compareBytes(a.path, b.path));
   if (ranked.length <= maxLayers) return ranked.map((p) => [p]);
   const own = ranked.slice(0, maxLayers - 1).map((p) => [p]);
@@ -110,22 +104,48 @@ export function stable(graph: ClosureGraph, maxLayers: number): Group[] {
   const all = [...g.byPath.values()];
   if (all.length <= maxLayers) return sortGroups(all.map((p) => [p]), g);
   const roots = new Set(graph.roots.filter((r) => g.byPath.has(r)));
-  // Volatile: the roots and every path used only by volatile paths.
-  const volatile = new Set<string>();
-  for (const p of [...g.order].reverse()) {
+  // Volatile: the roots and what only they use directly. (Not transitively: in
+  // an image with one root, every path is used only through it.)
+  const volatile = new Set<string>(roots);
+  for (const p of g.order) {
     const rs = g.referrers.get(p)!;
-    if (roots.has(p) || (rs.length > 0 && rs.every((r) => volatile.has(r)))) volatile.add(p);
+    if (rs.length > 0 && rs.every((r) => roots.has(r))) volatile.add(p);
   }
   const total = all.reduce((n, p) => n + p.narSize, 0);
   for (let t = FIRST_THRESHOLD; ; t *= 2) {
-    const groups = mergeBelow(t, g, roots, volatile);
-    if (groups.length <= maxLayers) return groups;
-    if (t > total) return mergeAdjacent(groups, maxLayers);
+    const groups = mergeBelow(t, g, roots, volatile, new Set());
+    if (groups.length > maxLayers) {
+      if (t > total) return mergeAdjacent(groups, maxLayers);
+      continue;
+    }
+    // Layers to spare go to the most depended-on small paths of the base: the
+    // ones other images on the same base hold too, so sharing is byte for byte.
+    const spare = maxLayers - groups.length;
+    if (spare === 0) return groups;
+    const popular = popularityScores(g);
+    const candidates = g.order
+      .filter((p) => !volatile.has(p) && !roots.has(p) && g.byPath.get(p)!.narSize < t && g.referrers.get(p)!.length !== 1)
+      .sort((a, b) => popular.get(b)! - popular.get(a)! || compareBytes(a, b))
+      .slice(0, spare);
+    return mergeBelow(t, g, roots, volatile, new Set(candidates));
   }
 }
 
-function mergeBelow(t: number, g: Graph, roots: Set<string>, volatile: Set<string>): Group[] {
-  const small = (p: string) => !roots.has(p) && g.byPath.get(p)!.narSize < t;
+/** For each path, how many paths of the closure have it in their closure. */
+function popularityScores(g: Graph): Map<string, number> {
+  const closureOf = new Map<string, Set<string>>();
+  for (const p of g.order) {
+    const s = new Set<string>([p]);
+    for (const r of g.refs.get(p)!) for (const x of closureOf.get(r)!) s.add(x);
+    closureOf.set(p, s);
+  }
+  const score = new Map<string, number>([...g.byPath.keys()].map((p) => [p, 0]));
+  for (const s of closureOf.values()) for (const x of s) score.set(x, score.get(x)! + 1);
+  return score;
+}
+
+function mergeBelow(t: number, g: Graph, roots: Set<string>, volatile: Set<string>, promoted: Set<string>): Group[] {
+  const small = (p: string) => !roots.has(p) && !promoted.has(p) && g.byPath.get(p)!.narSize < t;
   // Each path's head: itself, or, for a small path with one non-root referrer,
   // that referrer's head (dependents come first in the reversed order).
   const head = new Map<string, string>();
