@@ -96,19 +96,8 @@ export class OciLayoutWriter implements BlobSink {
   }
 
   /** Streams a blob whose digest is known only once written; lands it by rename. */
-  async writeBlobStream<T extends { digest: Digest }>(produce: (sink: Writable) => Promise<T>): Promise<T> {
-    const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
-    try {
-      const result = await produce(createWriteStream(tmp, { flags: 'wx' }));
-      const fh = await open(tmp, 'r+');
-      await fh.sync();
-      await fh.close();
-      await this.land(tmp, result.digest);
-      return result;
-    } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
+  writeBlobStream<T extends { digest: Digest }>(produce: (sink: Writable) => Promise<T>): Promise<T> {
+    return this.writeBlobFile((tmp) => produce(createWriteStream(tmp, { flags: 'wx' })));
   }
 
   /** True when the layout's blob `digest` is whole: its bytes hash to its name and it has `size` bytes. */
@@ -123,7 +112,7 @@ export class OciLayoutWriter implements BlobSink {
 
   /** Lands a blob that `fill` writes to a temporary path, when it reports success. */
   async importBlob(digest: Digest, fill: (tmpPath: string) => Promise<boolean>): Promise<boolean> {
-    const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = this.tmpPath();
     if (!(await fill(tmp))) {
       await unlink(tmp).catch(() => undefined);
       return false;
@@ -132,9 +121,9 @@ export class OciLayoutWriter implements BlobSink {
     return true;
   }
 
-  /** Like writeBlobStream, for a producer that writes a file itself (a worker thread). */
+  /** Lands a blob that `produce` writes to a temporary file (itself, or in a worker thread), fsynced, by its digest. */
   async writeBlobFile<T extends { digest: Digest }>(produce: (tmpPath: string) => Promise<T>): Promise<T> {
-    const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = this.tmpPath();
     try {
       const result = await produce(tmp);
       const fh = await open(tmp, 'r+');
@@ -150,9 +139,13 @@ export class OciLayoutWriter implements BlobSink {
 
   async writeBlob(data: Buffer, digest: Digest): Promise<void> {
     if (await this.hasBlob(digest)) return;
-    const tmp = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = this.tmpPath();
     await writeFileAtomic(tmp, data);
     await this.land(tmp, digest);
+  }
+
+  private tmpPath(): string {
+    return join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
   }
 
   private async land(tmp: string, digest: Digest): Promise<void> {
