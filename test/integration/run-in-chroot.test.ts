@@ -60,6 +60,22 @@ describe('a plain package', () => {
   });
 });
 
+describe('layer groupings of the example', () => {
+  const names = (r: { layers: { storePaths: string[] }[] }) => r.layers.map((l) => l.storePaths.map((p) => p.slice(44)));
+  async function layersOf(args: string[]): Promise<string[][]> {
+    const r = await runStrata(['digest', `${flake}#image`, '--json', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return names(JSON.parse(r.stdout) as { layers: { storePaths: string[] }[] });
+  }
+  test('one layer per store path, dependencies first, then the image root', async () => {
+    assert.deepEqual(await layersOf([]), [['busybox-static-1.36'], ['hello-2.12'], []]);
+    assert.deepEqual(await layersOf(['--layering', 'popularity']), [['busybox-static-1.36'], ['hello-2.12'], []]);
+  });
+  test('under a tight --max-layers, the root image layer stays and the store paths merge', async () => {
+    assert.deepEqual(await layersOf(['--max-layers', '2']), [['busybox-static-1.36', 'hello-2.12'], []]);
+  });
+});
+
 describe('a lib.image description', () => {
   let out: string;
   let u: Unpacked;
