@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../image/types.js';
 import { createCompressor, type Compression } from './compress.js';
 import { HashTap } from './hash-tap.js';
+import { dumpStorePath } from './nar-reader.js';
 import { walkStorePath, type StoreObject } from './store-walk.js';
 import { tarStream } from './tar.js';
 import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
@@ -21,6 +22,12 @@ export interface LayerInput {
   storeObjects: StoreObject[];
   /** Entries made by Strata (root symlink farm, /etc files), already in tree order. */
   extra?: TreeEntry[];
+  /**
+   * How store paths are read; both check the NAR hash and give the same bytes.
+   * 'nar' (default): through `nix-store --dump`, 1.4x faster here (bench/store-read.ts)
+   * and it works for any store nix can reach. 'fs': walking the filesystem.
+   */
+  reader?: 'nar' | 'fs';
 }
 
 export interface LayerOptions {
@@ -53,7 +60,7 @@ export async function* layerEntries(input: LayerInput): AsyncGenerator<TreeEntry
   if (objects.length > 0) {
     yield { type: 'directory', path: 'nix', mode: NIX_DIR_MODE };
     yield { type: 'directory', path: 'nix/store', mode: NIX_DIR_MODE };
-    for (const o of objects) yield* walkStorePath(o);
+    for (const o of objects) yield* (input.reader === 'fs' ? walkStorePath(o) : dumpStorePath(o));
   }
   yield* afterNix;
 }
