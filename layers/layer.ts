@@ -11,8 +11,7 @@ import { walkStorePath, type StoreObject } from './store-walk.js';
 import { tarStream } from './tar.js';
 import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
 
-/** Bumped whenever the bytes Strata writes for the same input change. */
-export const LAYER_FORMAT_VERSION = '1';
+export { LAYER_FORMAT_VERSION } from './format.js';
 
 /** Mode of the /nix and /nix/store directory entries every store layer carries. */
 const NIX_DIR_MODE = 0o755;

@@ -6,9 +6,9 @@ import type { BlobSink } from '../image/sink.js';
 import { StrataAnnotation, type Platform } from '../image/types.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
 import { sha256 } from '../layers/hash-tap.js';
-import { LAYER_FORMAT_VERSION, writeLayer, type LayerDigests, type LayerInput } from '../layers/layer.js';
+import { LAYER_FORMAT_VERSION } from '../layers/format.js';
+import type { LayerDigests, LayerInput } from '../layers/layer.js';
 import type { LayerCache } from '../layers/cache.js';
-import { closePool, makeLayerInWorker } from '../layers/pool.js';
 import { planLayers } from '../layers/plan.js';
 import { rootEntries } from '../layers/root.js';
 import type { TreeEntry } from '../layers/tree.js';
@@ -88,16 +88,25 @@ export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): 
   const info = compressorInfo(o.compression);
   const mediaType = layerMediaType(o.format, o.compression);
   // Store layers are made on every core; the root layer (small, in memory) here.
+  let pool: typeof import('../layers/pool.js') | undefined;
   const made = await Promise.all(
     inputs.map(({ input }) => {
       const key = layerKey(input, { compressorId: info.id, mtime: o.mtime });
       const opts = { compression: o.compression, mtime: o.mtime };
+      // Loaded on first use: a warm build or digest makes no layer and skips their start-up cost.
       const make = input.extra?.length
-        ? () => layout.writeBlobStream((sink) => writeLayer(input, opts, sink))
-        : () => layout.writeBlobFile((dest) => makeLayerInWorker({ storeObjects: input.storeObjects, ...opts, dest }));
+        ? async () => {
+            const { writeLayer } = await import('../layers/layer.js');
+            return layout.writeBlobStream((sink) => writeLayer(input, opts, sink));
+          }
+        : async () => {
+            pool ??= await import('../layers/pool.js');
+            const { makeLayerInWorker } = pool;
+            return layout.writeBlobFile((dest) => makeLayerInWorker({ storeObjects: input.storeObjects, ...opts, dest }));
+          };
       return storeLayer(layout, o.cache, key, make).then((digests) => ({ digests, key }));
     }),
-  ).finally(closePool);
+  ).finally(() => pool?.closePool());
   const layers: WrittenImage['layers'] = made.map(({ digests, key }, i) => ({
     ...digests,
     mediaType,
