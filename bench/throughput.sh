@@ -20,21 +20,23 @@ row() { # name, command...
   local name=$1; shift
   local t0 t1 rss
   t0=$(date +%s.%N)
-  rss=$( { /usr/bin/time -f '%M' bash -c "$*" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  /usr/bin/time -o "$rssfile" -f '%M' bash -c "$*" >/dev/null 2>&1
+  rss=$(tail -1 "$rssfile")
   t1=$(date +%s.%N)
   local s; s=$(echo "$t1 - $t0" | bc -l)
   printf '| %s | %.1f | %.0f | %s |\n' "$name" "$s" "$(echo "$bytes / 1000000 / $s" | bc -l)" "$((rss / 1024))"
 }
 q=$(printf '%q ' "${paths[@]}")
+rssfile=$(mktemp)
 echo
-echo '| what | seconds | MB/s of closure | peak RSS MB |'
+echo '| what | seconds | MB/s of closure | peak RSS MB (whole process tree for shell pipelines: largest process) |'
 echo '|---|---|---|---|'
-row 'tar | sha256sum (read + hash limit)' "tar --sort=name -cf - $q | sha256sum"
+row 'tar → sha256sum (read + hash limit)' "tar --sort=name -cf - $q | sha256sum"
 row 'strata digest, none, cold' "node_modules/.bin/node bin/strata.js digest $root --no-cache --compression none"
-row 'tar | zstd -3 -T0 | sha256sum' "tar --sort=name -cf - $q | zstd -3 -T0 -q | sha256sum"
+row 'tar → zstd -3 -T0 → sha256sum' "tar --sort=name -cf - $q | zstd -3 -T0 -q | sha256sum"
 row 'strata digest, zstd, cold' "node_modules/.bin/node bin/strata.js digest $root --no-cache --compression zstd"
-row 'tar | gzip -6 | sha256sum' "tar --sort=name -cf - $q | gzip -6 | sha256sum"
-row "tar | pigz -6 -p $cores | sha256sum" "tar --sort=name -cf - $q | pigz -6 -p $cores | sha256sum"
+row 'tar → gzip -6 → sha256sum' "tar --sort=name -cf - $q | gzip -6 | sha256sum"
+row "tar → pigz -6 -p $cores → sha256sum" "tar --sort=name -cf - $q | pigz -6 -p $cores | sha256sum"
 row 'strata digest, gzip, cold' "node_modules/.bin/node bin/strata.js digest $root --no-cache"
 cache=$(mktemp -d)
 STRATA_CACHE_DIR=$cache strata digest "$root" >/dev/null 2>&1

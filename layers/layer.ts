@@ -23,8 +23,9 @@ export interface LayerInput {
   extra?: TreeEntry[];
   /**
    * How store paths are read; both check the NAR hash and give the same bytes.
-   * 'nar' (default): through `nix-store --dump`, 1.4x faster here (bench/store-read.ts)
-   * and it works for any store nix can reach. 'fs': walking the filesystem.
+   * 'fs' (default): walking the filesystem. 'nar': through `nix-store --dump`,
+   * 1.4x faster on one large path but slower over real closures, where a process
+   * per path costs more than it saves (docs/benchmarks/store-read.md).
    */
   reader?: 'nar' | 'fs';
 }
@@ -59,7 +60,7 @@ export async function* layerEntries(input: LayerInput): AsyncGenerator<TreeEntry
   if (objects.length > 0) {
     yield { type: 'directory', path: 'nix', mode: NIX_DIR_MODE };
     yield { type: 'directory', path: 'nix/store', mode: NIX_DIR_MODE };
-    for (const o of objects) yield* (input.reader === 'fs' ? walkStorePath(o) : dumpStorePath(o));
+    for (const o of objects) yield* (input.reader === 'nar' ? dumpStorePath(o) : walkStorePath(o));
   }
   yield* afterNix;
 }
