@@ -24,9 +24,17 @@
         };
         users = [ { name = "app"; uid = 1000; gid = 1000; } ];
       };
+      # Two images naming the same explicit base layer: it is the same layer, byte
+      # for byte, whatever else each image holds.
+      withBase = name: contents: strata.image {
+        inherit name contents;
+        layers = [ [ app data ] ];
+      };
     in
     {
       packages.x86_64-linux.default = image "x86_64-linux";
       packages.aarch64-linux.default = image "aarch64-linux";
+      packages.x86_64-linux.based-one = withBase "based-one" [ launcher ];
+      packages.x86_64-linux.based-two = withBase "based-two" [ (builtins.toFile "golden-other" "another file on the same base: ${app}\n") ];
     };
 }

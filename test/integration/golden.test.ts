@@ -86,6 +86,17 @@ describe('golden digests of examples/golden', () => {
       }
     }
   });
+  test('two images naming the same explicit base layer share it byte for byte', async () => {
+    const layers = async (attr: string) => {
+      const r = await runStrata(['digest', `./examples/golden#${attr}`, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { layers: { digest: string; storePaths: string[] }[] }).layers;
+    };
+    const [one, two] = [await layers('based-one'), await layers('based-two')];
+    assert.deepEqual(one[0]!.storePaths.map((p) => p.slice(44)).sort(), ['golden-app-1.0', 'golden-data']);
+    assert.equal(one[0]!.digest, two[0]!.digest);
+    assert.notEqual(one.at(-2)!.digest, two.at(-2)!.digest, 'the images differ above the base');
+  });
   test('the oci-archive holds the same image as the oci layout', () => {
     assert.equal(golden.digests['oci-archive'], golden.digests.oci);
   });
@@ -106,6 +117,7 @@ describe('the same digest under every perturbation, one factor at a time', { ski
     },
     'SOURCE_DATE_EPOCH=0 given explicitly': async () => ({ env: nixEnv({ ...process.env, SOURCE_DATE_EPOCH: '0' }) }),
     'a cold layer cache': async () => ({ env: nixEnv({ ...process.env, XDG_CACHE_HOME: tempDir('strata-cache-') }) }),
+    'one worker thread instead of one per core': async () => ({ env: nixEnv({ ...process.env, STRATA_THREADS: '1' }) }),
   };
   for (const [name, make] of Object.entries(perturbations)) {
     test(name, async () => {
