@@ -150,7 +150,9 @@ export class OciLayoutWriter implements BlobSink {
 
   private async land(tmp: string, digest: Digest): Promise<void> {
     const final = this.blobPath(digest);
-    if (await exists(final)) {
+    // A blob already under that name is kept only if it is whole; another tool
+    // may have left it truncated.
+    if ((await exists(final)) && (await this.verifyBlob(digest, (await stat(tmp)).size))) {
       await unlink(tmp);
       return;
     }

@@ -4,8 +4,6 @@ import { Writable } from 'node:stream';
 import type { Digest } from './types.js';
 
 export interface BlobSink {
-  /** True when the sink already holds the blob whole (for a digest-only sink: it needs no bytes). */
-  verifyBlob(digest: Digest, size: number): Promise<boolean>;
   /** Lands a blob that `fill` writes to a temporary file, when it reports success. */
   importBlob(digest: Digest, fill: (tmpPath: string) => Promise<boolean>): Promise<boolean>;
   /** Streams a blob whose digest is known only once written. */
@@ -13,15 +11,12 @@ export interface BlobSink {
   /** The same, for a producer that writes a file itself (a worker); undefined: discard the bytes. */
   writeBlobFile<T extends { digest: Digest }>(produce: (tmpPath: string | undefined) => Promise<T>): Promise<T>;
   writeBlob(data: Buffer, digest: Digest): Promise<void>;
-  /** The file holding a blob, where the sink keeps files. */
+  /** The file that holds or would hold a blob; undefined for a sink that keeps no bytes. */
   blobFile(digest: Digest): string | undefined;
 }
 
 /** Keeps nothing: every blob is only hashed. */
 export class DigestOnlySink implements BlobSink {
-  async verifyBlob(): Promise<boolean> {
-    return true;
-  }
   async importBlob(): Promise<boolean> {
     return true;
   }

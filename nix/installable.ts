@@ -46,7 +46,7 @@ export class GcRoots {
 
 /** A store path or a symlink to one (such as ./result): built already, nothing to evaluate. */
 export async function asStorePath(installable: string): Promise<string | undefined> {
-  if (!installable.includes('/') || installable.includes('#')) return undefined;
+  if (installable.includes('#') || /^[a-z][a-z0-9+.-]*:/.test(installable)) return undefined;
   try {
     const p = await realpath(installable);
     if (!p.startsWith(`${STORE_DIR}/`)) return undefined;
@@ -62,11 +62,15 @@ export async function asStorePath(installable: string): Promise<string | undefin
  * that system's builders locally instead of on a remote builder.
  */
 export function installableForSystem(installable: string, system: string, host: string): string {
-  if (system === host) return installable;
   const hash = installable.indexOf('#');
   const flake = hash < 0 ? installable : installable.slice(0, hash);
   const fragment = hash < 0 ? 'default' : installable.slice(hash + 1);
-  if (/^(packages|legacyPackages)\./.test(fragment)) return installable;
+  const named = /^(?:packages|legacyPackages)\.([^.]+)\./.exec(fragment)?.[1];
+  if (named !== undefined) {
+    if (named !== system) throw new StrataError('platform', `${installable} names system ${named}, but the image is for ${system}; drop --system/--platform or name packages.${system}`);
+    return installable;
+  }
+  if (system === host) return installable;
   return `${flake}#packages.${system}.${fragment}`;
 }
 
@@ -77,8 +81,10 @@ const META_EXPR = `p: if builtins.isAttrs p && p ? strataImage then { strataImag
 }`;
 
 /** Builds the installable and holds GC roots on its outputs. */
-export async function realise(installable: string, roots: GcRoots): Promise<Realised> {
-  const storePath = await asStorePath(installable);
+export async function realise(given: string, roots: GcRoots, systems: { system: string; host: string }): Promise<Realised> {
+  const storePath = await asStorePath(given);
+  // A store path is what it is; a flake installable is pointed at the image's system.
+  const installable = storePath ? given : installableForSystem(given, systems.system, systems.host);
   let meta: PackageMeta = {};
   let isDescription = false;
   if (!storePath) {
@@ -88,7 +94,12 @@ export async function realise(installable: string, roots: GcRoots): Promise<Real
     for (const k of ['mainProgram', 'pname', 'name'] as const) if (typeof v[k] === 'string') meta[k] = v[k];
   }
   const { stdout } = await runNix(['build', '--json', '--out-link', roots.next(), storePath ?? installable]);
-  const outputs = parseBuildJson(stdout).flatMap((r) => Object.values(r.outputs)).sort();
+  // The main output first ('out', else the first by name), as nix's own result link does.
+  const outputs = nixOutput(() => parseBuildJson(stdout)).flatMap((r) =>
+    Object.entries(r.outputs)
+      .sort(([a], [b]) => (a === 'out' ? -1 : b === 'out' ? 1 : a < b ? -1 : a > b ? 1 : 0))
+      .map(([, p]) => p),
+  );
   if (outputs.length === 0) throw new StrataError('nix-output', `nix build ${installable} reported no outputs`);
   if (storePath && outputs.length === 1) isDescription = await looksLikeDescription(outputs[0]!);
   if (isDescription) {
@@ -111,5 +122,14 @@ async function looksLikeDescription(out: string): Promise<boolean> {
 export async function closure(roots: string[]): Promise<StorePathInfo[]> {
   if (roots.length === 0) return [];
   const { stdout } = await runNix(['path-info', '--json', '--recursive', ...roots], { captureStderr: true });
-  return parsePathInfoJson(stdout, STORE_DIR);
+  return nixOutput(() => parsePathInfoJson(stdout, STORE_DIR));
+}
+
+/** Nix printed something Strata cannot read: a nix-output error (exit 4), not a crash. */
+function nixOutput<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new StrataError('nix-output', (e as Error).message, { cause: e });
+  }
 }

@@ -7,8 +7,8 @@ import { DigestOnlySink } from '../image/sink.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from './description.js';
 import { StrataError } from './errors.js';
 import { hostSystem, parseSystem } from './platform.js';
-import { formatDockerReference, resolveTag, referenceTag, type Reference } from './reference.js';
-import { closure, GcRoots, installableForSystem, realise } from '../nix/installable.js';
+import { formatDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
+import { closure, GcRoots, realise } from '../nix/installable.js';
 import type { Compression } from '../layers/compress.js';
 import type { Strategy } from '../layers/strategy.js';
 import { LayerCache } from '../layers/cache.js';
@@ -71,6 +71,10 @@ async function stageBeside(file: string): Promise<string> {
 }
 
 export async function build(req: BuildRequest): Promise<BuildResult> {
+  const source = parseSource(req.installable);
+  if (source.transport !== 'nix') {
+    throw new StrataError('unsupported', `'${req.installable}' is an image, not a Nix installable; build and digest take a flake reference, a store path or a result link (copying images between transports comes with 'strata copy')`);
+  }
   const out = req.output ?? { transport: 'oci' as const, path: '' };
   const digestOnly = req.output === undefined;
   if (out.transport === 'nix') throw new StrataError('reference', `'${out.installable}' is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE`);
@@ -90,7 +94,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
 
   const roots = await GcRoots.create();
   try {
-    const realised = await realise(installableForSystem(req.installable, system, host), roots);
+    const realised = await realise(req.installable, roots, { system, host });
     const description: ImageDescription = applyOverrides(await describe(realised), req.overrides);
     checkUser(description);
     const tag = resolveTag(req.tag, referenceTag(out), description.tag);
@@ -151,7 +155,8 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
       return summary(image, digest, outputString(out));
     } catch (e) {
       await layout.abort();
-      throw e;
+      if (e instanceof StrataError) throw e;
+      throw new StrataError('output', `cannot write ${outputString(out)}: ${(e as Error).message}`, { cause: e });
     } finally {
       if (stageDir) await rm(stageDir, { recursive: true, force: true });
     }

@@ -34,6 +34,8 @@ export function sourceDateEpoch(flag: string | undefined, env: NodeJS.ProcessEnv
   const v = flag ?? env.SOURCE_DATE_EPOCH;
   if (v === undefined || v === '') return 0;
   if (!/^\d+$/.test(v)) throw new StrataError('usage', `SOURCE_DATE_EPOCH '${v}' is not a whole number of seconds`);
+  // tar headers here hold 32-bit signed seconds (tar-stream), so later times would wrap.
+  if (Number(v) > 2 ** 31 - 1) throw new StrataError('usage', `SOURCE_DATE_EPOCH ${v} is after 2038-01-19, which the tar headers cannot hold`);
   return Number(v);
 }
 

@@ -9,11 +9,12 @@ import { sha256 } from '../layers/hash-tap.js';
 import { LAYER_FORMAT_VERSION } from '../layers/format.js';
 import type { LayerDigests, LayerInput } from '../layers/layer.js';
 import type { LayerCache } from '../layers/cache.js';
+import { verifyLayerFile } from '../layers/verify.js';
 import { planLayers } from '../layers/plan.js';
 import { rootEntries } from '../layers/root.js';
 import type { TreeEntry } from '../layers/tree.js';
 import type { StorePathInfo } from '../nix/json.js';
-import { closureRoots, type ImageDescription } from './description.js';
+import type { ImageDescription } from './description.js';
 import type { Strategy } from '../layers/strategy.js';
 
 export interface WriteImageOptions {
@@ -54,15 +55,21 @@ export function layerKey(input: LayerInput, opts: { compressorId: string; mtime:
  * remembered). A cache entry that disagrees with freshly made bytes is replaced
  * and reported: it means a layer was not reproducible.
  */
-async function storeLayer(layout: BlobSink, cache: LayerCache | undefined, key: string, make: () => Promise<LayerDigests>): Promise<LayerDigests> {
+async function storeLayer(layout: BlobSink, cache: LayerCache | undefined, key: string, compression: Compression, make: () => Promise<LayerDigests>): Promise<LayerDigests> {
   const hit = await cache?.get(key);
   if (hit && cache) {
-    if (await layout.verifyBlob(hit.digest, hit.size)) return hit;
-    if (await layout.importBlob(hit.digest, (tmp) => cache.copyBlobTo(hit.digest, hit.size, tmp))) return hit;
+    const have = layout.blobFile(hit.digest);
+    // A sink that keeps no bytes (strata digest) takes a whole entry as it is.
+    if (have === undefined) return hit;
+    if (await verifyLayerFile(have, hit, compression)) return hit;
+    const copied = await layout.importBlob(hit.digest, async (tmp) => (await cache.copyBlobTo(hit.digest, hit.size, tmp)) && (await verifyLayerFile(tmp, hit, compression)));
+    if (copied) return hit;
   }
   const made = await make();
   if (cache) {
-    if (hit && hit.digest !== made.digest) process.stderr.write(`strata: warning: layer ${key} was ${hit.digest} in the cache and is ${made.digest} now; the cache entry is replaced\n`);
+    if (hit && (hit.digest !== made.digest || hit.diffID !== made.diffID || hit.size !== made.size || hit.uncompressedSize !== made.uncompressedSize)) {
+      process.stderr.write(`strata: warning: layer ${key} was ${hit.digest} (diffID ${hit.diffID}) in the cache and is ${made.digest} (diffID ${made.diffID}) now; the cache entry is replaced\n`);
+    }
     await cache.put(key, made);
     const file = layout.blobFile(made.digest);
     if (file) await cache.addBlob(file, made.digest);
@@ -75,7 +82,9 @@ export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): 
   const groups = planLayers(o.closure, {
     maxLayers: o.maxLayers - (root.length > 0 ? 1 : 0),
     strategy: o.strategy,
-    roots: closureRoots(o.description),
+    // The image's own roots: its contents. copyToRoot, certificates and paths the
+    // config names are base, not volatile.
+    roots: o.description.contents,
     explicit: o.description.layers,
   });
   const inputs: { input: LayerInput; comment: string; storePaths: string[] }[] = groups.map((g) => ({
@@ -104,7 +113,7 @@ export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): 
             const { makeLayerInWorker } = pool;
             return layout.writeBlobFile((dest) => makeLayerInWorker({ storeObjects: input.storeObjects, ...opts, dest }));
           };
-      return storeLayer(layout, o.cache, key, make).then((digests) => ({ digests, key }));
+      return storeLayer(layout, o.cache, key, o.compression, make).then((digests) => ({ digests, key }));
     }),
   ).finally(() => pool?.closePool());
   const layers: WrittenImage['layers'] = made.map(({ digests, key }, i) => ({

@@ -10,10 +10,13 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const strataBin = join(repoRoot, 'bin', 'strata.js');
 
-/** Nix without a binary cache: there is no network here, and tests must not wait for one. */
+/** A layer cache of this test process's own: tests never read or fill the user's. */
+const testCache = mkdtempSync(join(tmpdir(), 'strata-test-cache-'));
+
+/** Nix without a binary cache (there is no network here), and Strata's cache in a directory of the tests' own. */
 export function nixEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const extra = 'substituters =\nexperimental-features = nix-command flakes';
-  return { ...base, NIX_CONFIG: base.NIX_CONFIG ? `${base.NIX_CONFIG}\n${extra}` : extra };
+  return { STRATA_CACHE_DIR: testCache, ...base, NIX_CONFIG: base.NIX_CONFIG ? `${base.NIX_CONFIG}\n${extra}` : extra };
 }
 
 export interface RunResult {

@@ -104,6 +104,13 @@ describe('bad input is refused with one line and nothing written', () => {
     }
   });
 
+  test('an image given where an installable is expected, a system the installable contradicts, a time tar cannot hold', async () => {
+    assertRefused(await runStrata(['build', `oci:${work}/x`, '-o', `oci:${join(work, 'from-oci')}`]), 2, /is an image, not a Nix installable/);
+    assertRefused(await runStrata(['digest', './examples/golden#packages.x86_64-linux.default', '--system', 'aarch64-linux']), 2, /names system x86_64-linux, but the image is for aarch64-linux/);
+    assertRefused(await runStrata(['digest', './examples/golden#default', '--source-date-epoch', '2147483648']), 2, /after 2038-01-19/);
+    assert.ok(!existsSync(join(work, 'from-oci')));
+  });
+
   test('an unknown transport', async () => {
     const r = await runStrata(['build', './examples/golden#default', '-o', `dir:${join(work, 'dir-transport')}`]);
     assertRefused(r, 2, /unknown transport 'dir:'/);

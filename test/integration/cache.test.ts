@@ -72,7 +72,24 @@ describe('layer cache', () => {
     }
     const r = await build(cache);
     assert.equal(r.digest, GOLDEN);
-    assert.match(r.stderr, /warning: layer sha256:[0-9a-f]{64} was sha256:0{64} in the cache/);
+    assert.match(r.stderr, /warning: layer sha256:[0-9a-f]{64} was sha256:0{64} \(diffID sha256:[0-9a-f]{64}\) in the cache/);
+  });
+
+  test('a forged diffID (valid checksum, right blob digest) is caught by unpacking the reused blob', async () => {
+    const cache = join(work, 'forged-diffid');
+    await build(cache);
+    const { createHash } = await import('node:crypto');
+    const { canonicalJson } = await import('../../image/canonical.js');
+    for (const path of entries(cache)) {
+      const e = JSON.parse(readFileSync(path, 'utf8')) as { key: string; layer: { diffID: string }; check: string };
+      e.layer.diffID = `sha256:${'1'.repeat(64)}`;
+      e.check = `sha256:${createHash('sha256').update(canonicalJson({ key: e.key, layer: e.layer })).digest('hex')}`;
+      writeFileSync(path, JSON.stringify(e));
+    }
+    const r = await build(cache);
+    assert.equal(r.digest, GOLDEN);
+    assert.match(r.stderr, /warning: layer sha256:[0-9a-f]{64} was sha256:[0-9a-f]{64} \(diffID sha256:1{64}\) in the cache/);
+    assert.equal((await build(cache)).digest, GOLDEN, 'and the entries are right again');
   });
 
   test('concurrent builds sharing one cache all give the golden digest', async () => {

@@ -57,6 +57,10 @@ describe('a plain package', () => {
     symlinkSync(storePath, link);
     assert.equal(await build(storePath, `oci:${join(work, 'same-2')}`), viaFlake);
     assert.equal(await build(link, `oci:${join(work, 'same-3')}`), viaFlake);
+    // A bare 'result', as nix build leaves it in the working directory.
+    const bare = await runStrata(['digest', 'result'], { cwd: work });
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.equal(lastLine(bare.stdout), viaFlake);
   });
 });
 
