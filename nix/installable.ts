@@ -1,6 +1,6 @@
 // From an installable to realised store paths: build it with the user's nix,
 // hold GC roots on what will be read, and read the closure with NAR hashes.
-import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StrataError } from '../src/errors.js';
@@ -102,16 +102,22 @@ export async function realise(given: string, roots: GcRoots, systems: { system: 
   );
   if (outputs.length === 0) throw new StrataError('nix-output', `nix build ${installable} reported no outputs`);
   if (storePath && outputs.length === 1) isDescription = await looksLikeDescription(outputs[0]!);
-  if (isDescription) {
-    const description = JSON.parse(await readFile(join(outputs[0]!, 'manifest.nix'), 'utf8')) as unknown;
-    return { outputs, meta, description };
-  }
+  if (isDescription) return { outputs, meta, description: await readDescription(outputs[0]!) };
   return { outputs, meta };
+}
+
+/**
+ * lib.image's output: manifest.nix is a symlink whose target names the
+ * description JSON, then (after ':') the chain that holds its references.
+ */
+async function readDescription(out: string): Promise<unknown> {
+  const target = await readlink(join(out, 'manifest.nix'));
+  return JSON.parse(await readFile(target.split(':')[0]!, 'utf8')) as unknown;
 }
 
 async function looksLikeDescription(out: string): Promise<boolean> {
   try {
-    const v = JSON.parse(await readFile(join(out, 'manifest.nix'), 'utf8')) as Record<string, unknown>;
+    const v = (await readDescription(out)) as Record<string, unknown>;
     return typeof v === 'object' && v !== null && 'strataImage' in v;
   } catch {
     return false;

@@ -19,6 +19,27 @@ let
   toPath = p: if builtins.isString p then p else "${p}";
   # Store paths as plain strings in the JSON; their context goes to `inputs`.
   plain = v: builtins.unsafeDiscardStringContext v;
+
+  # builtin:buildenv writes one symlink, out/manifest.nix, whose target is the
+  # `manifest` string, and Nix records as references the store paths that string
+  # names. A chain of such outputs, each naming up to ~3.5 KB of paths (a symlink
+  # holds 4 KB) and the previous link, refers to any number of paths.
+  refsChain = name: paths:
+    let
+      step = acc: s:
+        if acc.cur != [ ] && acc.len + builtins.stringLength s + 1 > 3500
+        then { chunks = acc.chunks ++ [ acc.cur ]; cur = [ s ]; len = builtins.stringLength s; }
+        else { inherit (acc) chunks; cur = acc.cur ++ [ s ]; len = acc.len + builtins.stringLength s + 1; };
+      grouped = builtins.foldl' step { chunks = [ ]; cur = [ ]; len = 0; } paths;
+      link = prev: chunk: derivation {
+        name = "${name}-strata-refs";
+        system = "builtin";
+        builder = "builtin:buildenv";
+        derivations = "";
+        manifest = builtins.concatStringsSep ":" ((if prev == null then [ ] else [ "${prev}" ]) ++ chunk);
+      };
+    in
+    builtins.foldl' link null (grouped.chunks ++ [ grouped.cur ]);
 in
 {
   image =
@@ -43,14 +64,18 @@ in
         caCertificates = if caCertificates == null then null else toPath caCertificates;
       };
       json = builtins.toJSON description;
+      refs = refsChain name (description.contents ++ description.copyToRoot ++ builtins.concatLists description.layers
+        ++ (if description.caCertificates == null then [ ] else [ description.caCertificates ]));
     in
     derivation {
       name = "${name}-strata-image";
       system = "builtin";
       builder = "builtin:buildenv";
-      # No package is linked; the description is the output.
+      # No package is linked. out/manifest.nix points at the description JSON,
+      # then names the chain of references, so the output's closure holds the
+      # image's contents (a result link keeps them alive, nix copy takes them).
       derivations = "";
-      manifest = builtins.toFile "${name}-strata-image.json" (plain json);
+      manifest = "${builtins.toFile "${name}-strata-image.json" (plain json)}:${refs}";
       # Carries the context of every store path the description names (contents,
       # and paths inside config strings), so building this realises them all.
       inputs = json;
