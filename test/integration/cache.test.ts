@@ -1,9 +1,11 @@
 // The layer cache only ever costs time: damaged, forged or missing entries and
 // blobs, and concurrent builds sharing one cache, still give the golden digest.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { canonicalJson } from '../../image/canonical.js';
 import { lastLine, nixEnv, removeDir, repoRoot, runStrata, tempDir } from '../helpers/strata.js';
 
 const GOLDEN = (JSON.parse(readFileSync(join(repoRoot, 'test', 'golden', 'digests.json'), 'utf8')) as { digests: Record<string, string> }).digests.oci!;
@@ -23,6 +25,16 @@ async function build(cacheDir: string, extra: string[] = []): Promise<{ digest: 
 
 const entries = (cache: string) => readdirSync(join(cache, 'entries')).map((e) => join(cache, 'entries', e));
 const blobs = (cache: string) => readdirSync(join(cache, 'blobs', 'sha256')).map((b) => join(cache, 'blobs', 'sha256', b));
+
+/** Changes every entry's layer and recomputes its checksum, as a deliberate forger would. */
+function forgeEntries(cache: string, change: (layer: Record<string, unknown>) => void): void {
+  for (const path of entries(cache)) {
+    const e = JSON.parse(readFileSync(path, 'utf8')) as { key: string; layer: Record<string, unknown>; check: string };
+    change(e.layer);
+    e.check = `sha256:${createHash('sha256').update(canonicalJson({ key: e.key, layer: e.layer })).digest('hex')}`;
+    writeFileSync(path, JSON.stringify(e));
+  }
+}
 
 describe('layer cache', () => {
   test('a cold build fills it: one entry and one blob per layer', async () => {
@@ -62,14 +74,7 @@ describe('layer cache', () => {
   test('a forged entry (valid checksum, wrong digest) costs a rebuild and a warning, not a wrong image', async () => {
     const cache = join(work, 'forged');
     await build(cache);
-    const { createHash } = await import('node:crypto');
-    const { canonicalJson } = await import('../../image/canonical.js');
-    for (const path of entries(cache)) {
-      const e = JSON.parse(readFileSync(path, 'utf8')) as { key: string; layer: { digest: string }; check: string };
-      e.layer.digest = `sha256:${'0'.repeat(64)}`;
-      e.check = `sha256:${createHash('sha256').update(canonicalJson({ key: e.key, layer: e.layer })).digest('hex')}`;
-      writeFileSync(path, JSON.stringify(e));
-    }
+    forgeEntries(cache, (layer) => (layer.digest = `sha256:${'0'.repeat(64)}`));
     const r = await build(cache);
     assert.equal(r.digest, GOLDEN);
     assert.match(r.stderr, /warning: layer sha256:[0-9a-f]{64} was sha256:0{64} \(diffID sha256:[0-9a-f]{64}\) in the cache/);
@@ -78,14 +83,7 @@ describe('layer cache', () => {
   test('a forged diffID (valid checksum, right blob digest) is caught by unpacking the reused blob', async () => {
     const cache = join(work, 'forged-diffid');
     await build(cache);
-    const { createHash } = await import('node:crypto');
-    const { canonicalJson } = await import('../../image/canonical.js');
-    for (const path of entries(cache)) {
-      const e = JSON.parse(readFileSync(path, 'utf8')) as { key: string; layer: { diffID: string }; check: string };
-      e.layer.diffID = `sha256:${'1'.repeat(64)}`;
-      e.check = `sha256:${createHash('sha256').update(canonicalJson({ key: e.key, layer: e.layer })).digest('hex')}`;
-      writeFileSync(path, JSON.stringify(e));
-    }
+    forgeEntries(cache, (layer) => (layer.diffID = `sha256:${'1'.repeat(64)}`));
     const r = await build(cache);
     assert.equal(r.digest, GOLDEN);
     assert.match(r.stderr, /warning: layer sha256:[0-9a-f]{64} was sha256:[0-9a-f]{64} \(diffID sha256:1{64}\) in the cache/);
