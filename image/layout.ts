@@ -31,10 +31,17 @@ async function withLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
-      await (await open(lockPath, 'wx')).close();
+      const fh = await open(lockPath, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A lock whose writer is gone (killed) is broken rather than waited out.
+      if (!holderAlive(await readFile(lockPath, 'utf8').catch(() => ''))) {
+        await unlink(lockPath).catch(() => undefined);
+        continue;
+      }
       if (Date.now() > deadline) throw new StrataError('output', `${lockPath} is held by another writer; remove it if no strata is running`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -43,6 +50,18 @@ async function withLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } finally {
     await unlink(lockPath).catch(() => undefined);
+  }
+}
+
+/** True unless the lock names a process of this machine that no longer exists. */
+function holderAlive(pidText: string): boolean {
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return true; // being written this instant, or not ours: wait
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
@@ -144,11 +163,17 @@ export class OciLayoutWriter implements BlobSink {
     await this.land(tmp, digest);
   }
 
+  /** Temporary blob files this writer has made and not yet landed or removed. */
+  private readonly inFlight = new Set<string>();
+
   private tmpPath(): string {
-    return join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    const p = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(8).toString('hex')}`);
+    this.inFlight.add(p);
+    return p;
   }
 
   private async land(tmp: string, digest: Digest): Promise<void> {
+    this.inFlight.delete(tmp);
     const final = this.blobPath(digest);
     // A blob already under that name is kept only if it is whole; another tool
     // may have left it truncated.
@@ -193,5 +218,7 @@ export class OciLayoutWriter implements BlobSink {
    */
   async abort(): Promise<void> {
     if (this.dir !== this.finalDir) await rm(this.dir, { recursive: true, force: true });
+    else for (const p of this.inFlight) await unlink(p).catch(() => undefined);
+    this.inFlight.clear();
   }
 }

@@ -6,6 +6,7 @@ import { assembleAndWrite, type WrittenImage } from './write-image.js';
 import { DigestOnlySink } from '../image/sink.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from './description.js';
 import { StrataError } from './errors.js';
+import { guarded } from './interrupt.js';
 import { hostSystem, parseSystem } from './platform.js';
 import { formatDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
 import { closure, GcRoots, realise } from '../nix/installable.js';
@@ -93,74 +94,86 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   const { system, platform } = parseSystem(req.system ?? host);
 
   const roots = await GcRoots.create();
-  try {
-    const realised = await realise(req.installable, roots, { system, host });
-    const description: ImageDescription = applyOverrides(await describe(realised), req.overrides);
-    checkUser(description);
-    const tag = resolveTag(req.tag, referenceTag(out), description.tag);
-    const rootPaths = closureRoots(description);
-    await roots.hold(rootPaths);
-    const paths = await closure(rootPaths);
-
-    const writeOptions = {
-      description,
-      closure: paths,
-      platform,
-      compression,
-      format,
-      maxLayers: req.maxLayers,
-      strategy: req.strategy,
-      cache: req.cache === false ? undefined : await LayerCache.open(req.cacheDir),
-      mtime: req.sourceDateEpoch,
-    };
-    const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
-      digest,
-      manifestDigest: image.manifest.descriptor.digest,
-      configDigest: image.config.descriptor.digest,
-      name: description.name,
-      tag,
-      platform,
-      output,
-      layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
-    });
-    if (digestOnly) {
-      const image = await assembleAndWrite(new DigestOnlySink(), writeOptions);
-      return summary(image, image.manifest.descriptor.digest, 'none');
-    }
-
-    // Archives are assembled from a layout staged beside them; oci: writes in place.
-    const stageDir = out.transport === 'oci' ? undefined : await stageBeside(out.path);
-    const layout = await OciLayoutWriter.open(stageDir ? join(stageDir, 'layout') : out.path);
-    try {
-      const image = await assembleAndWrite(layout, writeOptions);
-      const refName = out.transport === 'docker-archive' ? undefined : tag;
-      await layout.commit(image.manifest.descriptor, refName);
-      let digest = image.manifest.descriptor.digest;
-      if (out.transport === 'oci-archive') {
-        await writeOciArchive(layout.root, out.path, req.sourceDateEpoch);
-      } else if (out.transport === 'docker-archive') {
-        const name = out.name ? { ...out.name, tag } : undefined;
-        const repoTag = name ? formatDockerReference({ registry: name.registry, repository: name.repository, tag }).replace(/^docker\.io\/(library\/)?/, '') : `${description.name}:${tag}`;
-        await writeDockerArchive(
-          {
-            config: { digest: image.config.descriptor.digest, bytes: image.config.bytes },
-            layers: image.layers.map((l) => ({ diffID: l.diffID, path: layout.blobPath(l.digest), size: l.size })),
-            repoTags: [repoTag],
-          },
-          out.path,
-          req.sourceDateEpoch,
-        );
-        digest = image.config.descriptor.digest;
-      }
-      return summary(image, digest, outputString(out));
-    } catch (e) {
-      await layout.abort();
-      if (e instanceof StrataError) throw e;
-      throw new StrataError('output', `cannot write ${outputString(out)}: ${(e as Error).message}`, { cause: e });
-    } finally {
-      if (stageDir) await rm(stageDir, { recursive: true, force: true });
-    }
-  } finally {
+  // What an interrupt must undo: the layout being written, its staging, the roots.
+  let layoutInFlight: OciLayoutWriter | undefined;
+  let stageInFlight: string | undefined;
+  const undo = async () => {
+    await layoutInFlight?.abort();
+    if (stageInFlight) await rm(stageInFlight, { recursive: true, force: true });
     await roots.release();
-  }
+  };
+  return guarded(undo, async () => {
+    try {
+      const realised = await realise(req.installable, roots, { system, host });
+      const description: ImageDescription = applyOverrides(await describe(realised), req.overrides);
+      checkUser(description);
+      const tag = resolveTag(req.tag, referenceTag(out), description.tag);
+      const rootPaths = closureRoots(description);
+      await roots.hold(rootPaths);
+      const paths = await closure(rootPaths);
+
+      const writeOptions = {
+        description,
+        closure: paths,
+        platform,
+        compression,
+        format,
+        maxLayers: req.maxLayers,
+        strategy: req.strategy,
+        cache: req.cache === false ? undefined : await LayerCache.open(req.cacheDir),
+        mtime: req.sourceDateEpoch,
+      };
+      const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
+        digest,
+        manifestDigest: image.manifest.descriptor.digest,
+        configDigest: image.config.descriptor.digest,
+        name: description.name,
+        tag,
+        platform,
+        output,
+        layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
+      });
+      if (digestOnly) {
+        const image = await assembleAndWrite(new DigestOnlySink(), writeOptions);
+        return summary(image, image.manifest.descriptor.digest, 'none');
+      }
+
+      // Archives are assembled from a layout staged beside them; oci: writes in place.
+      const stageDir = out.transport === 'oci' ? undefined : await stageBeside(out.path);
+      stageInFlight = stageDir;
+      const layout = await OciLayoutWriter.open(stageDir ? join(stageDir, 'layout') : out.path);
+      layoutInFlight = layout;
+      try {
+        const image = await assembleAndWrite(layout, writeOptions);
+        const refName = out.transport === 'docker-archive' ? undefined : tag;
+        await layout.commit(image.manifest.descriptor, refName);
+        let digest = image.manifest.descriptor.digest;
+        if (out.transport === 'oci-archive') {
+          await writeOciArchive(layout.root, out.path, req.sourceDateEpoch);
+        } else if (out.transport === 'docker-archive') {
+          const name = out.name ? { ...out.name, tag } : undefined;
+          const repoTag = name ? formatDockerReference({ registry: name.registry, repository: name.repository, tag }).replace(/^docker\.io\/(library\/)?/, '') : `${description.name}:${tag}`;
+          await writeDockerArchive(
+            {
+              config: { digest: image.config.descriptor.digest, bytes: image.config.bytes },
+              layers: image.layers.map((l) => ({ diffID: l.diffID, path: layout.blobPath(l.digest), size: l.size })),
+              repoTags: [repoTag],
+            },
+            out.path,
+            req.sourceDateEpoch,
+          );
+          digest = image.config.descriptor.digest;
+        }
+        return summary(image, digest, outputString(out));
+      } catch (e) {
+        await layout.abort();
+        if (e instanceof StrataError) throw e;
+        throw new StrataError('output', `cannot write ${outputString(out)}: ${(e as Error).message}`, { cause: e });
+      } finally {
+        if (stageDir) await rm(stageDir, { recursive: true, force: true });
+      }
+    } finally {
+      await roots.release();
+    }
+  });
 }
