@@ -3,7 +3,7 @@
 // Both are deterministic tars written beside the target and renamed into place.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readdir, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,6 +23,9 @@ async function writeTarAtomic(file: string, entries: TreeEntry[], mtime: number)
   try {
     const sorted = [...entries].sort((a, b) => compareTreePaths(a.path, b.path));
     await pipeline(tarStream(Readable.from(sorted), { mtime }), createWriteStream(tmp, { flags: 'wx' }));
+    const fh = await open(tmp, 'r+');
+    await fh.sync(); // on disk before it takes the final name
+    await fh.close();
     await rename(tmp, file);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
