@@ -157,7 +157,7 @@ export class OciLayoutWriter implements BlobSink {
   }
 
   async writeBlob(data: Buffer, digest: Digest): Promise<void> {
-    if (await this.hasBlob(digest)) return;
+    // No shortcut for a blob already there: land() keeps it only if it is whole.
     const tmp = this.tmpPath();
     await writeFileAtomic(tmp, data);
     await this.land(tmp, digest);

@@ -5,13 +5,11 @@
 // The cache only ever costs time: an entry is checked against its own checksum
 // and a blob against its digest as it is read; anything in doubt is dropped and
 // the layer made again.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { link, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { copyFile, link, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { canonicalJson } from '../image/canonical.js';
 import { mkdirs, writeFileAtomic } from '../image/fs.js';
 import { isDigest, type Digest } from '../image/types.js';
@@ -96,7 +94,7 @@ export class LayerCache {
     if (await stat(dest).then(() => true, () => false)) return;
     const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
     try {
-      await link(from, tmp).catch(() => pipeline(createReadStream(from), createWriteStream(tmp, { flags: 'wx' })));
+      await link(from, tmp).catch(() => copyFile(from, tmp, constants.COPYFILE_EXCL));
       await rename(tmp, dest);
     } catch {
       await unlink(tmp).catch(() => undefined);
@@ -106,28 +104,20 @@ export class LayerCache {
   }
 
   /**
-   * Writes the cached blob `digest` to `dest`, checking its digest and size on
-   * the way. False (and the blob dropped) when it is missing or not what it
-   * claims to be.
+   * Copies the cached blob `digest` to `dest` and lets `accept` check the copy
+   * (its digest, sizes and diffID: see verifyLayerFile), so the bytes are read
+   * once for the copy and once for the check, no more. False, with the copy and
+   * the cached blob dropped, when it is missing or not accepted.
    */
-  async copyBlobTo(digest: Digest, size: number, dest: string): Promise<boolean> {
+  async copyBlobTo(digest: Digest, dest: string, accept: (copy: string) => Promise<boolean>): Promise<boolean> {
     const src = this.blobPath(digest);
-    const hash = createHash('sha256');
-    let n = 0;
-    const check = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        n += chunk.length;
-        cb(null, chunk);
-      },
-    });
     try {
-      await pipeline(createReadStream(src), check, createWriteStream(dest, { flags: 'wx' }));
+      await copyFile(src, dest, constants.COPYFILE_EXCL);
     } catch {
       await unlink(dest).catch(() => undefined);
       return false;
     }
-    if (`sha256:${hash.digest('hex')}` !== digest || n !== size) {
+    if (!(await accept(dest))) {
       await unlink(dest).catch(() => undefined);
       await unlink(src).catch(() => undefined);
       return false;

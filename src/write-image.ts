@@ -62,7 +62,7 @@ async function storeLayer(layout: BlobSink, cache: LayerCache | undefined, key: 
     // A sink that keeps no bytes (strata digest) takes a whole entry as it is.
     if (have === undefined) return hit;
     if (await verifyLayerFile(have, hit, compression)) return hit;
-    const copied = await layout.importBlob(hit.digest, async (tmp) => (await cache.copyBlobTo(hit.digest, hit.size, tmp)) && (await verifyLayerFile(tmp, hit, compression)));
+    const copied = await layout.importBlob(hit.digest, (tmp) => cache.copyBlobTo(hit.digest, tmp, (copy) => verifyLayerFile(copy, hit, compression)));
     if (copied) return hit;
   }
   const made = await make();
