@@ -151,8 +151,9 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         if (out.transport === 'oci-archive') {
           await writeOciArchive(layout.root, out.path, req.sourceDateEpoch);
         } else if (out.transport === 'docker-archive') {
-          const name = out.name ? { ...out.name, tag } : undefined;
-          const repoTag = name ? formatDockerReference({ registry: name.registry, repository: name.repository, tag }).replace(/^docker\.io\/(library\/)?/, '') : `${description.name}:${tag}`;
+          const repoTag = out.name
+            ? formatDockerReference({ registry: out.name.registry, repository: out.name.repository, tag }).replace(/^docker\.io\/(library\/)?/, '')
+            : `${description.name}:${tag}`;
           await writeDockerArchive(
             {
               config: { digest: image.config.descriptor.digest, bytes: image.config.bytes },
