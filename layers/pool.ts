@@ -2,9 +2,12 @@
 // contributors, handles queueing, back-pressure and worker failure). One thread
 // per core; the pool starts on first use and is closed by close().
 import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
+import type { Readable } from 'node:stream';
 import { Piscina } from 'piscina';
 import type { LayerDigests } from './layer.js';
 import type { LayerResult, LayerTask } from './worker.js';
+import { portReadable } from './port-stream.js';
 import { StrataError } from '../src/errors.js';
 
 let pool: Piscina | undefined;
@@ -15,9 +18,9 @@ export function layerThreads(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isInteger(n) && n > 0 ? n : availableParallelism();
 }
 
-export async function makeLayerInWorker(task: LayerTask): Promise<LayerDigests> {
+function thePool(): Piscina {
   const threads = layerThreads();
-  pool ??= new Piscina({
+  return (pool ??= new Piscina({
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: 1,
     maxThreads: threads,
@@ -25,10 +28,32 @@ export async function makeLayerInWorker(task: LayerTask): Promise<LayerDigests> 
     // V8 sizes the young generation by the machine's memory (tens of MB per
     // thread here); layers stream through small buffers and need little of it.
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-  });
-  const r = (await pool.run(task)) as LayerResult;
+  }));
+}
+
+function unwrap(r: LayerResult): LayerDigests {
   if (r.ok) return r.digests;
   throw r.code ? new StrataError(r.code, r.message) : new Error(r.message);
+}
+
+export async function makeLayerInWorker(task: LayerTask): Promise<LayerDigests> {
+  return unwrap((await thePool().run(task)) as LayerResult);
+}
+
+/**
+ * A layer made in a worker and streamed back, from byte `skip` on (an upload
+ * resumed at an offset); `done` gives its digests once all bytes are made.
+ * Destroying the stream early stops the worker's task.
+ */
+export function streamLayerFromWorker(task: Omit<LayerTask, 'dest' | 'port'>, skip = 0): { stream: Readable; done: Promise<LayerDigests> } {
+  const { port1, port2 } = new MessageChannel();
+  const abort = new AbortController();
+  const stream = portReadable(port1, skip, () => abort.abort());
+  const done = thePool()
+    .run({ ...task, dest: undefined, port: port2 } satisfies LayerTask, { transferList: [port2], signal: abort.signal })
+    .then((r) => unwrap(r as LayerResult));
+  done.catch((e: unknown) => stream.destroy(e instanceof Error ? e : new Error(String(e))));
+  return { stream, done };
 }
 
 export async function closePool(): Promise<void> {

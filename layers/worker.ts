@@ -2,9 +2,11 @@
 // (pool.ts), so layers are tarred and compressed on every core.
 import { createWriteStream } from 'node:fs';
 import { Writable } from 'node:stream';
+import type { MessagePort } from 'node:worker_threads';
 import { StrataError, type ErrorCode } from '../src/errors.js';
 import type { Compression } from './compress.js';
 import { writeLayer, type LayerDigests } from './layer.js';
+import { portWritable } from './port-stream.js';
 import type { StoreObject } from './store-walk.js';
 
 export interface LayerTask {
@@ -13,6 +15,8 @@ export interface LayerTask {
   mtime: number;
   /** File to write the compressed layer into (must not exist); undefined: only hash it. */
   dest: string | undefined;
+  /** Instead of a file: stream the bytes to the main thread (port-stream.ts). */
+  port?: MessagePort;
 }
 
 function discard(): Writable {
@@ -28,7 +32,7 @@ export type LayerResult = { ok: true; digests: LayerDigests } | { ok: false; cod
 
 export default async function makeLayer(task: LayerTask): Promise<LayerResult> {
   try {
-    const digests = await writeLayer({ storeObjects: task.storeObjects }, { compression: task.compression, mtime: task.mtime }, task.dest ? createWriteStream(task.dest, { flags: 'wx' }) : discard());
+    const digests = await writeLayer({ storeObjects: task.storeObjects }, { compression: task.compression, mtime: task.mtime }, task.port ? portWritable(task.port) : task.dest ? createWriteStream(task.dest, { flags: 'wx' }) : discard());
     return { ok: true, digests };
   } catch (e) {
     return e instanceof StrataError ? { ok: false, code: e.code, message: e.message } : { ok: false, message: (e as Error).message ?? String(e) };

@@ -8,7 +8,10 @@ import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides
 import { StrataError } from './errors.js';
 import { guarded } from './interrupt.js';
 import { hostSystem, parseSystem } from './platform.js';
-import { formatDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
+import { formatDockerReference, parseDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
+import { repositoryOf, type RegistryOptions } from './copy.js';
+import { pushNixImage } from './push-image.js';
+import { createProgress } from './progress.js';
 import { closure, GcRoots, realise } from '../nix/installable.js';
 import type { Compression } from '../layers/compress.js';
 import type { Strategy } from '../layers/strategy.js';
@@ -36,6 +39,10 @@ export interface BuildRequest {
   format: ManifestFormat;
   /** Seconds since the epoch for `created` and every mtime. */
   sourceDateEpoch: number;
+  /** For a docker:// output: more tags (pushed after --tag), session and push options, images to reuse layers from. */
+  extraTags?: string[];
+  registry?: RegistryOptions;
+  reuseFrom?: string[];
 }
 
 export interface BuildResult {
@@ -48,6 +55,9 @@ export interface BuildResult {
   platform: Platform;
   output: string;
   layers: { digest: Digest; diffID: Digest; size: number; storePaths: string[] }[];
+  /** For a push: every tag written, and what each blob took. */
+  tags?: string[];
+  pushed?: { bytes: number; blobs: { digest: Digest; size: number; action: string }[] };
 }
 
 function outputString(r: Reference): string {
@@ -71,6 +81,11 @@ async function stageBeside(file: string): Promise<string> {
   }
 }
 
+function defaultRegistryOptions(): RegistryOptions {
+  const progress = createProgress('auto');
+  return { session: { progress }, push: { concurrency: 4, progress } };
+}
+
 export async function build(req: BuildRequest): Promise<BuildResult> {
   const source = parseSource(req.installable);
   if (source.transport !== 'nix') {
@@ -79,7 +94,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   const out = req.output ?? { transport: 'oci' as const, path: '' };
   const digestOnly = req.output === undefined;
   if (out.transport === 'nix') throw new StrataError('reference', `'${out.installable}' is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE`);
-  if (out.transport === 'docker') throw new StrataError('unsupported', 'pushing to a registry is not implemented yet; write oci:DIR and copy it with skopeo');
+  if (out.transport === 'docker' && out.ref.digest) throw new StrataError('reference', `cannot push to a digest (${out.ref.digest}); name a tag, or none for latest`);
   const dockerArchive = out.transport === 'docker-archive';
   if (dockerArchive && req.compression && req.compression !== 'none') {
     throw new StrataError('usage', 'docker-archive holds uncompressed layers; drop --compression');
@@ -133,6 +148,17 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         output,
         layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
       });
+      if (out.transport === 'docker') {
+        const reg = req.registry ?? defaultRegistryOptions();
+        const repo = repositoryOf(out.ref, reg.session);
+        const tags = [...new Set([tag, ...(req.extraTags ?? [])])];
+        const reuseFrom = (req.reuseFrom ?? []).map((r) => {
+          const ref = parseDockerReference(r.replace(/^docker:\/\//, ''));
+          return { repo: repositoryOf(ref, reg.session), reference: ref.digest ?? ref.tag ?? 'latest' };
+        });
+        const { image, summary: pushed } = await pushNixImage({ image: writeOptions, repo, tags, reuseFrom, push: reg.push });
+        return { ...summary(image, image.manifest.descriptor.digest, outputString(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
+      }
       if (digestOnly) {
         const image = await assembleAndWrite(new DigestOnlySink(), writeOptions);
         return summary(image, image.manifest.descriptor.digest, 'none');

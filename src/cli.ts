@@ -2,10 +2,15 @@
 // errors to the one handler in main(), which prints one line and picks the exit code.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { build, type BuildRequest } from './build.js';
+import { build, type BuildRequest, type BuildResult } from './build.js';
+import { copyImage, type CopyResult, type RegistryOptions } from './copy.js';
+import { createProgress, type Progress } from './progress.js';
+import { parseSystem } from './platform.js';
 import { describeError, exitCodeFor, StrataError } from './errors.js';
 import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
-import { parseDestination } from './reference.js';
+import { parseDestination, parseSource, type Reference } from './reference.js';
+import { writeFileAtomic } from '../image/fs.js';
+import { DEFAULT_RETRY } from '../registry/retry.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
 
 /** The version in package.json (dist/src/cli.js sits two levels below it). */
@@ -61,10 +66,23 @@ interface BuildFlags {
   json?: boolean;
 }
 
-/** The options every image-making command shares (build, digest). */
-function imageOptions(cmd: Command): Command {
-  return cmd
-    .option('-t, --tag <tag>', "tag (over the reference's, the description's, and latest)")
+interface RegistryFlags {
+  insecure?: boolean;
+  username?: string;
+  passwordStdin?: boolean;
+  authfile?: string;
+  concurrency: string;
+  chunkSize?: string;
+  retries: string;
+  quiet?: boolean;
+  json?: boolean;
+  digestFile?: string;
+  reuseFrom?: string[];
+}
+
+/** The options every image-making command shares (build, digest, push, copy). */
+function imageOptions(cmd: Command, multiTag = false): Command {
+  return (multiTag ? cmd.option('-t, --tag <tag>', "tag to write (repeatable; default: the reference's, the description's, else latest)", collect) : cmd.option('-t, --tag <tag>', "tag (over the reference's, the description's, and latest)"))
     .option('--system <system>', 'Nix system to build for (x86_64-linux, aarch64-linux)')
     .option('--platform <platform>', 'OCI platform to build for (linux/amd64, linux/arm64)')
     .option('--entrypoint <cmd>', 'entrypoint: a path, or a JSON list', argv('--entrypoint'))
@@ -84,6 +102,47 @@ function imageOptions(cmd: Command): Command {
     .option('--json', 'print a JSON summary instead of the digest');
 }
 
+/** The options of every command that talks to a registry. */
+function registryFlags(cmd: Command): Command {
+  return cmd
+    .option('--insecure', 'allow plain HTTP and unverified TLS for a registry that is not on loopback')
+    .option('--username <user>', 'registry user name (the password comes from --password-stdin)')
+    .option('--password-stdin', 'read the registry password or token from stdin')
+    .option('--authfile <file>', 'credentials file to use instead of the docker and containers ones')
+    .option('--concurrency <n>', 'blobs transferred at once', '4')
+    .option('--chunk-size <bytes>', 'upload in chunks of this many bytes (default: one streamed request per blob)')
+    .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(DEFAULT_RETRY.attempts))
+    .option('-q, --quiet', 'no progress output')
+    .option('--digest-file <file>', 'also write the manifest digest to this file');
+}
+
+function positiveInt(flag: string, v: string | undefined, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new StrataError('usage', `${flag} '${v}' is not a whole number of at least ${min}`);
+  return Number(v);
+}
+
+async function readStdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of process.stdin) parts.push(c as Buffer);
+  return Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function registryOptions(f: RegistryFlags): Promise<{ reg: RegistryOptions; progress: Progress }> {
+  if (f.username && !f.passwordStdin) throw new StrataError('usage', '--username needs --password-stdin (a password on the command line would show in ps and shell history)');
+  if (f.passwordStdin && !f.username) throw new StrataError('usage', '--password-stdin needs --username');
+  const password = f.passwordStdin ? await readStdin() : undefined;
+  const progress = createProgress(f.quiet ? 'quiet' : f.json ? 'json' : 'auto');
+  const session = {
+    progress,
+    ...(f.insecure ? { insecure: true } : {}),
+    retry: { ...DEFAULT_RETRY, attempts: positiveInt('--retries', f.retries)! },
+    credentials: { ...(f.username ? { username: f.username, password: password ?? '' } : {}), ...(f.authfile ? { authFile: f.authfile } : {}) },
+  };
+  const chunk = positiveInt('--chunk-size', f.chunkSize);
+  return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, ...(chunk ? { chunkSize: chunk } : {}) } }, progress };
+}
+
 function request(installable: string, f: BuildFlags): BuildRequest {
   if (f.system && f.platform) throw new StrataError('usage', 'give --system or --platform, not both');
   const system = f.system ?? f.platform;
@@ -91,7 +150,7 @@ function request(installable: string, f: BuildFlags): BuildRequest {
     installable,
     ...(f.output !== undefined ? { output: parseDestination(f.output) } : {}),
     ...(system ? { system } : {}),
-    ...(f.tag ? { tag: f.tag } : {}),
+    ...(f.tag ? { tag: Array.isArray(f.tag) ? f.tag[0] : f.tag } : {}),
     overrides: {
       ...(f.entrypoint && { entrypoint: f.entrypoint }),
       ...(f.cmd && { cmd: f.cmd }),
@@ -116,12 +175,91 @@ function buildCommand(print: (s: string) => void): Command {
     new Command('build')
       .description('build a flake output into the Nix store and write it as an OCI image')
       .argument('<installable>', 'flake reference (./examples/hello#default), store path, or result link')
-      .requiredOption('-o, --output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]'),
+      .requiredOption('-o, --output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF (pushed as it is made)'),
   ).action(async (installable: string, f: BuildFlags) => {
     const r = await build(request(installable, f));
     const size = r.layers.reduce((n, l) => n + l.size, 0);
     process.stderr.write(`strata: wrote ${r.output} (${r.name}:${r.tag}, ${r.layers.length} layers, ${size} bytes)\n`);
     print(f.json ? JSON.stringify(r, null, 2) : r.digest);
+  });
+}
+
+type TransferFlags = Omit<BuildFlags, 'tag'> & RegistryFlags & { tag?: string[] };
+
+/** Any source to any destination: a Nix installable is built (and pushed as it is made); an image is copied byte for byte. */
+async function transfer(source: Reference, sourceText: string, destination: string, f: TransferFlags, print: (s: string) => void): Promise<void> {
+  const { reg, progress } = await registryOptions(f);
+  let result: BuildResult | CopyResult;
+  try {
+    if (source.transport === 'nix') {
+      const tags = f.tag ?? [];
+      result = await build({
+        ...request(sourceText, { ...f, tag: tags[0], output: destination }),
+        extraTags: tags.slice(1),
+        registry: reg,
+        ...(f.reuseFrom ? { reuseFrom: f.reuseFrom } : {}),
+      });
+    } else {
+      const platform = f.platform ?? f.system;
+      result = await copyImage({ source, destination: parseDestination(destination), tags: f.tag ?? [], ...(platform ? { platform: parseSystem(platform).platform } : {}), registry: reg });
+    }
+  } finally {
+    progress.close();
+  }
+  const digest = 'manifestDigest' in result && result.output.startsWith('docker://') ? result.manifestDigest : result.digest;
+  const pushed = 'pushed' in result ? result.pushed : 'blobs' in result ? { bytes: result.bytes, blobs: result.blobs } : undefined;
+  if (pushed && !f.quiet) {
+    const count = (a: string) => pushed.blobs.filter((b) => b.action === a).length;
+    const parts = ['uploaded', 'downloaded', 'mounted', 'exists'].filter((a) => count(a) > 0).map((a) => `${count(a)} ${a === 'exists' ? 'already there' : a}`);
+    process.stderr.write(`strata: ${result.output} ${digest} (${pushed.blobs.length} blobs: ${parts.join(', ') || 'none'}; ${pushed.bytes} bytes transferred)\n`);
+  }
+  if (f.digestFile) await writeFileAtomic(f.digestFile, digest);
+  print(f.json ? JSON.stringify(result, null, 2) : digest);
+}
+
+function pushCommand(print: (s: string) => void): Command {
+  return registryFlags(
+    imageOptions(
+      new Command('push')
+        .description('push a Nix installable (built and layered on the way) or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker://REF) to a registry')
+        .argument('<source>', 'flake reference, store path, result link, or an image reference')
+        .argument('<destination>', 'REGISTRY/REPO[:TAG] (docker:// optional)'),
+      true,
+    ),
+  )
+    .option('--reuse-from <ref>', 'reuse matching layers of this image in the same registry (repeatable; the destination tag is always tried)', collect)
+    .action(async (source: string, destination: string, f: TransferFlags) => {
+      const dst = parseDestination(destination);
+      if (dst.transport !== 'docker') throw new StrataError('usage', `push writes to a registry; for ${dst.transport}: use 'strata copy' or 'strata build -o'`);
+      await transfer(parseSource(source), source, destination, f, print);
+    });
+}
+
+function copyCommand(print: (s: string) => void): Command {
+  return registryFlags(
+    imageOptions(
+      new Command('copy')
+        .description('copy an image between any two of docker://REF, oci:DIR[:TAG] and oci-archive:FILE[:TAG] (a Nix installable as source is built)')
+        .argument('<source>', 'image reference or Nix installable')
+        .argument('<destination>', 'image reference'),
+      true,
+    ),
+  ).action(async (source: string, destination: string, f: TransferFlags) => transfer(parseSource(source), source, destination, f, print));
+}
+
+function pullCommand(print: (s: string) => void): Command {
+  return registryFlags(
+    new Command('pull')
+      .description('pull an image from a registry into an OCI layout or oci-archive')
+      .argument('<reference>', 'REGISTRY/REPO[:TAG|@DIGEST] (docker:// optional)')
+      .requiredOption('-o, --output <dest>', 'oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
+      .option('-t, --tag <tag>', 'tag in the layout (default: the reference\'s, else latest)', collect)
+      .option('--platform <platform>', 'only this platform of a multi-platform image (linux/amd64, x86_64-linux)')
+      .option('--json', 'print a JSON summary (and JSON progress events on stderr)'),
+  ).action(async (reference: string, f: TransferFlags & { output: string }) => {
+    const src = parseDestination(reference);
+    if (src.transport !== 'docker') throw new StrataError('usage', `pull reads from a registry; for ${src.transport}: use 'strata copy'`);
+    await transfer(src, reference, f.output, f, print);
   });
 }
 
@@ -145,6 +283,9 @@ export function program(print: (s: string) => void = (s) => process.stdout.write
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   p.addCommand(buildCommand(print).exitOverride());
   p.addCommand(digestCommand(print).exitOverride());
+  p.addCommand(pushCommand(print).exitOverride());
+  p.addCommand(pullCommand(print).exitOverride());
+  p.addCommand(copyCommand(print).exitOverride());
   return p;
 }
 

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'description' // an invalid image description
   | 'store-corrupt' // store content does not match its NAR hash
   | 'output' // the destination cannot be written
+  | 'registry' // a registry is unreachable, refused a request or sent bad content
+  | 'auth' // credentials are missing, unreadable or refused
   | 'unsupported'; // a valid request this version does not do
 
 export class StrataError extends Error {
@@ -34,6 +36,8 @@ const exitCodes: Record<ErrorCode, number> = {
   description: 2,
   'store-corrupt': 5,
   output: 6,
+  registry: 7,
+  auth: 8,
   unsupported: 2,
 };
 

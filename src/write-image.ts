@@ -77,7 +77,22 @@ async function storeLayer(layout: BlobSink, cache: LayerCache | undefined, key: 
   return made;
 }
 
-export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): Promise<WrittenImage> {
+/** One layer to make: what goes in it, its cache key and its history line. */
+export interface PlannedLayer {
+  input: LayerInput;
+  key: string;
+  comment: string;
+  storePaths: string[];
+}
+
+export interface ImagePlan {
+  layers: PlannedLayer[];
+  mediaType: string;
+  compressorId: string;
+}
+
+/** The image's layers, decided from the closure and the description alone: nothing is read yet. */
+export async function planImage(o: WriteImageOptions): Promise<ImagePlan> {
   const root = await rootEntries(o.description);
   const groups = planLayers(o.closure, {
     maxLayers: o.maxLayers - (root.length > 0 ? 1 : 0),
@@ -87,20 +102,40 @@ export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): 
     roots: o.description.contents,
     explicit: o.description.layers,
   });
-  const inputs: { input: LayerInput; comment: string; storePaths: string[] }[] = groups.map((g) => ({
-    input: { storeObjects: g.paths.map((p) => ({ path: p.path, narHash: p.narHash })) },
-    comment: `store paths: ${g.paths.map((p) => p.path.split('/').pop()!.slice(33)).join(' ')}`,
-    storePaths: g.paths.map((p) => p.path),
-  }));
-  if (root.length > 0) inputs.push({ input: { storeObjects: [], extra: root }, comment: 'image root: links, /tmp, /etc', storePaths: [] });
-
   const info = compressorInfo(o.compression);
-  const mediaType = layerMediaType(o.format, o.compression);
+  const withKey = (input: LayerInput, comment: string, storePaths: string[]): PlannedLayer => ({ input, comment, storePaths, key: layerKey(input, { compressorId: info.id, mtime: o.mtime }) });
+  const layers = groups.map((g) =>
+    withKey(
+      { storeObjects: g.paths.map((p) => ({ path: p.path, narHash: p.narHash })) },
+      `store paths: ${g.paths.map((p) => p.path.split('/').pop()!.slice(33)).join(' ')}`,
+      g.paths.map((p) => p.path),
+    ),
+  );
+  if (root.length > 0) layers.push(withKey({ storeObjects: [], extra: root }, 'image root: links, /tmp, /etc', []));
+  return { layers, mediaType: layerMediaType(o.format, o.compression), compressorId: info.id };
+}
+
+/** Config and manifest once every layer's digests are known. */
+export function finishImage(o: WriteImageOptions, plan: ImagePlan, made: LayerDigests[]): WrittenImage {
+  const layers: WrittenImage['layers'] = made.map((digests, i) => ({
+    ...digests,
+    mediaType: plan.mediaType,
+    comment: plan.layers[i]!.comment,
+    storePaths: plan.layers[i]!.storePaths,
+    annotations: { [StrataAnnotation.layerKey]: plan.layers[i]!.key },
+  }));
+  const config = makeConfig({ platform: o.platform, config: o.description.config, layers, created: o.mtime, format: o.format });
+  const annotations = { ...o.description.annotations, [StrataAnnotation.compressor]: plan.compressorId, [StrataAnnotation.layerFormat]: LAYER_FORMAT_VERSION };
+  const manifest = makeManifest({ config, layers, annotations, format: o.format });
+  return { manifest, config, layers };
+}
+
+export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): Promise<WrittenImage> {
+  const plan = await planImage(o);
   // Store layers are made on every core; the root layer (small, in memory) here.
   let pool: typeof import('../layers/pool.js') | undefined;
   const made = await Promise.all(
-    inputs.map(({ input }) => {
-      const key = layerKey(input, { compressorId: info.id, mtime: o.mtime });
+    plan.layers.map(({ input, key }) => {
       const opts = { compression: o.compression, mtime: o.mtime };
       // Loaded on first use: a warm build or digest makes no layer and skips their start-up cost.
       const make = input.extra?.length
@@ -113,20 +148,11 @@ export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): 
             const { makeLayerInWorker } = pool;
             return layout.writeBlobFile((dest) => makeLayerInWorker({ storeObjects: input.storeObjects, ...opts, dest }));
           };
-      return storeLayer(layout, o.cache, key, o.compression, make).then((digests) => ({ digests, key }));
+      return storeLayer(layout, o.cache, key, o.compression, make);
     }),
   ).finally(() => pool?.closePool());
-  const layers: WrittenImage['layers'] = made.map(({ digests, key }, i) => ({
-    ...digests,
-    mediaType,
-    comment: inputs[i]!.comment,
-    storePaths: inputs[i]!.storePaths,
-    annotations: { [StrataAnnotation.layerKey]: key },
-  }));
-  const config = makeConfig({ platform: o.platform, config: o.description.config, layers, created: o.mtime, format: o.format });
-  const annotations = { ...o.description.annotations, [StrataAnnotation.compressor]: info.id, [StrataAnnotation.layerFormat]: LAYER_FORMAT_VERSION };
-  const manifest = makeManifest({ config, layers, annotations, format: o.format });
-  await layout.writeBlob(config.bytes, config.descriptor.digest);
-  await layout.writeBlob(manifest.bytes, manifest.descriptor.digest);
-  return { manifest, config, layers };
+  const image = finishImage(o, plan, made);
+  await layout.writeBlob(image.config.bytes, image.config.descriptor.digest);
+  await layout.writeBlob(image.manifest.bytes, image.manifest.descriptor.digest);
+  return image;
 }

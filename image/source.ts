@@ -1,0 +1,182 @@
+// Images that already exist, read for copying: an OCI layout, an oci-archive
+// (read in place: the tar is indexed and blobs are byte ranges of it), or a
+// registry. Every source gives the same model: a manifest (or index) with its
+// children and the blobs they name, each openable from an offset so an upload
+// can resume. Bytes are never trusted: sinks check every digest.
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { StrataError } from '../src/errors.js';
+import { Annotation, MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest, type Platform } from './types.js';
+
+export interface SourceBlob {
+  descriptor: Descriptor;
+  /** The blob's bytes from `offset` on. */
+  open(offset: number): Readable;
+  /** A repository of the same registry that has it (for cross-repository mounts). */
+  mountFrom?: { registry: string; repository: string };
+}
+
+export interface SourceImage {
+  /** The manifest or index bytes, exactly as they are stored (their digest is the image's). */
+  manifest: { bytes: Buffer; mediaType: string; digest: Digest };
+  /** Config and layers of a manifest; nothing for an index. */
+  blobs: SourceBlob[];
+  /** The manifests of an index, each a SourceImage. */
+  children: SourceImage[];
+}
+
+export function isIndex(mediaType: string): boolean {
+  return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList;
+}
+
+function digestOf(bytes: Buffer): Digest {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** Reads a manifest or index blob and builds the SourceImage tree below it. */
+export async function imageFrom(manifest: SourceImage['manifest'], readBlob: (d: Descriptor) => Promise<Buffer>, blob: (d: Descriptor) => SourceBlob, platform?: Platform): Promise<SourceImage> {
+  const parsed = JSON.parse(manifest.bytes.toString('utf8')) as ImageManifest | ImageIndex;
+  if (isIndex(manifest.mediaType)) {
+    const index = parsed as ImageIndex;
+    const chosen = platform ? index.manifests.filter((m) => m.platform && m.platform.os === platform.os && m.platform.architecture === platform.architecture && (!platform.variant || m.platform.variant === platform.variant)) : index.manifests;
+    if (platform) {
+      if (chosen.length === 0) throw new StrataError('platform', `the image index has no ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''} image (it has ${index.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : '?')).join(', ')})`);
+      const d = chosen[0]!;
+      return imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob);
+    }
+    const children = await Promise.all(chosen.map(async (d) => imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob)));
+    return { manifest, blobs: [], children };
+  }
+  const m = parsed as ImageManifest;
+  if (!m.config || !Array.isArray(m.layers)) throw new StrataError('reference', `manifest ${manifest.digest} is not an image manifest`);
+  return { manifest, blobs: [m.config, ...m.layers].map(blob), children: [] };
+}
+
+/** Reads a small blob whole and checks it. */
+export async function readChecked(stream: Readable, d: Descriptor, where: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of stream) {
+    n += (c as Buffer).length;
+    if (n > Math.max(d.size, 0) + 1) break;
+    parts.push(c as Buffer);
+  }
+  const bytes = Buffer.concat(parts);
+  if (bytes.length !== d.size || digestOf(bytes) !== d.digest) throw new StrataError('reference', `${where}: blob ${d.digest} is damaged (its bytes do not match its digest)`);
+  return bytes;
+}
+
+/** Picks the manifest of an index.json by tag, or the only one when no tag is given. */
+function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string): Descriptor {
+  if (tag) {
+    const d = index.manifests.find((m) => m.annotations?.[Annotation.refName] === tag);
+    if (!d) throw new StrataError('reference', `${where} has no image tagged '${tag}' (it has ${index.manifests.map((m) => m.annotations?.[Annotation.refName] ?? m.digest).join(', ') || 'none'})`);
+    return d;
+  }
+  if (index.manifests.length !== 1) throw new StrataError('reference', `${where} holds ${index.manifests.length} images; name one with :TAG`);
+  return index.manifests[0]!;
+}
+
+/** An image of an OCI layout directory. */
+export async function readOciLayout(dir: string, tag: string | undefined, platform?: Platform): Promise<SourceImage> {
+  const where = `oci:${dir}`;
+  let index: ImageIndex;
+  try {
+    index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
+  } catch (e) {
+    throw new StrataError('reference', `${where} is not a readable OCI layout: ${(e as Error).message}`, { cause: e });
+  }
+  const path = (d: Digest) => join(dir, 'blobs', d.split(':')[0]!, d.split(':')[1]!);
+  const top = pickFromIndex(index, tag, where);
+  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => createReadStream(path(d.digest), { start: offset }) });
+  const readBlob = async (d: Descriptor) => readChecked(createReadStream(path(d.digest)), d, where).catch((e: unknown) => {
+    throw e instanceof StrataError ? e : new StrataError('reference', `${where} lacks blob ${d.digest}: ${(e as Error).message}`);
+  });
+  return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, platform);
+}
+
+interface TarMember {
+  offset: number;
+  size: number;
+}
+
+/** Header fields of a ustar header block; pax headers ('x') may override path and size. */
+function parseOctal(buf: Buffer, start: number, len: number): number {
+  const s = buf.subarray(start, start + len).toString('latin1').replace(/\0.*$/, '').trim();
+  return s ? parseInt(s, 8) : 0;
+}
+
+/** The regular files of a tar and where their bytes start: only headers are read. */
+export async function indexTar(file: string): Promise<Map<string, TarMember>> {
+  const fh = await open(file, 'r');
+  const members = new Map<string, TarMember>();
+  try {
+    const header = Buffer.alloc(512);
+    let pos = 0;
+    let pax: Record<string, string> = {};
+    for (;;) {
+      const { bytesRead } = await fh.read(header, 0, 512, pos);
+      if (bytesRead < 512 || header.every((b) => b === 0)) break;
+      const type = String.fromCharCode(header[156] || 48);
+      let size = parseOctal(header, 124, 12);
+      const prefix = header.subarray(345, 500).toString('utf8').replace(/\0.*$/s, '');
+      let name = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+      if (prefix) name = `${prefix}/${name}`;
+      const dataStart = pos + 512;
+      if (type === 'x') {
+        const body = Buffer.alloc(size);
+        await fh.read(body, 0, size, dataStart);
+        pax = {};
+        for (let i = 0; i < body.length; ) {
+          const sp = body.indexOf(0x20, i);
+          const len = Number(body.subarray(i, sp).toString());
+          const kv = body.subarray(sp + 1, i + len - 1).toString('utf8');
+          const eq = kv.indexOf('=');
+          pax[kv.slice(0, eq)] = kv.slice(eq + 1);
+          i += len;
+        }
+      } else {
+        if (pax.path) name = pax.path;
+        if (pax.size) size = Number(pax.size);
+        if (type === '0' || type === '\0' || type === '7') members.set(name.replace(/^\.\//, ''), { offset: dataStart, size });
+        pax = {};
+      }
+      pos = dataStart + Math.ceil(size / 512) * 512;
+    }
+  } finally {
+    await fh.close();
+  }
+  return members;
+}
+
+/** An image of an oci-archive, read in place. */
+export async function readOciArchive(file: string, tag: string | undefined, platform?: Platform): Promise<SourceImage> {
+  const where = `oci-archive:${file}`;
+  let members: Map<string, TarMember>;
+  try {
+    members = await indexTar(file);
+  } catch (e) {
+    throw new StrataError('reference', `${where} cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  const range = (name: string, offset = 0): Readable => {
+    const m = members.get(name);
+    if (!m) throw new StrataError('reference', `${where} has no ${name}`);
+    return m.size - offset <= 0 ? Readable.from([]) : createReadStream(file, { start: m.offset + offset, end: m.offset + m.size - 1 });
+  };
+  const blobName = (d: Digest) => `blobs/${d.replace(':', '/')}`;
+  let index: ImageIndex;
+  try {
+    const parts: Buffer[] = [];
+    for await (const c of range('index.json')) parts.push(c as Buffer);
+    index = JSON.parse(Buffer.concat(parts).toString('utf8')) as ImageIndex;
+  } catch (e) {
+    throw e instanceof StrataError ? e : new StrataError('reference', `${where} has an unreadable index.json: ${(e as Error).message}`);
+  }
+  const top = pickFromIndex(index, tag, where);
+  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => range(blobName(d.digest), offset) });
+  const readBlob = (d: Descriptor) => readChecked(range(blobName(d.digest)), d, where);
+  return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, platform);
+}

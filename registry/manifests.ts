@@ -1,0 +1,122 @@
+// The manifest half of the distribution spec, client side: get (checked against
+// the digest asked for or announced), head, put by digest and by tag, and the
+// referrers API with the tag-schema fallback for registries without it (GHCR).
+import { createHash } from 'node:crypto';
+import { StrataError } from '../src/errors.js';
+import { MediaType, type Descriptor, type Digest, type ImageIndex } from '../image/types.js';
+import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
+
+/** The manifest kinds Strata reads, most preferred first. */
+export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
+
+/** The largest manifest accepted, as distribution and the OCI spec's 4 MiB guidance. */
+const MAX_MANIFEST_BYTES = 4 * 2 ** 20;
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  mediaType: string;
+  digest: Digest;
+}
+
+function digestOf(bytes: Buffer): Digest {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+async function readBounded(body: AsyncIterable<Buffer>, step: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += c.length;
+    if (n > MAX_MANIFEST_BYTES) throw new StrataError('registry', `${step} failed: the manifest is larger than 4 MiB`);
+    parts.push(c);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The manifest under `reference` (a tag or digest), or undefined when there is none. */
+export async function getManifest(repo: Repository, reference: string, opts: { accept?: string; push?: boolean } = {}): Promise<FetchedManifest | undefined> {
+  const step = `read of manifest ${reference.startsWith('sha256:') ? shortDigest(reference) : reference} from ${repo.session.registry}/${repo.name}`;
+  const res = await repo.session.request({
+    method: 'GET',
+    path: `/v2/${repo.name}/manifests/${reference}`,
+    headers: { accept: opts.accept ?? MANIFEST_ACCEPT },
+    scopes: [opts.push ? pushScope(repo.name) : pullScope(repo.name)],
+    step,
+    expect: [200, 404],
+  });
+  if (res.status === 404) {
+    await res.body.dump();
+    return undefined;
+  }
+  const bytes = await readBounded(res.body, step);
+  const digest = digestOf(bytes);
+  const expected = reference.startsWith('sha256:') ? reference : res.headers['docker-content-digest'];
+  if (expected && expected !== digest) throw new StrataError('registry', `${step} failed: the registry sent bytes with digest ${digest}, not ${expected}`);
+  let mediaType = res.headers['content-type']?.split(';')[0]?.trim() ?? '';
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
+    if (parsed.mediaType) mediaType = parsed.mediaType;
+  } catch {
+    throw new StrataError('registry', `${step} failed: the manifest is not JSON`);
+  }
+  return { bytes, mediaType, digest };
+}
+
+/** The digest the registry has under `reference`, or undefined. */
+export async function headManifest(repo: Repository, reference: string, push = false): Promise<Digest | undefined> {
+  const res = await repo.session.request({
+    method: 'HEAD',
+    path: `/v2/${repo.name}/manifests/${reference}`,
+    headers: { accept: MANIFEST_ACCEPT },
+    scopes: [push ? pushScope(repo.name) : pullScope(repo.name)],
+    step: `check of ${repo.name}:${reference}`,
+    expect: [200, 404],
+  });
+  await res.body.dump();
+  if (res.status !== 200) return undefined;
+  const d = res.headers['docker-content-digest'];
+  return d && /^sha256:[a-f0-9]{64}$/.test(d) ? (d as Digest) : undefined;
+}
+
+/** Puts a manifest under a digest or tag; the registry must agree on its digest. */
+export async function putManifest(repo: Repository, reference: string, bytes: Buffer, mediaType: string): Promise<Digest> {
+  const digest = digestOf(bytes);
+  const step = `write of manifest ${reference.startsWith('sha256:') ? shortDigest(reference) : reference} to ${repo.session.registry}/${repo.name}`;
+  const res = await repo.session.request({
+    method: 'PUT',
+    path: `/v2/${repo.name}/manifests/${reference}`,
+    headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
+    body: () => bytes,
+    scopes: [pushScope(repo.name)],
+    step,
+    expect: [201],
+  });
+  await res.body.dump();
+  const answered = res.headers['docker-content-digest'];
+  if (answered && answered !== digest) throw new StrataError('registry', `${step} failed: the registry stored it as ${answered}, not ${digest}`);
+  return digest;
+}
+
+/** The tag a registry without the referrers API keeps referrers under (distribution spec, "referrers tag schema"). */
+export function referrersTag(subject: Digest): string {
+  return subject.replace(':', '-');
+}
+
+/**
+ * The referrers of `subject`: from the referrers API, or from the fallback tag
+ * when the registry has no API (404, as GHCR). `api` tells which answered.
+ */
+export async function listReferrers(repo: Repository, subject: Digest, artifactType?: string): Promise<{ manifests: Descriptor[]; api: boolean }> {
+  const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+  const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/referrers/${subject}${q}`, headers: { accept: MediaType.ociIndex }, scopes: [pullScope(repo.name)], step: `referrers of ${shortDigest(subject)} in ${repo.name}`, expect: [200, 404] });
+  const api = res.status === 200 && (res.headers['content-type'] ?? '').startsWith(MediaType.ociIndex);
+  let index: ImageIndex | undefined;
+  if (api) index = JSON.parse((await readBounded(res.body, 'referrers')).toString('utf8')) as ImageIndex;
+  else {
+    await res.body.dump();
+    const fallback = await getManifest(repo, referrersTag(subject), { accept: MediaType.ociIndex });
+    if (fallback) index = JSON.parse(fallback.bytes.toString('utf8')) as ImageIndex;
+  }
+  const all = index?.manifests ?? [];
+  return { manifests: artifactType ? all.filter((m) => m.artifactType === artifactType) : all, api };
+}

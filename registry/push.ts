@@ -1,0 +1,110 @@
+// Pushing to a registry: blobs first (skipping what the registry has, mounting
+// what another repository of it has), then each manifest by digest, then the
+// tags. A tag is written only once everything it points at is in place, so a
+// failure never leaves a tag on a partial image.
+import pLimit from 'p-limit';
+import type { Progress } from '../src/progress.js';
+import type { SourceImage } from '../image/source.js';
+import type { Digest } from '../image/types.js';
+import { blobSize, shortDigest, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
+import { headManifest, putManifest } from './manifests.js';
+
+export interface PushOptions {
+  /** Blobs in flight at once. */
+  concurrency: number;
+  progress: Progress;
+  /** Force chunked uploads of this many bytes (0: one streamed PATCH per blob). */
+  chunkSize?: number;
+}
+
+export interface BlobToPush {
+  /** For progress: the digest, or the layer key while the digest is unknown. */
+  id: string;
+  label: string;
+  source: UploadSource;
+  /** Repositories of the destination's registry that may have it. */
+  mountFrom?: string[];
+}
+
+export interface PushedBlob {
+  digest: Digest;
+  size: number;
+  action: 'uploaded' | 'mounted' | 'exists';
+  sent: number;
+}
+
+/** One blob: nothing when the registry has it, else a mount or an upload. */
+export async function pushBlob(repo: Repository, b: BlobToPush, opts: PushOptions): Promise<PushedBlob> {
+  const { progress } = opts;
+  progress.emit({ type: 'blob-start', id: b.id, label: b.label, ...(b.source.size !== undefined ? { size: b.source.size } : {}) });
+  if (b.source.digest) {
+    const have = await blobSize(repo, b.source.digest);
+    if (have !== undefined && (have === -1 || b.source.size === undefined || have === b.source.size)) {
+      const size = b.source.size ?? have;
+      progress.emit({ type: 'blob-done', id: b.id, digest: b.source.digest, size, action: 'exists' });
+      return { digest: b.source.digest, size, action: 'exists', sent: 0 };
+    }
+  }
+  const done: Uploaded = await uploadBlob(repo, b.source, {
+    ...(b.mountFrom ? { mountFrom: b.mountFrom } : {}),
+    ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+    onProgress: (bytes) => progress.emit({ type: 'blob-progress', id: b.id, bytes }),
+  });
+  progress.emit({ type: 'blob-done', id: b.id, digest: done.digest, size: done.size, action: done.action });
+  return done;
+}
+
+export function limiter(concurrency: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  const limit = pLimit(Math.max(1, concurrency));
+  return (fn) => limit(fn);
+}
+
+/** Writes `bytes` under its digest, then under each tag (skipping tags that already point at it). */
+export async function putManifestAndTags(repo: Repository, bytes: Buffer, mediaType: string, digest: Digest, tags: string[], progress: Progress): Promise<void> {
+  if ((await headManifest(repo, digest, true)) !== digest) {
+    await putManifest(repo, digest, bytes, mediaType);
+    progress.emit({ type: 'manifest', ref: `${repo.session.registry}/${repo.name}@${digest}`, digest });
+  }
+  for (const tag of tags) {
+    if ((await headManifest(repo, tag, true)) === digest) continue;
+    await putManifest(repo, tag, bytes, mediaType);
+    progress.emit({ type: 'manifest', ref: `${repo.session.registry}/${repo.name}:${tag}`, digest });
+  }
+}
+
+export interface PushSummary {
+  digest: Digest;
+  blobs: PushedBlob[];
+  /** Blob bytes sent, resumed attempts included. */
+  sent: number;
+}
+
+/** Pushes an existing image (layout, archive or another registry's) as it is: same bytes, same digest. */
+export async function pushSourceImage(img: SourceImage, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
+  const run = limiter(opts.concurrency);
+  const seen = new Set<string>();
+  const blobs: BlobToPush[] = [];
+  const collect = (i: SourceImage) => {
+    for (const c of i.children) collect(c);
+    for (const b of i.blobs) {
+      if (seen.has(b.descriptor.digest)) continue;
+      seen.add(b.descriptor.digest);
+      const sameRegistry = b.mountFrom && b.mountFrom.registry === repo.session.registry && b.mountFrom.repository !== repo.name;
+      blobs.push({
+        id: b.descriptor.digest,
+        label: `${shortDigest(b.descriptor.digest)} ${b.descriptor.mediaType.split('.').pop()}`,
+        source: { digest: b.descriptor.digest, size: b.descriptor.size, open: (offset) => ({ stream: b.open(offset), done: Promise.resolve({ digest: b.descriptor.digest, size: b.descriptor.size }) }) },
+        ...(sameRegistry ? { mountFrom: [b.mountFrom!.repository] } : {}),
+      });
+    }
+  };
+  collect(img);
+  const pushed = await Promise.all(blobs.map((b) => run(() => pushBlob(repo, b, opts))));
+  // Children of an index by digest, then the top manifest with its tags.
+  const putTree = async (i: SourceImage, top: boolean) => {
+    for (const c of i.children) await putTree(c, false);
+    await putManifestAndTags(repo, i.manifest.bytes, i.manifest.mediaType, i.manifest.digest, top ? tags : [], opts.progress);
+  };
+  await putTree(img, true);
+  return { digest: img.manifest.digest, blobs: pushed, sent: pushed.reduce((n, b) => n + b.sent, 0) };
+}

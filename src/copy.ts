@@ -1,0 +1,170 @@
+// `strata copy`, `pull` and the non-Nix half of `push`: an existing image from
+// any source (OCI layout, oci-archive, registry) to any sink, byte for byte, so
+// its digest stays the same. Nix installables go through build() instead.
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { writeOciArchive } from '../image/archive.js';
+import { mkdirs } from '../image/fs.js';
+import { OciLayoutWriter } from '../image/layout.js';
+import { readOciArchive, readOciLayout, type SourceImage } from '../image/source.js';
+import type { Digest, Platform } from '../image/types.js';
+import { shortDigest, type Repository } from '../registry/blobs.js';
+import { limiter, pushSourceImage, type PushOptions } from '../registry/push.js';
+import { RegistrySession, type SessionOptions } from '../registry/session.js';
+import { readRegistryImage } from '../registry/source.js';
+import { StrataError } from './errors.js';
+import { guarded } from './interrupt.js';
+import { formatDockerReference, referenceTag, resolveTag, type Reference } from './reference.js';
+
+export interface RegistryOptions {
+  session: SessionOptions;
+  push: PushOptions;
+}
+
+export interface CopyRequest {
+  source: Reference;
+  destination: Reference;
+  /** Tags for the destination; the first names it in a layout. Empty: the destination's own, else the source's, else latest. */
+  tags: string[];
+  /** Only this platform's image of an index. */
+  platform?: Platform;
+  registry: RegistryOptions;
+}
+
+export interface CopyResult {
+  digest: Digest;
+  output: string;
+  tags: string[];
+  /** Blob bytes sent to a registry (resumed attempts included) or downloaded. */
+  bytes: number;
+  blobs: { digest: Digest; size: number; action: string }[];
+}
+
+export function repositoryOf(ref: { registry: string; repository: string }, opts: SessionOptions): Repository {
+  return { session: RegistrySession.for(ref.registry, opts), name: ref.repository };
+}
+
+export async function readSource(source: Reference, reg: RegistryOptions, platform?: Platform): Promise<SourceImage> {
+  switch (source.transport) {
+    case 'oci':
+      return readOciLayout(source.path, source.tag, platform);
+    case 'oci-archive':
+      return readOciArchive(source.path, source.tag, platform);
+    case 'docker':
+      return readRegistryImage(repositoryOf(source.ref, reg.session), source.ref, platform);
+    case 'docker-archive':
+      throw new StrataError('unsupported', 'reading docker-archive images is not supported yet; load it with skopeo copy docker-archive:FILE oci:DIR');
+    case 'nix':
+      throw new Error('internal: a Nix installable is built, not copied');
+  }
+}
+
+/** Streams every blob of `img` into a layout, checking each digest on the way. */
+async function writeToLayout(img: SourceImage, layout: OciLayoutWriter, reg: RegistryOptions): Promise<{ bytes: number; blobs: CopyResult['blobs'] }> {
+  const run = limiter(reg.push.concurrency);
+  const progress = reg.push.progress;
+  const seen = new Set<string>();
+  const jobs: Promise<CopyResult['blobs'][number] & { bytes: number }>[] = [];
+  const visit = (i: SourceImage) => {
+    for (const c of i.children) visit(c);
+    for (const b of i.blobs) {
+      const d = b.descriptor;
+      if (seen.has(d.digest)) continue;
+      seen.add(d.digest);
+      jobs.push(
+        run(async () => {
+          progress.emit({ type: 'blob-start', id: d.digest, label: `${shortDigest(d.digest)} ${d.mediaType.split('.').pop()}`, size: d.size });
+          if (await layout.verifyBlob(d.digest, d.size)) {
+            progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action: 'exists' });
+            return { digest: d.digest, size: d.size, action: 'exists', bytes: 0 };
+          }
+          let n = 0;
+          const ok = await layout.importBlob(d.digest, async (tmp) => {
+            const hash = createHash('sha256');
+            const tap = new Transform({
+              transform(chunk: Buffer, _e, cb) {
+                hash.update(chunk);
+                n += chunk.length;
+                progress.emit({ type: 'blob-progress', id: d.digest, bytes: n });
+                cb(null, chunk);
+              },
+            });
+            await pipeline(b.open(0), tap, createWriteStream(tmp, { flags: 'wx' }));
+            return n === d.size && `sha256:${hash.digest('hex')}` === d.digest;
+          });
+          if (!ok) throw new StrataError('registry', `blob ${d.digest} arrived damaged (its bytes do not match its digest); nothing was written`);
+          progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action: 'downloaded' });
+          return { digest: d.digest, size: d.size, action: 'downloaded', bytes: n };
+        }),
+      );
+    }
+  };
+  visit(img);
+  const done = await Promise.all(jobs);
+  const writeManifests = async (i: SourceImage) => {
+    for (const c of i.children) await writeManifests(c);
+    await layout.writeBlob(i.manifest.bytes, i.manifest.digest);
+  };
+  await writeManifests(img);
+  return { bytes: done.reduce((s, b) => s + b.bytes, 0), blobs: done.map(({ digest, size, action }) => ({ digest, size, action })) };
+}
+
+function describe(r: Reference): string {
+  switch (r.transport) {
+    case 'docker':
+      return `docker://${formatDockerReference(r.ref)}`;
+    case 'nix':
+      return r.installable;
+    default:
+      return `${r.transport}:${r.path}`;
+  }
+}
+
+export async function copyImage(req: CopyRequest): Promise<CopyResult> {
+  const dst = req.destination;
+  const img = await readSource(req.source, req.registry, req.platform);
+  const tags = req.tags.length ? req.tags : [resolveTag(undefined, referenceTag(dst), referenceTag(req.source))];
+  const digest = img.manifest.digest;
+  const descriptor = { mediaType: img.manifest.mediaType, digest, size: img.manifest.bytes.length };
+  switch (dst.transport) {
+    case 'docker': {
+      if (dst.ref.digest && dst.ref.digest !== digest) throw new StrataError('reference', `${describe(dst)} names digest ${dst.ref.digest}, but the image is ${digest}`);
+      const s = await pushSourceImage(img, repositoryOf(dst.ref, req.registry.session), dst.ref.digest && !req.tags.length && !dst.ref.tag ? [] : tags, req.registry.push);
+      return { digest, output: `docker://${dst.ref.registry}/${dst.ref.repository}`, tags, bytes: s.sent, blobs: s.blobs };
+    }
+    case 'oci':
+    case 'oci-archive': {
+      let stage: string | undefined;
+      if (dst.transport === 'oci-archive') {
+        await mkdirs(dirname(dst.path));
+        stage = await mkdtemp(join(dirname(dst.path), `.${basename(dst.path)}.strata-stage-`));
+      }
+      const layout = await OciLayoutWriter.open(stage ? join(stage, 'layout') : dst.path);
+      const undo = async () => {
+        await layout.abort();
+        if (stage) await rm(stage, { recursive: true, force: true });
+      };
+      return guarded(undo, async () => {
+        try {
+          const w = await writeToLayout(img, layout, req.registry);
+          await layout.commit(descriptor, tags[0]);
+          if (stage) await writeOciArchive(layout.root, dst.path, 0);
+          return { digest, output: describe(dst), tags: tags.slice(0, 1), bytes: w.bytes, blobs: w.blobs };
+        } catch (e) {
+          await layout.abort();
+          throw e;
+        } finally {
+          if (stage) await rm(stage, { recursive: true, force: true });
+        }
+      });
+    }
+    case 'docker-archive':
+      throw new StrataError('unsupported', 'copying into a docker-archive is not supported yet; use oci-archive:FILE, or build a Nix installable with -o docker-archive:FILE');
+    case 'nix':
+      throw new StrataError('reference', `'${dst.installable}' is not a destination: use docker://REF, oci:DIR or oci-archive:FILE`);
+  }
+}

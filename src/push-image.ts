@@ -1,0 +1,197 @@
+// Pushing an image made from the Nix store: each layer goes from the store
+// through tar and the compressor straight into the upload, hashed on the way.
+// Before making anything, every layer whose digests are already known — from
+// the layer cache, or from the manifest already under the destination tag (or
+// --reuse-from) whose layer key annotation matches — is checked with a HEAD, so
+// a re-push from a fresh runner with an empty cache compresses nothing.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { isIndex, readChecked } from '../image/source.js';
+import { StrataAnnotation, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
+import type { LayerDigests } from '../layers/layer.js';
+import { blobSize, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';
+import { getManifest } from '../registry/manifests.js';
+import { limiter, pushBlob, putManifestAndTags, type PushedBlob, type PushOptions, type PushSummary } from '../registry/push.js';
+import { finishImage, planImage, type PlannedLayer, type WriteImageOptions, type WrittenImage } from './write-image.js';
+
+/** A layer known by its key elsewhere: its digests, and the repository that has it. */
+interface KnownLayer {
+  digest: Digest;
+  size: number;
+  diffID: Digest;
+  uncompressedSize: number;
+  repository?: string;
+}
+
+/** Drops the first `n` bytes: a resumed upload needs only the rest of a layer made again. */
+function skipBytes(n: number): Transform {
+  let left = n;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (left >= chunk.length) {
+        left -= chunk.length;
+        return cb();
+      }
+      const out = chunk.subarray(left);
+      left = 0;
+      cb(null, out);
+    },
+  });
+}
+
+/**
+ * Layers of the manifest under `reference` in `repo`, by layer key. Nothing
+ * when there is no such manifest, it is not Strata's, or it is Docker-format
+ * (Docker manifests carry no annotations).
+ */
+export async function layersByKey(repo: Repository, reference: string, platform: Platform): Promise<Map<string, KnownLayer>> {
+  const found = new Map<string, KnownLayer>();
+  let m = await getManifest(repo, reference, { push: true });
+  if (m && isIndex(m.mediaType)) {
+    const index = JSON.parse(m.bytes.toString('utf8')) as ImageIndex;
+    const child = index.manifests.find((d) => d.platform?.os === platform.os && d.platform.architecture === platform.architecture);
+    m = child ? await getManifest(repo, child.digest, { push: true }) : undefined;
+  }
+  if (!m || isIndex(m.mediaType)) return found;
+  const manifest = JSON.parse(m.bytes.toString('utf8')) as ImageManifest;
+  if (!manifest.layers?.some((l) => l.annotations?.[StrataAnnotation.layerKey])) return found;
+  const config = JSON.parse((await readChecked(await getBlob(repo, manifest.config.digest), manifest.config, `${repo.name}:${reference}`)).toString('utf8')) as ImageConfig;
+  manifest.layers.forEach((l, i) => {
+    const key = l.annotations?.[StrataAnnotation.layerKey];
+    const diffID = config.rootfs?.diff_ids?.[i];
+    if (key && diffID) found.set(key, { digest: l.digest, size: l.size, diffID, uncompressedSize: -1, repository: repo.name });
+  });
+  return found;
+}
+
+export interface NixPushRequest {
+  image: WriteImageOptions;
+  repo: Repository;
+  tags: string[];
+  /** Other images (same registry) whose matching layers may be reused: --reuse-from. */
+  reuseFrom: { repo: Repository; reference: string }[];
+  push: PushOptions;
+}
+
+export async function pushNixImage(req: NixPushRequest): Promise<{ image: WrittenImage; summary: PushSummary }> {
+  const o = req.image;
+  const plan = await planImage(o);
+  const known = new Map<string, KnownLayer>();
+  for (const r of [...req.reuseFrom, { repo: req.repo, reference: req.tags[0] ?? 'latest' }]) {
+    for (const [k, v] of await layersByKey(r.repo, r.reference, o.platform)) known.set(k, v);
+  }
+  const layerOpts = { compression: o.compression, mtime: o.mtime };
+  let pool: typeof import('../layers/pool.js') | undefined;
+
+  /** The layer made from the store (in a worker) or from memory (the root layer). */
+  const make = (p: PlannedLayer, offset: number): { stream: Readable; done: Promise<LayerDigests> } => {
+    if (p.input.extra?.length) {
+      const out = new PassThrough();
+      const done = import('../layers/layer.js').then(({ writeLayer }) => writeLayer(p.input, layerOpts, out));
+      done.catch((e: unknown) => out.destroy(e as Error));
+      return { stream: offset ? out.pipe(skipBytes(offset)) : out, done };
+    }
+    const pending = (pool ? Promise.resolve(pool) : import('../layers/pool.js').then((m) => (pool = m))).then((m) => m.streamLayerFromWorker({ storeObjects: p.input.storeObjects, ...layerOpts }, offset));
+    const out = new PassThrough();
+    const done = pending.then(({ stream, done: d }) => {
+      stream.on('error', (e) => out.destroy(e));
+      stream.pipe(out);
+      out.on('close', () => stream.destroy());
+      return d;
+    });
+    done.catch((e: unknown) => out.destroy(e as Error));
+    return { stream: out, done };
+  };
+
+  const run = limiter(req.push.concurrency);
+  const results: { digests: LayerDigests; pushed: PushedBlob }[] = [];
+  try {
+    await Promise.all(
+      plan.layers.map((p, i) =>
+        run(async () => {
+          const label = `layer ${i + 1}/${plan.layers.length}: ${p.comment.replace(/^store paths: /, '')}`;
+          const hit: KnownLayer | undefined = (await o.cache?.get(p.key)) ?? known.get(p.key);
+          if (hit) {
+            const have = await blobSize(req.repo, hit.digest);
+            if (have !== undefined) {
+              req.push.progress.emit({ type: 'blob-done', id: p.key, digest: hit.digest, size: hit.size, action: 'exists' });
+              results[i] = { digests: hit, pushed: { digest: hit.digest, size: hit.size, action: 'exists', sent: 0 } };
+              return;
+            }
+            // Another repository of the registry has it: a mount, else its bytes.
+            const cached = o.cache?.blobPath(hit.digest);
+            const cachedSize = cached ? await stat(cached).then((s) => s.size, () => -1) : -1;
+            if ((hit.repository && hit.repository !== req.repo.name) || cachedSize === hit.size) {
+              const pushed = await pushBlob(
+                req.repo,
+                {
+                  id: p.key,
+                  label,
+                  source: {
+                    digest: hit.digest,
+                    size: hit.size,
+                    open: (offset): BlobBytes => ({
+                      stream: cachedSize === hit.size ? createReadStream(cached!, { start: offset }) : make(p, offset).stream,
+                      done: Promise.resolve({ digest: hit.digest, size: hit.size }),
+                    }),
+                  },
+                  ...(hit.repository && hit.repository !== req.repo.name ? { mountFrom: [hit.repository] } : {}),
+                },
+                req.push,
+              );
+              results[i] = { digests: hit, pushed };
+              return;
+            }
+          }
+          // Made now: the digest is known once the last byte is sent.
+          let last: Promise<LayerDigests> | undefined;
+          const pushed = await pushBlob(
+            req.repo,
+            {
+              id: p.key,
+              label,
+              source: {
+                open: (offset) => {
+                  const m = make(p, offset);
+                  last = m.done;
+                  return m;
+                },
+              },
+            },
+            req.push,
+          );
+          const digests = await last!;
+          if (hit && hit.digest !== digests.digest) {
+            process.stderr.write(`strata: warning: layer ${p.key} was known as ${hit.digest} and is ${digests.digest} now; using the new bytes\n`);
+          }
+          await o.cache?.put(p.key, digests);
+          results[i] = { digests, pushed };
+        }),
+      ),
+    );
+  } finally {
+    await pool?.closePool();
+  }
+  const image = finishImage(o, plan, results.map((r) => r.digests));
+  const config = image.config;
+  const pushedConfig = await pushBlob(
+    req.repo,
+    {
+      id: config.descriptor.digest,
+      label: `config ${shortDigest(config.descriptor.digest)}`,
+      source: { digest: config.descriptor.digest, size: config.descriptor.size, open: (offset) => ({ stream: readableOf(config.bytes.subarray(offset)), done: Promise.resolve({ digest: config.descriptor.digest, size: config.descriptor.size }) }) },
+    },
+    req.push,
+  );
+  const m = image.manifest;
+  await putManifestAndTags(req.repo, m.bytes, m.descriptor.mediaType, m.descriptor.digest, req.tags, req.push.progress);
+  const blobs = [...results.map((r) => r.pushed), pushedConfig];
+  return { image, summary: { digest: m.descriptor.digest, blobs, sent: blobs.reduce((n, b) => n + b.sent, 0) } };
+}
+
+function readableOf(bytes: Buffer): Readable {
+  const s = new PassThrough();
+  s.end(bytes);
+  return s;
+}
