@@ -3,7 +3,7 @@
 // referrers API with the tag-schema fallback for registries without it (GHCR).
 import { createHash } from 'node:crypto';
 import { StrataError } from '../src/errors.js';
-import { MediaType, type Descriptor, type Digest, type ImageIndex } from '../image/types.js';
+import { MediaType, type Digest } from '../image/types.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
 
 /** The manifest kinds Strata reads, most preferred first. */
@@ -22,7 +22,7 @@ function digestOf(bytes: Buffer): Digest {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-async function readBounded(body: AsyncIterable<Buffer>, step: string): Promise<Buffer> {
+export async function readBounded(body: AsyncIterable<Buffer>, step: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of body) {
@@ -79,7 +79,7 @@ export async function headManifest(repo: Repository, reference: string, push = f
 }
 
 /** Puts a manifest under a digest or tag; the registry must agree on its digest. */
-export async function putManifest(repo: Repository, reference: string, bytes: Buffer, mediaType: string): Promise<Digest> {
+export async function putManifest(repo: Repository, reference: string, bytes: Buffer, mediaType: string): Promise<{ digest: Digest; subject?: string }> {
   const digest = digestOf(bytes);
   const step = `write of manifest ${reference.startsWith('sha256:') ? shortDigest(reference) : reference} to ${repo.session.registry}/${repo.name}`;
   const res = await repo.session.request({
@@ -94,29 +94,7 @@ export async function putManifest(repo: Repository, reference: string, bytes: Bu
   await res.body.dump();
   const answered = res.headers['docker-content-digest'];
   if (answered && answered !== digest) throw new StrataError('registry', `${step} failed: the registry stored it as ${answered}, not ${digest}`);
-  return digest;
-}
-
-/** The tag a registry without the referrers API keeps referrers under (distribution spec, "referrers tag schema"). */
-export function referrersTag(subject: Digest): string {
-  return subject.replace(':', '-');
-}
-
-/**
- * The referrers of `subject`: from the referrers API, or from the fallback tag
- * when the registry has no API (404, as GHCR). `api` tells which answered.
- */
-export async function listReferrers(repo: Repository, subject: Digest, artifactType?: string): Promise<{ manifests: Descriptor[]; api: boolean }> {
-  const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-  const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/referrers/${subject}${q}`, headers: { accept: MediaType.ociIndex }, scopes: [pullScope(repo.name)], step: `referrers of ${shortDigest(subject)} in ${repo.name}`, expect: [200, 404] });
-  const api = res.status === 200 && (res.headers['content-type'] ?? '').startsWith(MediaType.ociIndex);
-  let index: ImageIndex | undefined;
-  if (api) index = JSON.parse((await readBounded(res.body, 'referrers')).toString('utf8')) as ImageIndex;
-  else {
-    await res.body.dump();
-    const fallback = await getManifest(repo, referrersTag(subject), { accept: MediaType.ociIndex });
-    if (fallback) index = JSON.parse(fallback.bytes.toString('utf8')) as ImageIndex;
-  }
-  const all = index?.manifests ?? [];
-  return { manifests: artifactType ? all.filter((m) => m.artifactType === artifactType) : all, api };
+  // A registry with the referrers API answers a manifest with a subject with OCI-Subject.
+  const subject = res.headers['oci-subject'];
+  return { digest, ...(subject ? { subject } : {}) };
 }

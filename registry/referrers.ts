@@ -1,0 +1,60 @@
+// OCI 1.1 referrers, client side: artifacts (signatures, SBOMs, attestations)
+// that point at an image through their manifest's `subject`. A registry with
+// the referrers API indexes them itself (it answers the PUT with OCI-Subject);
+// for one without (GHCR, distribution 2.8) the client keeps the index under the
+// fallback tag sha256-<hex>, as the distribution spec's referrers tag schema says.
+import { canonicalJson } from '../image/canonical.js';
+import { sha256 } from '../layers/hash-tap.js';
+import { MediaType, type Descriptor, type Digest, type ImageIndex } from '../image/types.js';
+import { pullScope, shortDigest, type Repository } from './blobs.js';
+import { getManifest, putManifest, readBounded } from './manifests.js';
+
+/** The tag a registry without the referrers API keeps referrers under. */
+export function referrersTag(subject: Digest): string {
+  return subject.replace(':', '-');
+}
+
+async function fallbackIndex(repo: Repository, subject: Digest): Promise<ImageIndex | undefined> {
+  const found = await getManifest(repo, referrersTag(subject), { accept: MediaType.ociIndex, push: true });
+  return found ? (JSON.parse(found.bytes.toString('utf8')) as ImageIndex) : undefined;
+}
+
+/**
+ * The referrers of `subject`: from the referrers API, or from the fallback tag
+ * when the registry has none (404). `api` tells which answered.
+ */
+export async function listReferrers(repo: Repository, subject: Digest, artifactType?: string): Promise<{ manifests: Descriptor[]; api: boolean }> {
+  const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+  const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/referrers/${subject}${q}`, headers: { accept: MediaType.ociIndex }, scopes: [pullScope(repo.name)], step: `read of the referrers of ${shortDigest(subject)} in ${repo.name}`, expect: [200, 404] });
+  const api = res.status === 200 && (res.headers['content-type'] ?? '').startsWith(MediaType.ociIndex);
+  let index: ImageIndex | undefined;
+  if (api) index = JSON.parse((await readBounded(res.body, 'referrers')).toString('utf8')) as ImageIndex;
+  else {
+    await res.body.dump();
+    index = await fallbackIndex(repo, subject);
+  }
+  const all = index?.manifests ?? [];
+  return { manifests: artifactType ? all.filter((m) => m.artifactType === artifactType) : all, api };
+}
+
+/**
+ * Pushes an artifact manifest whose `subject` is an image of `repo` (its blobs
+ * must be there already) and makes it findable: by the registry when it has the
+ * referrers API, else by adding it to the fallback tag's index.
+ */
+export async function attachReferrer(repo: Repository, manifest: { bytes: Buffer; mediaType: string; artifactType?: string; annotations?: Record<string, string> }, subject: Digest): Promise<{ digest: Digest; via: 'api' | 'tag' }> {
+  const put = await putManifest(repo, sha256(manifest.bytes), manifest.bytes, manifest.mediaType);
+  if (put.subject) return { digest: put.digest, via: 'api' };
+  const index: ImageIndex = (await fallbackIndex(repo, subject)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  if (!index.manifests.some((d) => d.digest === put.digest)) {
+    index.manifests.push({
+      mediaType: manifest.mediaType,
+      digest: put.digest,
+      size: manifest.bytes.length,
+      ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}),
+      ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
+    });
+    await putManifest(repo, referrersTag(subject), Buffer.from(canonicalJson(index)), MediaType.ociIndex);
+  }
+  return { digest: put.digest, via: 'tag' };
+}
