@@ -99,7 +99,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   if (dockerArchive && req.compression && req.compression !== 'none') {
     throw new StrataError('usage', 'docker-archive holds uncompressed layers; drop --compression');
   }
-  if (!dockerArchive && !digestOnly && req.format === 'docker') {
+  if ((out.transport === 'oci' || out.transport === 'oci-archive') && !digestOnly && req.format === 'docker') {
     throw new StrataError('usage', `--format docker is for registries and docker-archive; an OCI layout (${out.transport}:) holds OCI manifests`);
   }
   const format: ManifestFormat = dockerArchive ? 'docker' : req.format;
