@@ -32,17 +32,20 @@ export interface RunOptions {
   node?: string;
   /** umask as an octal string, e.g. '077'. */
   umask?: string;
+  /** Written to stdin (for --password-stdin); stdin is empty otherwise. */
+  input?: string;
 }
 
 export function runStrata(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const node = opts.node ?? process.execPath;
   const [cmd, argv] = opts.umask ? ['/bin/sh', ['-c', `umask ${opts.umask} && exec "$@"`, 'sh', node, strataBin, ...args]] : [node, [strataBin, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv as string[], { cwd: opts.cwd ?? repoRoot, env: opts.env ?? nixEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv as string[], { cwd: opts.cwd ?? repoRoot, env: opts.env ?? nixEnv(), stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
