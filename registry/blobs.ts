@@ -61,7 +61,10 @@ export interface UploadOptions {
   mountFrom?: string[];
   /** Bytes sent so far, for progress bars. */
   onProgress?: (bytes: number) => void;
-  /** Force chunked uploads of this many bytes per PATCH (0: stream in one PATCH unless the registry asks otherwise). */
+  /**
+   * Bytes per PATCH (default DEFAULT_CHUNK; when given, small blobs are chunked too).
+   * 0: the whole blob in one streamed PATCH, unless the registry asks for chunks.
+   */
   chunkSize?: number;
   /** Blobs up to this size with a known digest go in one PUT. */
   monolithicMax?: number;
@@ -76,6 +79,16 @@ export interface Uploaded {
 }
 
 const MONOLITHIC_MAX = 16 * 2 ** 20;
+
+/**
+ * Larger blobs go in PATCHes of this size, each with Content-Length. A cut
+ * inside one costs that chunk only: distribution drops a chunk that arrived
+ * short and still knows where the upload stands, while a cut inside one
+ * streamed PATCH leaves bytes it cannot account for, and the upload is lost
+ * (measured with distribution 2.8; see test/integration/push.test.ts). A chunk
+ * made from the store is held in memory until sent: 8 MiB per upload.
+ */
+export const DEFAULT_CHUNK = 8 * 2 ** 20;
 
 function locationOf(res: RegistryResponse, step: string, registry: string): string {
   const loc = res.headers.location;
@@ -160,7 +173,7 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
         await finish(location, digest, () => src.open(0).stream.pipe(counter(tally)), size);
         return { digest, size, action: 'uploaded', sent };
       }
-      const chunk = Math.max(opts.chunkSize ?? 0, started.minChunk);
+      const chunk = opts.chunkSize === 0 && !started.minChunk ? 0 : Math.max(opts.chunkSize || DEFAULT_CHUNK, started.minChunk);
       const result = chunk > 0 ? await sendChunked(repo, src, location, chunk, step, tally) : await sendStreamed(repo, src, location, step, tally);
       location = result.location;
       await finish(location, result.digest);

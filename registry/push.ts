@@ -4,7 +4,7 @@
 // failure never leaves a tag on a partial image.
 import pLimit from 'p-limit';
 import type { Progress } from '../src/progress.js';
-import type { SourceImage } from '../image/source.js';
+import type { SourceBlob, SourceImage } from '../image/source.js';
 import type { Digest } from '../image/types.js';
 import { blobSize, shortDigest, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
 import { headManifest, putManifest } from './manifests.js';
@@ -13,7 +13,7 @@ export interface PushOptions {
   /** Blobs in flight at once. */
   concurrency: number;
   progress: Progress;
-  /** Force chunked uploads of this many bytes (0: one streamed PATCH per blob). */
+  /** Bytes per upload PATCH (see uploadBlob); 0: one streamed PATCH per blob. */
   chunkSize?: number;
 }
 
@@ -47,7 +47,7 @@ export async function pushBlob(repo: Repository, b: BlobToPush, opts: PushOption
   }
   const done: Uploaded = await uploadBlob(repo, b.source, {
     ...(b.mountFrom ? { mountFrom: b.mountFrom } : {}),
-    ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+    ...(opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {}),
     onProgress: (bytes) => progress.emit({ type: 'blob-progress', id: b.id, bytes }),
   });
   progress.emit({ type: 'blob-done', id: b.id, digest: done.digest, size: done.size, action: done.action });
@@ -79,6 +79,18 @@ export interface PushSummary {
   sent: number;
 }
 
+/** A blob of an existing image, to push as it is: mounted when another repository of the destination's registry has it. */
+export function sourceBlobToPush(b: SourceBlob, repo: Repository, label: string): BlobToPush {
+  const { digest, size } = b.descriptor;
+  const sameRegistry = b.mountFrom && b.mountFrom.registry === repo.session.registry && b.mountFrom.repository !== repo.name;
+  return {
+    id: digest,
+    label,
+    source: { digest, size, open: (offset) => ({ stream: b.open(offset), done: Promise.resolve({ digest, size }) }) },
+    ...(sameRegistry ? { mountFrom: [b.mountFrom!.repository] } : {}),
+  };
+}
+
 /** Pushes an existing image (layout, archive or another registry's) as it is: same bytes, same digest. */
 export async function pushSourceImage(img: SourceImage, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
   const run = limiter(opts.concurrency);
@@ -89,13 +101,7 @@ export async function pushSourceImage(img: SourceImage, repo: Repository, tags: 
     for (const b of i.blobs) {
       if (seen.has(b.descriptor.digest)) continue;
       seen.add(b.descriptor.digest);
-      const sameRegistry = b.mountFrom && b.mountFrom.registry === repo.session.registry && b.mountFrom.repository !== repo.name;
-      blobs.push({
-        id: b.descriptor.digest,
-        label: `${shortDigest(b.descriptor.digest)} ${b.descriptor.mediaType.split('.').pop()}`,
-        source: { digest: b.descriptor.digest, size: b.descriptor.size, open: (offset) => ({ stream: b.open(offset), done: Promise.resolve({ digest: b.descriptor.digest, size: b.descriptor.size }) }) },
-        ...(sameRegistry ? { mountFrom: [b.mountFrom!.repository] } : {}),
-      });
+      blobs.push(sourceBlobToPush(b, repo, `${shortDigest(b.descriptor.digest)} ${b.descriptor.mediaType.split('.').pop()}`));
     }
   };
   collect(img);

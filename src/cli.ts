@@ -110,7 +110,7 @@ function registryFlags(cmd: Command): Command {
     .option('--password-stdin', 'read the registry password or token from stdin')
     .option('--authfile <file>', 'credentials file to use instead of the docker and containers ones')
     .option('--concurrency <n>', 'blobs transferred at once', '4')
-    .option('--chunk-size <bytes>', 'upload in chunks of this many bytes (default: one streamed request per blob)')
+    .option('--chunk-size <bytes>', 'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)')
     .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(DEFAULT_RETRY.attempts))
     .option('-q, --quiet', 'no progress output')
     .option('--digest-file <file>', 'also write the manifest digest to this file');
@@ -139,8 +139,8 @@ async function registryOptions(f: RegistryFlags): Promise<{ reg: RegistryOptions
     retry: { ...DEFAULT_RETRY, attempts: positiveInt('--retries', f.retries)! },
     credentials: { ...(f.username ? { username: f.username, password: password ?? '' } : {}), ...(f.authfile ? { authFile: f.authfile } : {}) },
   };
-  const chunk = positiveInt('--chunk-size', f.chunkSize);
-  return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, ...(chunk ? { chunkSize: chunk } : {}) } }, progress };
+  const chunk = positiveInt('--chunk-size', f.chunkSize, 0);
+  return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, ...(chunk !== undefined ? { chunkSize: chunk } : {}) } }, progress };
 }
 
 function request(installable: string, f: BuildFlags): BuildRequest {

@@ -153,26 +153,46 @@ describe('push to a registry without auth', () => {
       assert.equal(inspect.Digest, GOLDEN_DIGEST);
     });
 
-    test('a connection reset mid-blob resumes from the registry offset: fewer bytes re-sent than the blob has', async () => {
+    test('a connection reset mid-blob resumes from the registry offset: only the cut chunk is sent again', async () => {
       const dir = tempDir();
       const size = 24 * 2 ** 20;
+      const chunk = 8 * 2 ** 20; // the default
+      const cutAfter = 4 * 2 ** 20;
       const { digest } = randomLayout(join(dir, 'layout'), size);
       proxy.clear();
       proxy.reset();
-      const rule = proxy.inject({ kind: 'reset-mid-body', afterBytes: 10 * 2 ** 20, method: 'PATCH', nth: 1 });
+      const rule = proxy.inject({ kind: 'reset-mid-body', afterBytes: cutAfter, method: 'PATCH', nth: 2 });
       const r = await runStrata(['push', `oci:${dir}/layout:big`, `${proxy.host}/resume:big`]);
       assert.equal(ok(r), digest);
       assert.equal(rule.fired, 1);
+      // Sent twice: the 4 MiB that reached the registry before the cut, and that chunk again.
+      // Starting over would have re-sent the first chunk as well (4 + 8 + 8 MiB).
       const resent = proxy.counters.blobUploadBytes - size;
-      assert.ok(resent > 0 && resent < size, `re-sent ${resent} bytes of a ${size}-byte blob`);
+      assert.ok(resent >= cutAfter && resent < cutAfter + chunk + 4096, `re-sent ${resent} bytes of a ${size}-byte blob`);
       assert.ok(proxy.counters.requests.uploadGet >= 1, 'the client asked the registry where the upload stands');
       proxy.clear();
       const out = tempDir();
       await skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/resume:big`, `oci:${out}:x`]);
-      const layers = readdirSync(join(out, 'blobs', 'sha256'));
-      assert.ok(layers.length >= 3);
+      const inspect = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/resume:big`])) as { Digest: string };
+      assert.equal(inspect.Digest, digest);
       removeDir(dir);
       removeDir(out);
+    });
+
+    test('--chunk-size 0 streams a blob in one request; a cut there starts the upload over and still lands the right digest', async () => {
+      const dir = tempDir();
+      const size = 20 * 2 ** 20;
+      const { digest } = randomLayout(join(dir, 'layout'), size);
+      proxy.clear();
+      proxy.reset();
+      const rule = proxy.inject({ kind: 'reset-mid-body', afterBytes: 2 ** 20, method: 'PATCH', nth: 1 });
+      const r = await runStrata(['push', `oci:${dir}/layout:big`, `${proxy.host}/streamed:big`, '--chunk-size', '0']);
+      assert.equal(ok(r), digest);
+      assert.equal(rule.fired, 1);
+      assert.equal(proxy.counters.requests.uploadPatch, 2, `one PATCH cut, one whole: ${JSON.stringify(proxy.counters.log.map((l) => [l.method, l.kind, l.status, l.fault]))}`);
+      proxy.clear();
+      await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/streamed:big`]);
+      removeDir(dir);
     });
 
     test('chunked uploads (--chunk-size): a chunk cut short is sent again from the registry offset', async () => {
