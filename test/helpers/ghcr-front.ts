@@ -36,6 +36,8 @@ export interface GhcrFront {
   host: string;
   service: string;
   counters: GhcrCounters;
+  /** Forgets every issued token, as a registry does when tokens are revoked or it restarts: clients must fetch new ones. */
+  revokeTokens(): void;
   stop(): Promise<void>;
 }
 
@@ -139,6 +141,7 @@ export async function startGhcrFront(backendUrl: string, opts: GhcrFrontOptions)
     host: `127.0.0.1:${port}`,
     service: SERVICE,
     counters,
+    revokeTokens: () => tokens.clear(),
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
