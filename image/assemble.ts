@@ -24,16 +24,22 @@ export function rfc3339(epochSeconds: number): string {
   return new Date(epochSeconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
 }
 
-export function makeConfig(args: { platform: Platform; config: ContainerConfig; layers: BuiltLayer[]; created: number; format: ManifestFormat }): Blob {
+/** What a base image brings to the config: its layers' diffIDs and its history, kept as they are. */
+export interface ConfigBase {
+  diffIDs: Digest[];
+  history: HistoryEntry[];
+}
+
+export function makeConfig(args: { platform: Platform; config: ContainerConfig; layers: BuiltLayer[]; created: number; format: ManifestFormat; base?: ConfigBase }): Blob {
   const created = rfc3339(args.created);
-  const history: HistoryEntry[] = args.layers.map((l) => ({ created, created_by: 'strata', comment: l.comment }));
+  const history: HistoryEntry[] = [...(args.base?.history ?? []), ...args.layers.map((l) => ({ created, created_by: 'strata', comment: l.comment }))];
   const cfg: ImageConfig = {
     created,
     architecture: args.platform.architecture,
     os: args.platform.os,
     ...(args.platform.variant ? { variant: args.platform.variant } : {}),
     config: args.config,
-    rootfs: { type: 'layers', diff_ids: args.layers.map((l) => l.diffID) },
+    rootfs: { type: 'layers', diff_ids: [...(args.base?.diffIDs ?? []), ...args.layers.map((l) => l.diffID)] },
     history,
   };
   const bytes = Buffer.from(canonicalJson(cfg), 'utf8');
@@ -41,7 +47,10 @@ export function makeConfig(args: { platform: Platform; config: ContainerConfig; 
   return { descriptor: { mediaType, digest: sha256(bytes), size: bytes.length }, bytes };
 }
 
-export function makeManifest(args: { config: Blob; layers: BuiltLayer[]; annotations: Record<string, string>; format: ManifestFormat }): Blob {
+/** A layer as the manifest names it: a built one, or a base image's. */
+export type LayerDescriptor = Pick<BuiltLayer, 'mediaType' | 'digest' | 'size' | 'annotations'>;
+
+export function makeManifest(args: { config: Blob; layers: LayerDescriptor[]; annotations: Record<string, string>; format: ManifestFormat }): Blob {
   const docker = args.format === 'docker';
   const manifest: ImageManifest = {
     schemaVersion: 2,

@@ -1,6 +1,11 @@
 // Where an image's blobs go. The OCI layout writer is one sink; computing a
 // digest without writing an image (strata digest) is another: it keeps no bytes.
-import { Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StrataError } from '../src/errors.js';
+import type { SourceBlob } from './source.js';
 import type { Digest } from './types.js';
 
 export interface BlobSink {
@@ -13,6 +18,8 @@ export interface BlobSink {
   writeBlob(data: Buffer, digest: Digest): Promise<void>;
   /** The file that holds or would hold a blob; undefined for a sink that keeps no bytes. */
   blobFile(digest: Digest): string | undefined;
+  /** True when the sink holds blob `digest` whole (its bytes hash to it and it has `size` bytes). */
+  verifyBlob(digest: Digest, size: number): Promise<boolean>;
 }
 
 /** Keeps nothing: every blob is only hashed. */
@@ -36,4 +43,33 @@ export class DigestOnlySink implements BlobSink {
   blobFile(): undefined {
     return undefined;
   }
+  /** A digest needs no blob's bytes: whatever is named counts as there. */
+  async verifyBlob(): Promise<boolean> {
+    return true;
+  }
+}
+
+/**
+ * Copies a blob of an existing image into a sink unless the sink has it whole
+ * already, checking its digest and size on the way: the source is not trusted.
+ */
+export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: (n: number) => void): Promise<{ action: 'exists' | 'downloaded'; bytes: number }> {
+  const d = b.descriptor;
+  if (await sink.verifyBlob(d.digest, d.size)) return { action: 'exists', bytes: 0 };
+  let n = 0;
+  const ok = await sink.importBlob(d.digest, async (tmp) => {
+    const hash = createHash('sha256');
+    const tap = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        hash.update(chunk);
+        n += chunk.length;
+        onBytes?.(n);
+        cb(null, chunk);
+      },
+    });
+    await pipeline(b.open(0), tap, createWriteStream(tmp, { flags: 'wx' }));
+    return n === d.size && `sha256:${hash.digest('hex')}` === d.digest;
+  });
+  if (!ok) throw new StrataError('registry', `blob ${d.digest} arrived damaged (its bytes do not match its digest); nothing was written`);
+  return { action: 'downloaded', bytes: n };
 }

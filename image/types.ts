@@ -103,6 +103,8 @@ export const Annotation = {
   created: 'org.opencontainers.image.created',
   title: 'org.opencontainers.image.title',
   version: 'org.opencontainers.image.version',
+  baseDigest: 'org.opencontainers.image.base.digest',
+  baseName: 'org.opencontainers.image.base.name',
 } as const;
 
 /** Strata's own annotation keys, so a digest change between Strata versions is explainable. */

@@ -8,6 +8,10 @@
 #     layers = [ [ pkgs.glibc ] ];          # explicit layer groups, bottom first
 #     users = [ { name = "app"; uid = 1000; gid = 1000; } ];
 #     caCertificates = pkgs.cacert;          # linked at /etc/ssl/certs/ca-certificates.crt
+#     fromImage = "docker://docker.io/library/debian@sha256:…";  # or "oci:DIR[:TAG]",
+#                                           # "oci-archive:FILE[:TAG]": its layers go
+#                                           # first, byte for byte (strata build --from
+#                                           # overrides it); `users` replace its /etc/passwd
 #   };
 #
 # `strata build .#image` builds this derivation: Nix's builtin buildenv builder
@@ -53,6 +57,7 @@ in
     , tmp ? true
     , users ? [ ]
     , caCertificates ? null
+    , fromImage ? null
     }:
     let
       description = {
@@ -62,10 +67,16 @@ in
         copyToRoot = map toPath copyToRoot;
         layers = map (map toPath) layers;
         caCertificates = if caCertificates == null then null else toPath caCertificates;
-      };
+      }
+      # Only when set, so descriptions without a base keep their store paths.
+      // (if fromImage == null then { }
+          else if builtins.isString fromImage then { inherit fromImage; }
+          else throw "lib.image: fromImage is an image reference string: docker://REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG] or oci-archive:FILE[:TAG]");
       json = builtins.toJSON description;
       refs = refsChain name (description.contents ++ description.copyToRoot ++ builtins.concatLists description.layers
-        ++ (if description.caCertificates == null then [ ] else [ description.caCertificates ]));
+        ++ (if description.caCertificates == null then [ ] else [ description.caCertificates ])
+        # A base in the store (oci:${layout}) is then held and copied with the description.
+        ++ (if description ? fromImage then [ description.fromImage ] else [ ]));
     in
     derivation {
       name = "${name}-strata-image";

@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { assembleAndWrite, type WrittenImage } from './write-image.js';
+import { resolveBase, uncompressedLayer } from './base-image.js';
 import { DigestOnlySink } from '../image/sink.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from './description.js';
 import { StrataError } from './errors.js';
@@ -54,7 +55,10 @@ export interface BuildResult {
   tag: string;
   platform: Platform;
   output: string;
+  /** Every layer, bottom first: the base image's (no store paths), then Strata's. */
   layers: { digest: Digest; diffID: Digest; size: number; storePaths: string[] }[];
+  /** The base image (fromImage, --from): as named, its manifest digest, how many layers it gave. */
+  base?: { reference: string; digest: Digest; layers: number };
   /** For a push: every tag written, and what each blob took. */
   tags?: string[];
   pushed?: { bytes: number; blobs: { digest: Digest; size: number; action: string }[] };
@@ -105,6 +109,9 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   const format: ManifestFormat = dockerArchive ? 'docker' : req.format;
   const compression: Compression = dockerArchive ? 'none' : (req.compression ?? 'gzip');
   if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
+  let registry = req.registry;
+  // Made only when a registry is talked to: a base to read, or the push.
+  const reg = () => (registry ??= defaultRegistryOptions());
   const host = hostSystem();
   const { system, platform } = parseSystem(req.system ?? host);
 
@@ -125,7 +132,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
       const tag = resolveTag(req.tag, referenceTag(out), description.tag);
       const rootPaths = closureRoots(description);
       await roots.hold(rootPaths);
-      const paths = await closure(rootPaths);
+      const [paths, base] = await Promise.all([closure(rootPaths), description.fromImage ? resolveBase(description.fromImage, platform, reg()) : undefined]);
 
       const writeOptions = {
         description,
@@ -137,6 +144,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         strategy: req.strategy,
         cache: req.cache === false ? undefined : await LayerCache.open(req.cacheDir),
         mtime: req.sourceDateEpoch,
+        ...(base ? { base } : {}),
       };
       const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
         digest,
@@ -147,16 +155,17 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         platform,
         output,
         layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
+        ...(base ? { base: { reference: base.reference, digest: base.manifestDigest, layers: base.layers.length } } : {}),
       });
       if (out.transport === 'docker') {
-        const reg = req.registry ?? defaultRegistryOptions();
-        const repo = repositoryOf(out.ref, reg.session);
+        const { session, push } = reg();
+        const repo = repositoryOf(out.ref, session);
         const tags = [...new Set([tag, ...(req.extraTags ?? [])])];
         const reuseFrom = (req.reuseFrom ?? []).map((r) => {
           const ref = parseDockerReference(r.replace(/^docker:\/\//, ''));
-          return { repo: repositoryOf(ref, reg.session), reference: ref.digest ?? ref.tag ?? 'latest' };
+          return { repo: repositoryOf(ref, session), reference: ref.digest ?? ref.tag ?? 'latest' };
         });
-        const { image, summary: pushed } = await pushNixImage({ image: writeOptions, repo, tags, reuseFrom, push: reg.push });
+        const { image, summary: pushed } = await pushNixImage({ image: writeOptions, repo, tags, reuseFrom, push });
         return { ...summary(image, image.manifest.descriptor.digest, outputString(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
       }
       if (digestOnly) {
@@ -183,7 +192,8 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
           await writeDockerArchive(
             {
               config: { digest: image.config.descriptor.digest, bytes: image.config.bytes },
-              layers: image.layers.map((l) => ({ diffID: l.diffID, path: layout.blobPath(l.digest), size: l.size })),
+              // Strata's layers are uncompressed here; a base's may not be.
+              layers: await Promise.all(image.layers.map(async (l) => ({ diffID: l.diffID, ...(await uncompressedLayer(layout, l)) }))),
               repoTags: [repoTag],
             },
             out.path,

@@ -12,6 +12,9 @@ import { parseDestination, parseSource, type Reference } from './reference.js';
 import { writeFileAtomic } from '../image/fs.js';
 import { DEFAULT_RETRY } from '../registry/retry.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
+import { DEFAULT_LISTEN, describeGc, serveUntilStopped } from './serve.js';
+import { DEFAULT_GRACE_MS, gc } from '../registry/server/gc.js';
+import { defaultRoot } from '../registry/server/store.js';
 
 /** The version in package.json (dist/src/cli.js sits two levels below it). */
 function packageVersion(): string {
@@ -57,6 +60,7 @@ interface BuildFlags {
   label?: string[];
   annotation?: string[];
   port?: string[];
+  from?: string;
   maxLayers: string;
   layering: Strategy;
   cache: boolean;
@@ -93,6 +97,7 @@ function imageOptions(cmd: Command, multiTag = false): Command {
     .option('-l, --label <KEY=VALUE>', 'config label (repeatable)', collect)
     .option('--annotation <KEY=VALUE>', 'manifest annotation (repeatable)', collect)
     .option('-p, --port <port>', 'exposed port, PORT[/tcp|udp] (repeatable)', collect)
+    .option('--from <image>', "base image whose layers go under the image's: docker://REF (docker:// optional), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (over the description's fromImage)")
     .option('--max-layers <n>', 'at most this many layers (up to 127)', String(DEFAULT_MAX_LAYERS))
     .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default('stable'))
     .addOption(new Option('--compression <kind>', 'layer compression (default gzip; none for docker-archive)').choices(['gzip', 'zstd', 'none']))
@@ -160,6 +165,7 @@ function request(installable: string, f: BuildFlags): BuildRequest {
       ...(f.label && { labels: f.label }),
       ...(f.annotation && { annotations: f.annotation }),
       ...(f.port && { ports: f.port }),
+      ...(f.from && { fromImage: f.from }),
     },
     maxLayers: validateMaxLayers(Number(f.maxLayers)),
     strategy: f.layering,
@@ -200,6 +206,7 @@ async function transfer(source: Reference, sourceText: string, destination: stri
         ...(f.reuseFrom ? { reuseFrom: f.reuseFrom } : {}),
       });
     } else {
+      if (f.from) throw new StrataError('usage', `--from is for building a Nix installable; ${sourceText} is an image, copied as it is`);
       const platform = f.platform ?? f.system;
       result = await copyImage({ source, destination: parseDestination(destination), tags: f.tag ?? [], ...(platform ? { platform: parseSystem(platform).platform } : {}), registry: reg });
     }
@@ -274,6 +281,44 @@ function digestCommand(print: (s: string) => void): Command {
   });
 }
 
+interface ServeFlags {
+  listen: string;
+  root?: string;
+  htpasswd?: string;
+  readOnly?: boolean;
+  allowAnonymousPush?: boolean;
+}
+
+function serveCommand(): Command {
+  return new Command('serve')
+    .description('run an OCI distribution registry (push and pull) over a directory')
+    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', DEFAULT_LISTEN)
+    .option('--root <dir>', 'storage directory (default $XDG_DATA_HOME/strata/registry, else ~/.local/share/strata/registry)')
+    .option('--htpasswd <file>', 'users who may push and delete (bcrypt entries, as htpasswd -B writes); pulls stay anonymous')
+    .option('--read-only', 'refuse every push and delete')
+    .option('--allow-anonymous-push', 'let anyone push and delete (only with a loopback --listen)')
+    .action(async (f: ServeFlags) =>
+      serveUntilStopped({
+        listen: f.listen,
+        root: f.root ?? defaultRoot(),
+        ...(f.htpasswd ? { htpasswd: f.htpasswd } : {}),
+        ...(f.readOnly ? { readOnly: true } : {}),
+        ...(f.allowAnonymousPush ? { allowAnonymousPush: true } : {}),
+      }),
+    );
+}
+
+function gcCommand(print: (s: string) => void): Command {
+  return new Command('gc')
+    .description("remove what no manifest of 'strata serve's storage uses: blobs, repository links, stale uploads")
+    .option('--root <dir>', 'storage directory (default: the one strata serve uses)')
+    .option('--grace <seconds>', 'keep whatever was written in the last SECONDS (pushes in progress)', String(DEFAULT_GRACE_MS / 1000))
+    .action(async (f: { root?: string; grace: string }) => {
+      const report = await gc(f.root ?? defaultRoot(), { graceMs: positiveInt('--grace', f.grace, 0)! * 1000 });
+      for (const line of describeGc(report)) print(line);
+    });
+}
+
 export function program(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
   const p = new Command('strata')
     .description('Nix flake outputs to byte-identical OCI images, with no container runtime')
@@ -286,6 +331,8 @@ export function program(print: (s: string) => void = (s) => process.stdout.write
   p.addCommand(pushCommand(print).exitOverride());
   p.addCommand(pullCommand(print).exitOverride());
   p.addCommand(copyCommand(print).exitOverride());
+  p.addCommand(serveCommand().exitOverride());
+  p.addCommand(gcCommand(print).exitOverride());
   return p;
 }
 

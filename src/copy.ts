@@ -1,15 +1,12 @@
 // `strata copy`, `pull` and the non-Nix half of `push`: an existing image from
 // any source (OCI layout, oci-archive, registry) to any sink, byte for byte, so
 // its digest stays the same. Nix installables go through build() instead.
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { writeOciArchive } from '../image/archive.js';
 import { mkdirs } from '../image/fs.js';
 import { OciLayoutWriter } from '../image/layout.js';
+import { importSourceBlob } from '../image/sink.js';
 import { readOciArchive, readOciLayout, type SourceImage } from '../image/source.js';
 import type { Digest, Platform } from '../image/types.js';
 import { shortDigest, type Repository } from '../registry/blobs.js';
@@ -78,27 +75,9 @@ async function writeToLayout(img: SourceImage, layout: OciLayoutWriter, reg: Reg
       jobs.push(
         run(async () => {
           progress.emit({ type: 'blob-start', id: d.digest, label: `${shortDigest(d.digest)} ${d.mediaType.split('.').pop()}`, size: d.size });
-          if (await layout.verifyBlob(d.digest, d.size)) {
-            progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action: 'exists' });
-            return { digest: d.digest, size: d.size, action: 'exists', bytes: 0 };
-          }
-          let n = 0;
-          const ok = await layout.importBlob(d.digest, async (tmp) => {
-            const hash = createHash('sha256');
-            const tap = new Transform({
-              transform(chunk: Buffer, _e, cb) {
-                hash.update(chunk);
-                n += chunk.length;
-                progress.emit({ type: 'blob-progress', id: d.digest, bytes: n });
-                cb(null, chunk);
-              },
-            });
-            await pipeline(b.open(0), tap, createWriteStream(tmp, { flags: 'wx' }));
-            return n === d.size && `sha256:${hash.digest('hex')}` === d.digest;
-          });
-          if (!ok) throw new StrataError('registry', `blob ${d.digest} arrived damaged (its bytes do not match its digest); nothing was written`);
-          progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action: 'downloaded' });
-          return { digest: d.digest, size: d.size, action: 'downloaded', bytes: n };
+          const { action, bytes } = await importSourceBlob(layout, b, (n) => progress.emit({ type: 'blob-progress', id: d.digest, bytes: n }));
+          progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action });
+          return { digest: d.digest, size: d.size, action, bytes };
         }),
       );
     }

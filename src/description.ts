@@ -30,6 +30,8 @@ export interface ImageDescription {
   users: UserEntry[];
   /** A PEM bundle (a file, or a package with etc/ssl/certs/ca-bundle.crt). */
   caCertificates?: string;
+  /** An image whose layers go under Strata's: docker://REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]. */
+  fromImage?: string;
 }
 
 const STORE_PATH_RE = /\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+/g;
@@ -65,6 +67,7 @@ const descriptionSchema = z
       .array(z.object({ name: z.string().regex(/^[a-z_][a-z0-9_-]*$/), uid: z.number().int().min(0), gid: z.number().int().min(0), home: z.string().optional(), shell: z.string().optional() }).strict())
       .default([]),
     caCertificates: z.string().nullish(),
+    fromImage: z.string().min(1).nullish(),
   })
   .strict();
 
@@ -120,6 +123,7 @@ export function parseDescriptionJson(json: unknown): ImageDescription {
     tmp: d.tmp,
     users,
     ...(d.caCertificates ? { caCertificates: d.caCertificates } : {}),
+    ...(d.fromImage ? { fromImage: d.fromImage } : {}),
   };
 }
 
@@ -169,6 +173,8 @@ export interface ConfigOverrides {
   labels?: string[];
   annotations?: string[];
   ports?: string[];
+  /** --from: the base image, over the description's fromImage. */
+  fromImage?: string;
 }
 
 function keyValue(kv: string, what: string, code: 'usage' | 'description' = 'usage'): [string, string] {
@@ -195,14 +201,17 @@ export function applyOverrides(d: ImageDescription, o: ConfigOverrides): ImageDe
   if (o.labels?.length) config.Labels = { ...config.Labels, ...Object.fromEntries(o.labels.map((l) => keyValue(l, '--label'))) };
   if (o.ports?.length) config.ExposedPorts = { ...config.ExposedPorts, ...emptyObjects(o.ports.map(normalisePort)) };
   const annotations = { ...d.annotations, ...Object.fromEntries((o.annotations ?? []).map((a) => keyValue(a, '--annotation'))) };
-  return { ...d, config, annotations };
+  return { ...d, config, annotations, ...(o.fromImage ? { fromImage: o.fromImage } : {}) };
 }
 
-/** A user named by config.User must exist in the image's /etc/passwd. */
+/**
+ * A user named by config.User must exist in the image's /etc/passwd. A base
+ * image's own /etc/passwd may define it, unless `users` replaces that file.
+ */
 export function checkUser(d: ImageDescription): void {
   const user = d.config.User?.split(':')[0];
   if (!user || /^\d+$/.test(user) || user === 'root') return;
-  if (d.users.some((u) => u.name === user) || d.copyToRoot.length > 0) return;
+  if (d.users.some((u) => u.name === user) || d.copyToRoot.length > 0 || (d.fromImage && d.users.length === 0)) return;
   throw new StrataError('description', `config.User '${user}' is not a numeric uid and no 'users' entry of the description defines it`);
 }
 

@@ -3,7 +3,9 @@
 // Before making anything, every layer whose digests are already known — from
 // the layer cache, or from the manifest already under the destination tag (or
 // --reuse-from) whose layer key annotation matches — is checked with a HEAD, so
-// a re-push from a fresh runner with an empty cache compresses nothing.
+// a re-push from a fresh runner with an empty cache compresses nothing. A base
+// image's layers go as they are: mounted when the base is in another repository
+// of the destination's registry, else streamed from wherever the base is.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
@@ -12,7 +14,7 @@ import { StrataAnnotation, type Digest, type ImageConfig, type ImageIndex, type 
 import type { LayerDigests } from '../layers/layer.js';
 import { blobSize, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';
 import { getManifest } from '../registry/manifests.js';
-import { limiter, pushBlob, putManifestAndTags, type PushedBlob, type PushOptions, type PushSummary } from '../registry/push.js';
+import { limiter, pushBlob, putManifestAndTags, sourceBlobToPush, type PushedBlob, type PushOptions, type PushSummary } from '../registry/push.js';
 import { finishImage, planImage, type PlannedLayer, type WriteImageOptions, type WrittenImage } from './write-image.js';
 
 /** A layer known by its key elsewhere: its digests, and the repository that has it. */
@@ -106,9 +108,17 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
 
   const run = limiter(req.push.concurrency);
   const results: { digests: LayerDigests; pushed: PushedBlob }[] = [];
+  const basePushed: PushedBlob[] = [];
+  const baseLayers = o.base?.layers ?? [];
   try {
-    await Promise.all(
-      plan.layers.map((p, i) =>
+    await Promise.all([
+      // The base's layers as they are: already there, mounted from the base's repository, or streamed from the base.
+      ...baseLayers.map((l, i) =>
+        run(async () => {
+          basePushed[i] = await pushBlob(req.repo, sourceBlobToPush(l.source, req.repo, `base layer ${i + 1}/${baseLayers.length} ${shortDigest(l.descriptor.digest)}`), req.push);
+        }),
+      ),
+      ...plan.layers.map((p, i) =>
         run(async () => {
           const label = `layer ${i + 1}/${plan.layers.length}: ${p.comment.replace(/^store paths: /, '')}`;
           const hit: KnownLayer | undefined = (await o.cache?.get(p.key)) ?? known.get(p.key);
@@ -169,7 +179,7 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
           results[i] = { digests, pushed };
         }),
       ),
-    );
+    ]);
   } finally {
     await pool?.closePool();
   }
@@ -186,7 +196,7 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
   );
   const m = image.manifest;
   await putManifestAndTags(req.repo, m.bytes, m.descriptor.mediaType, m.descriptor.digest, req.tags, req.push.progress);
-  const blobs = [...results.map((r) => r.pushed), pushedConfig];
+  const blobs = [...basePushed, ...results.map((r) => r.pushed), pushedConfig];
   return { image, summary: { digest: m.descriptor.digest, blobs, sent: blobs.reduce((n, b) => n + b.sent, 0) } };
 }
 

@@ -1,9 +1,10 @@
 // Writes an image's blobs into an OCI layout: each layer streamed from the store
 // through tar and the compressor into the layout, then the config and manifest.
-import { makeConfig, makeManifest, layerMediaType, type Blob, type BuiltLayer, type ManifestFormat } from '../image/assemble.js';
+import pLimit from 'p-limit';
+import { makeConfig, makeManifest, layerMediaType, type Blob, type BuiltLayer, type LayerDescriptor, type ManifestFormat } from '../image/assemble.js';
 import { canonicalJson } from '../image/canonical.js';
-import type { BlobSink } from '../image/sink.js';
-import { StrataAnnotation, type Platform } from '../image/types.js';
+import { importSourceBlob, type BlobSink } from '../image/sink.js';
+import { Annotation, StrataAnnotation, type Digest, type Platform } from '../image/types.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
 import { sha256 } from '../layers/hash-tap.js';
 import { LAYER_FORMAT_VERSION } from '../layers/format.js';
@@ -16,6 +17,8 @@ import type { TreeEntry } from '../layers/tree.js';
 import type { StorePathInfo } from '../nix/json.js';
 import type { ImageDescription } from './description.js';
 import type { Strategy } from '../layers/strategy.js';
+import { baseLayerMediaType, mergeConfig, type BaseImage } from './base-image.js';
+import { StrataError } from './errors.js';
 
 export interface WriteImageOptions {
   description: ImageDescription;
@@ -28,12 +31,18 @@ export interface WriteImageOptions {
   mtime: number;
   /** The layer cache, or undefined to make every layer from the store. */
   cache: LayerCache | undefined;
+  /** An image whose layers go under Strata's (fromImage, --from). */
+  base?: BaseImage;
 }
+
+/** A layer of the image: the base's (no store paths) or Strata's. */
+export type ImageLayer = LayerDescriptor & { diffID: Digest; storePaths: string[] };
 
 export interface WrittenImage {
   manifest: Blob;
   config: Blob;
-  layers: (BuiltLayer & { storePaths: string[] })[];
+  /** Every layer, bottom first: the base's, then Strata's. */
+  layers: ImageLayer[];
 }
 
 function fileDigest(e: TreeEntry & { type: 'file' }): string {
@@ -86,6 +95,8 @@ export interface PlannedLayer {
 }
 
 export interface ImagePlan {
+  /** The base image's layers as the manifest names them (media types in the output's format). */
+  base: ImageLayer[];
   layers: PlannedLayer[];
   mediaType: string;
   compressorId: string;
@@ -93,9 +104,19 @@ export interface ImagePlan {
 
 /** The image's layers, decided from the closure and the description alone: nothing is read yet. */
 export async function planImage(o: WriteImageOptions): Promise<ImagePlan> {
+  const base: ImageLayer[] = (o.base?.layers ?? []).map(({ descriptor: d, diffID }) => ({
+    mediaType: baseLayerMediaType(d.mediaType, o.format),
+    digest: d.digest,
+    size: d.size,
+    diffID,
+    storePaths: [],
+    ...(d.annotations ? { annotations: d.annotations } : {}),
+  }));
+  // The base's layers count against --max-layers: the limit is the runtime's, on the whole image.
+  if (base.length >= o.maxLayers) throw new StrataError('usage', `the base image's ${base.length} layers leave none for this image's own under --max-layers ${o.maxLayers}`);
   const root = await rootEntries(o.description);
   const groups = planLayers(o.closure, {
-    maxLayers: o.maxLayers - (root.length > 0 ? 1 : 0),
+    maxLayers: o.maxLayers - base.length - (root.length > 0 ? 1 : 0),
     strategy: o.strategy,
     // The image's own roots: its contents. copyToRoot, certificates and paths the
     // config names are base, not volatile.
@@ -112,29 +133,46 @@ export async function planImage(o: WriteImageOptions): Promise<ImagePlan> {
     ),
   );
   if (root.length > 0) layers.push(withKey({ storeObjects: [], extra: root }, 'image root: links, /tmp, /etc', []));
-  return { layers, mediaType: layerMediaType(o.format, o.compression), compressorId: info.id };
+  return { base, layers, mediaType: layerMediaType(o.format, o.compression), compressorId: info.id };
 }
 
 /** Config and manifest once every layer's digests are known. */
 export function finishImage(o: WriteImageOptions, plan: ImagePlan, made: LayerDigests[]): WrittenImage {
-  const layers: WrittenImage['layers'] = made.map((digests, i) => ({
+  const own: (BuiltLayer & ImageLayer)[] = made.map((digests, i) => ({
     ...digests,
     mediaType: plan.mediaType,
     comment: plan.layers[i]!.comment,
     storePaths: plan.layers[i]!.storePaths,
     annotations: { [StrataAnnotation.layerKey]: plan.layers[i]!.key },
   }));
-  const config = makeConfig({ platform: o.platform, config: o.description.config, layers, created: o.mtime, format: o.format });
-  const annotations = { ...o.description.annotations, [StrataAnnotation.compressor]: plan.compressorId, [StrataAnnotation.layerFormat]: LAYER_FORMAT_VERSION };
+  const b = o.base;
+  const config = makeConfig({
+    platform: o.platform,
+    config: b ? mergeConfig(b.config, o.description.config) : o.description.config,
+    layers: own,
+    created: o.mtime,
+    format: o.format,
+    ...(b ? { base: { diffIDs: plan.base.map((l) => l.diffID), history: b.history } } : {}),
+  });
+  const annotations = {
+    ...(b ? { [Annotation.baseDigest]: b.manifestDigest, ...(b.name ? { [Annotation.baseName]: b.name } : {}) } : {}),
+    ...o.description.annotations,
+    [StrataAnnotation.compressor]: plan.compressorId,
+    [StrataAnnotation.layerFormat]: LAYER_FORMAT_VERSION,
+  };
+  const layers = [...plan.base, ...own];
   const manifest = makeManifest({ config, layers, annotations, format: o.format });
   return { manifest, config, layers };
 }
 
 export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): Promise<WrittenImage> {
   const plan = await planImage(o);
+  // The base's blobs are copied (downloaded) while Strata's layers are made; a few at a time.
+  const limit = pLimit(4);
+  const imported = Promise.all((o.base?.layers ?? []).map((l) => limit(() => importSourceBlob(layout, l.source))));
   // Store layers are made on every core; the root layer (small, in memory) here.
   let pool: typeof import('../layers/pool.js') | undefined;
-  const made = await Promise.all(
+  const making = Promise.all(
     plan.layers.map(({ input, key }) => {
       const opts = { compression: o.compression, mtime: o.mtime };
       // Loaded on first use: a warm build or digest makes no layer and skips their start-up cost.
@@ -151,6 +189,7 @@ export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): 
       return storeLayer(layout, o.cache, key, o.compression, make);
     }),
   ).finally(() => pool?.closePool());
+  const [made] = await Promise.all([making, imported]);
   const image = finishImage(o, plan, made);
   await layout.writeBlob(image.config.bytes, image.config.descriptor.digest);
   await layout.writeBlob(image.manifest.bytes, image.manifest.descriptor.digest);

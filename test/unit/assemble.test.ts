@@ -62,6 +62,16 @@ describe('makeConfig', () => {
     assert.equal(docker.descriptor.digest, sha(docker.bytes));
   });
 
+  it("puts a base image's diffIDs and history, as they are, before Strata's", () => {
+    const B = `sha256:${'9'.repeat(64)}` as const;
+    const history = [{ created: '2020-01-01T00:00:00Z', created_by: '/bin/sh -c #(nop) ADD file', empty_layer: false }, { created_by: 'ENV X=1', empty_layer: true }];
+    const c = makeConfig({ platform: { os: 'linux', architecture: 'amd64' }, config: {}, layers, created: 0, format: 'oci', base: { diffIDs: [B], history } });
+    const parsed = JSON.parse(c.bytes.toString('utf8')) as { history: unknown[]; rootfs: { diff_ids: string[] } };
+    assert.deepEqual(parsed.rootfs.diff_ids, [B, D1, D2]);
+    assert.deepEqual(parsed.history.slice(0, 2), history);
+    assert.equal(parsed.history.length, 4);
+  });
+
   it('does not depend on the clock', async () => {
     const args = { platform: { os: 'linux', architecture: 'amd64' }, config: {}, layers, created: 0, format: 'oci' as const };
     const a = makeConfig(args);

@@ -48,6 +48,7 @@ describe('parseDescriptionJson', () => {
       tmp: false,
       users: [{ name: 'app', uid: 1000, gid: 100 }, { name: 'admin', uid: 0, gid: 0, home: '/admin', shell: '/bin/sh' }],
       caCertificates: CACERT,
+      fromImage: 'docker://docker.io/library/debian:12',
     });
     assert.deepEqual(d, {
       name: 'hello',
@@ -73,6 +74,7 @@ describe('parseDescriptionJson', () => {
         { name: 'admin', uid: 0, gid: 0, home: '/admin', shell: '/bin/sh' },
       ],
       caCertificates: CACERT,
+      fromImage: 'docker://docker.io/library/debian:12',
     });
   });
 
@@ -81,9 +83,9 @@ describe('parseDescriptionJson', () => {
   });
 
   it('treats null (Nix null) as absent', () => {
-    const d = parseDescriptionJson({ strataImage: 1, name: 'x', tag: null, caCertificates: null, config: { Cmd: null, Env: null, User: null } });
+    const d = parseDescriptionJson({ strataImage: 1, name: 'x', tag: null, caCertificates: null, fromImage: null, config: { Cmd: null, Env: null, User: null } });
     assert.deepEqual(d, base({ name: 'x' }));
-    assert.ok(!('tag' in d) && !('caCertificates' in d));
+    assert.ok(!('tag' in d) && !('caCertificates' in d) && !('fromImage' in d));
   });
 
   it('drops empty lists and maps from the config', () => {
@@ -190,6 +192,11 @@ describe('applyOverrides', () => {
     assert.notDeepEqual(r, before);
     assert.deepEqual(applyOverrides(d, {}), d);
   });
+  it('--from replaces the description\'s fromImage', () => {
+    assert.equal(applyOverrides(base({ fromImage: 'oci:/a' }), { fromImage: 'docker://r.example/b:1' }).fromImage, 'docker://r.example/b:1');
+    assert.equal(applyOverrides(base({ fromImage: 'oci:/a' }), {}).fromImage, 'oci:/a');
+    assert.equal(applyOverrides(base(), {}).fromImage, undefined);
+  });
   it('refuses a flag that is not KEY=VALUE as a usage error', () => {
     for (const o of [{ env: ['NOEQ'] }, { env: ['=v'] }, { labels: ['x'] }, { annotations: ['=x'] }]) {
       assert.throws(() => applyOverrides(d, o), (e: unknown) => e instanceof StrataError && e.code === 'usage' && /not KEY=VALUE/.test(e.message));
@@ -235,6 +242,10 @@ describe('checkUser', () => {
   });
   it('trusts a copyToRoot to bring its own /etc/passwd', () => {
     assert.doesNotThrow(() => checkUser(base({ config: { User: 'www' }, copyToRoot: [ROOTFS] })));
+  });
+  it("trusts a base image's /etc/passwd, unless users replace it", () => {
+    assert.doesNotThrow(() => checkUser(base({ config: { User: 'www' }, fromImage: 'oci:/b' })));
+    descriptionError(() => checkUser(base({ config: { User: 'www' }, fromImage: 'oci:/b', users: [{ name: 'app', uid: 1, gid: 1, home: '/', shell: '/bin/sh' }] })), /'www'/);
   });
   it('refuses an unknown named user', () => {
     descriptionError(() => checkUser(base({ config: { User: 'app' } })), /'app'/);

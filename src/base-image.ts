@@ -1,0 +1,146 @@
+// Base images (fromImage, --from): an existing image from a registry or an OCI
+// layout whose layers go under Strata's, byte for byte, as dockerTools and
+// nix2container users expect. Only its manifest and config are read here; layer
+// bytes are left to the sink that needs them (none for strata digest), which
+// checks them against their digests.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { layerMediaType, type ManifestFormat } from '../image/assemble.js';
+import type { OciLayoutWriter } from '../image/layout.js';
+import { readChecked, type SourceBlob, type SourceImage } from '../image/source.js';
+import { MediaType, type ContainerConfig, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type Platform } from '../image/types.js';
+import { readSource, type RegistryOptions } from './copy.js';
+import { StrataError } from './errors.js';
+import { formatPlatform } from './platform.js';
+import { formatDockerReference, parseDestination, type Reference } from './reference.js';
+
+export interface BaseLayer {
+  descriptor: Descriptor;
+  diffID: Digest;
+  source: SourceBlob;
+}
+
+export interface BaseImage {
+  /** The reference as given. */
+  reference: string;
+  /** REGISTRY/REPO[:TAG][@DIGEST] of a registry base, for the base.name annotation; none for a layout. */
+  name?: string;
+  /** The base's image manifest (for an index, the target platform's). */
+  manifestDigest: Digest;
+  layers: BaseLayer[];
+  /** The base's container config as it is, fields Strata does not model (Healthcheck, Shell…) included. */
+  config: ContainerConfig;
+  history: HistoryEntry[];
+}
+
+const CONFIG_TYPES: string[] = [MediaType.ociConfig, MediaType.dockerConfig];
+
+/** Reads the base's manifest (the target platform's, from an index) and config. */
+export async function resolveBase(reference: string, platform: Platform, reg: RegistryOptions): Promise<BaseImage> {
+  const fail = (code: StrataError['code'], why: string) => new StrataError(code, `base image ${reference}: ${why}`);
+  // A bare REGISTRY/REPO[:TAG|@DIGEST] is docker://, as for destinations.
+  let ref: Reference;
+  let img: SourceImage;
+  let config: ImageConfig;
+  try {
+    ref = parseDestination(reference);
+    img = await readSource(ref, reg, platform);
+    const c = img.blobs[0];
+    if (!c || !CONFIG_TYPES.includes(c.descriptor.mediaType)) throw fail('reference', `not a container image (its config is ${c?.descriptor.mediaType ?? 'missing'})`);
+    config = JSON.parse((await readChecked(c.open(0), c.descriptor, reference)).toString('utf8')) as ImageConfig;
+  } catch (e) {
+    // The readers' messages do not say what the image was for.
+    if (e instanceof StrataError && !e.message.startsWith('base image ')) throw fail(e.code, e.message);
+    if (e instanceof SyntaxError) throw fail('reference', `its config is not JSON: ${e.message}`);
+    throw e;
+  }
+  const theirs: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+  if (theirs.os !== platform.os || theirs.architecture !== platform.architecture || (platform.variant && theirs.variant && theirs.variant !== platform.variant)) {
+    throw fail('platform', `it is a ${formatPlatform(theirs)} image and this one is for ${formatPlatform(platform)}; name the base's ${formatPlatform(platform)} image, or build with --platform ${formatPlatform(theirs)}`);
+  }
+  const layerBlobs = img.blobs.slice(1);
+  const diffIDs = config.rootfs?.diff_ids ?? [];
+  if (diffIDs.length !== layerBlobs.length) throw fail('reference', `its config lists ${diffIDs.length} diff_ids for ${layerBlobs.length} layers`);
+  return {
+    reference,
+    ...(ref.transport === 'docker' ? { name: formatDockerReference(ref.ref) } : {}),
+    manifestDigest: img.manifest.digest,
+    layers: layerBlobs.map((source, i) => ({ descriptor: source.descriptor, diffID: diffIDs[i]!, source })),
+    config: config.config ?? {},
+    history: config.history ?? [],
+  };
+}
+
+const LAYER_KINDS: Record<string, 'none' | 'gzip' | 'zstd'> = {
+  [MediaType.ociLayer]: 'none',
+  [MediaType.dockerLayer]: 'none',
+  [MediaType.ociLayerGzip]: 'gzip',
+  [MediaType.dockerLayerGzip]: 'gzip',
+  [MediaType.ociLayerZstd]: 'zstd',
+};
+
+/** A base layer's media type in the output's format: the same bytes under the Docker or OCI name. */
+export function baseLayerMediaType(mediaType: string, format: ManifestFormat): string {
+  const kind = LAYER_KINDS[mediaType];
+  if (!kind) throw new StrataError('unsupported', `the base image has a layer of type ${mediaType}; Strata carries tar, tar+gzip and tar+zstd layers`);
+  if (kind === 'zstd' && format === 'docker') {
+    throw new StrataError('usage', 'the base image has zstd layers, which Docker manifests and docker-archive cannot name; write an OCI image (--format oci, oci: or oci-archive:)');
+  }
+  return layerMediaType(format, kind);
+}
+
+function mergeKeys<T>(base: Record<string, T> | null | undefined, own: Record<string, T> | undefined): Record<string, T> | undefined {
+  return base || own ? { ...base, ...own } : undefined;
+}
+
+/**
+ * The base's container config under the description's: a field the description
+ * sets replaces the base's; Env merges by variable name (the base's order, the
+ * description's values), Labels, ExposedPorts and Volumes by key. As in a
+ * Dockerfile, an Entrypoint of the image's own drops the base's Cmd: those were
+ * arguments for the base's Entrypoint.
+ */
+export function mergeConfig(base: ContainerConfig, own: ContainerConfig): ContainerConfig {
+  const merged: ContainerConfig = { ...base, ...own };
+  if (own.Entrypoint && !own.Cmd) delete merged.Cmd;
+  if (base.Env || own.Env) {
+    const env = new Map<string, string>();
+    for (const e of [...(base.Env ?? []), ...(own.Env ?? [])]) env.set(e.split('=')[0]!, e);
+    merged.Env = [...env.values()];
+  }
+  const labels = mergeKeys(base.Labels, own.Labels);
+  const ports = mergeKeys(base.ExposedPorts, own.ExposedPorts);
+  const volumes = mergeKeys(base.Volumes, own.Volumes);
+  if (labels) merged.Labels = labels;
+  if (ports) merged.ExposedPorts = ports;
+  if (volumes) merged.Volumes = volumes;
+  return merged;
+}
+
+/**
+ * A layer as docker-archive holds it: the uncompressed tar. A compressed base
+ * layer is unpacked beside its blob in the staging layout, named by its diffID
+ * and checked against it.
+ */
+export async function uncompressedLayer(layout: OciLayoutWriter, l: { digest: Digest; diffID: Digest }): Promise<{ path: string; size: number }> {
+  if (l.digest !== l.diffID) {
+    const ok = await layout.importBlob(l.diffID, async (tmp) => {
+      const hash = createHash('sha256');
+      const tap = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          hash.update(chunk);
+          cb(null, chunk);
+        },
+      });
+      await pipeline(createReadStream(layout.blobPath(l.digest)), createGunzip(), tap, createWriteStream(tmp, { flags: 'wx' }));
+      return `sha256:${hash.digest('hex')}` === l.diffID;
+    });
+    if (!ok) throw new StrataError('reference', `base layer ${l.digest} does not unpack to its diffID ${l.diffID}`);
+  }
+  const path = layout.blobPath(l.diffID);
+  return { path, size: (await stat(path)).size };
+}
