@@ -2,8 +2,8 @@
 // description → layer groups → tar streams → a sink (OCI layout or archive).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
-import { assembleAndWrite, type WrittenImage } from './write-image.js';
-import { resolveBase, uncompressedLayer } from './base-image.js';
+import { assembleAndWrite, type WriteImageOptions, type WrittenImage } from './write-image.js';
+import { resolveBase, uncompressedLayer, type BaseImage } from './base-image.js';
 import { DigestOnlySink } from '../image/sink.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from './description.js';
 import { StrataError } from './errors.js';
@@ -90,6 +90,45 @@ function defaultRegistryOptions(): RegistryOptions {
   return { session: { progress }, push: { concurrency: 4, progress } };
 }
 
+export interface PreparedImage {
+  description: ImageDescription;
+  tag: string;
+  writeOptions: WriteImageOptions;
+  base: BaseImage | undefined;
+}
+
+/**
+ * Everything before the first layer byte: the installable realised (and its
+ * contents rooted in `roots`), its description with the overrides, the closure,
+ * the base image's manifest and config. Shared by build and the serve bridge.
+ */
+export async function prepareImage(
+  req: Pick<BuildRequest, 'installable' | 'overrides' | 'tag' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch'>,
+  roots: GcRoots,
+  o: { system: string; host: string; platform: Platform; compression: Compression; format: ManifestFormat; reg: () => RegistryOptions; referenceTag?: string | undefined },
+): Promise<PreparedImage> {
+  const realised = await realise(req.installable, roots, { system: o.system, host: o.host });
+  const description: ImageDescription = applyOverrides(await describe(realised), req.overrides);
+  checkUser(description);
+  const tag = resolveTag(req.tag, o.referenceTag, description.tag);
+  const rootPaths = closureRoots(description);
+  await roots.hold(rootPaths);
+  const [paths, base] = await Promise.all([closure(rootPaths), description.fromImage ? resolveBase(description.fromImage, o.platform, o.reg()) : undefined]);
+  const writeOptions: WriteImageOptions = {
+    description,
+    closure: paths,
+    platform: o.platform,
+    compression: o.compression,
+    format: o.format,
+    maxLayers: req.maxLayers,
+    strategy: req.strategy,
+    cache: req.cache === false ? undefined : await LayerCache.open(req.cacheDir),
+    mtime: req.sourceDateEpoch,
+    ...(base ? { base } : {}),
+  };
+  return { description, tag, writeOptions, base };
+}
+
 export async function build(req: BuildRequest): Promise<BuildResult> {
   const source = parseSource(req.installable);
   if (source.transport !== 'nix') {
@@ -126,26 +165,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   };
   return guarded(undo, async () => {
     try {
-      const realised = await realise(req.installable, roots, { system, host });
-      const description: ImageDescription = applyOverrides(await describe(realised), req.overrides);
-      checkUser(description);
-      const tag = resolveTag(req.tag, referenceTag(out), description.tag);
-      const rootPaths = closureRoots(description);
-      await roots.hold(rootPaths);
-      const [paths, base] = await Promise.all([closure(rootPaths), description.fromImage ? resolveBase(description.fromImage, platform, reg()) : undefined]);
-
-      const writeOptions = {
-        description,
-        closure: paths,
-        platform,
-        compression,
-        format,
-        maxLayers: req.maxLayers,
-        strategy: req.strategy,
-        cache: req.cache === false ? undefined : await LayerCache.open(req.cacheDir),
-        mtime: req.sourceDateEpoch,
-        ...(base ? { base } : {}),
-      };
+      const { description, tag, writeOptions, base } = await prepareImage(req, roots, { system, host, platform, compression, format, reg, referenceTag: referenceTag(out) });
       const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
         digest,
         manifestDigest: image.manifest.descriptor.digest,
