@@ -112,10 +112,15 @@ function counter(onBytes: (n: number) => void): Transform {
   });
 }
 
-/** Registries write the received range as "0-N" (inclusive) or "bytes=0-N". */
+/**
+ * Registries write the received range as "0-N" (inclusive) or "bytes=0-N".
+ * distribution writes "0-0" for an empty upload too, so "0-0" reads as nothing
+ * received: re-sending one byte is harmless, skipping one that never came is not.
+ */
 export function parseRangeEnd(range: string | undefined): number | undefined {
   const m = range?.match(/^(?:bytes=)?0-(\d+)$/);
-  return m ? Number(m[1]) + 1 : undefined;
+  if (!m) return undefined;
+  return m[1] === '0' ? 0 : Number(m[1]) + 1;
 }
 
 /**
@@ -133,13 +138,18 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
     opts.onProgress?.(sent);
   };
 
-  // A mount answers 201 when it worked, else 202 with an ordinary upload session.
+  // A mount answers 201 when it worked, else 202 with an ordinary upload
+  // session: kept for the last candidate, cancelled before trying the next.
   const start = async (): Promise<{ location: string; minChunk: number } | 'mounted'> => {
-    for (const from of src.digest ? (opts.mountFrom ?? []).filter((f) => f !== name) : []) {
+    const candidates = src.digest ? [...new Set(opts.mountFrom ?? [])].filter((f) => f !== name) : [];
+    for (const [i, from] of candidates.entries()) {
       const res = await session.request({ method: 'POST', path: `/v2/${name}/blobs/uploads/?mount=${encodeURIComponent(src.digest!)}&from=${encodeURIComponent(from)}`, scopes, step: `mount of blob ${label} from ${from} into ${name}`, expect: [201, 202] });
       await res.body.dump();
       if (res.status === 201) return 'mounted';
-      return { location: locationOf(res, step, session.registry), minChunk: Number(res.headers['oci-chunk-min-length'] ?? 0) || 0 };
+      const location = locationOf(res, step, session.registry);
+      if (i === candidates.length - 1) return { location, minChunk: Number(res.headers['oci-chunk-min-length'] ?? 0) || 0 };
+      const cancel = await session.request({ method: 'DELETE', path: location, scopes, step: `${step} (cancel)`, expect: [200, 202, 204, 404] });
+      await cancel.body.dump();
     }
     const res = await session.request({ method: 'POST', path: `/v2/${name}/blobs/uploads/`, scopes, step, expect: [202] });
     await res.body.dump();
@@ -147,16 +157,24 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
   };
 
   const finish = async (location: string, digest: Digest, body?: () => Readable, size?: number): Promise<void> => {
-    const res = await session.request({
-      method: 'PUT',
-      path: withDigest(location, digest),
-      headers: body ? { 'content-type': 'application/octet-stream', 'content-length': String(size) } : { 'content-length': '0' },
-      body,
-      scopes,
-      step,
-      expect: [201],
-      retry: body === undefined,
-    });
+    let res: RegistryResponse;
+    try {
+      res = await session.request({
+        method: 'PUT',
+        path: withDigest(location, digest),
+        headers: body ? { 'content-type': 'application/octet-stream', 'content-length': String(size) } : { 'content-length': '0' },
+        body,
+        scopes,
+        step,
+        expect: [201],
+        retry: body === undefined,
+      });
+    } catch (e) {
+      // The answer to a PUT that worked can be lost; the retry then finds no
+      // upload (404). Whether the blob landed is for a HEAD to say.
+      if (e instanceof RegistryHttpError && e.status === 404 && (await blobSize(repo, digest, scopes)) !== undefined) return;
+      throw e;
+    }
     await res.body.dump();
     const answered = res.headers['docker-content-digest'];
     if (answered && answered !== digest) throw new StrataError('registry', `${step} failed: registry ${session.registry} stored it as ${answered}, not ${digest}`);

@@ -2,6 +2,7 @@
 // what another repository of it has), then each manifest by digest, then the
 // tags. A tag is written only once everything it points at is in place, so a
 // failure never leaves a tag on a partial image.
+import { settleAll } from '../src/settle.js';
 import pLimit from 'p-limit';
 import type { Progress } from '../src/progress.js';
 import type { SourceBlob, SourceImage } from '../image/source.js';
@@ -105,7 +106,7 @@ export async function pushSourceImage(img: SourceImage, repo: Repository, tags: 
     }
   };
   collect(img);
-  const pushed = await Promise.all(blobs.map((b) => run(() => pushBlob(repo, b, opts))));
+  const pushed = await settleAll(blobs.map((b) => run(() => pushBlob(repo, b, opts))));
   // Children of an index by digest, then the top manifest with its tags.
   const putTree = async (i: SourceImage, top: boolean) => {
     for (const c of i.children) await putTree(c, false);

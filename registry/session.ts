@@ -90,7 +90,8 @@ export class RegistryHttpError extends StrataError {
   }
 }
 
-const sessions = new Map<string, RegistrySession>();
+/** Sessions by the options object they were made with, then by registry. */
+const sessions = new WeakMap<SessionOptions, Map<string, RegistrySession>>();
 
 export class RegistrySession {
   private base: string | undefined;
@@ -104,13 +105,12 @@ export class RegistrySession {
     this.auth = new Authenticator(registry, opts.credentials ?? {}, (url, init) => this.raw(url, init));
   }
 
-  /** One session per registry and process: tokens and the scheme are shared by every request. */
+  /** One session per registry and options: tokens and the scheme are shared by every request of a command. */
   static for(registry: string, opts: SessionOptions = {}): RegistrySession {
-    let s = sessions.get(registry);
-    if (!s) {
-      s = new RegistrySession(registry, opts);
-      sessions.set(registry, s);
-    }
+    let byRegistry = sessions.get(opts);
+    if (!byRegistry) sessions.set(opts, (byRegistry = new Map()));
+    let s = byRegistry.get(registry);
+    if (!s) byRegistry.set(registry, (s = new RegistrySession(registry, opts)));
     return s;
   }
 

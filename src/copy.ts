@@ -1,6 +1,7 @@
 // `strata copy`, `pull` and the non-Nix half of `push`: an existing image from
 // any source (OCI layout, oci-archive, registry) to any sink, byte for byte, so
 // its digest stays the same. Nix installables go through build() instead.
+import { settleAll } from './settle.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeOciArchive } from '../image/archive.js';
@@ -83,7 +84,7 @@ async function writeToLayout(img: SourceImage, layout: OciLayoutWriter, reg: Reg
     }
   };
   visit(img);
-  const done = await Promise.all(jobs);
+  const done = await settleAll(jobs);
   const writeManifests = async (i: SourceImage) => {
     for (const c of i.children) await writeManifests(c);
     await layout.writeBlob(i.manifest.bytes, i.manifest.digest);

@@ -6,6 +6,7 @@
 // a re-push from a fresh runner with an empty cache compresses nothing. A base
 // image's layers go as they are: mounted when the base is in another repository
 // of the destination's registry, else streamed from wherever the base is.
+import { settleAll } from './settle.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
@@ -111,7 +112,7 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
   const basePushed: PushedBlob[] = [];
   const baseLayers = o.base?.layers ?? [];
   try {
-    await Promise.all([
+    await settleAll([
       // The base's layers as they are: already there, mounted from the base's repository, or streamed from the base.
       ...baseLayers.map((l, i) =>
         run(async () => {

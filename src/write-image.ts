@@ -1,5 +1,6 @@
 // Writes an image's blobs into an OCI layout: each layer streamed from the store
 // through tar and the compressor into the layout, then the config and manifest.
+import { settleAll } from './settle.js';
 import pLimit from 'p-limit';
 import { makeConfig, makeManifest, layerMediaType, type Blob, type BuiltLayer, type LayerDescriptor, type ManifestFormat } from '../image/assemble.js';
 import { canonicalJson } from '../image/canonical.js';
@@ -169,10 +170,10 @@ export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): 
   const plan = await planImage(o);
   // The base's blobs are copied (downloaded) while Strata's layers are made; a few at a time.
   const limit = pLimit(4);
-  const imported = Promise.all((o.base?.layers ?? []).map((l) => limit(() => importSourceBlob(layout, l.source))));
+  const imported = settleAll((o.base?.layers ?? []).map((l) => limit(() => importSourceBlob(layout, l.source))));
   // Store layers are made on every core; the root layer (small, in memory) here.
   let pool: typeof import('../layers/pool.js') | undefined;
-  const making = Promise.all(
+  const making = settleAll(
     plan.layers.map(({ input, key }) => {
       const opts = { compression: o.compression, mtime: o.mtime };
       // Loaded on first use: a warm build or digest makes no layer and skips their start-up cost.
@@ -189,6 +190,8 @@ export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): 
       return storeLayer(layout, o.cache, key, o.compression, make);
     }),
   ).finally(() => pool?.closePool());
+  // Both finish before either's failure is reported: an abort must not race a write.
+  await Promise.allSettled([making, imported]);
   const [made] = await Promise.all([making, imported]);
   const image = finishImage(o, plan, made);
   await layout.writeBlob(image.config.bytes, image.config.descriptor.digest);

@@ -229,6 +229,16 @@ describe('push to a registry without auth', () => {
       assert.equal(pulled.digest, expected);
     });
 
+    test('a lost answer to the PUT that completes an upload: the blob is found there, the push goes on', async () => {
+      proxy.clear();
+      const rule = proxy.inject({ kind: 'reset-before-response', method: 'PUT', path: /\/blobs\/uploads\//, nth: 1 });
+      const r = await runStrata(['push', GOLDEN, `${proxy.host}/lost-answer:v1`, '-q', '--concurrency', '1'], { env: freshEnv() });
+      proxy.clear();
+      assert.equal(ok(r), GOLDEN_DIGEST);
+      assert.equal(rule.fired, 1);
+      assert.equal((JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/lost-answer:v1`])) as { Digest: string }).Digest, GOLDEN_DIGEST);
+    });
+
     test('a registry that keeps cutting the connection: exit 7 naming the step, and no tag written', async () => {
       proxy.clear();
       proxy.inject({ kind: 'reset-mid-body', afterBytes: 100, method: 'PATCH' });

@@ -41,7 +41,8 @@ describe('retry timing', () => {
 
 test('upload ranges as registries write them', () => {
   assert.equal(parseRangeEnd('0-1023'), 1024);
-  assert.equal(parseRangeEnd('bytes=0-0'), 1);
+  assert.equal(parseRangeEnd('bytes=0-9'), 10);
+  assert.equal(parseRangeEnd('0-0'), 0, "distribution's empty upload");
   assert.equal(parseRangeEnd(undefined), undefined);
   assert.equal(parseRangeEnd('5-9'), undefined);
 });
