@@ -12,8 +12,9 @@ import { parseDestination, parseSource, type Reference } from './reference.js';
 import { writeFileAtomic } from '../image/fs.js';
 import { DEFAULT_RETRY } from '../registry/retry.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
-import { DEFAULT_LISTEN, describeGc, serveUntilStopped } from './serve.js';
-import { DEFAULT_GRACE_MS, gc } from '../registry/server/gc.js';
+import { collectGarbage, DEFAULT_LISTEN, serveUntilStopped } from './serve.js';
+import { NixBridge, parseImageMappings } from './bridge.js';
+import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
 import { defaultRoot } from '../registry/server/store.js';
 
 /** The version in package.json (dist/src/cli.js sits two levels below it). */
@@ -287,6 +288,32 @@ interface ServeFlags {
   htpasswd?: string;
   readOnly?: boolean;
   allowAnonymousPush?: boolean;
+  image?: string[];
+  imagesFile?: string;
+  system?: string;
+  compression?: 'gzip' | 'zstd' | 'none';
+  maxLayers: string;
+  layering: Strategy;
+  sourceDateEpoch?: string;
+  cache: boolean;
+}
+
+/** --image NAME=INSTALLABLE and --images-file FILE ({"NAME": "INSTALLABLE", …}) as one map. */
+function imageMappings(f: ServeFlags): Map<string, string> {
+  const pairs = [...(f.image ?? [])];
+  if (f.imagesFile) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(f.imagesFile, 'utf8'));
+    } catch (e) {
+      throw new StrataError('usage', `--images-file ${f.imagesFile}: ${(e as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string')) {
+      throw new StrataError('usage', `--images-file ${f.imagesFile} must be a JSON object of repository names to installables`);
+    }
+    for (const [k, v] of Object.entries(parsed as Record<string, string>)) pairs.push(`${k}=${v}`);
+  }
+  return parseImageMappings(pairs);
 }
 
 function serveCommand(): Command {
@@ -297,15 +324,47 @@ function serveCommand(): Command {
     .option('--htpasswd <file>', 'users who may push and delete (bcrypt entries, as htpasswd -B writes); pulls stay anonymous')
     .option('--read-only', 'refuse every push and delete')
     .option('--allow-anonymous-push', 'let anyone push and delete (only with a loopback --listen)')
-    .action(async (f: ServeFlags) =>
-      serveUntilStopped({
-        listen: f.listen,
-        root: f.root ?? defaultRoot(),
-        ...(f.htpasswd ? { htpasswd: f.htpasswd } : {}),
-        ...(f.readOnly ? { readOnly: true } : {}),
-        ...(f.allowAnonymousPush ? { allowAnonymousPush: true } : {}),
-      }),
-    );
+    .option('--image <name=installable>', 'serve repository NAME as the image of a flake output, built on the first pull (repeatable)', collect)
+    .option('--images-file <file>', 'repositories to serve from Nix: a JSON object {"NAME": "INSTALLABLE", …}')
+    .option('--system <system>', 'Nix system or OCI platform of the served images (default: this machine)')
+    .addOption(new Option('--compression <kind>', 'layer compression of the served images').choices(['gzip', 'zstd', 'none']))
+    .option('--max-layers <n>', 'at most this many layers per served image', String(DEFAULT_MAX_LAYERS))
+    .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default('stable'))
+    .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
+    .option('--no-cache', 'make every layer from the store')
+    .action(async (f: ServeFlags) => {
+      const images = imageMappings(f);
+      const bridge = images.size
+        ? new NixBridge(
+            images,
+            {
+              overrides: {},
+              maxLayers: validateMaxLayers(Number(f.maxLayers)),
+              strategy: f.layering,
+              cache: f.cache,
+              sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env),
+              ...(f.compression ? { compression: f.compression } : {}),
+              ...(f.system ? { system: f.system } : {}),
+            },
+            () => {
+              const progress = createProgress('plain');
+              return { session: { progress }, push: { concurrency: 4, progress } };
+            },
+          )
+        : undefined;
+      try {
+        await serveUntilStopped({
+          listen: f.listen,
+          root: f.root ?? defaultRoot(),
+          ...(f.htpasswd ? { htpasswd: f.htpasswd } : {}),
+          ...(f.readOnly ? { readOnly: true } : {}),
+          ...(f.allowAnonymousPush ? { allowAnonymousPush: true } : {}),
+          ...(bridge ? { bridge } : {}),
+        });
+      } finally {
+        await bridge?.close();
+      }
+    });
 }
 
 function gcCommand(print: (s: string) => void): Command {
@@ -314,8 +373,7 @@ function gcCommand(print: (s: string) => void): Command {
     .option('--root <dir>', 'storage directory (default: the one strata serve uses)')
     .option('--grace <seconds>', 'keep whatever was written in the last SECONDS (pushes in progress)', String(DEFAULT_GRACE_MS / 1000))
     .action(async (f: { root?: string; grace: string }) => {
-      const report = await gc(f.root ?? defaultRoot(), { graceMs: positiveInt('--grace', f.grace, 0)! * 1000 });
-      for (const line of describeGc(report)) print(line);
+      for (const line of await collectGarbage(f.root ?? defaultRoot(), positiveInt('--grace', f.grace, 0)! * 1000)) print(line);
     });
 }
 

@@ -1,0 +1,86 @@
+// GET, HEAD and DELETE /v2/<name>/blobs/<digest>. Bytes are streamed from an
+// open file (or the bridge), whole or one Range, never held in memory.
+import { Readable } from 'node:stream';
+import { bridged, type Deps, type Endpoint, type Handler } from './context.js';
+import { blobUnknown, digestInvalid } from './errors.js';
+import { isBlobDigest, type BlobDigest, type RepoName, type RouteOf } from './names.js';
+import type { BlobReader } from './store.js';
+
+/** A byte range of a blob, both ends inclusive. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * One range of a Range header (RFC 9110 §14.1.2): "bytes=a-b", "bytes=a-" or
+ * "bytes=-n". undefined means "send it all": no header, several ranges, or a
+ * header that cannot be read, which the RFC says to ignore.
+ */
+export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
+  const m = header?.trim().match(/^bytes=(\d*)-(\d*)$/);
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (m[2] !== '' && Number(m[2]) < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}
+
+async function reader(deps: Deps, name: RepoName, digest: BlobDigest): Promise<BlobReader | undefined> {
+  const bridge = bridged(deps, name);
+  if (!bridge) return deps.store.openBlob(name, digest);
+  const blob = await bridge.blob(name, digest);
+  if (!blob) return undefined;
+  return {
+    size: blob.size,
+    open: (start, end) => {
+      const s = blob.open(start, end);
+      return s instanceof Readable ? s : new Readable().wrap(s);
+    },
+    close: async () => undefined,
+  };
+}
+
+export function digestParam(digest: string): BlobDigest {
+  if (!isBlobDigest(digest)) throw digestInvalid(`${digest.slice(0, 80)} is not a sha256 digest`, digest.slice(0, 80));
+  return digest;
+}
+
+const read =
+  (head: boolean): Handler<RouteOf<'blob'>> =>
+  async (c, route, deps) => {
+    const digest = digestParam(route.digest);
+    const blob = await reader(deps, route.name, digest);
+    if (!blob) throw blobUnknown(digest);
+    const headers: Record<string, string> = { 'Docker-Content-Digest': digest, 'Accept-Ranges': 'bytes', ETag: `"${digest}"`, 'Content-Type': 'application/octet-stream' };
+    const range = parseRange(c.req.header('range'), blob.size);
+    if (range === 'unsatisfiable') {
+      await blob.close();
+      return c.body(null, 416, { 'Content-Range': `bytes */${blob.size}` });
+    }
+    const { start, end } = range ?? { start: 0, end: blob.size - 1 };
+    const status = range ? 206 : 200;
+    headers['Content-Length'] = String(end - start + 1);
+    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${blob.size}`;
+    if (head || blob.size === 0) {
+      await blob.close();
+      return c.body(null, status, headers);
+    }
+    return c.body(Readable.toWeb(blob.open(start, end)) as unknown as ReadableStream, status, headers);
+  };
+
+export const blobEndpoint: Endpoint<RouteOf<'blob'>> = {
+  GET: read(false),
+  HEAD: read(true),
+  DELETE: async (c, route, deps) => {
+    const digest = digestParam(route.digest);
+    if (!(await deps.store.unlinkBlob(route.name, digest))) throw blobUnknown(digest);
+    return c.body(null, 202, { 'Content-Length': '0' });
+  },
+};

@@ -1,0 +1,33 @@
+// The seam between the registry server and images made on demand (from Nix,
+// by another module): for the repositories a bridge handles, manifests, blobs
+// and tags come from it instead of the store, and pushes are refused.
+import { RegistryError, type ErrorCode, type ErrorStatus } from './errors.js';
+
+export interface BridgedManifest {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+}
+
+export interface BridgedBlob {
+  size: number;
+  /** Bytes start..end, both inclusive. */
+  open(start: number, end: number): NodeJS.ReadableStream;
+}
+
+export interface Bridge {
+  handles(name: string): boolean;
+  /** The manifest for a tag or digest, in a media type the client accepts (accept = parsed Accept header, empty = any); undefined: unknown. Throws BridgeError(status, code, message) for build failures. */
+  manifest(name: string, reference: string, accept: string[]): Promise<BridgedManifest | undefined>;
+  /** A blob of a served image: its size and a stream of bytes [start, end]; undefined: unknown. */
+  blob(name: string, digest: string): Promise<BridgedBlob | undefined>;
+  tags(name: string): Promise<string[]>;
+}
+
+/** A failure the bridge reports to the client as a registry error (a build that failed: 500 UNSUPPORTED, say). */
+export class BridgeError extends RegistryError {
+  constructor(status: ErrorStatus, code: ErrorCode, message: string) {
+    super(status, code, message);
+    this.name = 'BridgeError';
+  }
+}

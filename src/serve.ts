@@ -1,0 +1,127 @@
+// `strata serve` and `strata gc`: options checked in one place, the registry
+// app (registry/server/) put on a Node HTTP server, and a clean stop on
+// SIGINT or SIGTERM (no new connections, idle ones closed, the rest given a
+// few seconds). Uploads cut by a stop stay resumable under uploads/.
+import { stat } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import { mkdirs } from '../image/fs.js';
+import { createAccess, loadHtpasswd, type AccessMode } from '../registry/server/access.js';
+import { createRegistryApp } from '../registry/server/app.js';
+import type { Bridge } from '../registry/server/bridge.js';
+import { gc } from '../registry/server/gc.js';
+import { Store } from '../registry/server/store.js';
+import { isLoopback } from '../registry/session.js';
+import { StrataError } from './errors.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:5000';
+
+export interface ServeOptions {
+  /** HOST:PORT or [IPv6]:PORT; port 0 takes a free one (the printed address tells which). */
+  listen: string;
+  root: string;
+  htpasswd?: string;
+  readOnly?: boolean;
+  allowAnonymousPush?: boolean;
+  /** Repositories served from images made on demand (the --image options fill it in). */
+  bridge?: Bridge;
+}
+
+export interface RunningServer {
+  /** http://HOST:PORT */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** How long requests in flight may go on after a stop is asked for. */
+const DRAIN_MS = 5000;
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = listen.match(/^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new StrataError('usage', `--listen '${listen}' is not HOST:PORT (e.g. 127.0.0.1:5000, [::1]:5000, 0.0.0.0:5000)`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+async function accessMode(opts: ServeOptions, host: string): Promise<AccessMode> {
+  if (opts.allowAnonymousPush && (opts.readOnly || opts.htpasswd)) throw new StrataError('usage', '--allow-anonymous-push goes with neither --read-only nor --htpasswd');
+  if (opts.readOnly) return { kind: 'read-only', reason: 'started with --read-only' };
+  if (opts.htpasswd) {
+    try {
+      return { kind: 'htpasswd', users: await loadHtpasswd(opts.htpasswd) };
+    } catch (e) {
+      throw new StrataError('usage', `--htpasswd: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (opts.allowAnonymousPush) {
+    // Anyone who can connect could push, and overwrite tags: only this machine may.
+    if (!isLoopback(host)) throw new StrataError('usage', `--allow-anonymous-push is for a loopback address (127.0.0.1, ::1, localhost), not ${host}; use --htpasswd to take pushes from elsewhere`);
+    return { kind: 'anonymous-push' };
+  }
+  return { kind: 'read-only', reason: 'pushes need --htpasswd FILE, or --allow-anonymous-push on loopback' };
+}
+
+export async function serve(opts: ServeOptions): Promise<RunningServer> {
+  const { host, port } = parseListen(opts.listen);
+  const auth = createAccess(await accessMode(opts, host));
+  await mkdirs(opts.root).catch((e: unknown) => {
+    throw new StrataError('output', `cannot make the registry root ${opts.root}: ${(e as Error).message}`, { cause: e });
+  });
+  const app = createRegistryApp({ store: new Store(opts.root), auth, ...(opts.bridge ? { bridge: opts.bridge } : {}) });
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  // Node ends any request after 5 minutes by default; a large upload may take longer (bytes keep flowing).
+  server.requestTimeout = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new StrataError('usage', `cannot listen on ${opts.listen}: ${e.code ?? e.message}`, { cause: e })));
+    server.listen(port, host, resolve);
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shown}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+/** Serves until SIGINT or SIGTERM, then stops cleanly. */
+export async function serveUntilStopped(opts: ServeOptions): Promise<void> {
+  const running = await serve(opts);
+  // Listening for the signals before saying where it serves: whoever reads that line may stop it at once.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (s: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(s);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  process.stderr.write(`strata: serving on ${running.url}\n`);
+  const signal = await stopped;
+  process.stderr.write(`strata: ${signal}: stopping\n`);
+  await running.close();
+}
+
+/** gc of a store (refusing a directory that is none), as one line per thing removed and a summary. */
+export async function collectGarbage(root: string, graceMs: number): Promise<string[]> {
+  if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new StrataError('usage', `${root} is not a registry directory (strata serve --root)`);
+  const r = await gc(root, { graceMs });
+  const bytes = r.blobs.reduce((n, b) => n + b.size, 0);
+  return [
+    ...r.links.map((l) => `unlinked blob ${l.digest} from ${l.repository}`),
+    ...r.referrers.map((l) => `removed referrer entry ${l.digest} from ${l.repository}`),
+    ...r.blobs.map((b) => `removed blob ${b.digest} (${b.size} bytes)`),
+    ...r.uploads.map((u) => `removed upload ${u}`),
+    ...r.tmp.map((t) => `removed tmp/${t}`),
+    `gc: ${r.blobs.length} blobs (${bytes} bytes), ${r.links.length} links, ${r.uploads.length} uploads, ${r.referrers.length} referrer entries, ${r.tmp.length} temporary files removed`,
+  ];
+}

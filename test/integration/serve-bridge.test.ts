@@ -1,0 +1,105 @@
+// The serve bridge with real clients: repositories that are flake outputs,
+// built on the first pull, digest for digest what `strata build` writes.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { podmanPull, skopeo } from '../helpers/podman.js';
+import { startServe, type Served } from '../helpers/serve.js';
+import { lastLine, nixEnv, prepareHello, removeDir, runStrata, sh, tempDir } from '../helpers/strata.js';
+
+const GOLDEN = './examples/golden#default';
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+
+async function digestOf(args: string[]): Promise<string> {
+  const r = await runStrata(['digest', ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return lastLine(r.stdout);
+}
+
+function builds(s: Served, name: string): number {
+  return s.stderr().split('\n').filter((l) => l.startsWith(`strata: building ${name} `)).length;
+}
+
+describe('strata serve --image: images built on demand', () => {
+  let served: Served;
+  let hello: string;
+  const work = tempDir();
+  before(async () => {
+    hello = prepareHello(join(work, 'hello'));
+    served = await startServe(join(work, 'root'), ['--image', `golden=${GOLDEN}`, '--image', `apps/hello=${hello}#image`, '--image', 'broken=./examples/golden#no-such-package']);
+  });
+  after(async () => {
+    await served?.stop();
+    removeDir(work);
+  });
+
+  test('concurrent first pulls trigger one build, and the digest is what strata build writes', async () => {
+    const expected = await digestOf([GOLDEN]);
+    const inspects = await Promise.all(Array.from({ length: 4 }, () => skopeo(['inspect', '--tls-verify=false', `docker://${served.host}/golden:latest`])));
+    for (const out of inspects) assert.equal((JSON.parse(out) as { Digest: string }).Digest, expected);
+    assert.equal(builds(served, 'golden'), 1, served.stderr());
+    const dir = tempDir();
+    const built = lastLine((await runStrata(['build', GOLDEN, '-o', `oci:${dir}/built:t`])).stdout);
+    assert.equal(built, expected);
+    // Every blob byte for byte: skopeo copies the served image into a layout.
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${served.host}/golden:latest`, `oci:${dir}/served:t`]);
+    const index = JSON.parse(readFileSync(join(dir, 'served', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    assert.equal(index.manifests[0]!.digest, expected);
+    removeDir(dir);
+  });
+
+  test('a client that accepts only Docker manifests gets the Docker form, with the digest of --format docker', async () => {
+    const expected = await digestOf([GOLDEN, '--format', 'docker']);
+    const res = await fetch(`${served.url}/v2/golden/manifests/latest`, { headers: { accept: DOCKER_MANIFEST } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), DOCKER_MANIFEST);
+    assert.equal(res.headers.get('docker-content-digest'), expected);
+  });
+
+  test('podman pulls a runnable image built from a flake, and the tags name it', async () => {
+    const expected = await digestOf([`${hello}#image`]);
+    const pulled = await podmanPull(`${served.host}/apps/hello:latest`);
+    assert.equal(pulled.digest, expected);
+    const tags = (await (await fetch(`${served.url}/v2/apps/hello/tags/list`)).json()) as { tags: string[] };
+    assert.ok(tags.tags.includes('latest'));
+  });
+
+  test('a Range request gets exactly those bytes of a layer made again from the store', async () => {
+    const manifest = (await (await fetch(`${served.url}/v2/apps/hello/manifests/latest`)).json()) as { layers: { digest: string; size: number }[] };
+    const big = manifest.layers.reduce((a, b) => (b.size > a.size ? b : a));
+    const whole = Buffer.from(await (await fetch(`${served.url}/v2/apps/hello/blobs/${big.digest}`)).arrayBuffer());
+    assert.equal(whole.length, big.size);
+    const part = await fetch(`${served.url}/v2/apps/hello/blobs/${big.digest}`, { headers: { range: 'bytes=1000-2999' } });
+    assert.equal(part.status, 206);
+    assert.deepEqual(Buffer.from(await part.arrayBuffer()), whole.subarray(1000, 3000));
+  });
+
+  test('a store path collected while served is realised again, not answered with a 404', async () => {
+    const manifest = (await (await fetch(`${served.url}/v2/golden/manifests/latest`)).json()) as { layers: { digest: string }[] };
+    const json = JSON.parse((await runStrata(['digest', GOLDEN, '--json'])).stdout) as { layers: { digest: string; storePaths: string[] }[] };
+    const layer = json.layers.find((l) => l.storePaths.length > 0)!;
+    // The path and everything that refers to it (Nix deletes no path another one needs), roots or not.
+    const referrers = sh('nix-store', ['--query', '--referrers-closure', ...layer.storePaths], { env: nixEnv() }).trim().split('\n');
+    sh('nix-store', ['--delete', '--ignore-liveness', ...referrers], { env: nixEnv() });
+    for (const p of layer.storePaths) assert.ok(!existsSync(p), `${p} is gone`);
+    const res = await fetch(`${served.url}/v2/golden/blobs/${layer.digest}`);
+    assert.equal(res.status, 200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    assert.equal(`sha256:${(await import('node:crypto')).createHash('sha256').update(bytes).digest('hex')}`, layer.digest);
+    assert.ok(manifest.layers.some((l) => l.digest === layer.digest));
+  });
+
+  test('a failed build is one clear error, and the server goes on serving', async () => {
+    const res = await fetch(`${served.url}/v2/broken/manifests/latest`);
+    assert.equal(res.status, 500);
+    const body = (await res.json()) as { errors: { code: string; message: string }[] };
+    assert.match(body.errors[0]!.message, /cannot build \.\/examples\/golden#no-such-package for broken/);
+    assert.equal((await fetch(`${served.url}/v2/golden/manifests/latest`, { method: 'HEAD' })).status, 200);
+  });
+
+  test('bridged repositories are read-only', async () => {
+    const res = await fetch(`${served.url}/v2/golden/blobs/uploads/`, { method: 'POST' });
+    assert.ok(res.status === 403 || res.status === 405, String(res.status));
+  });
+});
