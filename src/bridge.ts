@@ -18,7 +18,12 @@ import { hostSystem, parseSystem } from './platform.js';
 import { assembleAndWrite, planImage, type PlannedLayer } from './write-image.js';
 import type { ManifestFormat } from '../image/assemble.js';
 
-export type BridgeBuildOptions = Pick<BuildRequest, 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'compression' | 'system'>;
+export type BridgeBuildOptions = Pick<BuildRequest, 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'compression' | 'system'> & {
+  /** How long a manifest request waits for a build before it is told to come back (the build goes on). */
+  buildWaitMs?: number;
+};
+
+const DEFAULT_BUILD_WAIT_MS = 5 * 60_000;
 
 interface ServedImage {
   manifest: BridgedManifest;
@@ -150,11 +155,28 @@ export class NixBridge implements Bridge {
         const img = p && (await p.catch(() => undefined));
         if (img?.manifest.digest === reference) return img.manifest;
       }
-      const img = await this.image(name, format);
+      const img = await this.waitFor(name, format);
       return img.manifest.digest === reference ? img.manifest : undefined;
     }
-    const img = await this.image(name, format);
+    const img = await this.waitFor(name, format);
     return reference === 'latest' || reference === img.tag ? img.manifest : undefined;
+  }
+
+  /**
+   * The image, or after buildWaitMs a 503 with Retry-After while the build goes
+   * on: a client waiting on a long build gets an answer, not a hung connection.
+   */
+  private async waitFor(name: string, format: ManifestFormat): Promise<ServedImage> {
+    const wait = this.options.buildWaitMs ?? DEFAULT_BUILD_WAIT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BridgeError(503, 'TOOMANYREQUESTS', `${name} is still being built; try again shortly`, { 'retry-after': '10' })), wait);
+    });
+    try {
+      return await Promise.race([this.image(name, format), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async blob(name: string, digest: string): Promise<BridgedBlob | undefined> {

@@ -296,6 +296,7 @@ interface ServeFlags {
   layering: Strategy;
   sourceDateEpoch?: string;
   cache: boolean;
+  buildWait: string;
 }
 
 /** --image NAME=INSTALLABLE and --images-file FILE ({"NAME": "INSTALLABLE", …}) as one map. */
@@ -332,6 +333,7 @@ function serveCommand(): Command {
     .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default('stable'))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
     .option('--no-cache', 'make every layer from the store')
+    .option('--build-wait <seconds>', 'how long a pull waits for a build before it gets 503 and Retry-After (the build goes on)', '300')
     .action(async (f: ServeFlags) => {
       const images = imageMappings(f);
       const bridge = images.size
@@ -345,6 +347,7 @@ function serveCommand(): Command {
               sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env),
               ...(f.compression ? { compression: f.compression } : {}),
               ...(f.system ? { system: f.system } : {}),
+              buildWaitMs: positiveInt('--build-wait', f.buildWait)! * 1000,
             },
             () => {
               const progress = createProgress('plain');

@@ -26,8 +26,8 @@ export interface Bridge {
 
 /** A failure the bridge reports to the client as a registry error (a build that failed: 500 UNSUPPORTED, say). */
 export class BridgeError extends RegistryError {
-  constructor(status: ErrorStatus, code: ErrorCode, message: string) {
-    super(status, code, message);
+  constructor(status: ErrorStatus, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(status, code, message, undefined, headers);
     this.name = 'BridgeError';
   }
 }

@@ -1,7 +1,8 @@
 // The serve bridge with real clients: repositories that are flake outputs,
 // built on the first pull, digest for digest what `strata build` writes.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { podmanPull, skopeo } from '../helpers/podman.js';
@@ -102,4 +103,41 @@ describe('strata serve --image: images built on demand', () => {
     const res = await fetch(`${served.url}/v2/golden/blobs/uploads/`, { method: 'POST' });
     assert.ok(res.status === 403 || res.status === 405, String(res.status));
   });
+});
+
+test('a pull that outwaits --build-wait gets 503 with Retry-After; the build goes on and the next pull gets the image', async () => {
+  const work = tempDir();
+  const hello = prepareHello(join(work, 'hello'));
+  // A flake whose only package takes seconds to build, new on every run (a nonce in the derivation).
+  const slow = join(work, 'slow');
+  mkdirSync(join(slow, 'bb', 'bin'), { recursive: true });
+  cpSync(join(hello, 'bb', 'bin', 'busybox'), join(slow, 'bb', 'bin', 'busybox'));
+  writeFileSync(
+    join(slow, 'flake.nix'),
+    `{ outputs = { self }: { packages.x86_64-linux.default = derivation {
+        name = "slow-1.0"; system = "x86_64-linux"; nonce = "${randomBytes(8).toString('hex')}";
+        builder = "\${./bb}/bin/busybox";
+        args = [ "sh" "-c" "\${./bb}/bin/busybox sleep 4; \${./bb}/bin/busybox mkdir -p $out/bin; \${./bb}/bin/busybox cp \${./bb}/bin/busybox $out/bin/slow" ];
+      }; }; }\n`,
+  );
+  sh('git', ['init', '-q', '.'], { cwd: slow });
+  sh('git', ['add', '-A'], { cwd: slow });
+  const served = await startServe(join(work, 'root'), ['--image', `slow=${slow}#default`, '--build-wait', '1']);
+  try {
+    const started = Date.now();
+    const first = await fetch(`${served.url}/v2/slow/manifests/latest`);
+    assert.equal(first.status, 503);
+    assert.equal(first.headers.get('retry-after'), '10');
+    assert.ok(Date.now() - started < 3500, 'answered before the build ended');
+    let res = first;
+    for (let i = 0; i < 60 && res.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      res = await fetch(`${served.url}/v2/slow/manifests/latest`);
+    }
+    assert.equal(res.status, 200);
+    assert.equal(builds(served, 'slow'), 1, 'the waiting pulls shared the one build');
+  } finally {
+    await served.stop();
+    removeDir(work);
+  }
 });
