@@ -9,7 +9,7 @@ import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides
 import { StrataError } from './errors.js';
 import { guarded } from './interrupt.js';
 import { hostSystem, parseSystem } from './platform.js';
-import { formatDockerReference, parseDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
+import { formatDockerReference, formatReference, parseDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
 import { repositoryOf, type RegistryOptions } from './copy.js';
 import { pushNixImage } from './push-image.js';
 import { createProgress } from './progress.js';
@@ -44,6 +44,8 @@ export interface BuildRequest {
   extraTags?: string[];
   registry?: RegistryOptions;
   reuseFrom?: string[];
+  /** Called with what was found before any layer is made: strata sbom reads the closure of the very image whose digest it attests. */
+  onPrepared?: (image: PreparedImage) => void;
 }
 
 export interface BuildResult {
@@ -64,16 +66,6 @@ export interface BuildResult {
   pushed?: { bytes: number; blobs: { digest: Digest; size: number; action: string }[] };
 }
 
-function outputString(r: Reference): string {
-  switch (r.transport) {
-    case 'docker':
-      return `docker://${formatDockerReference(r.ref)}`;
-    case 'nix':
-      return r.installable;
-    default:
-      return `${r.transport}:${r.path}`;
-  }
-}
 
 /** A staging directory beside an archive, so the final rename stays on one filesystem. */
 async function stageBeside(file: string): Promise<string> {
@@ -165,7 +157,9 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   };
   return guarded(undo, async () => {
     try {
-      const { description, tag, writeOptions, base } = await prepareImage(req, roots, { system, host, platform, compression, format, reg, referenceTag: referenceTag(out) });
+      const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg, referenceTag: referenceTag(out) });
+      req.onPrepared?.(prepared);
+      const { description, tag, writeOptions, base } = prepared;
       const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
         digest,
         manifestDigest: image.manifest.descriptor.digest,
@@ -186,7 +180,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
           return { repo: repositoryOf(ref, session), reference: ref.digest ?? ref.tag ?? 'latest' };
         });
         const { image, summary: pushed } = await pushNixImage({ image: writeOptions, repo, tags, reuseFrom, push });
-        return { ...summary(image, image.manifest.descriptor.digest, outputString(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
+        return { ...summary(image, image.manifest.descriptor.digest, formatReference(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
       }
       if (digestOnly) {
         const image = await assembleAndWrite(new DigestOnlySink(), writeOptions);
@@ -221,11 +215,11 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
           );
           digest = image.config.descriptor.digest;
         }
-        return summary(image, digest, outputString(out));
+        return summary(image, digest, formatReference(out));
       } catch (e) {
         await layout.abort();
         if (e instanceof StrataError) throw e;
-        throw new StrataError('output', `cannot write ${outputString(out)}: ${(e as Error).message}`, { cause: e });
+        throw new StrataError('output', `cannot write ${formatReference(out)}: ${(e as Error).message}`, { cause: e });
       } finally {
         if (stageDir) await rm(stageDir, { recursive: true, force: true });
       }

@@ -16,7 +16,7 @@ import { RegistrySession, type SessionOptions } from '../registry/session.js';
 import { readRegistryImage } from '../registry/source.js';
 import { StrataError } from './errors.js';
 import { guarded } from './interrupt.js';
-import { formatDockerReference, referenceTag, resolveTag, type Reference } from './reference.js';
+import { formatReference, referenceTag, resolveTag, type Reference } from './reference.js';
 
 export interface RegistryOptions {
   session: SessionOptions;
@@ -93,16 +93,6 @@ async function writeToLayout(img: SourceImage, layout: OciLayoutWriter, reg: Reg
   return { bytes: done.reduce((s, b) => s + b.bytes, 0), blobs: done.map(({ digest, size, action }) => ({ digest, size, action })) };
 }
 
-function describe(r: Reference): string {
-  switch (r.transport) {
-    case 'docker':
-      return `docker://${formatDockerReference(r.ref)}`;
-    case 'nix':
-      return r.installable;
-    default:
-      return `${r.transport}:${r.path}`;
-  }
-}
 
 export async function copyImage(req: CopyRequest): Promise<CopyResult> {
   const dst = req.destination;
@@ -112,7 +102,7 @@ export async function copyImage(req: CopyRequest): Promise<CopyResult> {
   const descriptor = { mediaType: img.manifest.mediaType, digest, size: img.manifest.bytes.length };
   switch (dst.transport) {
     case 'docker': {
-      if (dst.ref.digest && dst.ref.digest !== digest) throw new StrataError('reference', `${describe(dst)} names digest ${dst.ref.digest}, but the image is ${digest}`);
+      if (dst.ref.digest && dst.ref.digest !== digest) throw new StrataError('reference', `${formatReference(dst)} names digest ${dst.ref.digest}, but the image is ${digest}`);
       const s = await pushSourceImage(img, repositoryOf(dst.ref, req.registry.session), dst.ref.digest && !req.tags.length && !dst.ref.tag ? [] : tags, req.registry.push);
       return { digest, output: `docker://${dst.ref.registry}/${dst.ref.repository}`, tags, bytes: s.sent, blobs: s.blobs };
     }
@@ -133,7 +123,7 @@ export async function copyImage(req: CopyRequest): Promise<CopyResult> {
           const w = await writeToLayout(img, layout, req.registry);
           await layout.commit(descriptor, tags[0]);
           if (stage) await writeOciArchive(layout.root, dst.path, 0);
-          return { digest, output: describe(dst), tags: tags.slice(0, 1), bytes: w.bytes, blobs: w.blobs };
+          return { digest, output: formatReference(dst), tags: tags.slice(0, 1), bytes: w.bytes, blobs: w.blobs };
         } catch (e) {
           await layout.abort();
           throw e;

@@ -76,6 +76,18 @@ export function formatDockerReference(r: DockerReference): string {
   return `${r.registry}/${r.repository}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
 }
 
+/** A reference as a user writes it: docker://…, oci:DIR, or the installable. */
+export function formatReference(r: Reference): string {
+  switch (r.transport) {
+    case 'docker':
+      return `docker://${formatDockerReference(r.ref)}`;
+    case 'nix':
+      return r.installable;
+    default:
+      return `${r.transport}:${r.path}`;
+  }
+}
+
 function splitFirstColon(s: string): [string, string | undefined] {
   const i = s.indexOf(':');
   return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];

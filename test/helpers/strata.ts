@@ -1,4 +1,5 @@
 // Runs the real CLI as a subprocess, the way users and CI do, with the real nix.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -49,6 +50,20 @@ export function runStrata(args: string[], opts: RunOptions = {}): Promise<RunRes
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** Asserts a run succeeded and returns the last line of stdout (the digest). */
+export function expectOk(r: RunResult): string {
+  assert.equal(r.code, 0, `strata failed (${r.code}): ${r.stderr}`);
+  return lastLine(r.stdout);
+}
+
+/** Asserts exit `code` and exactly one error line on stderr (progress lines aside), matching `pattern`. */
+export function expectFailure(r: RunResult, code: number, pattern: RegExp): void {
+  assert.equal(r.code, code, `expected exit ${code}, got ${r.code}: ${r.stderr}`);
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('strata: '));
+  assert.equal(errors.length, 1, r.stderr);
+  assert.match(errors[0]!, pattern);
 }
 
 /** The last line of stdout: where Strata prints the digest. */

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import tarStream from 'tar-stream';
 import { skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { lastLine, removeDir, repoRoot, runStrata, sh, tempDir, type RunResult } from '../helpers/strata.js';
+import { expectFailure, expectOk, removeDir, repoRoot, runStrata, sh, tempDir } from '../helpers/strata.js';
 
 const GOLDEN = './examples/golden#default';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -36,18 +36,7 @@ interface Config {
   history: { created_by?: string; comment?: string }[];
 }
 
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `strata failed (${r.code}): ${r.stderr}`);
-  return lastLine(r.stdout);
-}
 
-/** One line on stderr naming the cause, and the exit code. */
-function failure(r: RunResult, code: number, pattern: RegExp): void {
-  assert.equal(r.code, code, `expected exit ${code}, got ${r.code}: ${r.stderr}`);
-  const errors = r.stderr.split('\n').filter((l) => l.startsWith('strata: '));
-  assert.equal(errors.length, 1, r.stderr);
-  assert.match(errors[0]!, pattern);
-}
 
 async function tarOf(entries: { name: string; content?: string }[]): Promise<Buffer> {
   const pack = tarStream.pack();
@@ -152,7 +141,7 @@ describe('base images', () => {
     baseDir = join(work, 'base');
     base = await makeBase(baseDir);
     reg = await startRegistry();
-    ok(await runStrata(['copy', `oci:${baseDir}:1`, `docker://${reg.host}/base:1`, '-q']));
+    expectOk(await runStrata(['copy', `oci:${baseDir}:1`, `docker://${reg.host}/base:1`, '-q']));
   });
   after(async () => {
     await reg?.stop();
@@ -161,7 +150,7 @@ describe('base images', () => {
 
   test('--from oci: keeps the base layers byte for byte under the golden image and merges the config', async () => {
     const out = join(work, 'out');
-    const digest = ok(await runStrata(['build', GOLDEN, '--from', `oci:${baseDir}:1`, '-o', `oci:${out}:x`]));
+    const digest = expectOk(await runStrata(['build', GOLDEN, '--from', `oci:${baseDir}:1`, '-o', `oci:${out}:x`]));
     const { manifest, config } = readImage(out, 'x');
     built = { digest, manifest, config };
     assert.deepEqual(manifest.layers.slice(0, 2), base.manifest.layers, 'the base descriptors, annotations included');
@@ -194,24 +183,24 @@ describe('base images', () => {
   });
 
   test('strata digest --from needs no layer bytes and prints what build wrote; an index gives its platform image', async () => {
-    assert.equal(ok(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:1`])), built.digest);
-    assert.equal(ok(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:multi`])), built.digest);
+    assert.equal(expectOk(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:1`])), built.digest);
+    assert.equal(expectOk(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:multi`])), built.digest);
   });
 
   test('--from docker:// is the same image, with the base name annotated; bare REGISTRY/REPO means docker://', async () => {
     const out = join(work, 'from-registry');
-    const digest = ok(await runStrata(['build', GOLDEN, '--from', `docker://${reg.host}/base:1`, '-o', `oci:${out}:x`]));
+    const digest = expectOk(await runStrata(['build', GOLDEN, '--from', `docker://${reg.host}/base:1`, '-o', `oci:${out}:x`]));
     const { manifest } = readImage(out, 'x');
     // The layout build's manifest but for the base.name annotation: the same layers and config.
     assert.deepEqual(manifest, { ...built.manifest, annotations: { ...built.manifest.annotations, 'org.opencontainers.image.base.name': `${reg.host}/base:1` } });
     assert.notEqual(digest, built.digest);
-    assert.equal(ok(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/base:1`])), digest);
-    assert.equal(ok(await runStrata(['digest', GOLDEN, '--from', `${reg.host}/base:1`])), digest);
+    assert.equal(expectOk(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/base:1`])), digest);
+    assert.equal(expectOk(await runStrata(['digest', GOLDEN, '--from', `${reg.host}/base:1`])), digest);
   });
 
   test('a push to the same registry mounts the base layers; --format docker renames their media types only', async () => {
     const r = await runStrata(['push', GOLDEN, `${reg.host}/app:1`, '--from', `docker://${reg.host}/base:1`, '--json']);
-    ok(r);
+    expectOk(r);
     const result = JSON.parse(r.stdout) as { manifestDigest: string; pushed: { blobs: { digest: string; action: string }[] }; base: unknown };
     const digest = result.manifestDigest;
     assert.deepEqual(result.base, { reference: `docker://${reg.host}/base:1`, digest: base.digest, layers: 2 });
@@ -220,11 +209,11 @@ describe('base images', () => {
       assert.ok(pushed && ['mounted', 'exists'].includes(pushed.action), JSON.stringify(result.pushed.blobs));
     }
     assert.ok(result.pushed.blobs.some((b) => b.action === 'mounted'), 'at least one base layer was mounted, not uploaded');
-    assert.equal(ok(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/base:1`])), digest);
+    assert.equal(expectOk(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/base:1`])), digest);
     const inspect = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/app:1`])) as { Digest: string; Layers: string[] };
     assert.equal(inspect.Digest, digest);
 
-    ok(await runStrata(['push', GOLDEN, `${reg.host}/app-docker:1`, '--from', `${reg.host}/base:1`, '--format', 'docker', '-q']));
+    expectOk(await runStrata(['push', GOLDEN, `${reg.host}/app-docker:1`, '--from', `${reg.host}/base:1`, '--format', 'docker', '-q']));
     const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/app-docker:1`])) as Manifest;
     assert.deepEqual(
       raw.layers.slice(0, 2).map((l) => [l.mediaType, l.digest, l.size]),
@@ -238,7 +227,7 @@ describe('base images', () => {
 
   test('docker-archive unpacks the compressed base layer; its image ID is the config digest', async () => {
     const file = join(work, 'image.tar');
-    const id = ok(await runStrata(['build', GOLDEN, '--from', `oci:${baseDir}:1`, '-o', `docker-archive:${file}`]));
+    const id = expectOk(await runStrata(['build', GOLDEN, '--from', `oci:${baseDir}:1`, '-o', `docker-archive:${file}`]));
     assert.equal(id, built.manifest.config.digest);
     const config = JSON.parse(sh('skopeo', ['inspect', '--config', `docker-archive:${file}`])) as Config;
     assert.deepEqual(config.rootfs.diff_ids, built.config.rootfs.diff_ids);
@@ -265,21 +254,21 @@ describe('base images', () => {
     sh('git', ['init', '-q', '.'], { cwd: join(work, 'flake') });
     sh('git', ['add', '-A'], { cwd: join(work, 'flake') });
     const installable = `${join(work, 'flake', 'img')}#default`;
-    failure(await runStrata(['digest', installable]), 2, /base image oci:.*:arm: it is a linux\/arm64 image and this one is for linux\/amd64/);
+    expectFailure(await runStrata(['digest', installable]), 2, /base image oci:.*:arm: it is a linux\/arm64 image and this one is for linux\/amd64/);
     const r = await runStrata(['digest', installable, '--from', `oci:${baseDir}:1`, '--json']);
-    ok(r);
+    expectOk(r);
     const result = JSON.parse(r.stdout) as { base: { digest: string }; layers: { digest: string }[] };
     assert.equal(result.base.digest, base.digest);
     assert.deepEqual(result.layers.slice(0, 2).map((l) => l.digest), base.manifest.layers.map((l) => l.digest));
   });
 
   test('a wrong-platform, missing, zstd-for-docker or too-big base is refused in one line', async () => {
-    failure(await runStrata(['build', GOLDEN, '--from', `oci:${baseDir}:arm`, '-o', `oci:${join(work, 'never')}`]), 2, /it is a linux\/arm64 image and this one is for linux\/amd64/);
-    failure(await runStrata(['digest', GOLDEN, '--from', `oci:${join(work, 'nowhere')}:1`]), 2, /^strata: base image oci:.*nowhere:1: .*not a readable OCI layout/);
-    failure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:nope`]), 2, /base image .*has no image tagged 'nope'/);
-    failure(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/missing:1`]), 2, /base image docker:\/\/.*missing:1: .*no such image/);
-    failure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:zstd`, '--format', 'docker']), 2, /zstd layers/);
-    failure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:1`, '--max-layers', '2']), 2, /base image's 2 layers leave none/);
-    failure(await runStrata(['copy', `oci:${baseDir}:1`, `oci:${join(work, 'copy')}`, '--from', `oci:${baseDir}:1`]), 2, /--from is for building a Nix installable/);
+    expectFailure(await runStrata(['build', GOLDEN, '--from', `oci:${baseDir}:arm`, '-o', `oci:${join(work, 'never')}`]), 2, /it is a linux\/arm64 image and this one is for linux\/amd64/);
+    expectFailure(await runStrata(['digest', GOLDEN, '--from', `oci:${join(work, 'nowhere')}:1`]), 2, /^strata: base image oci:.*nowhere:1: .*not a readable OCI layout/);
+    expectFailure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:nope`]), 2, /base image .*has no image tagged 'nope'/);
+    expectFailure(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/missing:1`]), 2, /base image docker:\/\/.*missing:1: .*no such image/);
+    expectFailure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:zstd`, '--format', 'docker']), 2, /zstd layers/);
+    expectFailure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:1`, '--max-layers', '2']), 2, /base image's 2 layers leave none/);
+    expectFailure(await runStrata(['copy', `oci:${baseDir}:1`, `oci:${join(work, 'copy')}`, '--from', `oci:${baseDir}:1`]), 2, /--from is for building a Nix installable/);
   });
 });

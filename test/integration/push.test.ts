@@ -10,23 +10,12 @@ import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startGhcrFront, type GhcrFront } from '../helpers/ghcr-front.js';
 import { podmanPull, skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { lastLine, nixEnv, prepareHello, removeDir, runStrata, tempDir, type RunResult } from '../helpers/strata.js';
+import { expectFailure, expectOk, nixEnv, prepareHello, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const GOLDEN = './examples/golden#default';
 const GOLDEN_DIGEST = (JSON.parse(readFileSync(new URL('../../../test/golden/digests.json', import.meta.url), 'utf8')) as { digests: Record<string, string> }).digests.oci!;
 
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `strata failed (${r.code}): ${r.stderr}`);
-  return lastLine(r.stdout);
-}
 
-/** One line on stderr naming the cause (progress lines aside), and the exit code. */
-function failure(r: RunResult, code: number, pattern: RegExp): void {
-  assert.equal(r.code, code, `expected exit ${code}, got ${r.code}: ${r.stderr}`);
-  const errors = r.stderr.split('\n').filter((l) => l.startsWith('strata: '));
-  assert.equal(errors.length, 1, r.stderr);
-  assert.match(errors[0]!, pattern);
-}
 
 /** A fresh layer cache: what a new CI runner has. */
 function freshEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -64,7 +53,7 @@ describe('push to a registry without auth', () => {
   });
 
   test('an installable pushed from the store has the golden digest, and skopeo and podman read it back', async () => {
-    const digest = ok(await runStrata(['push', GOLDEN, `${reg.host}/golden:v1`, '--tag', 'v1', '--tag', 'also', '-q']));
+    const digest = expectOk(await runStrata(['push', GOLDEN, `${reg.host}/golden:v1`, '--tag', 'v1', '--tag', 'also', '-q']));
     assert.equal(digest, GOLDEN_DIGEST);
     const inspect = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/golden:also`])) as { Digest: string };
     assert.equal(inspect.Digest, GOLDEN_DIGEST);
@@ -78,10 +67,10 @@ describe('push to a registry without auth', () => {
   });
 
   test('a re-push of an unchanged image sends no blob bytes, also from a fresh runner with an empty cache', async () => {
-    ok(await runStrata(['push', GOLDEN, `${proxy.host}/repush:v1`, '-q']));
+    expectOk(await runStrata(['push', GOLDEN, `${proxy.host}/repush:v1`, '-q']));
     for (const env of [nixEnv(), freshEnv()]) {
       proxy.reset();
-      const digest = ok(await runStrata(['push', GOLDEN, `${proxy.host}/repush:v1`, '-q'], { env }));
+      const digest = expectOk(await runStrata(['push', GOLDEN, `${proxy.host}/repush:v1`, '-q'], { env }));
       assert.equal(digest, GOLDEN_DIGEST);
       assert.equal(proxy.counters.blobUploadBytes, 0);
       assert.equal(proxy.counters.requests.uploadPost, 0, 'no upload was even started');
@@ -90,21 +79,21 @@ describe('push to a registry without auth', () => {
   });
 
   test('--reuse-from mounts layers from another repository instead of making them', async () => {
-    ok(await runStrata(['push', GOLDEN, `${proxy.host}/base:v1`, '-q']));
+    expectOk(await runStrata(['push', GOLDEN, `${proxy.host}/base:v1`, '-q']));
     proxy.reset();
     const r = await runStrata(['push', GOLDEN, `${proxy.host}/derived:v1`, '--reuse-from', `${proxy.host}/base:v1`, '--json'], { env: freshEnv() });
-    ok(r);
+    expectOk(r);
     const result = JSON.parse(r.stdout) as { pushed: { blobs: { action: string }[] } };
     assert.ok(result.pushed.blobs.filter((b) => b.action === 'mounted').length >= 4, r.stdout);
     assert.ok(proxy.counters.log.some((l) => l.kind === 'uploadPost' && /mount=/.test(l.path)));
   });
 
   test('pull and copy keep the digest: registry → oci → oci-archive → registry', async () => {
-    ok(await runStrata(['push', GOLDEN, `${reg.host}/roundtrip:v1`, '-q']));
+    expectOk(await runStrata(['push', GOLDEN, `${reg.host}/roundtrip:v1`, '-q']));
     const dir = tempDir();
-    assert.equal(ok(await runStrata(['pull', `${reg.host}/roundtrip:v1`, '-o', `oci:${dir}/layout:t`, '-q'])), GOLDEN_DIGEST);
-    assert.equal(ok(await runStrata(['copy', `oci:${dir}/layout:t`, `oci-archive:${dir}/image.tar:t`, '-q'])), GOLDEN_DIGEST);
-    assert.equal(ok(await runStrata(['copy', `oci-archive:${dir}/image.tar:t`, `docker://${reg.host}/copied:c`, '-q'])), GOLDEN_DIGEST);
+    assert.equal(expectOk(await runStrata(['pull', `${reg.host}/roundtrip:v1`, '-o', `oci:${dir}/layout:t`, '-q'])), GOLDEN_DIGEST);
+    assert.equal(expectOk(await runStrata(['copy', `oci:${dir}/layout:t`, `oci-archive:${dir}/image.tar:t`, '-q'])), GOLDEN_DIGEST);
+    assert.equal(expectOk(await runStrata(['copy', `oci-archive:${dir}/image.tar:t`, `docker://${reg.host}/copied:c`, '-q'])), GOLDEN_DIGEST);
     const inspect = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/copied:c`])) as { Digest: string };
     assert.equal(inspect.Digest, GOLDEN_DIGEST);
     // skopeo reads what strata pulled.
@@ -129,9 +118,9 @@ describe('push to a registry without auth', () => {
   });
 
   test('--format docker pushes Docker v2 schema 2 with the digest `strata digest --format docker` gives', async () => {
-    const expected = ok(await runStrata(['digest', GOLDEN, '--format', 'docker']));
+    const expected = expectOk(await runStrata(['digest', GOLDEN, '--format', 'docker']));
     assert.notEqual(expected, GOLDEN_DIGEST);
-    assert.equal(ok(await runStrata(['push', GOLDEN, `${reg.host}/docker-format:v1`, '--format', 'docker', '-q'])), expected);
+    assert.equal(expectOk(await runStrata(['push', GOLDEN, `${reg.host}/docker-format:v1`, '--format', 'docker', '-q'])), expected);
     const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/docker-format:v1`])) as { mediaType: string };
     assert.equal(raw.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
     assert.equal((await podmanPull(`${reg.host}/docker-format:v1`)).digest, expected);
@@ -145,7 +134,7 @@ describe('push to a registry without auth', () => {
       proxy.inject({ kind: 'status', status: 500, method: 'POST', path: /\/blobs\/uploads/, first: 1 });
       proxy.inject({ kind: 'delay', ms: 300, method: 'PATCH' });
       const r = await runStrata(['push', GOLDEN, `${proxy.host}/faults:v1`], { env: freshEnv() });
-      assert.equal(ok(r), GOLDEN_DIGEST);
+      assert.equal(expectOk(r), GOLDEN_DIGEST);
       assert.match(r.stderr, /retry .* \(attempt 1\): HTTP 503/);
       assert.match(r.stderr, /HTTP 429/);
       proxy.clear();
@@ -163,7 +152,7 @@ describe('push to a registry without auth', () => {
       proxy.reset();
       const rule = proxy.inject({ kind: 'reset-mid-body', afterBytes: cutAfter, method: 'PATCH', nth: 2 });
       const r = await runStrata(['push', `oci:${dir}/layout:big`, `${proxy.host}/resume:big`]);
-      assert.equal(ok(r), digest);
+      assert.equal(expectOk(r), digest);
       assert.equal(rule.fired, 1);
       // Sent twice: the 4 MiB that reached the registry before the cut, and that chunk again.
       // Starting over would have re-sent the first chunk as well (4 + 8 + 8 MiB).
@@ -187,7 +176,7 @@ describe('push to a registry without auth', () => {
       proxy.reset();
       const rule = proxy.inject({ kind: 'reset-mid-body', afterBytes: 2 ** 20, method: 'PATCH', nth: 1 });
       const r = await runStrata(['push', `oci:${dir}/layout:big`, `${proxy.host}/streamed:big`, '--chunk-size', '0']);
-      assert.equal(ok(r), digest);
+      assert.equal(expectOk(r), digest);
       assert.equal(rule.fired, 1);
       assert.equal(proxy.counters.requests.uploadPatch, 2, `one PATCH cut, one whole: ${JSON.stringify(proxy.counters.log.map((l) => [l.method, l.kind, l.status, l.fault]))}`);
       proxy.clear();
@@ -203,7 +192,7 @@ describe('push to a registry without auth', () => {
       proxy.reset();
       const rule = proxy.inject({ kind: 'reset-mid-body', afterBytes: 2 ** 19, method: 'PATCH', nth: 3 });
       const r = await runStrata(['push', `oci:${dir}/layout:big`, `${proxy.host}/chunked:big`, '--chunk-size', String(2 ** 20)]);
-      assert.equal(ok(r), digest);
+      assert.equal(expectOk(r), digest);
       assert.equal(rule.fired, 1);
       assert.ok(proxy.counters.requests.uploadPatch >= 7, `${proxy.counters.requests.uploadPatch} PATCH requests for 6 chunks and one retry`);
       const resent = proxy.counters.blobUploadBytes - size;
@@ -220,10 +209,10 @@ describe('push to a registry without auth', () => {
       proxy.reset();
       const rule = proxy.inject({ kind: 'reset-mid-body', afterBytes: 200_000, method: 'PATCH', nth: 1 });
       const r = await runStrata(['push', `${hello}#image`, `${proxy.host}/hello:v1`, '--concurrency', '1'], { env: freshEnv() });
-      const digest = ok(r);
+      const digest = expectOk(r);
       assert.equal(rule.fired, 1);
       proxy.clear();
-      const expected = ok(await runStrata(['digest', `${hello}#image`], { env: freshEnv() }));
+      const expected = expectOk(await runStrata(['digest', `${hello}#image`], { env: freshEnv() }));
       assert.equal(digest, expected);
       const pulled = await podmanPull(`${reg.host}/hello:v1`);
       assert.equal(pulled.digest, expected);
@@ -234,7 +223,7 @@ describe('push to a registry without auth', () => {
       const rule = proxy.inject({ kind: 'reset-before-response', method: 'PUT', path: /\/blobs\/uploads\//, nth: 1 });
       const r = await runStrata(['push', GOLDEN, `${proxy.host}/lost-answer:v1`, '-q', '--concurrency', '1'], { env: freshEnv() });
       proxy.clear();
-      assert.equal(ok(r), GOLDEN_DIGEST);
+      assert.equal(expectOk(r), GOLDEN_DIGEST);
       assert.equal(rule.fired, 1);
       assert.equal((JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/lost-answer:v1`])) as { Digest: string }).Digest, GOLDEN_DIGEST);
     });
@@ -245,23 +234,23 @@ describe('push to a registry without auth', () => {
       proxy.inject({ kind: 'reset-mid-body', afterBytes: 100, method: 'PUT', path: /\/blobs\/uploads/ });
       const r = await runStrata(['push', GOLDEN, `${proxy.host}/broken:v1`, '-q', '--retries', '2'], { env: freshEnv() });
       proxy.clear();
-      failure(r, 7, /upload of blob .* to broken failed/);
+      expectFailure(r, 7, /upload of blob .* to broken failed/);
       await assert.rejects(skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/broken:v1`]));
     });
   });
 
   describe('bad input', () => {
     test('an unknown registry host', async () => {
-      failure(await runStrata(['push', GOLDEN, 'registry.invalid/app:v1', '-q', '--retries', '1']), 7, /registry\.invalid/);
+      expectFailure(await runStrata(['push', GOLDEN, 'registry.invalid/app:v1', '-q', '--retries', '1']), 7, /registry\.invalid/);
     });
     test('a missing image on pull', async () => {
       const dir = tempDir();
-      failure(await runStrata(['pull', `${reg.host}/nothing:here`, '-o', `oci:${dir}/x`, '-q']), 2, /no such image/);
+      expectFailure(await runStrata(['pull', `${reg.host}/nothing:here`, '-o', `oci:${dir}/x`, '-q']), 2, /no such image/);
       assert.deepEqual(readdirSync(dir), [], 'nothing was written');
       removeDir(dir);
     });
     test('a blob whose bytes do not match its digest is refused on pull, and no layout is left', async () => {
-      ok(await runStrata(['push', GOLDEN, `${reg.host}/tamper:v1`, '-q']));
+      expectOk(await runStrata(['push', GOLDEN, `${reg.host}/tamper:v1`, '-q']));
       const m = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/tamper:v1`])) as { layers: { digest: string }[] };
       const hex = m.layers[0]!.digest.slice(7);
       const data = join(reg.root, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
@@ -269,13 +258,13 @@ describe('push to a registry without auth', () => {
       bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
       writeFileSync(data, bytes);
       const dir = tempDir();
-      failure(await runStrata(['pull', `${reg.host}/tamper:v1`, '-o', `oci:${dir}/x`, '-q']), 7, /damaged/);
+      expectFailure(await runStrata(['pull', `${reg.host}/tamper:v1`, '-o', `oci:${dir}/x`, '-q']), 7, /damaged/);
       assert.deepEqual(readdirSync(dir), []);
       removeDir(dir);
     });
     test('pushing to a digest, and a password without --password-stdin, are usage errors', async () => {
-      failure(await runStrata(['push', GOLDEN, `${reg.host}/x@sha256:${'a'.repeat(64)}`]), 2, /digest/);
-      failure(await runStrata(['push', GOLDEN, `${reg.host}/x:v1`, '--username', 'u']), 2, /--password-stdin/);
+      expectFailure(await runStrata(['push', GOLDEN, `${reg.host}/x@sha256:${'a'.repeat(64)}`]), 2, /digest/);
+      expectFailure(await runStrata(['push', GOLDEN, `${reg.host}/x:v1`, '--username', 'u']), 2, /--password-stdin/);
     });
   });
 });
@@ -285,16 +274,16 @@ describe('push with credentials', () => {
     const reg = await startRegistry({ auth: 'htpasswd', users: { ci: 's3cret-pw' } });
     try {
       const withStdin = (args: string[], password: string, env = freshEnv()) => runStrata(args, { input: password, env });
-      assert.equal(ok(await withStdin(['push', GOLDEN, `${reg.host}/app:v1`, '--username', 'ci', '--password-stdin', '-q'], 's3cret-pw\n')), GOLDEN_DIGEST);
+      assert.equal(expectOk(await withStdin(['push', GOLDEN, `${reg.host}/app:v1`, '--username', 'ci', '--password-stdin', '-q'], 's3cret-pw\n')), GOLDEN_DIGEST);
       const bad = await withStdin(['push', GOLDEN, `${reg.host}/app:v2`, '--username', 'ci', '--password-stdin', '-q'], 'wrong-pw-xyz');
-      failure(bad, 8, /refused/);
+      expectFailure(bad, 8, /refused/);
       assert.doesNotMatch(bad.stderr, /wrong-pw-xyz/);
       const none = await runStrata(['push', GOLDEN, `${reg.host}/app:v3`, '-q'], { env: freshEnv() });
-      failure(none, 8, /no credentials/);
+      expectFailure(none, 8, /no credentials/);
       // docker login's file, found through $DOCKER_CONFIG.
       const cfg = tempDir();
       writeFileSync(join(cfg, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('ci:s3cret-pw').toString('base64') } } }));
-      assert.equal(ok(await runStrata(['push', GOLDEN, `${reg.host}/app:v4`, '-q'], { env: freshEnv({ DOCKER_CONFIG: cfg }) })), GOLDEN_DIGEST);
+      assert.equal(expectOk(await runStrata(['push', GOLDEN, `${reg.host}/app:v4`, '-q'], { env: freshEnv({ DOCKER_CONFIG: cfg }) })), GOLDEN_DIGEST);
     } finally {
       await reg.stop();
     }
@@ -304,12 +293,12 @@ describe('push with credentials', () => {
     const reg = await startRegistry({ auth: 'token', users: { ci: 'tok-pw' }, anonymousPull: true });
     try {
       const r = await runStrata(['push', GOLDEN, `${reg.host}/team/app:v1`, '--username', 'ci', '--password-stdin', '-q'], { input: 'tok-pw', env: freshEnv() });
-      assert.equal(ok(r), GOLDEN_DIGEST);
+      assert.equal(expectOk(r), GOLDEN_DIGEST);
       assert.ok(reg.token!.counters.authenticated >= 1);
       const dir = tempDir();
-      assert.equal(ok(await runStrata(['pull', `${reg.host}/team/app:v1`, '-o', `oci:${dir}/l`, '-q'], { env: freshEnv() })), GOLDEN_DIGEST);
+      assert.equal(expectOk(await runStrata(['pull', `${reg.host}/team/app:v1`, '-o', `oci:${dir}/l`, '-q'], { env: freshEnv() })), GOLDEN_DIGEST);
       assert.ok(reg.token!.counters.anonymous >= 1);
-      failure(await runStrata(['push', GOLDEN, `${reg.host}/team/app:v2`, '-q'], { env: freshEnv() }), 8, /refused|denied/);
+      expectFailure(await runStrata(['push', GOLDEN, `${reg.host}/team/app:v2`, '-q'], { env: freshEnv() }), 8, /refused|denied/);
       removeDir(dir);
     } finally {
       await reg.stop();
@@ -322,13 +311,13 @@ describe('push with credentials', () => {
     try {
       front = await startGhcrFront(reg.url, { users: { octocat: 'ghp_testtoken123' }, publicRepos: ['octocat/app'] });
       const env = freshEnv({ GITHUB_TOKEN: 'ghp_testtoken123', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host });
-      assert.equal(ok(await runStrata(['push', GOLDEN, `${front.host}/octocat/app:v1`, '-q'], { env })), GOLDEN_DIGEST);
+      assert.equal(expectOk(await runStrata(['push', GOLDEN, `${front.host}/octocat/app:v1`, '-q'], { env })), GOLDEN_DIGEST);
       assert.ok(front.counters.userTokens >= 1);
       const dir = tempDir();
-      assert.equal(ok(await runStrata(['pull', `${front.host}/octocat/app:v1`, '-o', `oci:${dir}/l`, '-q'], { env: freshEnv() })), GOLDEN_DIGEST);
+      assert.equal(expectOk(await runStrata(['pull', `${front.host}/octocat/app:v1`, '-o', `oci:${dir}/l`, '-q'], { env: freshEnv() })), GOLDEN_DIGEST);
       assert.ok(front.counters.anonymousTokens >= 1);
       const wrong = await runStrata(['push', GOLDEN, `${front.host}/octocat/app:v2`, '-q'], { env: freshEnv({ GITHUB_TOKEN: 'ghp_wrong999', STRATA_GITHUB_TOKEN_HOSTS: front.host }) });
-      failure(wrong, 8, /refused/);
+      expectFailure(wrong, 8, /refused/);
       assert.doesNotMatch(wrong.stderr, /ghp_wrong999/);
       removeDir(dir);
     } finally {

@@ -12,14 +12,10 @@ import { RegistrySession } from '../../registry/session.js';
 import { startGhcrFront } from '../helpers/ghcr-front.js';
 import { skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { lastLine, nixEnv, removeDir, runStrata, tempDir, type RunResult } from '../helpers/strata.js';
+import { expectOk, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const GOLDEN = './examples/golden#default';
 
-function ok(r: RunResult): string {
-  assert.equal(r.code, 0, `strata failed (${r.code}): ${r.stderr}`);
-  return lastLine(r.stdout);
-}
 
 function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...nixEnv(), HOME: tempDir('strata-home-'), ...extra };
@@ -31,8 +27,8 @@ interface Index {
 
 /** An OCI layout holding the golden image for amd64 and arm64 and an index of both, tagged 'multi'. */
 async function multiPlatformLayout(dir: string): Promise<{ index: string; amd64: string; arm64: string }> {
-  const amd64 = ok(await runStrata(['build', GOLDEN, '-o', `oci:${dir}:amd64`, '--system', 'x86_64-linux']));
-  const arm64 = ok(await runStrata(['build', GOLDEN, '-o', `oci:${dir}:arm64`, '--system', 'aarch64-linux']));
+  const amd64 = expectOk(await runStrata(['build', GOLDEN, '-o', `oci:${dir}:amd64`, '--system', 'x86_64-linux']));
+  const arm64 = expectOk(await runStrata(['build', GOLDEN, '-o', `oci:${dir}:arm64`, '--system', 'aarch64-linux']));
   const indexJson = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Index;
   const entry = (digest: string, architecture: string) => {
     const d = indexJson.manifests.find((m) => m.digest === digest)!;
@@ -59,14 +55,14 @@ describe('copies between registries and layouts', () => {
   test('a multi-platform index is copied whole, and pull --platform takes one image of it', async () => {
     const dir = tempDir();
     const m = await multiPlatformLayout(join(dir, 'layout'));
-    assert.equal(ok(await runStrata(['copy', `oci:${dir}/layout:multi`, `docker://${a.host}/multi:1`, '-q'])), m.index);
+    assert.equal(expectOk(await runStrata(['copy', `oci:${dir}/layout:multi`, `docker://${a.host}/multi:1`, '-q'])), m.index);
     const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${a.host}/multi:1`])) as Index;
     assert.deepEqual(raw.manifests.map((x) => x.digest), [m.amd64, m.arm64]);
     // skopeo picks the arm64 image out of the index Strata pushed.
     const arm = JSON.parse(await skopeo(['inspect', '--override-arch', 'arm64', '--tls-verify=false', `docker://${a.host}/multi:1`])) as { Digest: string; Architecture: string };
     assert.equal(arm.Architecture, 'arm64');
-    assert.equal(ok(await runStrata(['pull', `${a.host}/multi:1`, '--platform', 'linux/arm64', '-o', `oci:${dir}/arm`, '-q'])), m.arm64);
-    assert.equal(ok(await runStrata(['pull', `${a.host}/multi:1`, '-o', `oci:${dir}/all`, '-q'])), m.index);
+    assert.equal(expectOk(await runStrata(['pull', `${a.host}/multi:1`, '--platform', 'linux/arm64', '-o', `oci:${dir}/arm`, '-q'])), m.arm64);
+    assert.equal(expectOk(await runStrata(['pull', `${a.host}/multi:1`, '-o', `oci:${dir}/all`, '-q'])), m.index);
     const r = await runStrata(['pull', `${a.host}/multi:1`, '--platform', 'linux/riscv64', '-o', `oci:${dir}/none`, '-q']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /no linux\/riscv64 image/);
@@ -74,7 +70,7 @@ describe('copies between registries and layouts', () => {
   });
 
   test('registry to registry: the same digest, every blob streamed across', async () => {
-    const digest = ok(await runStrata(['push', GOLDEN, `${a.host}/src:1`, '-q']));
+    const digest = expectOk(await runStrata(['push', GOLDEN, `${a.host}/src:1`, '-q']));
     const r = await runStrata(['copy', `docker://${a.host}/src:1`, `docker://${b.host}/dst:1`, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout) as { digest: string; blobs: { action: string }[] };
@@ -88,7 +84,7 @@ describe('copies between registries and layouts', () => {
 
   test('a registry refusing a damaged blob (DIGEST_INVALID): exit 7, and no tag', async () => {
     const dir = tempDir();
-    ok(await runStrata(['build', GOLDEN, '-o', `oci:${dir}/l:t`]));
+    expectOk(await runStrata(['build', GOLDEN, '-o', `oci:${dir}/l:t`]));
     const blobs = join(dir, 'l', 'blobs', 'sha256');
     const top = (JSON.parse(readFileSync(join(dir, 'l', 'index.json'), 'utf8')) as Index).manifests[0]!.digest;
     const manifest = JSON.parse(readFileSync(join(blobs, top.slice(7)), 'utf8')) as { layers: { digest: string }[] };
@@ -114,7 +110,7 @@ describe('credentials in practice', () => {
       assert.ok(refresh);
       const cfg = tempDir();
       writeFileSync(join(cfg, 'config.json'), JSON.stringify({ auths: { [reg.host]: { identitytoken: refresh } } }));
-      ok(await runStrata(['push', GOLDEN, `${reg.host}/idtoken:1`, '-q'], { env: env({ DOCKER_CONFIG: cfg }) }));
+      expectOk(await runStrata(['push', GOLDEN, `${reg.host}/idtoken:1`, '-q'], { env: env({ DOCKER_CONFIG: cfg }) }));
       assert.ok(t.counters.oauth >= 1);
     } finally {
       await reg.stop();
@@ -131,7 +127,7 @@ describe('credentials in practice', () => {
       const cfg = tempDir();
       writeFileSync(join(cfg, 'config.json'), JSON.stringify({ credHelpers: { [reg.host]: 'strata-test' } }));
       const r = await runStrata(['push', GOLDEN, `${reg.host}/helped:1`, '-q'], { env: env({ DOCKER_CONFIG: cfg, PATH: `${bin}:${process.env.PATH}` }) });
-      ok(r);
+      expectOk(r);
       assert.doesNotMatch(r.stderr, /from-helper-pw/);
     } finally {
       await reg.stop();
@@ -142,7 +138,7 @@ describe('credentials in practice', () => {
     const reg = await startRegistry();
     const front = await startGhcrFront(reg.url, { users: { octocat: 'ghp_renew' } });
     try {
-      ok(await runStrata(['push', GOLDEN, `${front.host}/octocat/renew:1`, '-q'], { env: env({ GITHUB_TOKEN: 'ghp_renew', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host }) }));
+      expectOk(await runStrata(['push', GOLDEN, `${front.host}/octocat/renew:1`, '-q'], { env: env({ GITHUB_TOKEN: 'ghp_renew', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host }) }));
       const manifest = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/octocat/renew:1`])) as { config: { digest: `sha256:${string}` } };
       const session = RegistrySession.for(front.host, { credentials: { env: { ...process.env, GITHUB_TOKEN: 'ghp_renew', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host } } });
       const repo = { session, name: 'octocat/renew' };
