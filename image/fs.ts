@@ -1,7 +1,7 @@
 // Filesystem helpers for writing images safely.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * mkdir -p, one component at a time. Node's own recursive mkdir spins forever on
@@ -28,9 +28,14 @@ export async function mkdirs(path: string): Promise<void> {
   }
 }
 
-/** Writes bytes to a temporary file beside `path`, fsyncs it and renames it over `path`. */
-export async function writeFileAtomic(path: string, data: Buffer | string): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+/**
+ * Writes bytes to a temporary file, fsyncs it and renames it over `path`. The
+ * temporary file is beside `path`, or in `tmpDir` (same filesystem) for a
+ * directory where a stray name would be read as content.
+ */
+export async function writeFileAtomic(path: string, data: Buffer | string, opts: { tmpDir?: string } = {}): Promise<void> {
+  if (opts.tmpDir) await mkdirs(opts.tmpDir);
+  const tmp = opts.tmpDir ? join(opts.tmpDir, randomBytes(12).toString('hex')) : `${path}.tmp-${randomBytes(6).toString('hex')}`;
   const fh = await open(tmp, 'wx');
   try {
     await fh.writeFile(data);

@@ -3,10 +3,9 @@
 // reader or a crash sees the old file or the new one, never a part. Temporary
 // files live in tmp/ rather than beside their target because a name like
 // "latest.tmp-1a2b" is itself a valid tag: a listing must never show one.
-import { randomBytes } from 'node:crypto';
 import { open, rename, unlink, utimes } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { mkdirs } from '../../image/fs.js';
+import { dirname } from 'node:path';
+import { mkdirs, writeFileAtomic } from '../../image/fs.js';
 
 /** fsync of a directory, so a rename into it survives a crash. */
 export async function syncDir(dir: string): Promise<void> {
@@ -31,16 +30,9 @@ export async function publish(tmp: string, path: string): Promise<void> {
 }
 
 export async function writeAtomic(tmpDir: string, path: string, data: Buffer | string): Promise<void> {
-  await mkdirs(tmpDir);
-  const tmp = join(tmpDir, randomBytes(12).toString('hex'));
-  const fh = await open(tmp, 'wx');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await publish(tmp, path);
+  await mkdirs(dirname(path));
+  await writeFileAtomic(path, data, { tmpDir });
+  await syncDir(dirname(path));
 }
 
 /** Sets a file's times to now; false when it does not exist. gc reads the time as "in use lately". */
