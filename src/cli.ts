@@ -16,6 +16,7 @@ import { collectGarbage, DEFAULT_LISTEN, serveUntilStopped } from './serve.js';
 import { NixBridge, parseImageMappings } from './bridge.js';
 import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
 import { defaultRoot } from '../registry/server/store.js';
+import { sbomCommand } from './cli-sbom.js';
 
 /** The version in package.json (dist/src/cli.js sits two levels below it). */
 function packageVersion(): string {
@@ -394,6 +395,7 @@ export function program(print: (s: string) => void = (s) => process.stdout.write
   p.addCommand(copyCommand(print).exitOverride());
   p.addCommand(serveCommand().exitOverride());
   p.addCommand(gcCommand(print).exitOverride());
+  p.addCommand(sbomCommand(print).exitOverride());
   return p;
 }
 
