@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Strata needs Node >= 22.19 (undici, its HTTP client, does; the image bytes are the same on every version from there).
-const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 19)) {
-  process.stderr.write(`strata: Node ${process.versions.node} is too old; Strata needs Node 22.19 or newer (in a checkout, 'npx --no-install strata' uses the pinned Node 24)\n`);
+// Strata needs Node 22.22.2 or newer on 22, 24.15 or newer on 24, or 26 and later:
+// undici (its HTTP client) needs 22.19, and the Sigstore libraries (sign, verify)
+// declare ^22.22.2 || ^24.15.0 || >=26. The image bytes are the same on each.
+const [major, minor, patch] = process.versions.node.split('.').map(Number);
+const supported = (major === 22 && (minor > 22 || (minor === 22 && patch >= 2))) || (major === 24 && minor >= 15) || major >= 26;
+if (!supported) {
+  process.stderr.write(`strata: Node ${process.versions.node} is not supported; Strata needs Node 22.22.2+ (22.x), 24.15+ (24.x) or 26+ (in a checkout, 'npx --no-install strata' uses the pinned Node 24)\n`);
   process.exit(2);
 }
 const { main } = await import('../dist/src/cli.js');

@@ -14,8 +14,9 @@ export function referrersTag(subject: Digest): string {
   return subject.replace(':', '-');
 }
 
-async function fallbackIndex(repo: Repository, subject: Digest): Promise<ImageIndex | undefined> {
-  const found = await getManifest(repo, referrersTag(subject), { accept: MediaType.ociIndex, push: true });
+/** The fallback tag's index; `push` asks for the scope an update needs (reading needs only pull). */
+async function fallbackIndex(repo: Repository, subject: Digest, push = false): Promise<ImageIndex | undefined> {
+  const found = await getManifest(repo, referrersTag(subject), { accept: MediaType.ociIndex, push });
   return found ? (JSON.parse(found.bytes.toString('utf8')) as ImageIndex) : undefined;
 }
 
@@ -45,7 +46,7 @@ export async function listReferrers(repo: Repository, subject: Digest, artifactT
 export async function attachReferrer(repo: Repository, manifest: { bytes: Buffer; mediaType: string; artifactType?: string; annotations?: Record<string, string> }, subject: Digest): Promise<{ digest: Digest; via: 'api' | 'tag' }> {
   const put = await putManifest(repo, sha256(manifest.bytes), manifest.bytes, manifest.mediaType);
   if (put.subject) return { digest: put.digest, via: 'api' };
-  const index: ImageIndex = (await fallbackIndex(repo, subject)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  const index: ImageIndex = (await fallbackIndex(repo, subject, true)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
   if (!index.manifests.some((d) => d.digest === put.digest)) {
     index.manifests.push({
       mediaType: manifest.mediaType,

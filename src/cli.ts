@@ -17,6 +17,7 @@ import { NixBridge, parseImageMappings } from './bridge.js';
 import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
 import { defaultRoot } from '../registry/server/store.js';
 import { sbomCommand } from './cli-sbom.js';
+import { keygenCommand, prepareSigning, signCommand, signingFlags, verifyCommand, type SigningFlags } from './cli-sign.js';
 
 /** The version in package.json (dist/src/cli.js sits two levels below it). */
 function packageVersion(): string {
@@ -192,10 +193,11 @@ function buildCommand(print: (s: string) => void): Command {
   });
 }
 
-type TransferFlags = Omit<BuildFlags, 'tag'> & RegistryFlags & { tag?: string[] };
+type TransferFlags = Omit<BuildFlags, 'tag'> & RegistryFlags & SigningFlags & { tag?: string[]; sign?: boolean };
 
 /** Any source to any destination: a Nix installable is built (and pushed as it is made); an image is copied byte for byte. */
 async function transfer(source: Reference, sourceText: string, destination: string, f: TransferFlags, print: (s: string) => void): Promise<void> {
+  const signPushed = f.sign ? await prepareSigning(f) : undefined;
   const { reg, progress } = await registryOptions(f);
   let result: BuildResult | CopyResult;
   try {
@@ -223,11 +225,12 @@ async function transfer(source: Reference, sourceText: string, destination: stri
     process.stderr.write(`strata: ${result.output} ${digest} (${pushed.blobs.length} blobs: ${parts.join(', ') || 'none'}; ${pushed.bytes} bytes transferred)\n`);
   }
   if (f.digestFile) await writeFileAtomic(f.digestFile, digest);
+  if (signPushed) await signPushed(destination, digest, reg.session);
   print(f.json ? JSON.stringify(result, null, 2) : digest);
 }
 
 function pushCommand(print: (s: string) => void): Command {
-  return registryFlags(
+  return signingFlags(registryFlags(
     imageOptions(
       new Command('push')
         .description('push a Nix installable (built and layered on the way) or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker://REF) to a registry')
@@ -235,11 +238,13 @@ function pushCommand(print: (s: string) => void): Command {
         .argument('<destination>', 'REGISTRY/REPO[:TAG] (docker:// optional)'),
       true,
     ),
-  )
+  ))
+    .option('--sign', 'sign the pushed image (strata sign: with --key FILE, else keyless)')
     .option('--reuse-from <ref>', 'reuse matching layers of this image in the same registry (repeatable; the destination tag is always tried)', collect)
     .action(async (source: string, destination: string, f: TransferFlags) => {
       const dst = parseDestination(destination);
       if (dst.transport !== 'docker') throw new StrataError('usage', `push writes to a registry; for ${dst.transport}: use 'strata copy' or 'strata build -o'`);
+      if (!f.sign && (f.key || f.fulcioUrl || f.rekorUrl || f.legacyTag)) throw new StrataError('usage', '--key, --fulcio-url, --rekor-url and --legacy-tag are for --sign');
       await transfer(parseSource(source), source, destination, f, print);
     });
 }
@@ -396,6 +401,9 @@ export function program(print: (s: string) => void = (s) => process.stdout.write
   p.addCommand(serveCommand().exitOverride());
   p.addCommand(gcCommand(print).exitOverride());
   p.addCommand(sbomCommand(print).exitOverride());
+  p.addCommand(keygenCommand(print).exitOverride());
+  p.addCommand(signCommand(print).exitOverride());
+  p.addCommand(verifyCommand(print).exitOverride());
   return p;
 }
 

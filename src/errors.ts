@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'output' // the destination cannot be written
   | 'registry' // a registry is unreachable, refused a request or sent bad content
   | 'auth' // credentials are missing, unreadable or refused
-  | 'unsupported'; // a valid request this version does not do
+  | 'unsupported' // a valid request this version does not do
+  | 'unverified' // no signature of the image verifies
+  | 'sigstore'; // Fulcio, Rekor or the OIDC token service is unreachable or refused
 
 export class StrataError extends Error {
   constructor(
@@ -39,6 +41,8 @@ const exitCodes: Record<ErrorCode, number> = {
   registry: 7,
   auth: 8,
   unsupported: 2,
+  unverified: 1,
+  sigstore: 9,
 };
 
 export function exitCodeFor(e: unknown): number {

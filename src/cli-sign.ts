@@ -1,0 +1,191 @@
+// The signing commands (keygen, sign, verify) and `push --sign`: flags to
+// requests for sign/, one line of outcome each. Registered in cli.ts's program().
+// The Sigstore libraries take ~0.5 s to load: they are imported when a command
+// signs or verifies, not by every command.
+import { Command } from 'commander';
+import type { Digest } from '../image/types.js';
+import { getManifest } from '../registry/manifests.js';
+import { DEFAULT_RETRY } from '../registry/retry.js';
+import type { SessionOptions } from '../registry/session.js';
+import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../sign/keys.js';
+import { identityToken } from '../sign/oidc.js';
+import type { SigningIdentity } from '../sign/signers.js';
+import type { VerifyPolicy } from '../sign/trust.js';
+import { repositoryOf } from './copy.js';
+import { StrataError } from './errors.js';
+import { formatDockerReference, parseDestination, type DockerReference } from './reference.js';
+
+/** @sigstore/sign's defaults: the public-good instance. */
+const DEFAULT_FULCIO_URL = 'https://fulcio.sigstore.dev';
+const DEFAULT_REKOR_URL = 'https://rekor.sigstore.dev';
+
+export interface SigningFlags {
+  key?: string;
+  fulcioUrl?: string;
+  rekorUrl?: string;
+  legacyTag?: boolean;
+}
+
+interface AccessFlags {
+  insecure?: boolean;
+  username?: string;
+  passwordStdin?: boolean;
+  authfile?: string;
+  retries: string;
+}
+
+/** The registry flags sign and verify need (push has its own, with the transfer ones). */
+function accessFlags(cmd: Command): Command {
+  return cmd
+    .option('--insecure', 'allow plain HTTP and unverified TLS for a registry that is not on loopback')
+    .option('--username <user>', 'registry user name (the password comes from --password-stdin)')
+    .option('--password-stdin', 'read the registry password or token from stdin')
+    .option('--authfile <file>', 'credentials file to use instead of the docker and containers ones')
+    .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(DEFAULT_RETRY.attempts));
+}
+
+async function sessionOptions(f: AccessFlags): Promise<SessionOptions> {
+  if (Boolean(f.username) !== Boolean(f.passwordStdin)) throw new StrataError('usage', '--username and --password-stdin go together (a password on the command line would show in ps and shell history)');
+  if (!/^[1-9]\d*$/.test(f.retries)) throw new StrataError('usage', `--retries '${f.retries}' is not a whole number of at least 1`);
+  let password = '';
+  if (f.passwordStdin) {
+    for await (const c of process.stdin) password += (c as Buffer).toString('utf8');
+    password = password.replace(/\r?\n$/, '');
+  }
+  return {
+    ...(f.insecure ? { insecure: true } : {}),
+    retry: { ...DEFAULT_RETRY, attempts: Number(f.retries) },
+    credentials: { ...(f.username ? { username: f.username, password } : {}), ...(f.authfile ? { authFile: f.authfile } : {}) },
+  };
+}
+
+/** The flags that choose how to sign: shared by sign and push --sign. */
+export function signingFlags(cmd: Command): Command {
+  return cmd
+    .option('--key <file>', 'sign with this ECDSA P-256 private key (PKCS#8 PEM, as strata keygen writes); without it, sign keyless with Fulcio and Rekor')
+    .option('--fulcio-url <url>', `keyless: the Fulcio certificate authority (default ${DEFAULT_FULCIO_URL})`)
+    .option('--rekor-url <url>', `keyless: the Rekor transparency log (default ${DEFAULT_REKOR_URL})`)
+    .option('--legacy-tag', "also write cosign's legacy signature image under the tag sha256-<hex>.sig");
+}
+
+function serviceURL(flag: string, v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new StrataError('usage', `${flag} '${v}' is not a URL`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new StrataError('usage', `${flag} '${v}' is not an http(s) URL`);
+  return v.replace(/\/+$/, '');
+}
+
+async function signingIdentity(f: SigningFlags): Promise<SigningIdentity> {
+  if (f.key) {
+    if (f.fulcioUrl || f.rekorUrl) throw new StrataError('usage', '--fulcio-url and --rekor-url are for keyless signing; with --key neither is used');
+    return { kind: 'key', key: loadPrivateKey(f.key) };
+  }
+  return {
+    kind: 'keyless',
+    fulcioURL: serviceURL('--fulcio-url', f.fulcioUrl ?? DEFAULT_FULCIO_URL),
+    rekorURL: serviceURL('--rekor-url', f.rekorUrl ?? DEFAULT_REKOR_URL),
+    token: await identityToken(process.env),
+  };
+}
+
+function registryReference(s: string, command: string): DockerReference {
+  const r = parseDestination(s);
+  if (r.transport !== 'docker') throw new StrataError('usage', `${command} works on images in a registry (REGISTRY/REPO[:TAG|@DIGEST]), not ${r.transport}:`);
+  return r.ref;
+}
+
+/** Signs `digest` in `ref`'s repository and says where the signatures went. */
+async function signAndReport(ref: DockerReference, digest: Digest, identity: SigningIdentity, f: SigningFlags, session: SessionOptions): Promise<Digest> {
+  const { signImage } = await import('../sign/sign-image.js');
+  const r = await signImage(repositoryOf(ref, session), digest, { identity, ...(f.legacyTag ? { legacyTag: true } : {}) });
+  const where = r.referrer.via === 'api' ? 'the referrers API' : `the tag ${digest.replace(':', '-')}`;
+  process.stderr.write(`strata: signed ${ref.registry}/${ref.repository}@${digest} (${identity.kind}): bundle ${r.referrer.digest}, listed by ${where}${r.legacy ? `; legacy signature under ${r.legacy.tag}` : ''}\n`);
+  return r.referrer.digest;
+}
+
+/**
+ * `push --sign`, before the push: the key is read and the URLs checked now, so
+ * a bad flag fails before anything is pushed. A keyless token is fetched only
+ * when signing (it is short-lived, and a push can take minutes). Returns what
+ * signs the pushed digest, with the push's registry session.
+ */
+export async function prepareSigning(f: SigningFlags): Promise<(destination: string, digest: Digest, session: SessionOptions) => Promise<void>> {
+  const identity = f.key ? await signingIdentity(f) : undefined;
+  if (!f.key) {
+    serviceURL('--fulcio-url', f.fulcioUrl ?? DEFAULT_FULCIO_URL);
+    serviceURL('--rekor-url', f.rekorUrl ?? DEFAULT_REKOR_URL);
+  }
+  return async (destination, digest, session) => {
+    await signAndReport(registryReference(destination, 'push --sign'), digest, identity ?? (await signingIdentity(f)), f, session);
+  };
+}
+
+export function keygenCommand(print: (s: string) => void): Command {
+  return new Command('keygen')
+    .description('write an ECDSA P-256 key pair for strata sign --key: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM)')
+    .option('-o, --output <prefix>', 'path prefix of the two files', 'strata')
+    .action((f: { output: string }) => {
+      const files = generateKeyFiles(f.output);
+      process.stderr.write(`strata: wrote ${files.privateKey} (private, keep it secret) and ${files.publicKey}\n`);
+      print(files.publicKey);
+    });
+}
+
+export function signCommand(print: (s: string) => void): Command {
+  return accessFlags(
+    signingFlags(
+      new Command('sign')
+        .description('sign an image in a registry: a Sigstore bundle stored as an OCI referrer of its manifest (cosign v2.6+/v3 find it)')
+        .argument('<reference>', 'REGISTRY/REPO[:TAG|@DIGEST] (docker:// optional); a tag is resolved to the digest it has now'),
+    ),
+  ).action(async (reference: string, f: SigningFlags & AccessFlags) => {
+    const ref = registryReference(reference, 'sign');
+    // The key or token first: a usage error costs no registry round trip.
+    const identity = await signingIdentity(f);
+    const session = await sessionOptions(f);
+    const image = await getManifest(repositoryOf(ref, session), ref.digest ?? ref.tag ?? 'latest');
+    if (!image) throw new StrataError('registry', `${formatDockerReference(ref)}: no such manifest in the registry`);
+    print(await signAndReport(ref, image.digest, identity, f, session));
+  });
+}
+
+interface VerifyFlags extends AccessFlags {
+  key?: string;
+  certificateIdentity?: string;
+  certificateOidcIssuer?: string;
+  trustedRoot?: string;
+}
+
+async function verifyPolicy(f: VerifyFlags): Promise<VerifyPolicy> {
+  const { loadTrustedRoot } = await import('../sign/trust.js');
+  const trustedRoot = f.trustedRoot ? loadTrustedRoot(f.trustedRoot) : undefined;
+  if (f.key) {
+    if (f.certificateIdentity || f.certificateOidcIssuer) throw new StrataError('usage', 'give --key, or --certificate-identity with --certificate-oidc-issuer, not both');
+    return { kind: 'key', key: loadPublicKey(f.key), ...(trustedRoot ? { trustedRoot } : {}) };
+  }
+  if (!f.certificateIdentity || !f.certificateOidcIssuer) throw new StrataError('usage', 'verify needs --key PUB, or --certificate-identity and --certificate-oidc-issuer (keyless)');
+  if (!trustedRoot) throw new StrataError('usage', 'keyless verification needs --trusted-root FILE (a Sigstore trusted root JSON; Strata does not fetch one)');
+  return { kind: 'keyless', identity: f.certificateIdentity, issuer: f.certificateOidcIssuer, trustedRoot };
+}
+
+export function verifyCommand(print: (s: string) => void): Command {
+  return accessFlags(
+    new Command('verify')
+      .description('verify the signatures of an image in a registry against a public key, or keyless against an identity; exit 0 verified, 1 not')
+      .argument('<reference>', 'REGISTRY/REPO[:TAG|@DIGEST] (docker:// optional)')
+      .option('--key <file>', 'public key (SPKI PEM) the signature must verify with')
+      .option('--certificate-identity <id>', "keyless: the signer's identity in the Fulcio certificate (an email or URI), exactly")
+      .option('--certificate-oidc-issuer <url>', 'keyless: the OIDC issuer that vouched for it, exactly')
+      .option('--trusted-root <file>', 'Sigstore trusted root JSON (Fulcio CAs, Rekor and CT log keys): required keyless; with --key, it lets log entries be checked'),
+  ).action(async (reference: string, f: VerifyFlags) => {
+    const ref = registryReference(reference, 'verify');
+    const policy = await verifyPolicy(f);
+    const { verifyImage } = await import('../sign/verify-image.js');
+    const v = await verifyImage(repositoryOf(ref, await sessionOptions(f)), ref.digest ?? ref.tag ?? 'latest', policy);
+    for (const s of v.verified) print(`strata: verified ${ref.registry}/${ref.repository}@${v.digest}: ${s.signer} (${s.where}${s.logIndex ? `, Rekor log index ${s.logIndex}` : ''})`);
+  });
+}
