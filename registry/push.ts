@@ -106,6 +106,14 @@ export async function pushSourceImage(img: SourceImage, repo: Repository, tags: 
     }
   };
   collect(img);
+  // A registry that has the manifest has everything it names (it checks on
+  // PUT): one HEAD instead of one per blob, as go-containerregistry does.
+  if ((await headManifest(repo, img.manifest.digest, true)) === img.manifest.digest) {
+    const there = blobs.map((b): PushedBlob => ({ digest: b.source.digest!, size: b.source.size ?? -1, action: 'exists', sent: 0 }));
+    for (const b of there) opts.progress.emit({ type: 'blob-done', id: b.digest, digest: b.digest, size: b.size, action: 'exists' });
+    await putManifestAndTags(repo, img.manifest.bytes, img.manifest.mediaType, img.manifest.digest, tags, opts.progress);
+    return { digest: img.manifest.digest, blobs: there, sent: 0 };
+  }
   const pushed = await settleAll(blobs.map((b) => run(() => pushBlob(repo, b, opts))));
   // Children of an index by digest, then the top manifest with its tags.
   const putTree = async (i: SourceImage, top: boolean) => {

@@ -120,7 +120,9 @@ export class RegistrySession {
 
   /** A bare HTTP exchange: no auth, no retry. */
   async raw(url: string, init: { method: string; headers?: Record<string, string>; body?: Body }): Promise<RegistryResponse> {
-    const r = await undiciRequest(url, { method: init.method as Dispatcher.HttpMethod, headers: { 'user-agent': 'strata', ...init.headers }, body: init.body, dispatcher: this.dispatcher });
+    // undici closes the connection after a HEAD unless told not to (a server might send a body anyway); registries do not, and a
+    // no-op push is a hundred HEADs.
+    const r = await undiciRequest(url, { method: init.method as Dispatcher.HttpMethod, headers: { 'user-agent': 'strata', ...init.headers }, body: init.body, dispatcher: this.dispatcher, ...(init.method === 'HEAD' ? { reset: false } : {}) });
     return { status: r.statusCode, headers: flatHeaders(r.headers), body: r.body, url };
   }
 

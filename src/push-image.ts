@@ -14,7 +14,7 @@ import { isIndex, readChecked } from '../image/source.js';
 import { StrataAnnotation, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
 import type { LayerDigests } from '../layers/layer.js';
 import { blobSize, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';
-import { getManifest } from '../registry/manifests.js';
+import { getManifest, headManifest } from '../registry/manifests.js';
 import { limiter, pushBlob, putManifestAndTags, sourceBlobToPush, type PushedBlob, type PushOptions, type PushSummary } from '../registry/push.js';
 import { finishImage, planImage, type PlannedLayer, type WriteImageOptions, type WrittenImage } from './write-image.js';
 
@@ -83,6 +83,19 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
   const known = new Map<string, KnownLayer>();
   for (const r of [...req.reuseFrom, { repo: req.repo, reference: req.tags[0] ?? 'latest' }]) {
     for (const [k, v] of await layersByKey(r.repo, r.reference, o.platform)) known.set(k, v);
+  }
+  // Every layer known: the manifest is known too, and a registry that has it
+  // has all it names (it checks on PUT). One HEAD then replaces one per blob.
+  const hits = await Promise.all(plan.layers.map(async (p) => (await o.cache?.get(p.key)) ?? known.get(p.key)));
+  if (hits.every((h): h is LayerDigests => h !== undefined)) {
+    const image = finishImage(o, plan, hits);
+    const m = image.manifest;
+    if ((await headManifest(req.repo, m.descriptor.digest, true)) === m.descriptor.digest) {
+      const blobs = [...image.layers, image.config.descriptor].map((l): PushedBlob => ({ digest: l.digest, size: l.size, action: 'exists', sent: 0 }));
+      for (const b of blobs) req.push.progress.emit({ type: 'blob-done', id: b.digest, digest: b.digest, size: b.size, action: 'exists' });
+      await putManifestAndTags(req.repo, m.bytes, m.descriptor.mediaType, m.descriptor.digest, req.tags, req.push.progress);
+      return { image, summary: { digest: m.descriptor.digest, blobs, sent: 0 } };
+    }
   }
   const layerOpts = { compression: o.compression, mtime: o.mtime };
   let pool: typeof import('../layers/pool.js') | undefined;

@@ -75,6 +75,7 @@ describe('push to a registry without auth', () => {
       assert.equal(proxy.counters.blobUploadBytes, 0);
       assert.equal(proxy.counters.requests.uploadPost, 0, 'no upload was even started');
       assert.equal(proxy.counters.requests.manifestPut, 0, 'the tag already pointed at the image');
+      assert.equal(proxy.counters.requests.blobHead, 0, 'one manifest HEAD stood for every blob');
     }
   });
 
