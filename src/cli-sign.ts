@@ -142,15 +142,37 @@ export function signCommand(print: (s: string) => void): Command {
         .description('sign an image in a registry: a Sigstore bundle stored as an OCI referrer of its manifest (cosign v2.6+/v3 find it)')
         .argument('<reference>', 'REGISTRY/REPO[:TAG|@DIGEST] (docker:// optional); a tag is resolved to the digest it has now'),
     ),
-  ).action(async (reference: string, f: SigningFlags & AccessFlags) => {
-    const ref = registryReference(reference, 'sign');
-    // The key or token first: a usage error costs no registry round trip.
-    const identity = await signingIdentity(f);
-    const session = await sessionOptions(f);
-    const image = await getManifest(repositoryOf(ref, session), ref.digest ?? ref.tag ?? 'latest');
-    if (!image) throw new StrataError('registry', `${formatDockerReference(ref)}: no such manifest in the registry`);
-    print(await signAndReport(ref, image.digest, identity, f, session));
-  });
+  )
+    .option('--attest <installable>', 'also attach signed SPDX, CycloneDX and SLSA provenance attestations of this Nix installable, whose image must be the one signed')
+    .action(async (reference: string, f: SigningFlags & AccessFlags & { attest?: string }) => {
+      const ref = registryReference(reference, 'sign');
+      // The key or token first: a usage error costs no registry round trip.
+      const identity = await signingIdentity(f);
+      const session = await sessionOptions(f);
+      const repo = repositoryOf(ref, session);
+      const image = await getManifest(repo, ref.digest ?? ref.tag ?? 'latest');
+      if (!image) throw new StrataError('registry', `${formatDockerReference(ref)}: no such manifest in the registry`);
+      const attestations = f.attest ? await attestationsOf(f.attest, image.digest, `${ref.registry}/${ref.repository}`) : [];
+      print(await signAndReport(ref, image.digest, identity, f, session));
+      if (attestations.length) {
+        const { attestImage } = await import('../sign/sign-image.js');
+        const stored = await attestImage(repo, image.digest, identity, attestations);
+        for (const [i, a] of attestations.entries()) process.stderr.write(`strata: attested ${a.predicateType}: bundle ${stored[i]!.digest}\n`);
+      }
+    });
+}
+
+/**
+ * The SBOMs and provenance of `installable`, about `digest`: the installable's
+ * image (at default options) must be that digest, or the attestations would
+ * describe another image.
+ */
+async function attestationsOf(installable: string, digest: Digest, name: string): Promise<{ predicateType: string; statement: Buffer }[]> {
+  const { attestationsFor } = await import('./attestations.js');
+  const a = await attestationsFor(installable, { subjectName: name });
+  const made = `sha256:${a.provenance.subject[0]!.digest.sha256}`;
+  if (made !== digest) throw new StrataError('usage', `--attest ${installable} makes the image ${made}, not ${digest}; attest the installable (and options) that made this image`);
+  return [a.spdx, a.cyclonedx, a.provenance].map((s) => ({ predicateType: s.predicateType, statement: Buffer.from(JSON.stringify(s)) }));
 }
 
 interface VerifyFlags extends AccessFlags {
