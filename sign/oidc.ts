@@ -9,13 +9,17 @@ const dispatcher = new EnvHttpProxyAgent();
 /** The claims Fulcio puts in the certificate come from the token; without one of these it refuses it. */
 function checkShape(token: string, from: string): string {
   const payload = token.split('.')[1];
-  let claims: { sub?: unknown; email?: unknown } | undefined;
+  let claims: { sub?: unknown; email?: unknown; exp?: unknown } | undefined;
   try {
     claims = payload ? (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof claims) : undefined;
   } catch {
     claims = undefined;
   }
   if (typeof claims?.sub !== 'string' && typeof claims?.email !== 'string') throw new StrataError('usage', `the OIDC token from ${from} is not a JWT with a subject`);
+  // Fulcio refuses an expired token; saying so here names the cause (CI tokens live minutes).
+  if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) {
+    throw new StrataError('usage', `the OIDC token from ${from} expired at ${new Date(claims.exp * 1000).toISOString()}; get a fresh one`);
+  }
   return token;
 }
 

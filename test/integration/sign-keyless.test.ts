@@ -134,6 +134,11 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /SIGSTORE_ID_TOKEN is not a JWT/);
     assert.ok(!r.stderr.includes(bad));
+    const expired = testIdToken({ sub: IDENTITY, iss: ISSUER, exp: Math.floor(Date.now() / 1000) - 60 });
+    const late = await runStrata(['sign', `${image}:v1`, '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL], { env: env({ SIGSTORE_ID_TOKEN: expired }) });
+    assert.equal(late.code, 2, late.stderr);
+    assert.match(late.stderr, /SIGSTORE_ID_TOKEN expired at /);
+    assert.ok(!late.stderr.includes(expired));
     const down = await runStrata(['sign', `${image}:v1`, '--fulcio-url', 'http://127.0.0.1:1', '--rekor-url', sigstore.rekorURL], { env: env({ SIGSTORE_ID_TOKEN: token }) });
     assert.equal(down.code, 9, down.stderr);
     assert.match(down.stderr, /^strata: signing failed: /);
