@@ -14,7 +14,8 @@
 #                   edits to the working tree during the run change nothing
 #   PATCH=FILE      also serve HEAD with FILE applied (git apply; built in
 #                   WORK/strata-REV-patch-HASH) as a third server, strata-alt, e.g.
-#                   PATCH=bench/serve/serve-perf.patch (the changes docs/benchmarks/serve.md proposes)
+#                   git diff ef23d39 ef23d39~1 -- registry/server >/tmp/revert.patch; PATCH=/tmp/revert.patch
+#                   (strata before ef23d39, the fix docs/benchmarks/serve.md describes)
 # Needs: docker-registry, Node (the checkout's, node_modules/.bin/node), undici (a dependency).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -74,6 +75,8 @@ results=$WORK/results-$stamp.jsonl
 
 "$node" "$here/bench/serve/run.mjs" --out "$results" --rounds "$ROUNDS" --strata-dir "$strata_dir" --work "$WORK" "${alt[@]}" "$@"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$WORK/machine-$stamp.txt" >&2
-"$node" "$here/bench/serve/report.mjs" "$results" | tee "$WORK/report-$stamp.md"
+report=("$node" "$here/bench/serve/report.mjs" "$results")
+if [ -n "${PATCH:-}" ]; then report+=(--alt "HEAD + $PATCH"); fi
+"${report[@]}" | tee "$WORK/report-$stamp.md"
 echo >&2
 echo "results: $results; machine: $WORK/machine-$stamp.txt; tables: $WORK/report-$stamp.md" >&2

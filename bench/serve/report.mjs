@@ -2,11 +2,11 @@
 // over rounds, the strata/distribution ratio of the medians and each round's
 // own ratio (the two servers ran back to back in a round), and the issue's
 // target ("at least on par with distribution") per metric.
-//   node bench/serve/report.mjs results-STAMP.jsonl [--tolerance 0.05]
+//   node bench/serve/report.mjs results-STAMP.jsonl [--tolerance 0.05] [--alt 'what strata-alt is']
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values: opt, positionals } = parseArgs({ allowPositionals: true, options: { tolerance: { type: 'string', default: '0.05' } } });
+const { values: opt, positionals } = parseArgs({ allowPositionals: true, options: { tolerance: { type: 'string', default: '0.05' }, alt: { type: 'string', default: 'the change under test, --alt-strata-dir' } } });
 const tol = Number(opt.tolerance);
 const rows = readFileSync(positionals[0], 'utf8')
   .trim()
@@ -88,7 +88,7 @@ p();
 table(A, B);
 if (servers.includes('strata-alt')) {
   p();
-  p('With the change under test (`strata-alt`, --alt-strata-dir):');
+  p(`\`strata-alt\` (${opt.alt}) against distribution, then against strata:`);
   p();
   table('strata-alt', B);
   p();

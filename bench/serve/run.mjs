@@ -98,7 +98,8 @@ async function waitFor(url, child, log, ms = 20000) {
   }
 }
 
-function stopChild(child, graceMs = 10000) {
+/** SIGTERM to the server (`pid`: under a tracer, the traced process, so the tracer exits by itself and writes its summary). */
+function stopChild(child, pid = child.pid, graceMs = 10000) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((res) => {
     const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -106,7 +107,11 @@ function stopChild(child, graceMs = 10000) {
       clearTimeout(t);
       res();
     });
-    child.kill('SIGTERM');
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      child.kill('SIGTERM');
+    }
   });
 }
 
@@ -427,7 +432,7 @@ async function runServer(name, round, position) {
     process.stderr.write(`${name} failed; its log:\n${server.log().slice(-4000)}\n`);
     throw e;
   } finally {
-    await stopChild(server.child);
+    await stopChild(server.child, server.pid);
     rmSync(dir, { recursive: true, force: true });
   }
 }
