@@ -5,12 +5,12 @@
 import { Command } from 'commander';
 import type { Digest } from '../image/types.js';
 import { getManifest } from '../registry/manifests.js';
-import { DEFAULT_RETRY } from '../registry/retry.js';
 import type { SessionOptions } from '../registry/session.js';
 import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../sign/keys.js';
 import { identityToken } from '../sign/oidc.js';
 import type { SigningIdentity } from '../sign/signers.js';
 import type { VerifyPolicy } from '../sign/trust.js';
+import { accessFlags, sessionOptions, type AccessFlags } from './cli-access.js';
 import { repositoryOf } from './copy.js';
 import { StrataError } from './errors.js';
 import { formatDockerReference, parseDestination, type DockerReference } from './reference.js';
@@ -24,39 +24,6 @@ export interface SigningFlags {
   fulcioUrl?: string;
   rekorUrl?: string;
   legacyTag?: boolean;
-}
-
-interface AccessFlags {
-  insecure?: boolean;
-  username?: string;
-  passwordStdin?: boolean;
-  authfile?: string;
-  retries: string;
-}
-
-/** The registry flags sign and verify need (push has its own, with the transfer ones). */
-function accessFlags(cmd: Command): Command {
-  return cmd
-    .option('--insecure', 'allow plain HTTP and unverified TLS for a registry that is not on loopback')
-    .option('--username <user>', 'registry user name (the password comes from --password-stdin)')
-    .option('--password-stdin', 'read the registry password or token from stdin')
-    .option('--authfile <file>', 'credentials file to use instead of the docker and containers ones')
-    .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(DEFAULT_RETRY.attempts));
-}
-
-async function sessionOptions(f: AccessFlags): Promise<SessionOptions> {
-  if (Boolean(f.username) !== Boolean(f.passwordStdin)) throw new StrataError('usage', '--username and --password-stdin go together (a password on the command line would show in ps and shell history)');
-  if (!/^[1-9]\d*$/.test(f.retries)) throw new StrataError('usage', `--retries '${f.retries}' is not a whole number of at least 1`);
-  let password = '';
-  if (f.passwordStdin) {
-    for await (const c of process.stdin) password += (c as Buffer).toString('utf8');
-    password = password.replace(/\r?\n$/, '');
-  }
-  return {
-    ...(f.insecure ? { insecure: true } : {}),
-    retry: { ...DEFAULT_RETRY, attempts: Number(f.retries) },
-    credentials: { ...(f.username ? { username: f.username, password } : {}), ...(f.authfile ? { authFile: f.authfile } : {}) },
-  };
 }
 
 /** The flags that choose how to sign: shared by sign and push --sign. */

@@ -10,7 +10,7 @@ import { describeError, exitCodeFor, StrataError } from './errors.js';
 import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
 import { parseDestination, parseSource, type Reference } from './reference.js';
 import { writeFileAtomic } from '../image/fs.js';
-import { DEFAULT_RETRY } from '../registry/retry.js';
+import { accessFlags, positiveInt, sessionOptions, type AccessFlags } from './cli-access.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
 import { collectGarbage, DEFAULT_LISTEN, serveUntilStopped } from './serve.js';
 import { NixBridge, parseImageMappings } from './bridge.js';
@@ -73,14 +73,9 @@ interface BuildFlags {
   json?: boolean;
 }
 
-interface RegistryFlags {
-  insecure?: boolean;
-  username?: string;
-  passwordStdin?: boolean;
-  authfile?: string;
+interface RegistryFlags extends AccessFlags {
   concurrency: string;
   chunkSize?: string;
-  retries: string;
   quiet?: boolean;
   json?: boolean;
   digestFile?: string;
@@ -110,43 +105,18 @@ function imageOptions(cmd: Command, multiTag = false): Command {
     .option('--json', 'print a JSON summary instead of the digest');
 }
 
-/** The options of every command that talks to a registry. */
+/** The options of every command that transfers images. */
 function registryFlags(cmd: Command): Command {
-  return cmd
-    .option('--insecure', 'allow plain HTTP and unverified TLS for a registry that is not on loopback')
-    .option('--username <user>', 'registry user name (the password comes from --password-stdin)')
-    .option('--password-stdin', 'read the registry password or token from stdin')
-    .option('--authfile <file>', 'credentials file to use instead of the docker and containers ones')
+  return accessFlags(cmd)
     .option('--concurrency <n>', 'blobs transferred at once', '4')
     .option('--chunk-size <bytes>', 'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)')
-    .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(DEFAULT_RETRY.attempts))
     .option('-q, --quiet', 'no progress output')
     .option('--digest-file <file>', 'also write the manifest digest to this file');
 }
 
-function positiveInt(flag: string, v: string | undefined, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new StrataError('usage', `${flag} '${v}' is not a whole number of at least ${min}`);
-  return Number(v);
-}
-
-async function readStdin(): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const c of process.stdin) parts.push(c as Buffer);
-  return Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
-}
-
 async function registryOptions(f: RegistryFlags): Promise<{ reg: RegistryOptions; progress: Progress }> {
-  if (f.username && !f.passwordStdin) throw new StrataError('usage', '--username needs --password-stdin (a password on the command line would show in ps and shell history)');
-  if (f.passwordStdin && !f.username) throw new StrataError('usage', '--password-stdin needs --username');
-  const password = f.passwordStdin ? await readStdin() : undefined;
   const progress = createProgress(f.quiet ? 'quiet' : f.json ? 'json' : 'auto');
-  const session = {
-    progress,
-    ...(f.insecure ? { insecure: true } : {}),
-    retry: { ...DEFAULT_RETRY, attempts: positiveInt('--retries', f.retries)! },
-    credentials: { ...(f.username ? { username: f.username, password: password ?? '' } : {}), ...(f.authfile ? { authFile: f.authfile } : {}) },
-  };
+  const session = await sessionOptions(f, { progress });
   const chunk = positiveInt('--chunk-size', f.chunkSize, 0);
   return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, ...(chunk !== undefined ? { chunkSize: chunk } : {}) } }, progress };
 }
