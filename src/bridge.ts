@@ -7,7 +7,6 @@
 import { access } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { MediaType } from '../image/types.js';
-import type { Compression } from '../layers/compress.js';
 import { DigestOnlySink } from '../image/sink.js';
 import { GcRoots } from '../nix/installable.js';
 import { BridgeError, type Bridge, type BridgedBlob, type BridgedManifest } from '../registry/server/bridge.js';
@@ -15,7 +14,8 @@ import { prepareImage, type BuildRequest } from './build.js';
 import type { RegistryOptions } from './copy.js';
 import { StrataError } from './errors.js';
 import { hostSystem, parseSystem } from './platform.js';
-import { assembleAndWrite, planImage, type PlannedLayer } from './write-image.js';
+import { streamLayer } from './layer-stream.js';
+import { assembleAndWrite, planImage } from './write-image.js';
 import type { ManifestFormat } from '../image/assemble.js';
 
 export type BridgeBuildOptions = Pick<BuildRequest, 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'compression' | 'system'> & {
@@ -107,7 +107,7 @@ export class NixBridge implements Bridge {
           blobs.set(l.digest, { size: l.size, storePaths: [], open: (start, end) => slice(src.open(start), 0, end - start) });
         } else {
           const p = plan.layers[i - baseLayers.length]!;
-          blobs.set(l.digest, { size: l.size, storePaths: p.storePaths, open: (start, end) => slice(this.makeLayer(p, o.compression, o.mtime, start), 0, end - start) });
+          blobs.set(l.digest, { size: l.size, storePaths: p.storePaths, open: (start, end) => slice(streamLayer(p, o, start).stream, 0, end - start) });
         }
       });
       const config = image.config;
@@ -120,29 +120,6 @@ export class NixBridge implements Bridge {
       // A build that fails is the image being unavailable, said in one line.
       throw new BridgeError(500, 'UNSUPPORTED', `cannot build ${installable} for ${name}: ${message.split('\n')[0]}`);
     }
-  }
-
-  /** A layer made again from the store, from byte `skip` on. */
-  private makeLayer(p: PlannedLayer, compression: Compression, mtime: number, skip: number): Readable {
-    const opts = { compression, mtime };
-    if (p.input.extra?.length) {
-      const out = new PassThrough();
-      import('../layers/layer.js')
-        .then(({ writeLayer }) => writeLayer(p.input, opts, out))
-        .catch((e: unknown) => out.destroy(e as Error));
-      return slice(out, skip, Number.MAX_SAFE_INTEGER);
-    }
-    const out = new PassThrough();
-    import('../layers/pool.js')
-      .then(({ streamLayerFromWorker }) => {
-        const { stream, done } = streamLayerFromWorker({ storeObjects: p.input.storeObjects, ...opts }, skip);
-        done.catch((e: unknown) => out.destroy(e as Error));
-        stream.on('error', (e) => out.destroy(e));
-        out.on('close', () => stream.destroy());
-        stream.pipe(out);
-      })
-      .catch((e: unknown) => out.destroy(e as Error));
-    return out;
   }
 
   async manifest(name: string, reference: string, accept: string[]): Promise<BridgedManifest | undefined> {

@@ -9,13 +9,14 @@
 import { settleAll } from './settle.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { isIndex, readChecked } from '../image/source.js';
 import { StrataAnnotation, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
 import type { LayerDigests } from '../layers/layer.js';
 import { blobSize, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';
 import { getManifest, headManifest } from '../registry/manifests.js';
 import { limiter, pushBlob, putManifestAndTags, sourceBlobToPush, type PushedBlob, type PushOptions, type PushSummary } from '../registry/push.js';
+import { closeLayerPool, streamLayer } from './layer-stream.js';
 import { finishImage, planImage, type PlannedLayer, type WriteImageOptions, type WrittenImage } from './write-image.js';
 
 /** A layer known by its key elsewhere: its digests, and the repository that has it. */
@@ -25,22 +26,6 @@ interface KnownLayer {
   diffID: Digest;
   uncompressedSize: number;
   repository?: string;
-}
-
-/** Drops the first `n` bytes: a resumed upload needs only the rest of a layer made again. */
-function skipBytes(n: number): Transform {
-  let left = n;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      if (left >= chunk.length) {
-        left -= chunk.length;
-        return cb();
-      }
-      const out = chunk.subarray(left);
-      left = 0;
-      cb(null, out);
-    },
-  });
 }
 
 /**
@@ -98,27 +83,7 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
     }
   }
   const layerOpts = { compression: o.compression, mtime: o.mtime };
-  let pool: typeof import('../layers/pool.js') | undefined;
-
-  /** The layer made from the store (in a worker) or from memory (the root layer). */
-  const make = (p: PlannedLayer, offset: number): { stream: Readable; done: Promise<LayerDigests> } => {
-    if (p.input.extra?.length) {
-      const out = new PassThrough();
-      const done = import('../layers/layer.js').then(({ writeLayer }) => writeLayer(p.input, layerOpts, out));
-      done.catch((e: unknown) => out.destroy(e as Error));
-      return { stream: offset ? out.pipe(skipBytes(offset)) : out, done };
-    }
-    const pending = (pool ? Promise.resolve(pool) : import('../layers/pool.js').then((m) => (pool = m))).then((m) => m.streamLayerFromWorker({ storeObjects: p.input.storeObjects, ...layerOpts }, offset));
-    const out = new PassThrough();
-    const done = pending.then(({ stream, done: d }) => {
-      stream.on('error', (e) => out.destroy(e));
-      stream.pipe(out);
-      out.on('close', () => stream.destroy());
-      return d;
-    });
-    done.catch((e: unknown) => out.destroy(e as Error));
-    return { stream: out, done };
-  };
+  const make = (p: PlannedLayer, offset: number) => streamLayer(p, layerOpts, offset);
 
   const run = limiter(req.push.concurrency);
   const results: { digests: LayerDigests; pushed: PushedBlob }[] = [];
@@ -135,15 +100,10 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
       ...plan.layers.map((p, i) =>
         run(async () => {
           const label = `layer ${i + 1}/${plan.layers.length}: ${p.comment.replace(/^store paths: /, '')}`;
-          const hit: KnownLayer | undefined = (await o.cache?.get(p.key)) ?? known.get(p.key);
+          const hit: KnownLayer | undefined = hits[i];
           if (hit) {
-            const have = await blobSize(req.repo, hit.digest);
-            if (have !== undefined) {
-              req.push.progress.emit({ type: 'blob-done', id: p.key, digest: hit.digest, size: hit.size, action: 'exists' });
-              results[i] = { digests: hit, pushed: { digest: hit.digest, size: hit.size, action: 'exists', sent: 0 } };
-              return;
-            }
-            // Another repository of the registry has it: a mount, else its bytes.
+            // Another repository of the registry has it, or the cache has its bytes:
+            // pushBlob checks the registry first, then mounts or uploads.
             const cached = o.cache?.blobPath(hit.digest);
             const cachedSize = cached ? await stat(cached).then((s) => s.size, () => -1) : -1;
             if ((hit.repository && hit.repository !== req.repo.name) || cachedSize === hit.size) {
@@ -165,6 +125,11 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
                 req.push,
               );
               results[i] = { digests: hit, pushed };
+              return;
+            }
+            if ((await blobSize(req.repo, hit.digest)) !== undefined) {
+              req.push.progress.emit({ type: 'blob-done', id: p.key, digest: hit.digest, size: hit.size, action: 'exists' });
+              results[i] = { digests: hit, pushed: { digest: hit.digest, size: hit.size, action: 'exists', sent: 0 } };
               return;
             }
           }
@@ -195,7 +160,7 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
       ),
     ]);
   } finally {
-    await pool?.closePool();
+    await closeLayerPool();
   }
   const image = finishImage(o, plan, results.map((r) => r.digests));
   const config = image.config;
