@@ -31,6 +31,17 @@ export interface SourceImage {
   children: SourceImage[];
 }
 
+/** Every blob of an image tree once, the children's first. */
+export function uniqueBlobs(img: SourceImage): SourceBlob[] {
+  const seen = new Map<string, SourceBlob>();
+  const visit = (i: SourceImage) => {
+    for (const c of i.children) visit(c);
+    for (const b of i.blobs) if (!seen.has(b.descriptor.digest)) seen.set(b.descriptor.digest, b);
+  };
+  visit(img);
+  return [...seen.values()];
+}
+
 export function isIndex(mediaType: string): boolean {
   return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList;
 }

@@ -28,6 +28,11 @@ export function shortDigest(d: string): string {
   return d.replace(/^sha256:/, '').slice(0, 12);
 }
 
+/** A blob as progress shows it: short digest and the tail of its media type ("tar+gzip"). */
+export function blobLabel(d: { digest: string; mediaType: string }): string {
+  return `${shortDigest(d.digest)} ${d.mediaType.split('.').pop()}`;
+}
+
 /** The size of blob `digest` when the repository has it. */
 export async function blobSize(repo: Repository, digest: Digest, scopes = [pushScope(repo.name)]): Promise<number | undefined> {
   const res = await repo.session.request({ method: 'HEAD', path: `/v2/${repo.name}/blobs/${digest}`, scopes, step: `check of blob ${shortDigest(digest)} in ${repo.name}`, expect: [200, 404] });

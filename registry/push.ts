@@ -5,9 +5,9 @@
 import { settleAll } from '../src/settle.js';
 import pLimit from 'p-limit';
 import type { Progress } from '../src/progress.js';
-import type { SourceBlob, SourceImage } from '../image/source.js';
+import { uniqueBlobs, type SourceBlob, type SourceImage } from '../image/source.js';
 import type { Digest } from '../image/types.js';
-import { blobSize, shortDigest, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
+import { blobLabel, blobSize, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
 import { headManifest, putManifest } from './manifests.js';
 
 export interface PushOptions {
@@ -95,17 +95,7 @@ export function sourceBlobToPush(b: SourceBlob, repo: Repository, label: string)
 /** Pushes an existing image (layout, archive or another registry's) as it is: same bytes, same digest. */
 export async function pushSourceImage(img: SourceImage, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
   const run = limiter(opts.concurrency);
-  const seen = new Set<string>();
-  const blobs: BlobToPush[] = [];
-  const collect = (i: SourceImage) => {
-    for (const c of i.children) collect(c);
-    for (const b of i.blobs) {
-      if (seen.has(b.descriptor.digest)) continue;
-      seen.add(b.descriptor.digest);
-      blobs.push(sourceBlobToPush(b, repo, `${shortDigest(b.descriptor.digest)} ${b.descriptor.mediaType.split('.').pop()}`));
-    }
-  };
-  collect(img);
+  const blobs = uniqueBlobs(img).map((b) => sourceBlobToPush(b, repo, blobLabel(b.descriptor)));
   // A registry that has the manifest has everything it names (it checks on
   // PUT): one HEAD instead of one per blob, as go-containerregistry does.
   if ((await headManifest(repo, img.manifest.digest, true)) === img.manifest.digest) {

@@ -8,9 +8,9 @@ import { writeOciArchive } from '../image/archive.js';
 import { mkdirs } from '../image/fs.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { importSourceBlob } from '../image/sink.js';
-import { readOciArchive, readOciLayout, type SourceImage } from '../image/source.js';
+import { readOciArchive, readOciLayout, uniqueBlobs, type SourceImage } from '../image/source.js';
 import type { Digest, Platform } from '../image/types.js';
-import { shortDigest, type Repository } from '../registry/blobs.js';
+import { blobLabel, type Repository } from '../registry/blobs.js';
 import { limiter, pushSourceImage, type PushOptions } from '../registry/push.js';
 import { RegistrySession, type SessionOptions } from '../registry/session.js';
 import { readRegistryImage } from '../registry/source.js';
@@ -65,25 +65,15 @@ export async function readSource(source: Reference, reg: RegistryOptions, platfo
 async function writeToLayout(img: SourceImage, layout: OciLayoutWriter, reg: RegistryOptions): Promise<{ bytes: number; blobs: CopyResult['blobs'] }> {
   const run = limiter(reg.push.concurrency);
   const progress = reg.push.progress;
-  const seen = new Set<string>();
-  const jobs: Promise<CopyResult['blobs'][number] & { bytes: number }>[] = [];
-  const visit = (i: SourceImage) => {
-    for (const c of i.children) visit(c);
-    for (const b of i.blobs) {
+  const jobs = uniqueBlobs(img).map((b) =>
+    run(async () => {
       const d = b.descriptor;
-      if (seen.has(d.digest)) continue;
-      seen.add(d.digest);
-      jobs.push(
-        run(async () => {
-          progress.emit({ type: 'blob-start', id: d.digest, label: `${shortDigest(d.digest)} ${d.mediaType.split('.').pop()}`, size: d.size });
-          const { action, bytes } = await importSourceBlob(layout, b, (n) => progress.emit({ type: 'blob-progress', id: d.digest, bytes: n }));
-          progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action });
-          return { digest: d.digest, size: d.size, action, bytes };
-        }),
-      );
-    }
-  };
-  visit(img);
+      progress.emit({ type: 'blob-start', id: d.digest, label: blobLabel(d), size: d.size });
+      const { action, bytes } = await importSourceBlob(layout, b, (n) => progress.emit({ type: 'blob-progress', id: d.digest, bytes: n }));
+      progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action });
+      return { digest: d.digest, size: d.size, action, bytes };
+    }),
+  );
   const done = await settleAll(jobs);
   const writeManifests = async (i: SourceImage) => {
     for (const c of i.children) await writeManifests(c);
@@ -92,7 +82,6 @@ async function writeToLayout(img: SourceImage, layout: OciLayoutWriter, reg: Reg
   await writeManifests(img);
   return { bytes: done.reduce((s, b) => s + b.bytes, 0), blobs: done.map(({ digest, size, action }) => ({ digest, size, action })) };
 }
-
 
 export async function copyImage(req: CopyRequest): Promise<CopyResult> {
   const dst = req.destination;
