@@ -7,8 +7,8 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createHash } from 'node:crypto';
 import { StrataError } from '../src/errors.js';
+import { sha256 } from '../layers/hash-tap.js';
 import { Annotation, MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest, type Platform } from './types.js';
 
 /** Blobs are read 1 MiB at a time: at Node's 64 KiB default, reads and GC cost 17% of a push's CPU (docs/benchmarks/push.md). */
@@ -46,9 +46,6 @@ export function isIndex(mediaType: string): boolean {
   return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList;
 }
 
-function digestOf(bytes: Buffer): Digest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 /** Reads a manifest or index blob and builds the SourceImage tree below it. */
 export async function imageFrom(manifest: SourceImage['manifest'], readBlob: (d: Descriptor) => Promise<Buffer>, blob: (d: Descriptor) => SourceBlob, platform?: Platform): Promise<SourceImage> {
@@ -79,7 +76,7 @@ export async function readChecked(stream: Readable, d: Descriptor, where: string
     parts.push(c as Buffer);
   }
   const bytes = Buffer.concat(parts);
-  if (bytes.length !== d.size || digestOf(bytes) !== d.digest) throw new StrataError('reference', `${where}: blob ${d.digest} is damaged (its bytes do not match its digest)`);
+  if (bytes.length !== d.size || sha256(bytes) !== d.digest) throw new StrataError('reference', `${where}: blob ${d.digest} is damaged (its bytes do not match its digest)`);
   return bytes;
 }
 

@@ -7,6 +7,7 @@
 // file, or made again from the store: layers are deterministic).
 import { Readable, Transform } from 'node:stream';
 import { StrataError } from '../src/errors.js';
+import { sha256 } from '../layers/hash-tap.js';
 import type { Digest } from '../image/types.js';
 import { backoffDelay, DEFAULT_RETRY, errorReason, isRetryableError, RETRY_STATUSES, sleep } from './retry.js';
 import { RegistryHttpError, type RegistryResponse, type RegistrySession } from './session.js';
@@ -59,6 +60,15 @@ export interface UploadSource {
   digest?: Digest;
   size?: number;
   open(offset: number): BlobBytes;
+}
+
+/** Bytes in memory (a config, a signature) as an upload source. */
+export function bufferSource(bytes: Buffer, digest: Digest = sha256(bytes)): UploadSource {
+  return {
+    digest,
+    size: bytes.length,
+    open: (offset) => ({ stream: Readable.from([bytes.subarray(offset)]), done: Promise.resolve({ digest, size: bytes.length }) }),
+  };
 }
 
 export interface UploadOptions {

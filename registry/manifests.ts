@@ -1,8 +1,8 @@
 // The manifest half of the distribution spec, client side: get (checked against
 // the digest asked for or announced), head, put by digest and by tag, and the
 // referrers API with the tag-schema fallback for registries without it (GHCR).
-import { createHash } from 'node:crypto';
 import { StrataError } from '../src/errors.js';
+import { sha256 } from '../layers/hash-tap.js';
 import { MediaType, type Digest } from '../image/types.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
 
@@ -18,9 +18,6 @@ export interface FetchedManifest {
   digest: Digest;
 }
 
-function digestOf(bytes: Buffer): Digest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 export async function readBounded(body: AsyncIterable<Buffer>, step: string): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -49,7 +46,7 @@ export async function getManifest(repo: Repository, reference: string, opts: { a
     return undefined;
   }
   const bytes = await readBounded(res.body, step);
-  const digest = digestOf(bytes);
+  const digest = sha256(bytes);
   const expected = reference.startsWith('sha256:') ? reference : res.headers['docker-content-digest'];
   if (expected && expected !== digest) throw new StrataError('registry', `${step} failed: the registry sent bytes with digest ${digest}, not ${expected}`);
   let mediaType = res.headers['content-type']?.split(';')[0]?.trim() ?? '';
@@ -80,7 +77,7 @@ export async function headManifest(repo: Repository, reference: string, push = f
 
 /** Puts a manifest under a digest or tag; the registry must agree on its digest. */
 export async function putManifest(repo: Repository, reference: string, bytes: Buffer, mediaType: string): Promise<{ digest: Digest; subject?: string }> {
-  const digest = digestOf(bytes);
+  const digest = sha256(bytes);
   const step = `write of manifest ${reference.startsWith('sha256:') ? shortDigest(reference) : reference} to ${repo.session.registry}/${repo.name}`;
   const res = await repo.session.request({
     method: 'PUT',

@@ -1,6 +1,8 @@
 // The media types, annotations and type URIs a signature is stored and found
 // by. They are cosign's, so that cosign finds what Strata stores and the other
 // way round: specs/BUNDLE_SPEC.md and specs/SIGNATURE_SPEC.md of sigstore/cosign.
+import type { Digest } from '../image/types.js';
+import { referrersTag } from '../registry/referrers.js';
 
 /** A Sigstore bundle v0.3: the referrer's artifactType and its one layer's mediaType. */
 export const BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -37,5 +39,5 @@ export const LegacyAnnotation = {
 
 /** The tag cosign keeps an image's legacy signatures under. */
 export function legacyTag(digest: string): string {
-  return `${digest.replace(':', '-')}.sig`;
+  return `${referrersTag(digest as Digest)}.sig`;
 }

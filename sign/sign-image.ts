@@ -12,37 +12,6 @@ import { imageStatement, simpleSigningPayload } from './payload.js';
 import { BundleMaker, type SigningIdentity } from './signers.js';
 import { storeBundle, storeLegacy, type StoredReferrer } from './store.js';
 
-export interface SignRequest {
-  identity: SigningIdentity;
-  /** Also write cosign's legacy sha256-<hex>.sig image. */
-  legacyTag?: boolean;
-}
-
-export interface SignResult {
-  /** The image manifest signed. */
-  subject: Digest;
-  /** The bundle's referrer manifest, and whether the registry indexed it (api) or Strata's tag index holds it. */
-  referrer: { digest: Digest; via: 'api' | 'tag' };
-  legacy?: { digest: Digest; tag: string };
-}
-
-export async function signImage(repo: Repository, digest: Digest, req: SignRequest): Promise<SignResult> {
-  const image = await getManifest(repo, digest);
-  if (!image) throw new StrataError('registry', `${repo.session.registry}/${repo.name} has no manifest ${shortDigest(digest)} to sign`);
-  const name = `${repo.session.registry}/${repo.name}`;
-  const maker = new BundleMaker(req.identity);
-  const bundle = await maker.statement(imageStatement(name, digest));
-  const referrer = await storeBundle(repo, { mediaType: image.mediaType, digest, size: image.bytes.length }, Buffer.from(JSON.stringify(bundleToJSON(bundle))), {
-    [BundleAnnotation.content]: 'dsse-envelope',
-    [BundleAnnotation.predicateType]: COSIGN_SIGN_PREDICATE,
-    [BundleAnnotation.created]: new Date().toISOString(),
-  });
-  if (!req.legacyTag) return { subject: digest, referrer };
-  const payload = simpleSigningPayload(name, digest);
-  const legacy = await storeLegacy(repo, digest, { payload, annotations: legacyAnnotations(await maker.message(payload)) });
-  return { subject: digest, referrer, legacy };
-}
-
 /** An in-toto statement about the image (an SBOM, provenance) and its predicate type. */
 export interface Attestation {
   predicateType: string;
@@ -50,25 +19,46 @@ export interface Attestation {
   statement: Buffer;
 }
 
+export interface SignRequest {
+  identity: SigningIdentity;
+  /** Also write cosign's legacy sha256-<hex>.sig image. */
+  legacyTag?: boolean;
+  /** Statements to sign and attach too (their subject must be the image). */
+  attestations?: Attestation[];
+}
+
+export interface SignResult {
+  /** The image manifest signed. */
+  subject: Digest;
+  /** The bundle's referrer manifest, and whether the registry indexed it (api) or Strata's tag index holds it. */
+  referrer: StoredReferrer;
+  /** The attestations' referrers, in the order given. */
+  attestations: StoredReferrer[];
+  legacy?: { digest: Digest; tag: string };
+}
+
 /**
- * Signs each statement (its subject must be `digest`) and stores it as a bundle
- * referrer of the image, with its predicate type in the annotations, as cosign
- * stores attestations: verifiers tell them from signatures by that type.
+ * Signs the image's digest and each attestation, every one a bundle referrer
+ * of the image with its predicate type in the annotations (as cosign stores
+ * them: verifiers tell attestations from signatures by that type).
  */
-export async function attestImage(repo: Repository, digest: Digest, identity: SigningIdentity, attestations: Attestation[]): Promise<StoredReferrer[]> {
+export async function signImage(repo: Repository, digest: Digest, req: SignRequest): Promise<SignResult> {
   const image = await getManifest(repo, digest);
-  if (!image) throw new StrataError('registry', `${repo.session.registry}/${repo.name} has no manifest ${shortDigest(digest)} to attest`);
-  const maker = new BundleMaker(identity);
-  const stored: StoredReferrer[] = [];
-  for (const a of attestations) {
-    const bundle = await maker.statement(a.statement);
-    stored.push(
-      await storeBundle(repo, { mediaType: image.mediaType, digest, size: image.bytes.length }, Buffer.from(JSON.stringify(bundleToJSON(bundle))), {
-        [BundleAnnotation.content]: 'dsse-envelope',
-        [BundleAnnotation.predicateType]: a.predicateType,
-        [BundleAnnotation.created]: new Date().toISOString(),
-      }),
-    );
-  }
-  return stored;
+  if (!image) throw new StrataError('registry', `${repo.session.registry}/${repo.name} has no manifest ${shortDigest(digest)} to sign`);
+  const name = `${repo.session.registry}/${repo.name}`;
+  const subject = { mediaType: image.mediaType, digest, size: image.bytes.length };
+  const maker = new BundleMaker(req.identity);
+  const attach = async (statement: Buffer, predicateType: string) =>
+    storeBundle(repo, subject, Buffer.from(JSON.stringify(bundleToJSON(await maker.statement(statement)))), {
+      [BundleAnnotation.content]: 'dsse-envelope',
+      [BundleAnnotation.predicateType]: predicateType,
+      [BundleAnnotation.created]: new Date().toISOString(),
+    });
+  const referrer = await attach(imageStatement(name, digest), COSIGN_SIGN_PREDICATE);
+  const attestations: StoredReferrer[] = [];
+  for (const a of req.attestations ?? []) attestations.push(await attach(a.statement, a.predicateType));
+  if (!req.legacyTag) return { subject: digest, referrer, attestations };
+  const payload = simpleSigningPayload(name, digest);
+  const legacy = await storeLegacy(repo, digest, { payload, annotations: legacyAnnotations(await maker.message(payload)) });
+  return { subject: digest, referrer, attestations, legacy };
 }

@@ -2,28 +2,18 @@
 // image manifest (BUNDLE_SPEC.md), found through the referrers API or the
 // sha256-<hex> tag index (attachReferrer); and, on request, cosign's legacy
 // signature image under sha256-<hex>.sig (SIGNATURE_SPEC.md).
-import { PassThrough } from 'node:stream';
 import { canonicalJson } from '../image/canonical.js';
 import { MediaType, type Descriptor, type Digest, type ImageManifest } from '../image/types.js';
-import { sha256 } from '../layers/hash-tap.js';
-import { uploadBlob, type Repository } from '../registry/blobs.js';
+import { bufferSource, uploadBlob, type Repository } from '../registry/blobs.js';
 import { getManifest, putManifest } from '../registry/manifests.js';
 import { attachReferrer } from '../registry/referrers.js';
 import { BUNDLE_V03, BundleAnnotation, EMPTY_CONTENT, EMPTY_MEDIA_TYPE, legacyTag, LegacyAnnotation, SIMPLE_SIGNING } from './media.js';
 
 /** Uploads bytes whose digest is known (a HEAD first would cost as much: they are small). */
 export async function putBlob(repo: Repository, bytes: Buffer): Promise<{ digest: Digest; size: number }> {
-  const digest = sha256(bytes);
-  await uploadBlob(repo, {
-    digest,
-    size: bytes.length,
-    open: (offset) => {
-      const s = new PassThrough();
-      s.end(bytes.subarray(offset));
-      return { stream: s, done: Promise.resolve({ digest, size: bytes.length }) };
-    },
-  });
-  return { digest, size: bytes.length };
+  const source = bufferSource(bytes);
+  await uploadBlob(repo, source);
+  return { digest: source.digest!, size: bytes.length };
 }
 
 export interface StoredReferrer {

@@ -3,7 +3,7 @@
 // them. The closure comes from the very build() that computes the image's
 // digest (as strata digest does), so the documents list exactly the store
 // paths in its layers.
-import { readFileSync } from 'node:fs';
+import { packageVersion } from './version.js';
 import { build, type BuildRequest, type PreparedImage } from './build.js';
 import { closureRoots } from './description.js';
 import { hostSystem, parseSystem } from './platform.js';
@@ -71,13 +71,9 @@ async function gatherFacts(installable: string, opts: AttestationOptions): Promi
     closure: image.writeOptions.closure,
     ...(flake ? { flake } : {}),
     nixVersion: nix,
-    strataVersion: strataVersion(),
+    strataVersion: packageVersion(),
     sourceDateEpoch: req.sourceDateEpoch,
     builder: builderFromEnv(opts.env ?? process.env),
   };
 }
 
-/** The version in package.json (dist/src/attestations.js sits two levels below it). */
-function strataVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}

@@ -97,8 +97,8 @@ export class NixBridge implements Bridge {
       if (format === 'docker' && compression === 'zstd') throw new BridgeError(404, 'MANIFEST_UNKNOWN', 'this image has zstd layers, which Docker manifests cannot name; accept OCI manifests');
       const prepared = await prepareImage({ ...this.options, installable }, roots, { system, host, platform, compression, format, reg: this.registry });
       const o = prepared.writeOptions;
-      const image = await assembleAndWrite(new DigestOnlySink(), o);
       const plan = await planImage(o);
+      const image = await assembleAndWrite(new DigestOnlySink(), o, plan);
       const baseLayers = o.base?.layers ?? [];
       const blobs: ServedImage['blobs'] = new Map();
       image.layers.forEach((l, i) => {

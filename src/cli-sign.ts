@@ -8,10 +8,12 @@ import { getManifest } from '../registry/manifests.js';
 import type { SessionOptions } from '../registry/session.js';
 import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../sign/keys.js';
 import { identityToken } from '../sign/oidc.js';
+import type { Attestation } from '../sign/sign-image.js';
 import type { SigningIdentity } from '../sign/signers.js';
 import type { VerifyPolicy } from '../sign/trust.js';
 import { accessFlags, sessionOptions, type AccessFlags } from './cli-access.js';
 import { repositoryOf } from './copy.js';
+import { referrersTag } from '../registry/referrers.js';
 import { StrataError } from './errors.js';
 import { formatDockerReference, parseDestination, type DockerReference } from './reference.js';
 
@@ -65,12 +67,13 @@ function registryReference(s: string, command: string): DockerReference {
   return r.ref;
 }
 
-/** Signs `digest` in `ref`'s repository and says where the signatures went. */
-async function signAndReport(ref: DockerReference, digest: Digest, identity: SigningIdentity, f: SigningFlags, session: SessionOptions): Promise<Digest> {
+/** Signs `digest` in `ref`'s repository (and attaches `attestations`) and says where the signatures went. */
+async function signAndReport(ref: DockerReference, digest: Digest, identity: SigningIdentity, f: SigningFlags, session: SessionOptions, attestations: Attestation[] = []): Promise<Digest> {
   const { signImage } = await import('../sign/sign-image.js');
-  const r = await signImage(repositoryOf(ref, session), digest, { identity, ...(f.legacyTag ? { legacyTag: true } : {}) });
-  const where = r.referrer.via === 'api' ? 'the referrers API' : `the tag ${digest.replace(':', '-')}`;
+  const r = await signImage(repositoryOf(ref, session), digest, { identity, attestations, ...(f.legacyTag ? { legacyTag: true } : {}) });
+  const where = r.referrer.via === 'api' ? 'the referrers API' : `the tag ${referrersTag(digest)}`;
   process.stderr.write(`strata: signed ${ref.registry}/${ref.repository}@${digest} (${identity.kind}): bundle ${r.referrer.digest}, listed by ${where}${r.legacy ? `; legacy signature under ${r.legacy.tag}` : ''}\n`);
+  for (const [i, a] of attestations.entries()) process.stderr.write(`strata: attested ${a.predicateType}: bundle ${r.attestations[i]!.digest}\n`);
   return r.referrer.digest;
 }
 
@@ -120,12 +123,7 @@ export function signCommand(print: (s: string) => void): Command {
       const image = await getManifest(repo, ref.digest ?? ref.tag ?? 'latest');
       if (!image) throw new StrataError('registry', `${formatDockerReference(ref)}: no such manifest in the registry`);
       const attestations = f.attest ? await attestationsOf(f.attest, image.digest, `${ref.registry}/${ref.repository}`) : [];
-      print(await signAndReport(ref, image.digest, identity, f, session));
-      if (attestations.length) {
-        const { attestImage } = await import('../sign/sign-image.js');
-        const stored = await attestImage(repo, image.digest, identity, attestations);
-        for (const [i, a] of attestations.entries()) process.stderr.write(`strata: attested ${a.predicateType}: bundle ${stored[i]!.digest}\n`);
-      }
+      print(await signAndReport(ref, image.digest, identity, f, session, attestations));
     });
 }
 
@@ -134,7 +132,7 @@ export function signCommand(print: (s: string) => void): Command {
  * image (at default options) must be that digest, or the attestations would
  * describe another image.
  */
-async function attestationsOf(installable: string, digest: Digest, name: string): Promise<{ predicateType: string; statement: Buffer }[]> {
+async function attestationsOf(installable: string, digest: Digest, name: string): Promise<Attestation[]> {
   const { attestationsFor } = await import('./attestations.js');
   const a = await attestationsFor(installable, { subjectName: name });
   const made = `sha256:${a.provenance.subject[0]!.digest.sha256}`;

@@ -17,12 +17,9 @@ import { NixBridge, parseImageMappings } from './bridge.js';
 import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
 import { defaultRoot } from '../registry/server/store.js';
 import { sbomCommand } from './cli-sbom.js';
+import { packageVersion } from './version.js';
 import { keygenCommand, prepareSigning, signCommand, signingFlags, verifyCommand, type SigningFlags } from './cli-sign.js';
 
-/** The version in package.json (dist/src/cli.js sits two levels below it). */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -128,7 +125,7 @@ function request(installable: string, f: BuildFlags): BuildRequest {
     installable,
     ...(f.output !== undefined ? { output: parseDestination(f.output) } : {}),
     ...(system ? { system } : {}),
-    ...(f.tag ? { tag: Array.isArray(f.tag) ? f.tag[0] : f.tag } : {}),
+    ...(f.tag ? { tag: f.tag } : {}),
     overrides: {
       ...(f.entrypoint && { entrypoint: f.entrypoint }),
       ...(f.cmd && { cmd: f.cmd }),

@@ -9,11 +9,10 @@
 import { settleAll } from './settle.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
 import { isIndex, readChecked } from '../image/source.js';
 import { StrataAnnotation, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
 import type { LayerDigests } from '../layers/layer.js';
-import { blobSize, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';
+import { blobSize, bufferSource, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';
 import { getManifest, headManifest } from '../registry/manifests.js';
 import { limiter, pushBlob, putManifestAndTags, sourceBlobToPush, type PushedBlob, type PushOptions, type PushSummary } from '../registry/push.js';
 import { closeLayerPool, streamLayer } from './layer-stream.js';
@@ -169,7 +168,7 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
     {
       id: config.descriptor.digest,
       label: `config ${shortDigest(config.descriptor.digest)}`,
-      source: { digest: config.descriptor.digest, size: config.descriptor.size, open: (offset) => ({ stream: readableOf(config.bytes.subarray(offset)), done: Promise.resolve({ digest: config.descriptor.digest, size: config.descriptor.size }) }) },
+      source: bufferSource(config.bytes, config.descriptor.digest),
     },
     req.push,
   );
@@ -177,10 +176,4 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
   await putManifestAndTags(req.repo, m.bytes, m.descriptor.mediaType, m.descriptor.digest, req.tags, req.push.progress);
   const blobs = [...basePushed, ...results.map((r) => r.pushed), pushedConfig];
   return { image, summary: { digest: m.descriptor.digest, blobs, sent: blobs.reduce((n, b) => n + b.sent, 0) } };
-}
-
-function readableOf(bytes: Buffer): Readable {
-  const s = new PassThrough();
-  s.end(bytes);
-  return s;
 }

@@ -166,8 +166,9 @@ export function finishImage(o: WriteImageOptions, plan: ImagePlan, made: LayerDi
   return { manifest, config, layers };
 }
 
-export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions): Promise<WrittenImage> {
-  const plan = await planImage(o);
+/** Writes the image into `layout`; `plan` when the caller planned it already. */
+export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions, plan?: ImagePlan): Promise<WrittenImage> {
+  plan ??= await planImage(o);
   // The base's blobs are copied (downloaded) while Strata's layers are made; a few at a time.
   const limit = pLimit(4);
   const imported = settleAll((o.base?.layers ?? []).map((l) => limit(() => importSourceBlob(layout, l.source))));

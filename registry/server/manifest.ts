@@ -3,14 +3,14 @@
 // Content-Type and body, and every descriptor well formed. The result names
 // what the manifest references (for the existence check and for gc) and, when
 // it has a subject, the descriptor the referrers API lists for it.
-import { createHash } from 'node:crypto';
+import { isIndex } from '../../image/source.js';
 import { MediaType, type Descriptor } from '../../image/types.js';
+import { sha256 } from '../../layers/hash-tap.js';
 import { manifestInvalid } from './errors.js';
 import { isBlobDigest, type BlobDigest } from './names.js';
 
 /** The manifest kinds the server stores: OCI image manifest and index, and their Docker schema 2 forms. */
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList];
-const INDEX_TYPES = new Set<string>([MediaType.ociIndex, MediaType.dockerManifestList]);
 
 export interface ParsedManifest {
   bytes: Buffer;
@@ -26,7 +26,7 @@ export interface ParsedManifest {
 }
 
 export function digestOf(bytes: Buffer): BlobDigest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}` as BlobDigest;
+  return sha256(bytes) as BlobDigest;
 }
 
 /** "type/subtype; params" → "type/subtype". */
@@ -75,10 +75,10 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   if (!isObject(body)) throw manifestInvalid('the manifest is not a JSON object');
   if (body.schemaVersion !== 2) throw manifestInvalid('schemaVersion must be 2');
   const mediaType = mediaTypeOf(body, bareMediaType(contentType));
-  const isIndex = INDEX_TYPES.has(mediaType);
-  const config = isIndex ? undefined : descriptor(body.config, 'config');
-  const layers = isIndex ? [] : descriptors(body.layers, 'layers');
-  const children = isIndex ? descriptors(body.manifests, 'manifests') : [];
+  const index = isIndex(mediaType);
+  const config = index ? undefined : descriptor(body.config, 'config');
+  const layers = index ? [] : descriptors(body.layers, 'layers');
+  const children = index ? descriptors(body.manifests, 'manifests') : [];
   const subject = body.subject === undefined ? undefined : descriptor(body.subject, 'subject');
   const digest = digestOf(bytes);
   const blobs = [...(config ? [config] : []), ...layers.filter((l) => !l.urls?.length)];

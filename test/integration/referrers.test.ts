@@ -3,12 +3,10 @@
 // lands in the sha256-<hex> fallback index and is listed back; skopeo sees the tag.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { uploadBlob } from '../../registry/blobs.js';
+import { putBlob } from '../../sign/store.js';
 import { attachReferrer, listReferrers } from '../../registry/referrers.js';
 import { RegistrySession } from '../../registry/session.js';
 import { canonicalJson } from '../../image/canonical.js';
-import { sha256 } from '../../layers/hash-tap.js';
-import { PassThrough } from 'node:stream';
 import { startGhcrFront, type GhcrFront } from '../helpers/ghcr-front.js';
 import { skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
@@ -16,16 +14,6 @@ import { lastLine, runStrata } from '../helpers/strata.js';
 
 const ARTIFACT = 'application/vnd.example.sbom+json';
 
-async function putBlob(repo: { session: RegistrySession; name: string }, bytes: Buffer): Promise<{ digest: `sha256:${string}`; size: number }> {
-  const digest = sha256(bytes);
-  const open = () => {
-    const s = new PassThrough();
-    s.end(bytes);
-    return { stream: s, done: Promise.resolve({ digest, size: bytes.length }) };
-  };
-  await uploadBlob(repo, { digest, size: bytes.length, open });
-  return { digest, size: bytes.length };
-}
 
 async function attachAndList(registry: string, name: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
   const pushed = await runStrata(['push', './examples/golden#default', `${registry}/${name}:v1`, '-q'], { env: { ...process.env, ...env, NIX_CONFIG: 'substituters =\nexperimental-features = nix-command flakes' } });
