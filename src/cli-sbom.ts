@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { attestationsFor } from './attestations.js';
-import { sourceDateEpoch } from './cli.js';
+import { sourceDateEpoch } from './cli-image.js';
 import { StrataError } from './errors.js';
 import { mkdirs, writeFileAtomic } from '../image/fs.js';
 import type { Digest } from '../image/types.js';

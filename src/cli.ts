@@ -2,7 +2,7 @@
 // errors to the one handler in main(), which prints one line and picks the exit code.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { build, type BuildRequest, type BuildResult } from './build.js';
+import { build, type BuildResult } from './build.js';
 import { copyImage, type CopyResult, type RegistryOptions } from './copy.js';
 import { createProgress, type Progress } from './progress.js';
 import { parseSystem } from './platform.js';
@@ -19,56 +19,7 @@ import { defaultRoot } from '../registry/server/store.js';
 import { sbomCommand } from './cli-sbom.js';
 import { packageVersion } from './version.js';
 import { keygenCommand, prepareSigning, signCommand, signingFlags, verifyCommand, type SigningFlags } from './cli-sign.js';
-
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-/** `--entrypoint '["a","b"]'` is a list; any other value is a one-element list. */
-function argv(flag: string) {
-  return (v: string): string[] => {
-    if (!v.trimStart().startsWith('[')) return [v];
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(v);
-    } catch {
-      throw new StrataError('usage', `${flag} '${v}' starts with '[' but is not a JSON list`);
-    }
-    if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) throw new StrataError('usage', `${flag} must be a JSON list of strings`);
-    return parsed;
-  };
-}
-
-export function sourceDateEpoch(flag: string | undefined, env: NodeJS.ProcessEnv): number {
-  const v = flag ?? env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === '') return 0;
-  if (!/^\d+$/.test(v)) throw new StrataError('usage', `SOURCE_DATE_EPOCH '${v}' is not a whole number of seconds`);
-  // tar headers here hold 32-bit signed seconds (tar-stream), so later times would wrap.
-  if (Number(v) > 2 ** 31 - 1) throw new StrataError('usage', `SOURCE_DATE_EPOCH ${v} is after 2038-01-19, which the tar headers cannot hold`);
-  return Number(v);
-}
-
-interface BuildFlags {
-  output?: string;
-  tag?: string;
-  system?: string;
-  platform?: string;
-  entrypoint?: string[];
-  cmd?: string[];
-  env?: string[];
-  workdir?: string;
-  user?: string;
-  label?: string[];
-  annotation?: string[];
-  port?: string[];
-  from?: string;
-  maxLayers: string;
-  layering: Strategy;
-  cache: boolean;
-  compression?: 'gzip' | 'zstd' | 'none';
-  format: 'oci' | 'docker';
-  sourceDateEpoch?: string;
-  json?: boolean;
-}
+import { collect, imageOptions, request, sourceDateEpoch, type BuildFlags } from './cli-image.js';
 
 interface RegistryFlags extends AccessFlags {
   concurrency: string;
@@ -77,29 +28,6 @@ interface RegistryFlags extends AccessFlags {
   json?: boolean;
   digestFile?: string;
   reuseFrom?: string[];
-}
-
-/** The options every image-making command shares (build, digest, push, copy). */
-function imageOptions(cmd: Command, multiTag = false): Command {
-  return (multiTag ? cmd.option('-t, --tag <tag>', "tag to write (repeatable; default: the reference's, the description's, else latest)", collect) : cmd.option('-t, --tag <tag>', "tag (over the reference's, the description's, and latest)"))
-    .option('--system <system>', 'Nix system to build for (x86_64-linux, aarch64-linux)')
-    .option('--platform <platform>', 'OCI platform to build for (linux/amd64, linux/arm64)')
-    .option('--entrypoint <cmd>', 'entrypoint: a path, or a JSON list', argv('--entrypoint'))
-    .option('--cmd <cmd>', 'default arguments: one, or a JSON list', argv('--cmd'))
-    .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
-    .option('-w, --workdir <dir>', 'working directory')
-    .option('-u, --user <user>', 'user[:group] or uid[:gid]')
-    .option('-l, --label <KEY=VALUE>', 'config label (repeatable)', collect)
-    .option('--annotation <KEY=VALUE>', 'manifest annotation (repeatable)', collect)
-    .option('-p, --port <port>', 'exposed port, PORT[/tcp|udp] (repeatable)', collect)
-    .option('--from <image>', "base image whose layers go under the image's: docker://REF (docker:// optional), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (over the description's fromImage)")
-    .option('--max-layers <n>', 'at most this many layers (up to 127)', String(DEFAULT_MAX_LAYERS))
-    .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default('stable'))
-    .addOption(new Option('--compression <kind>', 'layer compression (default gzip; none for docker-archive)').choices(['gzip', 'zstd', 'none']))
-    .addOption(new Option('--format <format>', 'manifest format').choices(['oci', 'docker']).default('oci'))
-    .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
-    .option('--no-cache', 'make every layer from the store (the cache is $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata)')
-    .option('--json', 'print a JSON summary instead of the digest');
 }
 
 /** The options of every command that transfers images. */
@@ -116,34 +44,6 @@ async function registryOptions(f: RegistryFlags): Promise<{ reg: RegistryOptions
   const session = await sessionOptions(f, { progress });
   const chunk = positiveInt('--chunk-size', f.chunkSize, 0);
   return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, ...(chunk !== undefined ? { chunkSize: chunk } : {}) } }, progress };
-}
-
-function request(installable: string, f: BuildFlags): BuildRequest {
-  if (f.system && f.platform) throw new StrataError('usage', 'give --system or --platform, not both');
-  const system = f.system ?? f.platform;
-  return {
-    installable,
-    ...(f.output !== undefined ? { output: parseDestination(f.output) } : {}),
-    ...(system ? { system } : {}),
-    ...(f.tag ? { tag: f.tag } : {}),
-    overrides: {
-      ...(f.entrypoint && { entrypoint: f.entrypoint }),
-      ...(f.cmd && { cmd: f.cmd }),
-      ...(f.env && { env: f.env }),
-      ...(f.workdir && { workdir: f.workdir }),
-      ...(f.user && { user: f.user }),
-      ...(f.label && { labels: f.label }),
-      ...(f.annotation && { annotations: f.annotation }),
-      ...(f.port && { ports: f.port }),
-      ...(f.from && { fromImage: f.from }),
-    },
-    maxLayers: validateMaxLayers(Number(f.maxLayers)),
-    strategy: f.layering,
-    cache: f.cache,
-    ...(f.compression ? { compression: f.compression } : {}),
-    format: f.format,
-    sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env),
-  };
 }
 
 function buildCommand(print: (s: string) => void): Command {
