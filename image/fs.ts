@@ -1,7 +1,8 @@
 // Filesystem helpers for writing images safely.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, mkdtemp, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { StrataError } from '../src/errors.js';
 
 /**
  * mkdir -p, one component at a time. Node's own recursive mkdir spins forever on
@@ -47,4 +48,14 @@ export async function writeFileAtomic(path: string, data: Buffer | string, opts:
     await unlink(tmp).catch(() => undefined);
     throw e;
   });
+}
+
+/** A staging directory beside `file`, so the final rename stays on one filesystem. */
+export async function stageBeside(file: string): Promise<string> {
+  try {
+    await mkdirs(dirname(file));
+    return await mkdtemp(join(dirname(file), `.${basename(file)}.strata-stage-`));
+  } catch (e) {
+    throw new StrataError('output', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { StrataError } from '../src/errors.js';
 import { sha256 } from '../layers/hash-tap.js';
-import { Annotation, MediaType, type Descriptor, type Digest, type ImageIndex, type ImageManifest, type Platform } from './types.js';
+import { Annotation, MediaType, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from './types.js';
 
 /** Blobs are read 1 MiB at a time: at Node's 64 KiB default, reads and GC cost 17% of a push's CPU (docs/benchmarks/push.md). */
 const READ_CHUNK = 2 ** 20;
@@ -80,6 +80,20 @@ export async function readChecked(stream: Readable, d: Descriptor, where: string
   return bytes;
 }
 
+const CONTAINER_CONFIG_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
+
+/** The config of an image manifest; refused unless it is a container image's (an artifact's config has a type of its own). */
+export async function readContainerConfig(img: SourceImage, where: string): Promise<ImageConfig> {
+  const c = img.blobs[0];
+  if (!c || !CONTAINER_CONFIG_TYPES.includes(c.descriptor.mediaType)) throw new StrataError('reference', `not a container image (its config is ${c?.descriptor.mediaType ?? 'missing'})`);
+  const bytes = await readChecked(c.open(0), c.descriptor, where);
+  try {
+    return JSON.parse(bytes.toString('utf8')) as ImageConfig;
+  } catch (e) {
+    throw new StrataError('reference', `its config is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** Picks the manifest of an index.json by tag, or the only one when no tag is given. */
 function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string): Descriptor {
   if (tag) {
@@ -109,7 +123,7 @@ export async function readOciLayout(dir: string, tag: string | undefined, platfo
   return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, platform);
 }
 
-interface TarMember {
+export interface TarMember {
   offset: number;
   size: number;
 }
@@ -163,6 +177,13 @@ export async function indexTar(file: string): Promise<Map<string, TarMember>> {
   return members;
 }
 
+/** The bytes of a tar's member (from `offset` on), read in place. */
+export function openTarMember(file: string, members: Map<string, TarMember>, name: string, where: string, offset = 0): Readable {
+  const m = members.get(name);
+  if (!m) throw new StrataError('reference', `${where} has no ${name}`);
+  return m.size - offset <= 0 ? Readable.from([]) : createReadStream(file, { start: m.offset + offset, end: m.offset + m.size - 1, highWaterMark: READ_CHUNK });
+}
+
 /** An image of an oci-archive, read in place. */
 export async function readOciArchive(file: string, tag: string | undefined, platform?: Platform): Promise<SourceImage> {
   const where = `oci-archive:${file}`;
@@ -172,11 +193,7 @@ export async function readOciArchive(file: string, tag: string | undefined, plat
   } catch (e) {
     throw new StrataError('reference', `${where} cannot be read: ${(e as Error).message}`, { cause: e });
   }
-  const range = (name: string, offset = 0): Readable => {
-    const m = members.get(name);
-    if (!m) throw new StrataError('reference', `${where} has no ${name}`);
-    return m.size - offset <= 0 ? Readable.from([]) : createReadStream(file, { start: m.offset + offset, end: m.offset + m.size - 1, highWaterMark: READ_CHUNK });
-  };
+  const range = (name: string, offset = 0): Readable => openTarMember(file, members, name, where, offset);
   const blobName = (d: Digest) => `blobs/${d.replace(':', '/')}`;
   let index: ImageIndex;
   try {

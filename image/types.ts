@@ -86,6 +86,8 @@ export interface ImageConfig {
   author?: string;
   architecture: string;
   os: string;
+  'os.version'?: string;
+  'os.features'?: string[];
   variant?: string;
   config?: ContainerConfig;
   rootfs: { type: 'layers'; diff_ids: Digest[] };

@@ -92,24 +92,32 @@ export function sourceBlobToPush(b: SourceBlob, repo: Repository, label: string)
   };
 }
 
+/**
+ * The images of a tree the registry lacks, children before their index. A
+ * registry that has a manifest has everything it names (it checks on PUT), so
+ * one HEAD stands for a whole image or index, as in go-containerregistry.
+ */
+async function missingImages(img: SourceImage, repo: Repository): Promise<SourceImage[]> {
+  if ((await headManifest(repo, img.manifest.digest, true)) === img.manifest.digest) return [];
+  const below = await Promise.all(img.children.map((c) => missingImages(c, repo)));
+  return [...below.flat(), img];
+}
+
 /** Pushes an existing image (layout, archive or another registry's) as it is: same bytes, same digest. */
 export async function pushSourceImage(img: SourceImage, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
   const run = limiter(opts.concurrency);
-  const blobs = uniqueBlobs(img).map((b) => sourceBlobToPush(b, repo, blobLabel(b.descriptor)));
-  // A registry that has the manifest has everything it names (it checks on
-  // PUT): one HEAD instead of one per blob, as go-containerregistry does.
-  if ((await headManifest(repo, img.manifest.digest, true)) === img.manifest.digest) {
-    const there = blobs.map((b): PushedBlob => ({ digest: b.source.digest!, size: b.source.size ?? -1, action: 'exists', sent: 0 }));
-    for (const b of there) opts.progress.emit({ type: 'blob-done', id: b.digest, digest: b.digest, size: b.size, action: 'exists' });
-    await putManifestAndTags(repo, img.manifest.bytes, img.manifest.mediaType, img.manifest.digest, tags, opts.progress);
-    return { digest: img.manifest.digest, blobs: there, sent: 0 };
-  }
-  const pushed = await settleAll(blobs.map((b) => run(() => pushBlob(repo, b, opts))));
-  // Children of an index by digest, then the top manifest with its tags.
-  const putTree = async (i: SourceImage, top: boolean) => {
-    for (const c of i.children) await putTree(c, false);
-    await putManifestAndTags(repo, i.manifest.bytes, i.manifest.mediaType, i.manifest.digest, top ? tags : [], opts.progress);
-  };
-  await putTree(img, true);
+  const missing = await missingImages(img, repo);
+  const needed = new Set(missing.flatMap((i) => i.blobs.map((b) => b.descriptor.digest)));
+  const pushed = await settleAll(
+    uniqueBlobs(img).map((b) => {
+      if (needed.has(b.descriptor.digest)) return run(() => pushBlob(repo, sourceBlobToPush(b, repo, blobLabel(b.descriptor)), opts));
+      const there: PushedBlob = { digest: b.descriptor.digest, size: b.descriptor.size, action: 'exists', sent: 0 };
+      opts.progress.emit({ type: 'blob-done', id: there.digest, digest: there.digest, size: there.size, action: 'exists' });
+      return Promise.resolve(there);
+    }),
+  );
+  // Children by digest, then the top manifest with its tags (written even when the manifest was there).
+  for (const i of missing) if (i !== img) await putManifestAndTags(repo, i.manifest.bytes, i.manifest.mediaType, i.manifest.digest, [], opts.progress);
+  await putManifestAndTags(repo, img.manifest.bytes, img.manifest.mediaType, img.manifest.digest, tags, opts.progress);
   return { digest: img.manifest.digest, blobs: pushed, sent: pushed.reduce((n, b) => n + b.sent, 0) };
 }

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { layerMediaType, type ManifestFormat } from '../image/assemble.js';
 import type { OciLayoutWriter } from '../image/layout.js';
-import { readChecked, type SourceBlob, type SourceImage } from '../image/source.js';
+import { readContainerConfig, type SourceBlob, type SourceImage } from '../image/source.js';
 import { MediaType, type ContainerConfig, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type Platform } from '../image/types.js';
 import { readSource, type RegistryOptions } from './copy.js';
 import { StrataError } from './errors.js';
@@ -37,8 +37,6 @@ export interface BaseImage {
   history: HistoryEntry[];
 }
 
-const CONFIG_TYPES: string[] = [MediaType.ociConfig, MediaType.dockerConfig];
-
 /** Reads the base's manifest (the target platform's, from an index) and config. */
 export async function resolveBase(reference: string, platform: Platform, reg: RegistryOptions): Promise<BaseImage> {
   const fail = (code: StrataError['code'], why: string) => new StrataError(code, `base image ${reference}: ${why}`);
@@ -49,9 +47,7 @@ export async function resolveBase(reference: string, platform: Platform, reg: Re
   try {
     ref = parseDestination(reference);
     img = await readSource(ref, reg, platform);
-    const c = img.blobs[0];
-    if (!c || !CONFIG_TYPES.includes(c.descriptor.mediaType)) throw fail('reference', `not a container image (its config is ${c?.descriptor.mediaType ?? 'missing'})`);
-    config = JSON.parse((await readChecked(c.open(0), c.descriptor, reference)).toString('utf8')) as ImageConfig;
+    config = await readContainerConfig(img, reference);
   } catch (e) {
     // The readers' messages do not say what the image was for.
     if (e instanceof StrataError && !e.message.startsWith('base image ')) throw fail(e.code, e.message);

@@ -1,7 +1,7 @@
 // Orchestration of `strata build`: installable → nix (build, closure) → image
 // description → layer groups → tar streams → a sink (OCI layout or archive).
-import { mkdtemp, rm } from 'node:fs/promises';
-import { dirname, join, basename } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { assembleAndWrite, type WriteImageOptions, type WrittenImage } from './write-image.js';
 import { resolveBase, uncompressedLayer, type BaseImage } from './base-image.js';
 import { DigestOnlySink } from '../image/sink.js';
@@ -21,7 +21,7 @@ import type { ManifestFormat } from '../image/assemble.js';
 import type { Digest, Platform } from '../image/types.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
-import { mkdirs } from '../image/fs.js';
+import { stageBeside } from '../image/fs.js';
 
 export interface BuildRequest {
   installable: string;
@@ -42,6 +42,8 @@ export interface BuildRequest {
   sourceDateEpoch: number;
   /** For a docker:// output: more tags (pushed after --tag), session and push options, images to reuse layers from. */
   extraTags?: string[];
+  /** For a docker:// output: the manifest by digest only, no tag (push --by-digest). */
+  byDigest?: boolean;
   registry?: RegistryOptions;
   reuseFrom?: string[];
   /** Called with what was found before any layer is made: strata sbom reads the closure of the very image whose digest it attests. */
@@ -66,16 +68,6 @@ export interface BuildResult {
   pushed?: { bytes: number; blobs: { digest: Digest; size: number; action: string }[] };
 }
 
-
-/** A staging directory beside an archive, so the final rename stays on one filesystem. */
-async function stageBeside(file: string): Promise<string> {
-  try {
-    await mkdirs(dirname(file));
-    return await mkdtemp(join(dirname(file), `.${basename(file)}.strata-stage-`));
-  } catch (e) {
-    throw new StrataError('output', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
-  }
-}
 
 function defaultRegistryOptions(): RegistryOptions {
   const progress = createProgress('auto');
@@ -129,7 +121,8 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   const out = req.output ?? { transport: 'oci' as const, path: '' };
   const digestOnly = req.output === undefined;
   if (out.transport === 'nix') throw new StrataError('reference', `'${out.installable}' is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE`);
-  if (out.transport === 'docker' && out.ref.digest) throw new StrataError('reference', `cannot push to a digest (${out.ref.digest}); name a tag, or none for latest`);
+  if (out.transport === 'docker' && out.ref.digest) throw new StrataError('reference', `cannot push to a digest (${out.ref.digest}) not yet made; name a tag, none for latest, or push with --by-digest`);
+  if (req.byDigest && (out.transport !== 'docker' || out.ref.tag || req.tag || req.extraTags?.length)) throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
   const dockerArchive = out.transport === 'docker-archive';
   if (dockerArchive && req.compression && req.compression !== 'none') {
     throw new StrataError('usage', 'docker-archive holds uncompressed layers; drop --compression');
@@ -174,7 +167,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
       if (out.transport === 'docker') {
         const { session, push } = reg();
         const repo = repositoryOf(out.ref, session);
-        const tags = [...new Set([tag, ...(req.extraTags ?? [])])];
+        const tags = req.byDigest ? [] : [...new Set([tag, ...(req.extraTags ?? [])])];
         const reuseFrom = (req.reuseFrom ?? []).map((r) => {
           const ref = parseDockerReference(r.replace(/^docker:\/\//, ''));
           return { repo: repositoryOf(ref, session), reference: ref.digest ?? ref.tag ?? 'latest' };

@@ -1,6 +1,9 @@
 // The registry access flags every command that talks to a registry shares
-// (push, pull, copy, sign, verify), and the session options they make.
+// (push, pull, copy, index, sign, verify), the transfer flags of those that
+// move images, and the session and push options they make.
 import type { Command } from 'commander';
+import type { RegistryOptions } from './copy.js';
+import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_RETRY } from '../registry/retry.js';
 import type { SessionOptions } from '../registry/session.js';
 import { StrataError } from './errors.js';
@@ -45,4 +48,29 @@ export async function sessionOptions(f: AccessFlags, extra: Pick<SessionOptions,
     retry: { ...DEFAULT_RETRY, attempts: positiveInt('--retries', f.retries)! },
     credentials: { ...(f.username ? { username: f.username, password: password ?? '' } : {}), ...(f.authfile ? { authFile: f.authfile } : {}) },
   };
+}
+
+export interface RegistryFlags extends AccessFlags {
+  concurrency: string;
+  chunkSize?: string;
+  quiet?: boolean;
+  json?: boolean;
+  digestFile?: string;
+  reuseFrom?: string[];
+}
+
+/** The options of every command that transfers images. */
+export function registryFlags(cmd: Command): Command {
+  return accessFlags(cmd)
+    .option('--concurrency <n>', 'blobs transferred at once', '4')
+    .option('--chunk-size <bytes>', 'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)')
+    .option('-q, --quiet', 'no progress output')
+    .option('--digest-file <file>', 'also write the manifest digest to this file');
+}
+
+export async function registryOptions(f: RegistryFlags): Promise<{ reg: RegistryOptions; progress: Progress }> {
+  const progress = createProgress(f.quiet ? 'quiet' : f.json ? 'json' : 'auto');
+  const session = await sessionOptions(f, { progress });
+  const chunk = positiveInt('--chunk-size', f.chunkSize, 0);
+  return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, ...(chunk !== undefined ? { chunkSize: chunk } : {}) } }, progress };
 }

@@ -3,14 +3,15 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { build, type BuildResult } from './build.js';
-import { copyImage, type CopyResult, type RegistryOptions } from './copy.js';
-import { createProgress, type Progress } from './progress.js';
+import { copyImage, type CopyResult } from './copy.js';
+import { createProgress } from './progress.js';
 import { parseSystem } from './platform.js';
 import { describeError, exitCodeFor, StrataError } from './errors.js';
 import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
 import { parseDestination, parseSource, type Reference } from './reference.js';
 import { writeFileAtomic } from '../image/fs.js';
-import { accessFlags, positiveInt, sessionOptions, type AccessFlags } from './cli-access.js';
+import { positiveInt, registryFlags, registryOptions, type RegistryFlags } from './cli-access.js';
+import { indexCommand } from './cli-index.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
 import { collectGarbage, DEFAULT_LISTEN, serveUntilStopped } from './serve.js';
 import { NixBridge, parseImageMappings } from './bridge.js';
@@ -20,31 +21,6 @@ import { sbomCommand } from './cli-sbom.js';
 import { packageVersion } from './version.js';
 import { keygenCommand, prepareSigning, signCommand, signingFlags, verifyCommand, type SigningFlags } from './cli-sign.js';
 import { collect, imageOptions, request, sourceDateEpoch, type BuildFlags } from './cli-image.js';
-
-interface RegistryFlags extends AccessFlags {
-  concurrency: string;
-  chunkSize?: string;
-  quiet?: boolean;
-  json?: boolean;
-  digestFile?: string;
-  reuseFrom?: string[];
-}
-
-/** The options of every command that transfers images. */
-function registryFlags(cmd: Command): Command {
-  return accessFlags(cmd)
-    .option('--concurrency <n>', 'blobs transferred at once', '4')
-    .option('--chunk-size <bytes>', 'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)')
-    .option('-q, --quiet', 'no progress output')
-    .option('--digest-file <file>', 'also write the manifest digest to this file');
-}
-
-async function registryOptions(f: RegistryFlags): Promise<{ reg: RegistryOptions; progress: Progress }> {
-  const progress = createProgress(f.quiet ? 'quiet' : f.json ? 'json' : 'auto');
-  const session = await sessionOptions(f, { progress });
-  const chunk = positiveInt('--chunk-size', f.chunkSize, 0);
-  return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, ...(chunk !== undefined ? { chunkSize: chunk } : {}) } }, progress };
-}
 
 function buildCommand(print: (s: string) => void): Command {
   return imageOptions(
@@ -60,7 +36,7 @@ function buildCommand(print: (s: string) => void): Command {
   });
 }
 
-type TransferFlags = Omit<BuildFlags, 'tag'> & RegistryFlags & SigningFlags & { tag?: string[]; sign?: boolean };
+type TransferFlags = Omit<BuildFlags, 'tag'> & RegistryFlags & SigningFlags & { tag?: string[]; sign?: boolean; byDigest?: boolean };
 
 /** Any source to any destination: a Nix installable is built (and pushed as it is made); an image is copied byte for byte. */
 async function transfer(source: Reference, sourceText: string, destination: string, f: TransferFlags, print: (s: string) => void): Promise<void> {
@@ -73,13 +49,14 @@ async function transfer(source: Reference, sourceText: string, destination: stri
       result = await build({
         ...request(sourceText, { ...f, tag: tags[0], output: destination }),
         extraTags: tags.slice(1),
+        ...(f.byDigest ? { byDigest: true } : {}),
         registry: reg,
         ...(f.reuseFrom ? { reuseFrom: f.reuseFrom } : {}),
       });
     } else {
       if (f.from) throw new StrataError('usage', `--from is for building a Nix installable; ${sourceText} is an image, copied as it is`);
       const platform = f.platform ?? f.system;
-      result = await copyImage({ source, destination: parseDestination(destination), tags: f.tag ?? [], ...(platform ? { platform: parseSystem(platform).platform } : {}), registry: reg });
+      result = await copyImage({ source, destination: parseDestination(destination), tags: f.tag ?? [], ...(platform ? { platform: parseSystem(platform).platform } : {}), ...(f.byDigest ? { byDigest: true } : {}), registry: reg });
     }
   } finally {
     progress.close();
@@ -108,6 +85,7 @@ function pushCommand(print: (s: string) => void): Command {
   ))
     .option('--sign', 'sign the pushed image (strata sign: with --key FILE, else keyless)')
     .option('--reuse-from <ref>', 'reuse matching layers of this image in the same registry (repeatable; the destination tag is always tried)', collect)
+    .option('--by-digest', 'push the manifest by digest only and write no tag (for strata index to gather later)')
     .action(async (source: string, destination: string, f: TransferFlags) => {
       const dst = parseDestination(destination);
       if (dst.transport !== 'docker') throw new StrataError('usage', `push writes to a registry; for ${dst.transport}: use 'strata copy' or 'strata build -o'`);
@@ -265,6 +243,7 @@ export function program(print: (s: string) => void = (s) => process.stdout.write
   p.addCommand(pushCommand(print).exitOverride());
   p.addCommand(pullCommand(print).exitOverride());
   p.addCommand(copyCommand(print).exitOverride());
+  p.addCommand(indexCommand(print).exitOverride());
   p.addCommand(serveCommand().exitOverride());
   p.addCommand(gcCommand(print).exitOverride());
   p.addCommand(sbomCommand(print).exitOverride());

@@ -2,10 +2,10 @@
 // any source (OCI layout, oci-archive, registry) to any sink, byte for byte, so
 // its digest stays the same. Nix installables go through build() instead.
 import { settleAll } from './settle.js';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { writeOciArchive } from '../image/archive.js';
-import { mkdirs } from '../image/fs.js';
+import { stageBeside } from '../image/fs.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { importSourceBlob } from '../image/sink.js';
 import { readOciArchive, readOciLayout, uniqueBlobs, type SourceImage } from '../image/source.js';
@@ -30,6 +30,8 @@ export interface CopyRequest {
   tags: string[];
   /** Only this platform's image of an index. */
   platform?: Platform;
+  /** To a registry: the manifest by digest only, no tag (push --by-digest). */
+  byDigest?: boolean;
   registry: RegistryOptions;
 }
 
@@ -85,23 +87,26 @@ async function writeToLayout(img: SourceImage, layout: OciLayoutWriter, reg: Reg
 
 export async function copyImage(req: CopyRequest): Promise<CopyResult> {
   const dst = req.destination;
+  if (req.byDigest && (dst.transport !== 'docker' || dst.ref.tag || req.tags.length)) throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
   const img = await readSource(req.source, req.registry, req.platform);
-  const tags = req.tags.length ? req.tags : [resolveTag(undefined, referenceTag(dst), referenceTag(req.source))];
+  const untagged = req.byDigest || (dst.transport === 'docker' && dst.ref.digest && !req.tags.length && !dst.ref.tag);
+  const tags = untagged ? [] : req.tags.length ? req.tags : [resolveTag(undefined, referenceTag(dst), referenceTag(req.source))];
+  return writeSourceImage(img, dst, tags, req.registry);
+}
+
+/** Writes an image tree as it is to a registry (by digest, then `tags`) or into a layout (named by the first tag). */
+export async function writeSourceImage(img: SourceImage, dst: Reference, tags: string[], registry: RegistryOptions): Promise<CopyResult> {
   const digest = img.manifest.digest;
   const descriptor = { mediaType: img.manifest.mediaType, digest, size: img.manifest.bytes.length };
   switch (dst.transport) {
     case 'docker': {
       if (dst.ref.digest && dst.ref.digest !== digest) throw new StrataError('reference', `${formatReference(dst)} names digest ${dst.ref.digest}, but the image is ${digest}`);
-      const s = await pushSourceImage(img, repositoryOf(dst.ref, req.registry.session), dst.ref.digest && !req.tags.length && !dst.ref.tag ? [] : tags, req.registry.push);
+      const s = await pushSourceImage(img, repositoryOf(dst.ref, registry.session), tags, registry.push);
       return { digest, output: `docker://${dst.ref.registry}/${dst.ref.repository}`, tags, bytes: s.sent, blobs: s.blobs };
     }
     case 'oci':
     case 'oci-archive': {
-      let stage: string | undefined;
-      if (dst.transport === 'oci-archive') {
-        await mkdirs(dirname(dst.path));
-        stage = await mkdtemp(join(dirname(dst.path), `.${basename(dst.path)}.strata-stage-`));
-      }
+      const stage = dst.transport === 'oci-archive' ? await stageBeside(dst.path) : undefined;
       const layout = await OciLayoutWriter.open(stage ? join(stage, 'layout') : dst.path);
       const undo = async () => {
         await layout.abort();
@@ -109,7 +114,7 @@ export async function copyImage(req: CopyRequest): Promise<CopyResult> {
       };
       return guarded(undo, async () => {
         try {
-          const w = await writeToLayout(img, layout, req.registry);
+          const w = await writeToLayout(img, layout, registry);
           await layout.commit(descriptor, tags[0]);
           if (stage) await writeOciArchive(layout.root, dst.path, 0);
           return { digest, output: formatReference(dst), tags: tags.slice(0, 1), bytes: w.bytes, blobs: w.blobs };

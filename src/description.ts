@@ -177,7 +177,7 @@ export interface ConfigOverrides {
   fromImage?: string;
 }
 
-function keyValue(kv: string, what: string, code: 'usage' | 'description' = 'usage'): [string, string] {
+export function keyValue(kv: string, what: string, code: 'usage' | 'description' = 'usage'): [string, string] {
   const i = kv.indexOf('=');
   if (i <= 0) throw new StrataError(code, `${what} '${kv}' is not KEY=VALUE`);
   return [kv.slice(0, i), kv.slice(i + 1)];

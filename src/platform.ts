@@ -32,6 +32,17 @@ export function parseSystem(s: string): { system: string; platform: Platform } {
   return { system: s, platform };
 }
 
+/**
+ * A platform to look for in images: a Nix system Strata knows, or any OCI
+ * os/architecture[/variant] (an index may hold platforms Nix cannot build).
+ */
+export function parsePlatform(s: string): Platform {
+  if (!s.includes('/')) return parseSystem(s).platform;
+  const [os, architecture, variant, ...rest] = s.split('/');
+  if (!os || !architecture || variant === '' || rest.length) throw new StrataError('platform', `platform '${s}' is not OS/ARCHITECTURE[/VARIANT] (linux/amd64, linux/arm/v7) or a Nix system (x86_64-linux)`);
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
 export function formatPlatform(p: Platform): string {
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }

@@ -123,6 +123,26 @@ export function parseSource(s: string): Reference {
   return parseTransport(s) ?? { transport: 'nix', installable: s };
 }
 
+/**
+ * A source where a bare REGISTRY/REPO[:TAG|@DIGEST] is an image (strata index):
+ * a transport reference is an image; a flake reference (with '#' or a scheme
+ * such as github: or path:), a path (./x, /nix/store/…, or any that exists, such
+ * as a result link) is an installable; so is anything else whose first
+ * component is no registry host (has no '.' or ':' and is not localhost), as
+ * Docker Hub short names would be: write those docker.io/library/alpine.
+ */
+export function parseImageOrInstallable(s: string, pathExists: (p: string) => boolean): Reference {
+  const t = parseTransport(s);
+  if (t) return t;
+  const installable: Reference = { transport: 'nix', installable: s };
+  if (s.includes('#') || /^[./~]/.test(s) || pathExists(s)) return installable;
+  // A scheme (github:owner/repo) is not a registry's host:port.
+  if (/^[a-z][a-z0-9+.-]*:(?![0-9]+(\/|$))/i.test(s)) return installable;
+  const first = s.split('/')[0]!;
+  if (!s.includes('/') || !(first.includes('.') || first.includes(':') || first === 'localhost')) return installable;
+  return { transport: 'docker', ref: parseDockerReference(s) };
+}
+
 /** A destination: a transport reference, or a bare registry reference meaning docker://. */
 export function parseDestination(s: string): Reference {
   const t = parseTransport(s);
