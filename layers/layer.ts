@@ -1,7 +1,7 @@
 // One layer: tree entries → deterministic tar → compressor → a sink, with the
 // diffID (of the tar) and the digest and size (of the compressed blob) computed
 // as the bytes pass.
-import { type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../image/types.js';
 import { createCompressor, type Compression } from './compress.js';
@@ -65,10 +65,15 @@ export async function* layerEntries(input: LayerInput): AsyncGenerator<TreeEntry
   yield* afterNix;
 }
 
+/** The layer's uncompressed tar: the bytes its diffID is the digest of. */
+export function layerTar(input: LayerInput, mtime: number): Readable {
+  return tarStream(layerEntries(input), { mtime });
+}
+
 /** Writes one layer's compressed bytes into `sink` and returns its digests. */
 export async function writeLayer(input: LayerInput, opts: LayerOptions, sink: Writable): Promise<LayerDigests> {
   const diff = new HashTap();
   const blob = new HashTap();
-  await pipeline(tarStream(layerEntries(input), { mtime: opts.mtime }), diff, createCompressor(opts.compression), blob, sink);
+  await pipeline(layerTar(input, opts.mtime), diff, createCompressor(opts.compression), blob, sink);
   return { digest: blob.value.digest, size: blob.value.size, diffID: diff.value.digest, uncompressedSize: diff.value.size };
 }

@@ -12,6 +12,7 @@ import { parseDestination, parseSource, type Reference } from './reference.js';
 import { writeFileAtomic } from '../image/fs.js';
 import { positiveInt, registryFlags, registryOptions, type RegistryFlags } from './cli-access.js';
 import { indexCommand } from './cli-index.js';
+import { diffCommand } from './cli-diff.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
 import { collectGarbage, DEFAULT_LISTEN, serveUntilStopped } from './serve.js';
 import { NixBridge, parseImageMappings } from './bridge.js';
@@ -231,7 +232,8 @@ function gcCommand(print: (s: string) => void): Command {
     });
 }
 
-export function program(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
+/** `exit` sets the code a command ends with when it succeeds in saying something other than yes (diff: 1, the images differ). */
+export function program(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`), exit: (code: number) => void = () => undefined): Command {
   const p = new Command('strata')
     .description('Nix flake outputs to byte-identical OCI images, with no container runtime')
     .version(packageVersion())
@@ -240,6 +242,7 @@ export function program(print: (s: string) => void = (s) => process.stdout.write
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   p.addCommand(buildCommand(print).exitOverride());
   p.addCommand(digestCommand(print).exitOverride());
+  p.addCommand(diffCommand(print, exit).exitOverride());
   p.addCommand(pushCommand(print).exitOverride());
   p.addCommand(pullCommand(print).exitOverride());
   p.addCommand(copyCommand(print).exitOverride());
@@ -254,9 +257,10 @@ export function program(print: (s: string) => void = (s) => process.stdout.write
 }
 
 export async function main(args: string[]): Promise<number> {
+  let code = 0;
   try {
-    await program().parseAsync(args, { from: 'user' });
-    return 0;
+    await program(undefined, (c) => (code = c)).parseAsync(args, { from: 'user' });
+    return code;
   } catch (e) {
     if (e instanceof CommanderError) {
       // Commander already printed its message (help, version or a usage error).

@@ -1,0 +1,71 @@
+// A docker-archive (docker save's format), read in place: manifest.json names
+// each image's config file and its layer tars, bottom first. There is no
+// image manifest, so an image here is known by its config digest (the image
+// ID). Layers are the files the archive holds: plain tars as docker save and
+// Strata write them (docker 25 and later may store them under blobs/sha256/).
+import type { Readable } from 'node:stream';
+import { sha256 } from '../layers/hash-tap.js';
+import { StrataError } from '../src/errors.js';
+import { formatDockerReference, type DockerReference } from '../src/reference.js';
+import { indexTar, openTarMember, type TarMember } from './source.js';
+import type { Digest } from './types.js';
+
+interface ArchiveManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+export interface DockerArchiveImage {
+  config: { digest: Digest; bytes: Buffer };
+  repoTags: string[];
+  /** Each layer's bytes (a tar, possibly compressed), bottom first. */
+  layers: { path: string; open(): Readable }[];
+}
+
+async function readMember(file: string, members: Map<string, TarMember>, name: string, where: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of openTarMember(file, members, name, where)) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** Docker writes names without the docker.io/library/ prefix: match either way. */
+function shortName(ref: DockerReference): string {
+  return formatDockerReference(ref).replace(/^docker\.io\/(library\/)?/, '');
+}
+
+/** The archive's image named `name` (its RepoTags), or its only image. */
+export async function readDockerArchive(file: string, name?: DockerReference): Promise<DockerArchiveImage> {
+  const where = `docker-archive:${file}`;
+  let members: Map<string, TarMember>;
+  let entries: ArchiveManifestEntry[];
+  try {
+    members = await indexTar(file);
+    entries = JSON.parse((await readMember(file, members, 'manifest.json', where)).toString('utf8')) as ArchiveManifestEntry[];
+  } catch (e) {
+    if (e instanceof StrataError) throw e;
+    throw new StrataError('reference', `${where} cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  if (!Array.isArray(entries) || !entries.every((e) => typeof e?.Config === 'string' && Array.isArray(e.Layers))) {
+    throw new StrataError('reference', `${where}: manifest.json is not docker save's list of images`);
+  }
+  const tags = (e: ArchiveManifestEntry) => e.RepoTags ?? [];
+  let entry: ArchiveManifestEntry | undefined;
+  if (name) {
+    const wanted = [formatDockerReference(name), shortName(name)];
+    entry = entries.find((e) => tags(e).some((t) => wanted.includes(t)));
+    if (!entry) throw new StrataError('reference', `${where} has no image named ${shortName(name)} (it has ${entries.flatMap(tags).join(', ') || 'untagged images only'})`);
+  } else {
+    if (entries.length !== 1) throw new StrataError('reference', `${where} holds ${entries.length} images; name one with docker-archive:FILE:NAME:TAG`);
+    entry = entries[0]!;
+  }
+  const bytes = await readMember(file, members, entry.Config, where);
+  return {
+    config: { digest: sha256(bytes), bytes },
+    repoTags: tags(entry),
+    layers: entry.Layers.map((path) => {
+      if (!members.has(path)) throw new StrataError('reference', `${where} names layer ${path}, which it does not hold`);
+      return { path, open: () => openTarMember(file, members, path, where) };
+    }),
+  };
+}

@@ -1,0 +1,62 @@
+// `strata diff A B`: exit 0 when A and B are the same image, 1 when they are
+// not (with the explanation), 2 when either cannot be read or they cannot be
+// compared — cmp's and diff's convention, so a script can tell "different"
+// from "broken" whatever the cause of the error.
+import { Command } from 'commander';
+import { diffTargets } from '../compare/diff.js';
+import type { OpenedTarget } from '../compare/model.js';
+import { renderDiff } from '../compare/render.js';
+import { accessFlags, positiveInt, sessionOptions, type AccessFlags } from './cli-access.js';
+import { imageOptions, request, type BuildFlags } from './cli-image.js';
+import { openTarget } from './compare-sources.js';
+import { describeError, StrataError } from './errors.js';
+import { guarded } from './interrupt.js';
+import { parsePlatform } from './platform.js';
+import { createProgress } from './progress.js';
+
+type DiffFlags = BuildFlags & AccessFlags & { limit: string };
+
+export function diffCommand(print: (s: string) => void, exit: (code: number) => void): Command {
+  return accessFlags(
+    imageOptions(
+      new Command('diff')
+        .description('compare two images: exit 0 when identical, 1 when not (saying which field, layer, store path and file differ), 2 on error')
+        .argument('<a>', 'an image (docker://REF or REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]) or a Nix installable')
+        .argument('<b>', 'the same'),
+    ),
+  )
+    .option('--limit <n>', 'files listed per store path before "… and N more" (0: all)', '10')
+    .action(async (a: string, b: string, f: DiffFlags) => {
+      const opened: OpenedTarget[] = [];
+      const close = async () => {
+        await Promise.allSettled(opened.map((o) => o.close()));
+      };
+      try {
+        await guarded(close, async () => {
+          const limit = positiveInt('--limit', f.limit, 0)!;
+          if (f.system && f.platform) throw new StrataError('usage', 'give --system or --platform, not both');
+          const platform = f.platform ?? f.system;
+          const wanted = platform ? parsePlatform(platform) : undefined;
+          const progress = createProgress('quiet');
+          const registry = { session: await sessionOptions(f, { progress }), push: { concurrency: 4, progress } };
+          const { installable: _, ...build } = request('', f);
+          // One after the other: both may build with nix, and a failure should name one side.
+          for (const [side, ref] of [['A', a], ['B', b]] as const) {
+            try {
+              opened.push(await openTarget(ref, build, registry));
+            } catch (e) {
+              throw e instanceof StrataError ? new StrataError(e.code, `${side} (${ref}): ${e.message}`, { cause: e }) : e;
+            }
+          }
+          const report = await diffTargets(opened[0]!.target, opened[1]!.target, wanted);
+          print(f.json ? JSON.stringify({ ...report, references: { a, b } }, null, 2) : renderDiff(report, { a, b }, { limit }));
+          exit(report.identical ? 0 : 1);
+        });
+      } catch (e) {
+        process.stderr.write(`${describeError(e)}\n`);
+        exit(2);
+      } finally {
+        await close();
+      }
+    });
+}

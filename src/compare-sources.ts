@@ -1,0 +1,171 @@
+// Opens whatever `strata diff` is given as the comparison model
+// (compare/model.ts): a Nix installable (computed as `strata digest` does; its
+// layers made again from the store only when read), an OCI layout, an
+// oci-archive, a docker-archive or a registry image. Layer bytes are checked as
+// they are read: the blob against its digest, the tar against its diffID.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { readDockerArchive } from '../image/docker-archive.js';
+import { readContainerConfig, type SourceImage } from '../image/source.js';
+import type { Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest } from '../image/types.js';
+import { layerTar } from '../layers/layer.js';
+import type { CompareImage, CompareLayer, CompareTarget, OpenedTarget } from '../compare/model.js';
+import type { BuildRequest } from './build.js';
+import { readSource, type RegistryOptions } from './copy.js';
+import { StrataError } from './errors.js';
+import { planNixImage } from './nix-image.js';
+import { formatReference, parseImageOrInstallable } from './reference.js';
+
+/** Hashes what passes and, at the end, fails the stream unless it is `expect`. */
+function checking(what: string, expect: { digest: Digest; size?: number }): Transform {
+  const hash = createHash('sha256');
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      n += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got !== expect.digest || (expect.size !== undefined && n !== expect.size)) cb(new StrataError('reference', `${what} is damaged: its bytes are ${got} (${n} bytes), not ${expect.digest}`));
+      else cb();
+    },
+  });
+}
+
+type Compression = 'gzip' | 'zstd' | 'none';
+
+/** A layer's compression, from its media type (OCI's +gzip/+zstd, Docker's .tar.gzip). */
+function compressionOf(mediaType: string, what: string): Compression {
+  if (/[+.]gzip$/.test(mediaType)) return 'gzip';
+  if (/[+.]zstd$/.test(mediaType)) return 'zstd';
+  if (/[.]tar$/.test(mediaType)) return 'none';
+  throw new StrataError('unsupported', `${what} has media type ${mediaType}, which is no layer type Strata can read`);
+}
+
+/**
+ * The uncompressed tar of a layer blob, checked on the way. Node's zlib is fine
+ * here: these bytes are only read, never part of a digest Strata makes.
+ */
+export function checkedTar(bytes: Readable, what: string, diffID: Digest, blob?: { descriptor: Descriptor; compression: Compression }): Readable {
+  const stages: NodeJS.ReadWriteStream[] = [];
+  if (blob) {
+    stages.push(checking(`${what} (blob ${blob.descriptor.digest})`, blob.descriptor));
+    if (blob.compression === 'gzip') stages.push(createGunzip());
+    if (blob.compression === 'zstd') stages.push(createZstdDecompress());
+  }
+  stages.push(checking(`${what} (tar, diffID ${diffID})`, { digest: diffID }));
+  // The reader gets one error that names the layer, whichever stage failed (a decompressor's own says only "Z_DATA_ERROR").
+  const out = new PassThrough();
+  const last = pipeline(bytes, ...(stages as [NodeJS.ReadWriteStream]), (e) => {
+    if (!e) return;
+    const why = e instanceof StrataError ? e : new StrataError('reference', `${what} is damaged: ${blob && blob.compression !== 'none' ? `its ${blob.compression} data does not decompress` : 'it cannot be read'} (${(e as Error).message})`, { cause: e });
+    out.destroy(why);
+  }) as unknown as Readable;
+  last.pipe(out);
+  out.on('close', () => last.destroy());
+  return out;
+}
+
+/**
+ * The layers of an image, each with its diffID from the config. `open(i)` gives
+ * layer i's blob, or with `tar: true` its tar itself (Strata's own layers, made
+ * again from the store), which is then checked against the diffID alone.
+ */
+function layersOf(where: string, manifest: ImageManifest | undefined, config: ImageConfig, count: number, open: (i: number) => { bytes: Readable; tar?: boolean }): CompareLayer[] {
+  const diffIDs = config.rootfs?.diff_ids ?? [];
+  if (diffIDs.length !== count) throw new StrataError('reference', `${where}: its config names ${diffIDs.length} layer diffIDs for ${count} layers`);
+  return diffIDs.map((diffID, i) => {
+    const descriptor = manifest?.layers[i];
+    const what = `${where}: layer ${i + 1}`;
+    const compression = descriptor ? compressionOf(descriptor.mediaType, what) : undefined;
+    return {
+      ...(descriptor ? { descriptor } : {}),
+      diffID,
+      openTar: () => {
+        const { bytes, tar } = open(i);
+        return checkedTar(bytes, what, diffID, descriptor && compression && !tar ? { descriptor, compression } : undefined);
+      },
+    };
+  });
+}
+
+async function imageOfSource(img: SourceImage, where: string): Promise<CompareImage> {
+  const json = JSON.parse(img.manifest.bytes.toString('utf8')) as ImageManifest;
+  let config: ImageConfig;
+  try {
+    config = await readContainerConfig(img, where);
+  } catch (e) {
+    throw e instanceof StrataError ? new StrataError(e.code, `${where}: ${e.message.replace(`${where}: `, '')}`) : e;
+  }
+  const blobs = img.blobs.slice(1);
+  return {
+    kind: 'image',
+    manifest: { digest: img.manifest.digest, mediaType: img.manifest.mediaType, json },
+    config: { digest: img.blobs[0]!.descriptor.digest, json: config },
+    layers: layersOf(where, json, config, blobs.length, (i) => ({ bytes: blobs[i]!.open(0) })),
+  };
+}
+
+function targetOfSource(img: SourceImage, where: string): Promise<CompareTarget> | CompareTarget {
+  if (img.blobs.length || !img.children.length) return imageOfSource(img, where);
+  const json = JSON.parse(img.manifest.bytes.toString('utf8')) as ImageIndex;
+  return {
+    kind: 'index',
+    manifest: { digest: img.manifest.digest, mediaType: img.manifest.mediaType, json },
+    children: img.children.map((c, i) => ({ descriptor: json.manifests[i]!, open: () => imageOfSource(c, `${where}@${c.manifest.digest}`) })),
+  };
+}
+
+async function dockerArchiveImage(file: string, where: string, name: Parameters<typeof readDockerArchive>[1]): Promise<CompareImage> {
+  const a = await readDockerArchive(file, name);
+  let config: ImageConfig;
+  try {
+    config = JSON.parse(a.config.bytes.toString('utf8')) as ImageConfig;
+  } catch (e) {
+    throw new StrataError('reference', `${where}: its config is not JSON: ${(e as Error).message}`);
+  }
+  // docker save writes plain tars: the diffID check below holds them to that.
+  return { kind: 'image', config: { digest: a.config.digest, json: config }, layers: layersOf(where, undefined, config, a.layers.length, (i) => ({ bytes: a.layers[i]!.open() })) };
+}
+
+/** The image an installable makes with `req`'s settings, as `strata digest` computes it. */
+async function installableImage(req: Omit<BuildRequest, 'output'>, registry: RegistryOptions): Promise<OpenedTarget> {
+  const { prepared, plan, image, roots } = await planNixImage(req, registry);
+  const o = prepared.writeOptions;
+  const base = o.base?.layers ?? [];
+  const manifest = JSON.parse(image.manifest.bytes.toString('utf8')) as ImageManifest;
+  const config = JSON.parse(image.config.bytes.toString('utf8')) as ImageConfig;
+  const where = req.installable;
+  const target: CompareImage = {
+    kind: 'image',
+    manifest: { digest: image.manifest.descriptor.digest, mediaType: image.manifest.descriptor.mediaType, json: manifest },
+    config: { digest: image.config.descriptor.digest, json: config },
+    // The base's layers come from where the base is; Strata's own are made again from the store, as tars.
+    layers: layersOf(where, manifest, config, image.layers.length, (i) =>
+      i < base.length ? { bytes: base[i]!.source.open(0) } : { bytes: layerTar(plan.layers[i - base.length]!.input, o.mtime), tar: true },
+    ),
+  };
+  return { reference: where, target, close: () => roots.release() };
+}
+
+/**
+ * Opens `text`: an image reference (docker://, oci:, oci-archive:,
+ * docker-archive:, or a bare REGISTRY/REPO[:TAG|@DIGEST]) or a Nix installable,
+ * built with `build`'s settings.
+ */
+export async function openTarget(text: string, build: Omit<BuildRequest, 'output' | 'installable'>, registry: RegistryOptions): Promise<OpenedTarget> {
+  const ref = parseImageOrInstallable(text, existsSync);
+  const opened = (target: CompareTarget): OpenedTarget => ({ reference: text, target, close: async () => undefined });
+  switch (ref.transport) {
+    case 'nix':
+      return installableImage({ ...build, installable: ref.installable }, registry);
+    case 'docker-archive':
+      return opened(await dockerArchiveImage(ref.path, formatReference(ref), ref.name));
+    default:
+      return opened(await targetOfSource(await readSource(ref, registry), formatReference(ref)));
+  }
+}
