@@ -44,9 +44,12 @@ async function transfer(source: Reference, sourceText: string, destination: stri
   const signPushed = f.sign ? await prepareSigning(f) : undefined;
   const { reg, progress } = await registryOptions(f);
   let result: BuildResult | CopyResult;
+  const dst = parseDestination(destination);
+  // To a registry, the reference's own tag and every --tag (push app:1.2 --tag latest writes both, as index does).
+  const own = dst.transport === 'docker' ? dst.ref.tag : undefined;
+  const tags = own && f.tag?.length ? [...new Set([own, ...f.tag])] : (f.tag ?? []);
   try {
     if (source.transport === 'nix') {
-      const tags = f.tag ?? [];
       result = await build({
         ...request(sourceText, { ...f, tag: tags[0], output: destination }),
         extraTags: tags.slice(1),
@@ -57,7 +60,7 @@ async function transfer(source: Reference, sourceText: string, destination: stri
     } else {
       if (f.from) throw new StrataError('usage', `--from is for building a Nix installable; ${sourceText} is an image, copied as it is`);
       const platform = f.platform ?? f.system;
-      result = await copyImage({ source, destination: parseDestination(destination), tags: f.tag ?? [], ...(platform ? { platform: parseSystem(platform).platform } : {}), ...(f.byDigest ? { byDigest: true } : {}), registry: reg });
+      result = await copyImage({ source, destination: dst, tags, ...(platform ? { platform: parseSystem(platform).platform } : {}), ...(f.byDigest ? { byDigest: true } : {}), registry: reg });
     }
   } finally {
     progress.close();

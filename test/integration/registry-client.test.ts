@@ -82,6 +82,17 @@ describe('copies between registries and layouts', () => {
     assert.ok((JSON.parse(same.stdout) as { blobs: { action: string }[] }).blobs.every((x) => x.action === 'mounted'), same.stdout);
   });
 
+  test("push and copy to REPO:TAG --tag T write both tags, as the README's push example says", async () => {
+    const tags = async (repo: string) => (JSON.parse(await skopeo(['list-tags', '--tls-verify=false', `docker://${a.host}/${repo}`])) as { Tags: string[] }).Tags.sort();
+    const digest = expectOk(await runStrata(['push', GOLDEN, `${a.host}/both:1.2`, '--tag', 'latest', '-q']));
+    assert.deepEqual(await tags('both'), ['1.2', 'latest']);
+    assert.equal(expectOk(await runStrata(['copy', `docker://${a.host}/both:1.2`, `docker://${a.host}/copied:2.0`, '--tag', 'stable', '-q'])), digest);
+    assert.deepEqual(await tags('copied'), ['2.0', 'stable']);
+    // Without a tag in the reference, --tag alone names the image, as before.
+    expectOk(await runStrata(['push', GOLDEN, `${a.host}/only`, '--tag', 'v1', '-q']));
+    assert.deepEqual(await tags('only'), ['v1']);
+  });
+
   test('a registry refusing a damaged blob (DIGEST_INVALID): exit 7, and no tag', async () => {
     const dir = tempDir();
     expectOk(await runStrata(['build', GOLDEN, '-o', `oci:${dir}/l:t`]));
