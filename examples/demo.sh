@@ -15,8 +15,8 @@ echo "+ umoci unpack, then chroot into the rootfs and run the entrypoint" >&2
 umoci unpack --image "$work/image:latest" "$work/bundle" >/dev/null
 entry=$(node -e 'const c=require(process.argv[1]);console.log(c.process.args.join(" "))' "$work/bundle/config.json")
 chroot --userspec=1000:1000 "$work/bundle/rootfs" $entry
-echo "+ the golden example, whose digest is recorded in test/golden/digests.json" >&2
+echo "+ the golden example, whose digest is recorded in conformance/reproducibility/golden.json" >&2
 golden=$(npx --no-install strata build ./examples/golden#default -o "oci:$work/golden:1.0")
 echo "image: oci:$work/image:latest $digest"
-echo "golden: $golden (recorded: $(node -p 'require("./test/golden/digests.json").digests.oci'))"
+echo "golden: $golden (recorded: $(node -p 'require("./conformance/reproducibility/golden.json").cases["golden#default"].manifest'))"
 rm -rf "$work"

@@ -2,7 +2,7 @@
 // with the registry and workflows from OCI_* variables (see config.ts).
 // Exit 0 when no check failed, 1 when one did, 2 for a usage or setup error.
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line.js';
 import { ConfigError, configFromEnv } from './config.js';
 import { formatCheck, formatSummary } from './report.js';
 import { runConformance } from './runner.js';
@@ -13,17 +13,8 @@ Environment: OCI_ROOT_URL, OCI_NAMESPACE, OCI_CROSSMOUNT_NAMESPACE, OCI_USERNAME
 OCI_TEST_PULL, OCI_TEST_PUSH, OCI_TEST_CONTENT_DISCOVERY, OCI_TEST_CONTENT_MANAGEMENT (1 picks a workflow; all by default).`;
 
 async function main(): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({ options: { json: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const args = parseCommandLine({ json: { type: 'string' } }, USAGE);
+  if (typeof args === 'number') return args;
   let config;
   try {
     config = configFromEnv();

@@ -3,12 +3,12 @@
 // directory, without auth, with a bcrypt htpasswd file, or with Bearer tokens
 // from our token server. stop() ends the process; a test process that dies
 // first takes the registries it started with it.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
+import { killChild, spawnTracked } from '../../conformance/reproducibility/children.js';
 import { removeDir, tempDir } from './strata.js';
 import { startTokenServer, type TokenServer } from './token-server.js';
 
@@ -33,46 +33,6 @@ export interface Registry {
   token?: TokenServer;
   logs(): string;
   stop(): Promise<void>;
-}
-
-/** Children still running, killed if the test process exits without stopping them. */
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
-/**
- * Spawns a long-running child that dies with the test process at the latest:
- * on exit, and, when the test process is killed outright, through a watchdog
- * shell that kills the child when its stdin (a pipe from us) reaches EOF.
- */
-export function spawnTracked(cmd: string, args: string[], opts: Parameters<typeof spawn>[2] = {}): ChildProcess {
-  const child = spawn(cmd, args, opts);
-  live.add(child);
-  if (child.pid !== undefined) {
-    const dog = spawn('sh', ['-c', 'read _ || kill -KILL "$1" 2>/dev/null', 'sh', String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'] });
-    dog.on('error', () => {});
-    dog.stdin!.on('error', () => {});
-    dog.unref();
-    (dog.stdin as unknown as { unref(): void }).unref();
-    // Once the child is gone, the watchdog is told so (a line, not EOF) and leaves without killing anything.
-    child.on('exit', () => dog.stdin!.end('gone\n'));
-  }
-  child.on('exit', () => live.delete(child));
-  return child;
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
-export function killChild(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 /** A port that was free a moment ago (the registry needs one in its config). */

@@ -5,10 +5,11 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { canonicalJson } from '../../image/canonical.js';
-import { lastLine, nixEnv, removeDir, repoRoot, runStrata, tempDir } from '../helpers/strata.js';
+import { lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
-const GOLDEN = (JSON.parse(readFileSync(join(repoRoot, 'test', 'golden', 'digests.json'), 'utf8')) as { digests: Record<string, string> }).digests.oci!;
+const GOLDEN = readGolden().cases['golden#default']!.manifest!;
 
 let work: string;
 before(() => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { canonicalJson } from '../../image/canonical.js';
 import { sha256 } from '../../layers/hash-tap.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
@@ -16,7 +17,7 @@ import { startServe, type Served } from '../helpers/serve.js';
 import { expectFailure, expectOk, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const GOLDEN = './examples/golden#default';
-const GOLDEN_AMD64 = (JSON.parse(readFileSync(new URL('../../../test/golden/digests.json', import.meta.url), 'utf8')) as { digests: Record<string, string> }).digests.oci!;
+const GOLDEN_AMD64 = readGolden().cases['golden#default']!.manifest!;
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
 interface RawIndex {

@@ -6,6 +6,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startGhcrFront, type GhcrFront } from '../helpers/ghcr-front.js';
 import { podmanPull, skopeo } from '../helpers/podman.js';
@@ -13,7 +14,7 @@ import { startRegistry, type Registry } from '../helpers/registry.js';
 import { expectFailure, expectOk, nixEnv, prepareHello, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const GOLDEN = './examples/golden#default';
-const GOLDEN_DIGEST = (JSON.parse(readFileSync(new URL('../../../test/golden/digests.json', import.meta.url), 'utf8')) as { digests: Record<string, string> }).digests.oci!;
+const GOLDEN_DIGEST = readGolden().cases['golden#default']!.manifest!;
 
 
 
