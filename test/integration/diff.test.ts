@@ -73,6 +73,14 @@ describe('strata diff: the same image', () => {
     assert.equal(d.code, 0, d.stderr + d.stdout);
     assert.match(d.stdout, /identical: sha256:[0-9a-f]{64} \(A is a docker-archive, which holds no manifest/);
   });
+  test("a registry image's layers are read when they differ: another SOURCE_DATE_EPOCH, every entry's mtime", async () => {
+    const report = await diffJson(`${registry.host}/golden:1.0`, GOLDEN, ['--source-date-epoch', '1700000000']);
+    const d = report.images[0]!;
+    assert.ok(d.layers.every((l) => l.status === 'differs'));
+    const files = [...d.storePaths.flatMap((s) => s.files), ...d.files];
+    assert.ok(files.length > 10 && files.every((f) => f.facts.join() === 'mtime'), JSON.stringify(files.slice(0, 3)));
+    assert.match(d.hints.join('\n'), /another SOURCE_DATE_EPOCH/);
+  });
   test('the same tars compressed otherwise: every layer recompressed, the config the same, the compressor named', async () => {
     const report = await diffJson(`oci:${a}:1.0`, GOLDEN, ['--compression', 'zstd']);
     const d = report.images[0]!;
