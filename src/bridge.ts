@@ -7,15 +7,13 @@
 import { access } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { MediaType } from '../image/types.js';
-import { DigestOnlySink } from '../image/sink.js';
-import { GcRoots } from '../nix/installable.js';
+import type { GcRoots } from '../nix/installable.js';
 import { BridgeError, type Bridge, type BridgedBlob, type BridgedManifest } from '../registry/server/bridge.js';
-import { prepareImage, type BuildRequest } from './build.js';
+import type { BuildRequest } from './build.js';
 import type { RegistryOptions } from './copy.js';
 import { StrataError } from './errors.js';
-import { hostSystem, parseSystem } from './platform.js';
 import { streamLayer } from './layer-stream.js';
-import { assembleAndWrite, planImage } from './write-image.js';
+import { planNixImage } from './nix-image.js';
 import type { ManifestFormat } from '../image/assemble.js';
 
 export type BridgeBuildOptions = Pick<BuildRequest, 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'compression' | 'system'> & {
@@ -88,17 +86,15 @@ export class NixBridge implements Bridge {
 
   private async build(name: string, format: ManifestFormat): Promise<ServedImage> {
     const installable = this.installables.get(name)!;
-    const host = hostSystem();
-    const { system, platform } = parseSystem(this.options.system ?? host);
-    const roots = await GcRoots.create();
     process.stderr.write(`strata: building ${name} (${format} manifest) from ${installable}\n`);
+    let roots: GcRoots | undefined;
     try {
       const compression = this.options.compression ?? 'gzip';
       if (format === 'docker' && compression === 'zstd') throw new BridgeError(404, 'MANIFEST_UNKNOWN', 'this image has zstd layers, which Docker manifests cannot name; accept OCI manifests');
-      const prepared = await prepareImage({ ...this.options, installable }, roots, { system, host, platform, compression, format, reg: this.registry });
+      const planned = await planNixImage({ ...this.options, installable, compression, format }, this.registry);
+      roots = planned.roots;
+      const { prepared, plan, image } = planned;
       const o = prepared.writeOptions;
-      const plan = await planImage(o);
-      const image = await assembleAndWrite(new DigestOnlySink(), o, plan);
       const baseLayers = o.base?.layers ?? [];
       const blobs: ServedImage['blobs'] = new Map();
       image.layers.forEach((l, i) => {
@@ -112,9 +108,9 @@ export class NixBridge implements Bridge {
       });
       const config = image.config;
       blobs.set(config.descriptor.digest, { size: config.bytes.length, storePaths: [], open: (start, end) => sliceOf(config.bytes, start, end) });
-      return { manifest: { bytes: image.manifest.bytes, mediaType: image.manifest.descriptor.mediaType, digest: image.manifest.descriptor.digest }, tag: prepared.tag, blobs, roots };
+      return { manifest: { bytes: image.manifest.bytes, mediaType: image.manifest.descriptor.mediaType, digest: image.manifest.descriptor.digest }, tag: prepared.tag, blobs, roots: planned.roots };
     } catch (e) {
-      await roots.release();
+      await roots?.release();
       if (e instanceof BridgeError) throw e;
       const message = e instanceof StrataError || e instanceof Error ? e.message : String(e);
       // A build that fails is the image being unavailable, said in one line.

@@ -134,7 +134,7 @@ async function dockerArchiveImage(file: string, where: string, name: Parameters<
 
 /** The image an installable makes with `req`'s settings, as `strata digest` computes it. */
 async function installableImage(req: Omit<BuildRequest, 'output'>, registry: RegistryOptions): Promise<OpenedTarget> {
-  const { prepared, plan, image, roots } = await planNixImage(req, registry);
+  const { prepared, plan, image, roots } = await planNixImage(req, () => registry);
   const o = prepared.writeOptions;
   const base = o.base?.layers ?? [];
   const manifest = JSON.parse(image.manifest.bytes.toString('utf8')) as ImageManifest;

@@ -1,7 +1,7 @@
 // A Nix installable's image exactly as `strata digest` computes it (layers from
 // the cache, or made and hashed, nothing written), kept open with its plan so
-// that any layer can be made again from the store: what `strata diff` reads an
-// installable through. The caller releases the GC roots.
+// that any layer can be made again from the store: what the serve bridge serves
+// and `strata diff` reads an installable through. The caller releases the GC roots.
 import { DigestOnlySink } from '../image/sink.js';
 import type { ManifestFormat } from '../image/assemble.js';
 import type { Compression } from '../layers/compress.js';
@@ -10,7 +10,6 @@ import { prepareImage, type BuildRequest, type PreparedImage } from './build.js'
 import type { RegistryOptions } from './copy.js';
 import { StrataError } from './errors.js';
 import { hostSystem, parseSystem } from './platform.js';
-import { createProgress } from './progress.js';
 import { assembleAndWrite, planImage, type ImagePlan, type WrittenImage } from './write-image.js';
 
 export interface PlannedNixImage {
@@ -20,11 +19,11 @@ export interface PlannedNixImage {
   roots: GcRoots;
 }
 
-export async function planNixImage(req: Omit<BuildRequest, 'output'>, registry?: RegistryOptions): Promise<PlannedNixImage> {
+/** `reg` gives the registry options for reading a base image, made only when there is one. */
+export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions): Promise<PlannedNixImage> {
   const format: ManifestFormat = req.format;
   const compression: Compression = req.compression ?? 'gzip';
   if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
-  const reg = () => (registry ??= { session: { progress: createProgress('quiet') }, push: { concurrency: 4, progress: createProgress('quiet') } });
   const host = hostSystem();
   const { system, platform } = parseSystem(req.system ?? host);
   const roots = await GcRoots.create();
