@@ -81,11 +81,12 @@ function layersOf(where: string, manifest: ImageManifest | undefined, config: Im
   return diffIDs.map((diffID, i) => {
     const descriptor = manifest?.layers[i];
     const what = `${where}: layer ${i + 1}`;
-    const compression = descriptor ? compressionOf(descriptor.mediaType, what) : undefined;
     return {
       ...(descriptor ? { descriptor } : {}),
       diffID,
+      // The media type is asked only of a layer that is read: one no reader knows may sit in a layer both sides share.
       openTar: () => {
+        const compression = descriptor ? compressionOf(descriptor.mediaType, what) : undefined;
         const { bytes, tar } = open(i);
         return checkedTar(bytes, what, diffID, descriptor && compression && !tar ? { descriptor, compression } : undefined);
       },
