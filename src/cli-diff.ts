@@ -34,12 +34,11 @@ export function diffCommand(print: (s: string) => void, exit: (code: number) => 
       try {
         await guarded(close, async () => {
           const limit = positiveInt('--limit', f.limit, 0)!;
-          if (f.system && f.platform) throw new StrataError('usage', 'give --system or --platform, not both');
-          const platform = f.platform ?? f.system;
-          const wanted = platform ? parsePlatform(platform) : undefined;
+          // The system an installable is built for is also the platform taken from an index.
+          const { installable: _, ...build } = request('', f);
+          const wanted = build.system ? parsePlatform(build.system) : undefined;
           const progress = createProgress('quiet');
           const registry = { session: await sessionOptions(f, { progress }), push: { concurrency: 4, progress } };
-          const { installable: _, ...build } = request('', f);
           // One after the other: both may build with nix, and a failure should name one side.
           for (const [side, ref] of [['A', a], ['B', b]] as const) {
             try {
