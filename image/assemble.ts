@@ -2,6 +2,7 @@
 // description, the platform and the layers' digests, never from the clock.
 import { sha256 } from '../layers/hash-tap.js';
 import type { LayerDigests } from '../layers/layer.js';
+import { StrataError } from '../src/errors.js';
 import { canonicalJson } from './canonical.js';
 import { MediaType, type ContainerConfig, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type ImageManifest, type Platform } from './types.js';
 
@@ -66,6 +67,11 @@ export function makeManifest(args: { config: Blob; layers: LayerDescriptor[]; an
   };
   const bytes = Buffer.from(canonicalJson(manifest), 'utf8');
   return { descriptor: { mediaType: manifest.mediaType, digest: sha256(bytes), size: bytes.length }, bytes };
+}
+
+/** Refuses what no manifest can name: Docker's media types have no zstd layer. */
+export function checkLayerType(format: ManifestFormat, compression: 'gzip' | 'zstd' | 'none'): void {
+  if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
 }
 
 export function layerMediaType(format: ManifestFormat, compression: 'gzip' | 'zstd' | 'none'): string {

@@ -17,7 +17,7 @@ import { closure, GcRoots, realise } from '../nix/installable.js';
 import type { Compression } from '../layers/compress.js';
 import type { Strategy } from '../layers/strategy.js';
 import { LayerCache } from '../layers/cache.js';
-import type { ManifestFormat } from '../image/assemble.js';
+import { checkLayerType, type ManifestFormat } from '../image/assemble.js';
 import type { Digest, Platform } from '../image/types.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
@@ -132,7 +132,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   }
   const format: ManifestFormat = dockerArchive ? 'docker' : req.format;
   const compression: Compression = dockerArchive ? 'none' : (req.compression ?? 'gzip');
-  if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
+  checkLayerType(format, compression);
   let registry = req.registry;
   // Made only when a registry is talked to: a base to read, or the push.
   const reg = () => (registry ??= defaultRegistryOptions());

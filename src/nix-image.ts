@@ -3,12 +3,11 @@
 // that any layer can be made again from the store: what the serve bridge serves
 // and `strata diff` reads an installable through. The caller releases the GC roots.
 import { DigestOnlySink } from '../image/sink.js';
-import type { ManifestFormat } from '../image/assemble.js';
+import { checkLayerType, type ManifestFormat } from '../image/assemble.js';
 import type { Compression } from '../layers/compress.js';
 import { GcRoots } from '../nix/installable.js';
 import { prepareImage, type BuildRequest, type PreparedImage } from './build.js';
 import type { RegistryOptions } from './copy.js';
-import { StrataError } from './errors.js';
 import { hostSystem, parseSystem } from './platform.js';
 import { assembleAndWrite, planImage, type ImagePlan, type WrittenImage } from './write-image.js';
 
@@ -23,7 +22,7 @@ export interface PlannedNixImage {
 export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions): Promise<PlannedNixImage> {
   const format: ManifestFormat = req.format;
   const compression: Compression = req.compression ?? 'gzip';
-  if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
+  checkLayerType(format, compression);
   const host = hostSystem();
   const { system, platform } = parseSystem(req.system ?? host);
   const roots = await GcRoots.create();
