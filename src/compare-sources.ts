@@ -3,13 +3,13 @@
 // layers made again from the store only when read), an OCI layout, an
 // oci-archive, a docker-archive or a registry image. Layer bytes are checked as
 // they are read: the blob against its digest, the tar against its diffID.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { readDockerArchive } from '../image/docker-archive.js';
 import { readContainerConfig, type SourceImage } from '../image/source.js';
 import type { Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest } from '../image/types.js';
+import { HashTap } from '../layers/hash-tap.js';
 import { layerTar } from '../layers/layer.js';
 import type { CompareImage, CompareLayer, CompareTarget, OpenedTarget } from '../compare/model.js';
 import type { BuildRequest } from './build.js';
@@ -18,22 +18,22 @@ import { StrataError } from './errors.js';
 import { planNixImage } from './nix-image.js';
 import { formatReference, parseImageOrInstallable } from './reference.js';
 
-/** Hashes what passes and, at the end, fails the stream unless it is `expect`. */
-function checking(what: string, expect: { digest: Digest; size?: number }): Transform {
-  const hash = createHash('sha256');
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      n += chunk.length;
-      cb(null, chunk);
-    },
-    flush(cb) {
-      const got = `sha256:${hash.digest('hex')}`;
-      if (got !== expect.digest || (expect.size !== undefined && n !== expect.size)) cb(new StrataError('reference', `${what} is damaged: its bytes are ${got} (${n} bytes), not ${expect.digest}`));
-      else cb();
-    },
-  });
+/** A HashTap that, at the end, fails the stream unless what passed is `expect`. */
+class CheckingTap extends HashTap {
+  constructor(
+    private readonly what: string,
+    private readonly expect: { digest: Digest; size?: number },
+  ) {
+    super();
+  }
+
+  override _flush(done: (e?: Error | null) => void): void {
+    super._flush(() => {
+      const { digest, size } = this.value;
+      if (digest === this.expect.digest && (this.expect.size === undefined || size === this.expect.size)) return done();
+      done(new StrataError('reference', `${this.what} is damaged: its bytes are ${digest} (${size} bytes), not ${this.expect.digest}`));
+    });
+  }
 }
 
 type Compression = 'gzip' | 'zstd' | 'none';
@@ -53,11 +53,11 @@ function compressionOf(mediaType: string, what: string): Compression {
 export function checkedTar(bytes: Readable, what: string, diffID: Digest, blob?: { descriptor: Descriptor; compression: Compression }): Readable {
   const stages: NodeJS.ReadWriteStream[] = [];
   if (blob) {
-    stages.push(checking(`${what} (blob ${blob.descriptor.digest})`, blob.descriptor));
+    stages.push(new CheckingTap(`${what} (blob ${blob.descriptor.digest})`, blob.descriptor));
     if (blob.compression === 'gzip') stages.push(createGunzip());
     if (blob.compression === 'zstd') stages.push(createZstdDecompress());
   }
-  stages.push(checking(`${what} (tar, diffID ${diffID})`, { digest: diffID }));
+  stages.push(new CheckingTap(`${what} (tar, diffID ${diffID})`, { digest: diffID }));
   // The reader gets one error that names the layer, whichever stage failed (a decompressor's own says only "Z_DATA_ERROR").
   const out = new PassThrough();
   const last = pipeline(bytes, ...(stages as [NodeJS.ReadWriteStream]), (e) => {
