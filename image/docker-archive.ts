@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { sha256 } from '../layers/hash-tap.js';
 import { StrataError } from '../src/errors.js';
 import { formatDockerReference, type DockerReference } from '../src/reference.js';
-import { indexTar, openTarMember, type TarMember } from './source.js';
+import { indexTar, openTarMember, readTarMember, type TarMember } from './source.js';
 import type { Digest } from './types.js';
 
 interface ArchiveManifestEntry {
@@ -23,12 +23,6 @@ export interface DockerArchiveImage {
   layers: { path: string; open(): Readable }[];
 }
 
-async function readMember(file: string, members: Map<string, TarMember>, name: string, where: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of openTarMember(file, members, name, where)) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}
-
 /** Docker writes names without the docker.io/library/ prefix: match either way. */
 function shortName(ref: DockerReference): string {
   return formatDockerReference(ref).replace(/^docker\.io\/(library\/)?/, '');
@@ -41,7 +35,7 @@ export async function readDockerArchive(file: string, name?: DockerReference): P
   let entries: ArchiveManifestEntry[];
   try {
     members = await indexTar(file);
-    entries = JSON.parse((await readMember(file, members, 'manifest.json', where)).toString('utf8')) as ArchiveManifestEntry[];
+    entries = JSON.parse((await readTarMember(file, members, 'manifest.json', where)).toString('utf8')) as ArchiveManifestEntry[];
   } catch (e) {
     if (e instanceof StrataError) throw e;
     throw new StrataError('reference', `${where} cannot be read: ${(e as Error).message}`, { cause: e });
@@ -59,7 +53,7 @@ export async function readDockerArchive(file: string, name?: DockerReference): P
     if (entries.length !== 1) throw new StrataError('reference', `${where} holds ${entries.length} images; name one with docker-archive:FILE:NAME:TAG`);
     entry = entries[0]!;
   }
-  const bytes = await readMember(file, members, entry.Config, where);
+  const bytes = await readTarMember(file, members, entry.Config, where);
   return {
     config: { digest: sha256(bytes), bytes },
     repoTags: tags(entry),

@@ -184,6 +184,13 @@ export function openTarMember(file: string, members: Map<string, TarMember>, nam
   return m.size - offset <= 0 ? Readable.from([]) : createReadStream(file, { start: m.offset + offset, end: m.offset + m.size - 1, highWaterMark: READ_CHUNK });
 }
 
+/** A tar member's bytes, whole (index.json, a config: small files). */
+export async function readTarMember(file: string, members: Map<string, TarMember>, name: string, where: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of openTarMember(file, members, name, where)) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
 /** An image of an oci-archive, read in place. */
 export async function readOciArchive(file: string, tag: string | undefined, platform?: Platform): Promise<SourceImage> {
   const where = `oci-archive:${file}`;
@@ -197,9 +204,7 @@ export async function readOciArchive(file: string, tag: string | undefined, plat
   const blobName = (d: Digest) => `blobs/${d.replace(':', '/')}`;
   let index: ImageIndex;
   try {
-    const parts: Buffer[] = [];
-    for await (const c of range('index.json')) parts.push(c as Buffer);
-    index = JSON.parse(Buffer.concat(parts).toString('utf8')) as ImageIndex;
+    index = JSON.parse((await readTarMember(file, members, 'index.json', where)).toString('utf8')) as ImageIndex;
   } catch (e) {
     throw e instanceof StrataError ? e : new StrataError('reference', `${where} has an unreadable index.json: ${(e as Error).message}`);
   }
