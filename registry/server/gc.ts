@@ -2,7 +2,8 @@
 //
 // Per repository R:
 //   manifests(R) = the manifests R links;
-//   used(R)      = manifests(R) ∪ every config, layer and child manifest they name;
+//   used(R)      = manifests(R) ∪ every config, layer and child manifest they name
+//                  (read leniently: what an older version accepted still counts);
 //   a blob link of R is kept when its blob is in used(R), or when the link is
 //   younger than the grace period (a push in progress uploads its blobs before
 //   the manifest that names them); other links are removed.
@@ -17,7 +18,7 @@ import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ifExists, removeFile } from './files.js';
 import { Layout, REPO_DIRS } from './layout.js';
-import { parseManifest } from './manifest.js';
+import { referencedDigests } from './manifest.js';
 import { isBlobDigest, isRepoName, type BlobDigest, type RepoName } from './names.js';
 import { sweepUploads } from './uploads.js';
 
@@ -66,14 +67,13 @@ async function usedBy(layout: Layout, name: RepoName, manifests: BlobDigest[]): 
   for (const digest of manifests) {
     const bytes = await ifExists(readFile(layout.blob(digest)));
     if (!bytes) continue;
-    const mediaType = await ifExists(readFile(layout.manifestLink(name, digest), 'utf8'));
-    let m;
+    let refs: BlobDigest[];
     try {
-      m = parseManifest(bytes, mediaType);
+      refs = referencedDigests(bytes);
     } catch (e) {
       throw new Error(`gc stopped: manifest ${digest} of ${name} cannot be read (${(e as Error).message}); nothing was removed from that point on`);
     }
-    for (const d of [...m.blobs, ...m.children]) used.add(d.digest as BlobDigest);
+    for (const d of refs) used.add(d);
   }
   return used;
 }

@@ -197,7 +197,7 @@ describe('manifests and tags', () => {
     await putBlob(store, 'a', empty);
     const sig = parseManifest(
       Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/x-sig', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(empty), size: 2 }, layers: [], subject: { mediaType: OCI_MANIFEST, digest: img.manifest, size: 1 }, annotations: { a: 'b' } })),
-      undefined,
+      OCI_MANIFEST,
     );
     await store.putManifest(name('a'), sig);
     assert.deepEqual(await store.referrers(name('a'), img.manifest), [{ mediaType: OCI_MANIFEST, digest: sig.digest, size: sig.bytes.length, artifactType: 'application/x-sig', annotations: { a: 'b' } }]);
