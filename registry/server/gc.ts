@@ -6,7 +6,8 @@
 //                  (read leniently: what an older version accepted still counts);
 //   a blob link of R is kept when its blob is in used(R), or when the link is
 //   younger than the grace period (a push in progress uploads its blobs before
-//   the manifest that names them); other links are removed.
+//   the manifest that names them, and skips those a HEAD, GET or mount found
+//   there: each of these touches the link and the blob); other links are removed.
 // Marked = ∪ over R of manifests(R) and the blobs of R's kept links.
 // A blob file is removed when it is not marked and has not been written or
 // touched within the grace period; a manifest push touches every blob it names

@@ -39,6 +39,18 @@ const exists = async (path: string): Promise<boolean> => (await ifExists(stat(pa
 const readText = (path: string): Promise<string | undefined> => ifExists(readFile(path, 'utf8'));
 const list = async (dir: string): Promise<string[]> => (await ifExists(readdir(dir))) ?? [];
 
+/**
+ * touch for a read: true when the file exists. A store that cannot be written
+ * (a read-only mount) loses only the gc protection, never the read.
+ */
+async function refresh(path: string): Promise<boolean> {
+  try {
+    return await touch(path);
+  } catch {
+    return exists(path);
+  }
+}
+
 export class Store {
   readonly layout: Layout;
   readonly uploads: Uploads;
@@ -60,11 +72,18 @@ export class Store {
     return (await ifExists(stat(this.layout.blob(digest))))?.size;
   }
 
-  /** Opens a blob of `name` for reading, or undefined when the repository does not link it. */
+  /**
+   * Opens a blob of `name` for reading, or undefined when the repository does
+   * not link it. The link and the blob are touched: a client that finds a blob
+   * here (a HEAD, most often) will not upload it, so gc must keep both for a
+   * grace period, until the manifest that needs them lands.
+   */
   async openBlob(name: RepoName, digest: BlobDigest): Promise<BlobReader | undefined> {
-    if (!(await exists(this.layout.blobLink(name, digest)))) return undefined;
+    if (!(await refresh(this.layout.blobLink(name, digest)))) return undefined;
     const fh = await ifExists(open(this.layout.blob(digest), 'r'));
     if (!fh) return undefined;
+    const now = new Date();
+    await fh.utimes(now, now).catch(() => undefined);
     const { size } = await fh.stat();
     let opened = false;
     return {
@@ -121,11 +140,14 @@ export class Store {
     return removeFile(this.layout.blobLink(name, digest));
   }
 
-  /** Cross-repository mount: true when `from` links the blob (and now `name` does too). */
+  /**
+   * Cross-repository mount: true when `from` links the blob (and now `name`
+   * does too). Link and blob are touched, as a HEAD touches them (openBlob).
+   */
   async mount(name: RepoName, from: RepoName, digest: BlobDigest): Promise<boolean> {
     if ((await this.blobSize(from, digest)) === undefined) return false;
     await this.linkBlob(name, digest);
-    return true;
+    return touch(this.layout.blob(digest));
   }
 
   // ---- manifests and tags ----
