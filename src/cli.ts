@@ -143,6 +143,8 @@ interface ServeFlags {
   htpasswd?: string;
   readOnly?: boolean;
   allowAnonymousPush?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
   image?: string[];
   imagesFile?: string;
   system?: string;
@@ -180,6 +182,8 @@ function serveCommand(): Command {
     .option('--htpasswd <file>', 'users who may push and delete (bcrypt entries, as htpasswd -B writes); pulls stay anonymous')
     .option('--read-only', 'refuse every push and delete')
     .option('--allow-anonymous-push', 'let anyone push and delete (only with a loopback --listen)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (or chain); with --tls-key; both are read again on SIGHUP')
+    .option('--tls-key <file>', "the PEM private key of --tls-cert's certificate (unencrypted)")
     .option('--image <name=installable>', 'serve repository NAME as the image of a flake output, built on the first pull (repeatable)', collect)
     .option('--images-file <file>', 'repositories to serve from Nix: a JSON object {"NAME": "INSTALLABLE", …}')
     .option('--system <system>', 'Nix system or OCI platform of the served images (default: this machine)')
@@ -217,6 +221,8 @@ function serveCommand(): Command {
           ...(f.htpasswd ? { htpasswd: f.htpasswd } : {}),
           ...(f.readOnly ? { readOnly: true } : {}),
           ...(f.allowAnonymousPush ? { allowAnonymousPush: true } : {}),
+          ...(f.tlsCert !== undefined ? { tlsCert: f.tlsCert } : {}),
+          ...(f.tlsKey !== undefined ? { tlsKey: f.tlsKey } : {}),
           ...(bridge ? { bridge } : {}),
         });
       } finally {

@@ -1,10 +1,12 @@
 // `strata serve` and `strata gc`: options checked in one place, the registry
-// app (registry/server/) put on a Node HTTP server, and a clean stop on
-// SIGINT or SIGTERM (no new connections, idle ones closed, the rest given a
+// app (registry/server/) put on a Node HTTP server (HTTP/1.1 over TLS with
+// --tls-cert/--tls-key, its certificate read again on SIGHUP), and a clean stop
+// on SIGINT or SIGTERM (no new connections, idle ones closed, the rest given a
 // few seconds). Uploads cut by a stop stay resumable under uploads/.
 import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createAdaptorServer } from '@hono/node-server';
 import { mkdirs } from '../image/fs.js';
 import { createAccess, loadHtpasswd, type AccessMode } from '../registry/server/access.js';
@@ -14,6 +16,7 @@ import { gc } from '../registry/server/gc.js';
 import { Store } from '../registry/server/store.js';
 import { isLoopback } from '../registry/session.js';
 import { StrataError } from './errors.js';
+import { describeCertificate, readTlsPair, tlsFiles } from './serve-tls.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:5000';
 
@@ -24,13 +27,18 @@ export interface ServeOptions {
   htpasswd?: string;
   readOnly?: boolean;
   allowAnonymousPush?: boolean;
+  /** PEM certificate (chain) and key: HTTPS instead of HTTP. Both or neither. */
+  tlsCert?: string;
+  tlsKey?: string;
   /** Repositories served from images made on demand (the --image options fill it in). */
   bridge?: Bridge;
 }
 
 export interface RunningServer {
-  /** http://HOST:PORT */
+  /** http://HOST:PORT, or https:// */
   url: string;
+  /** With TLS: reads the certificate and key files again and serves new connections with them; what it now serves. */
+  reloadTls?(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -69,7 +77,13 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
     throw new StrataError('output', `cannot make the registry root ${opts.root}: ${(e as Error).message}`, { cause: e });
   });
   const app = createRegistryApp({ store: new Store(opts.root), auth, ...(opts.bridge ? { bridge: opts.bridge } : {}) });
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const files = tlsFiles(opts.tlsCert, opts.tlsKey);
+  const pair = files && (await readTlsPair(files));
+  const server = createAdaptorServer({
+    // HTTP/1.1 over TLS (no ALPN h2): the same server otherwise, so the same limits and stop.
+    ...(pair && { createServer: createHttpsServer, serverOptions: { cert: pair.cert, key: pair.key } }),
+    fetch: app.fetch,
+  }) as Server;
   // Node ends any request after 5 minutes by default; a large upload may take longer (bytes keep flowing).
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
@@ -79,7 +93,15 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${shown}:${address.port}`,
+    url: `${pair ? 'https' : 'http'}://${shown}:${address.port}`,
+    ...(files && {
+      reloadTls: async () => {
+        const next = await readTlsPair(files);
+        // Connections open now keep the old context; new ones get this one.
+        (server as unknown as HttpsServer).setSecureContext({ cert: next.cert, key: next.key });
+        return describeCertificate(next.leaf);
+      },
+    }),
     close: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
@@ -105,8 +127,21 @@ export async function serveUntilStopped(opts: ServeOptions): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  const reload = running.reloadTls;
+  // One reload at a time, in order: the last SIGHUP's files win. (Without TLS, SIGHUP keeps its default: it stops the process.)
+  let reloading = Promise.resolve();
+  const onHangup = () => {
+    reloading = reloading.then(() =>
+      reload!().then(
+        (cert) => void process.stderr.write(`strata: SIGHUP: serving the certificate ${cert}\n`),
+        (e: Error) => void process.stderr.write(`strata: SIGHUP: kept the certificate in use: ${e.message}\n`),
+      ),
+    );
+  };
+  if (reload) process.on('SIGHUP', onHangup);
   process.stderr.write(`strata: serving on ${running.url}\n`);
   const signal = await stopped;
+  process.off('SIGHUP', onHangup);
   process.stderr.write(`strata: ${signal}: stopping\n`);
   await running.close();
 }
