@@ -141,6 +141,7 @@ interface ServeFlags {
   listen: string;
   root?: string;
   htpasswd?: string;
+  accessFile?: string;
   readOnly?: boolean;
   allowAnonymousPush?: boolean;
   tlsCert?: string;
@@ -180,6 +181,7 @@ function serveCommand(): Command {
     .option('--listen <host:port>', 'address to listen on (port 0: any free port)', DEFAULT_LISTEN)
     .option('--root <dir>', 'storage directory (default $XDG_DATA_HOME/strata/registry, else ~/.local/share/strata/registry)')
     .option('--htpasswd <file>', 'users who may push and delete (bcrypt entries, as htpasswd -B writes); pulls stay anonymous')
+    .option('--access-file <file>', 'with --htpasswd: who may pull, push and delete which repositories, as JSON {"anonymous": {"pull": ["*"]}, "users": {"alice": {"push": ["team-a/*"]}}}')
     .option('--read-only', 'refuse every push and delete')
     .option('--allow-anonymous-push', 'let anyone push and delete (only with a loopback --listen)')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (or chain); with --tls-key; both are read again on SIGHUP')
@@ -219,6 +221,7 @@ function serveCommand(): Command {
           listen: f.listen,
           root: f.root ?? defaultRoot(),
           ...(f.htpasswd ? { htpasswd: f.htpasswd } : {}),
+          ...(f.accessFile ? { accessFile: f.accessFile } : {}),
           ...(f.readOnly ? { readOnly: true } : {}),
           ...(f.allowAnonymousPush ? { allowAnonymousPush: true } : {}),
           ...(f.tlsCert !== undefined ? { tlsCert: f.tlsCert } : {}),

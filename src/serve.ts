@@ -5,13 +5,14 @@
 // few seconds). Uploads cut by a stop stay resumable under uploads/.
 import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createAdaptorServer } from '@hono/node-server';
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { mkdirs } from '../image/fs.js';
-import { createAccess, loadHtpasswd, type AccessMode } from '../registry/server/access.js';
+import { createAccess, loadHtpasswd, loadPolicy, type AccessMode } from '../registry/server/access.js';
 import { createRegistryApp } from '../registry/server/app.js';
 import type { Bridge } from '../registry/server/bridge.js';
+import { RegistryError } from '../registry/server/errors.js';
 import { gc } from '../registry/server/gc.js';
 import { Store } from '../registry/server/store.js';
 import { isLoopback } from '../registry/session.js';
@@ -25,6 +26,8 @@ export interface ServeOptions {
   listen: string;
   root: string;
   htpasswd?: string;
+  /** Who may pull, push and delete which repositories (registry/server/access-policy.ts); needs htpasswd. */
+  accessFile?: string;
   readOnly?: boolean;
   allowAnonymousPush?: boolean;
   /** PEM certificate (chain) and key: HTTPS instead of HTTP. Both or neither. */
@@ -55,19 +58,52 @@ export function parseListen(listen: string): { host: string; port: number } {
 async function accessMode(opts: ServeOptions, host: string): Promise<AccessMode> {
   if (opts.allowAnonymousPush && (opts.readOnly || opts.htpasswd)) throw new StrataError('usage', '--allow-anonymous-push goes with neither --read-only nor --htpasswd');
   if (opts.readOnly) return { kind: 'read-only', reason: 'started with --read-only' };
+  if (opts.accessFile && !opts.htpasswd) throw new StrataError('usage', '--access-file goes with --htpasswd (which holds the passwords)');
   if (opts.htpasswd) {
-    try {
-      return { kind: 'htpasswd', users: await loadHtpasswd(opts.htpasswd) };
-    } catch (e) {
+    const users = await loadHtpasswd(opts.htpasswd).catch((e: unknown) => {
       throw new StrataError('usage', `--htpasswd: ${(e as Error).message}`, { cause: e });
-    }
+    });
+    if (!opts.accessFile) return { kind: 'htpasswd', users };
+    const policy = await loadPolicy(opts.accessFile).catch((e: unknown) => {
+      throw new StrataError('usage', `--access-file: ${(e as Error).message}`, { cause: e });
+    });
+    // A name with no password is a typo, or a user removed from one file only: either way not what was meant.
+    const unknown = policy.users.filter((u) => !users.has(u));
+    if (unknown.length) throw new StrataError('usage', `--access-file: ${unknown.join(', ')} not in --htpasswd ${opts.htpasswd}`);
+    return { kind: 'htpasswd', users, policy };
   }
   if (opts.allowAnonymousPush) {
     // Anyone who can connect could push, and overwrite tags: only this machine may.
-    if (!isLoopback(host)) throw new StrataError('usage', `--allow-anonymous-push is for a loopback address (127.0.0.1, ::1, localhost), not ${host}; use --htpasswd to take pushes from elsewhere`);
+    if (!loopbackName(host)) throw new StrataError('usage', `--allow-anonymous-push is for a loopback address (127.0.0.1, ::1, localhost), not ${host}; use --htpasswd to take pushes from elsewhere`);
     return { kind: 'anonymous-push' };
   }
   return { kind: 'read-only', reason: 'pushes need --htpasswd FILE, or --allow-anonymous-push on loopback' };
+}
+
+/** localhost, *.localhost (RFC 6761: never asked of DNS), 127.0.0.0/8, ::1, without a port or brackets. */
+function loopbackName(host: string): boolean {
+  return isLoopback(host.includes(':') ? `[${host}]` : host) || /^[a-z0-9.-]+\.localhost\.?$/i.test(host) || host.toLowerCase() === 'localhost.';
+}
+
+/** The Host header's name (no port), or undefined when it has none or is not one. */
+function hostName(header: string | undefined): string | undefined {
+  const m = header?.match(/^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::\d{1,5})?$/);
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+/**
+ * A server listening on loopback only answers only requests whose Host is a
+ * loopback name or address. A web page whose name an attacker rebinds (DNS)
+ * to 127.0.0.1 can make the browser send it requests, but with the page's own
+ * name as Host: refused here, it can neither push nor delete (with
+ * --allow-anonymous-push), nor start Nix builds through the bridge, nor read.
+ * A server listening on other addresses is reached by any name, and --htpasswd guards its writes.
+ */
+function foreignHost(incoming: IncomingMessage): Response | undefined {
+  const name = hostName(incoming.headers.host);
+  if (name !== undefined && loopbackName(name)) return undefined;
+  const e = new RegistryError(403, 'DENIED', `Host ${JSON.stringify(incoming.headers.host ?? '')} is not a loopback name, and this server listens on loopback only`);
+  return Response.json(e.body(), { status: e.status, headers: { 'Docker-Distribution-API-Version': 'registry/2.0' } });
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningServer> {
@@ -77,13 +113,18 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
     throw new StrataError('output', `cannot make the registry root ${opts.root}: ${(e as Error).message}`, { cause: e });
   });
   const app = createRegistryApp({ store: new Store(opts.root), auth, ...(opts.bridge ? { bridge: opts.bridge } : {}) });
+  const loopbackOnly = loopbackName(host);
   const files = tlsFiles(opts.tlsCert, opts.tlsKey);
   const pair = files && (await readTlsPair(files));
   const server = createAdaptorServer({
     // HTTP/1.1 over TLS (no ALPN h2): the same server otherwise, so the same limits and stop.
     ...(pair && { createServer: createHttpsServer, serverOptions: { cert: pair.cert, key: pair.key } }),
-    fetch: app.fetch,
+    fetch: (request, env) => (loopbackOnly && foreignHost((env as HttpBindings).incoming)) || app.fetch(request, env),
   }) as Server;
+  // Node answers `Expect: 100-continue` itself, before the request is looked
+  // at, unless 'checkContinue' has a listener: the request goes to the app
+  // like any other, whose access check sends the 100 once the credentials passed.
+  server.on('checkContinue', server.listeners('request')[0] as (...args: unknown[]) => void);
   // Node ends any request after 5 minutes by default; a large upload may take longer (bytes keep flowing).
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {

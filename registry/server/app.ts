@@ -3,6 +3,7 @@
 // route patterns cannot tell from the endpoint's own segments). Middleware in
 // order: the API version header, the route, access; then the endpoint's
 // handler for the method. Every failure becomes the spec's error body in onError.
+import type { ServerResponse } from 'node:http';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { Access } from './access.js';
 import { blobEndpoint } from './blob-routes.js';
@@ -56,13 +57,25 @@ const route: MiddlewareHandler<Env> = async (c, next) => {
   await next();
 };
 
-/** GET and HEAD read; everything else writes, and a bridged repository takes no writes. */
+/**
+ * GET and HEAD pull, DELETE deletes, everything else pushes; a bridged
+ * repository takes no writes. A cross-repository mount also pulls from its
+ * source (as distribution asks), else a push to one's own repository would
+ * copy blobs out of one the user may not read.
+ */
 function access(auth: Access, bridge: Bridge | undefined): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const write = c.req.method !== 'GET' && c.req.method !== 'HEAD';
-    await auth.authorize(write ? 'write' : 'read', c.req.header('authorization'));
+    const action = c.req.method === 'GET' || c.req.method === 'HEAD' ? 'pull' : c.req.method === 'DELETE' ? 'delete' : 'push';
     const { name } = c.var.route;
-    if (write && bridge?.handles(name)) throw new RegistryError(403, 'DENIED', `${name} is served from Nix builds and takes no pushes or deletes`);
+    const authorization = c.req.header('authorization');
+    await auth.authorize(action, name, authorization);
+    const from = c.var.route.endpoint === 'upload-start' ? c.req.query('from') : undefined;
+    if (from && c.req.query('mount')) await auth.authorize('pull', from, authorization);
+    if (action !== 'pull' && bridge?.handles(name)) throw new RegistryError(403, 'DENIED', `${name} is served from Nix builds and takes no pushes or deletes`);
+    // The client waits for this before it sends the body (serve hands such
+    // requests here rather than let Node answer at once): only now, so a body
+    // is never sent to a request that will be refused.
+    if (c.req.header('expect')?.toLowerCase() === '100-continue') (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing?.writeContinue();
     await next();
   };
 }
@@ -80,7 +93,7 @@ export function createRegistryApp(opts: RegistryAppOptions): Hono<Env> {
   app.notFound((c) => errorResponse(c, new RegistryError(404, 'NAME_INVALID', 'not a registry API path (they start with /v2/)')));
   app.use('*', apiVersion);
   app.get('/v2/', async (c) => {
-    await opts.auth.authorize('login', c.req.header('authorization'));
+    await opts.auth.authorize('login', undefined, c.req.header('authorization'));
     return c.json({});
   });
   app.all('/v2/*', route, access(opts.auth, opts.bridge), async (c) => {
