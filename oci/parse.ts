@@ -1,0 +1,74 @@
+// Untrusted JSON against a schema of schema.ts, with ONE line for the first
+// problem: the field's path as it is written in the JSON, what it holds, and
+// why that is refused, e.g.
+//   layers[0].digest "sha256:../../x" is not a sha256 digest
+// The caller prefixes where the JSON came from and picks the error (and so the
+// exit code): this folder knows nothing of Strata's errors.
+import type { z } from 'zod';
+
+export class OciJsonError extends Error {
+  constructor(
+    /** The line without its origin: `layers[0].size -1 is negative`. */
+    readonly problem: string,
+    /** The field's path, e.g. ['layers', 0, 'size']. */
+    readonly path: (string | number)[],
+  ) {
+    super(problem);
+    this.name = 'OciJsonError';
+  }
+}
+
+/** `layers[0].digest`, `annotations["org.example"]`. */
+export function fieldPath(path: (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(p) ? `${i ? '.' : ''}${p}` : `[${JSON.stringify(p)}]`)).join('');
+}
+
+/** A value as one short line: JSON escapes control characters and newlines. */
+function shown(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function at(root: unknown, path: (string | number)[]): unknown {
+  let v = root;
+  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined;
+  return v;
+}
+
+const article = (t: string) => (/^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
+
+function reason(issue: z.ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.received === 'undefined' ? 'is missing' : `is not ${article(issue.expected === 'integer' ? 'whole number' : issue.expected)}`;
+    case 'invalid_literal':
+      return `is not ${shown(issue.expected)}`;
+    case 'invalid_union':
+    case 'invalid_enum_value':
+      return 'is none of the values allowed here';
+    default:
+      return issue.message;
+  }
+}
+
+/** Parses `json` (text or bytes) and checks it against `schema`; throws OciJsonError naming the first bad field. */
+export function checkOci<S extends z.ZodTypeAny>(schema: S, json: string | Uint8Array): z.output<S> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof json === 'string' ? json : Buffer.from(json).toString('utf8'));
+  } catch (e) {
+    throw new OciJsonError(`is not JSON (${(e as Error).message.split('\n')[0]})`, []);
+  }
+  return checkOciValue(schema, raw);
+}
+
+/** The same for a value already parsed. */
+export function checkOciValue<S extends z.ZodTypeAny>(schema: S, raw: unknown): z.output<S> {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data as z.output<S>;
+  const issue = r.error.issues[0]!;
+  const value = at(raw, issue.path);
+  const why = reason(issue);
+  if (issue.path.length === 0) throw new OciJsonError(issue.code === 'invalid_type' ? `is not a JSON ${issue.expected}` : why, []);
+  throw new OciJsonError(`${fieldPath(issue.path)}${value === undefined ? '' : ` ${shown(value)}`} ${why}`, issue.path);
+}
