@@ -8,6 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { StrataError } from './errors.js';
 
+/**
+ * How long a connection may take to finish its TLS handshake (Node's default
+ * is 120 s): a client that connects and sends nothing holds a socket until
+ * then, and the HTTP timeouts start only after the handshake.
+ */
+export const TLS_HANDSHAKE_MS = 10_000;
+
 export interface TlsFiles {
   cert: string;
   key: string;

@@ -17,7 +17,7 @@ import { gc } from '../registry/server/gc.js';
 import { Store } from '../registry/server/store.js';
 import { isLoopback } from '../registry/session.js';
 import { StrataError } from './errors.js';
-import { describeCertificate, readTlsPair, tlsFiles } from './serve-tls.js';
+import { describeCertificate, readTlsPair, TLS_HANDSHAKE_MS, tlsFiles } from './serve-tls.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:5000';
 
@@ -118,7 +118,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const pair = files && (await readTlsPair(files));
   const server = createAdaptorServer({
     // HTTP/1.1 over TLS (no ALPN h2): the same server otherwise, so the same limits and stop.
-    ...(pair && { createServer: createHttpsServer, serverOptions: { cert: pair.cert, key: pair.key } }),
+    ...(pair && { createServer: createHttpsServer, serverOptions: { cert: pair.cert, key: pair.key, handshakeTimeout: TLS_HANDSHAKE_MS } }),
     fetch: (request, env) => (loopbackOnly && foreignHost((env as HttpBindings).incoming)) || app.fetch(request, env),
   }) as Server;
   // Node answers `Expect: 100-continue` itself, before the request is looked

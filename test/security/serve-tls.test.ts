@@ -4,17 +4,20 @@
 // and on SIGHUP both files read again: new connections get the new
 // certificate, and a bad new pair keeps the old one and says why. Certificates
 // are self-signed ones made by the openssl CLI; clients trust them explicitly
-// (https.request's ca, tls.connect's ca, skopeo --cert-dir).
+// (https.request's ca, tls.connect's ca, skopeo --cert-dir). A connection that
+// never finishes its handshake is closed after TLS_HANDSHAKE_MS.
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash, X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { killChild, spawnTracked } from '../../conformance/reproducibility/children.js';
+import { TLS_HANDSHAKE_MS } from '../../src/serve-tls.js';
 import { skopeo } from '../helpers/podman.js';
 import { expectFailure, removeDir, runStrata, strataBin, tempDir } from '../helpers/strata.js';
 
@@ -181,6 +184,22 @@ describe('strata serve --tls-cert/--tls-key', () => {
     await sleep(300);
     assert.equal(served.child.exitCode, null);
     assert.equal(await peerFingerprint(served.port, both), fingerprint(second.cert));
+  });
+
+  it('a connection that never finishes its TLS handshake is closed after TLS_HANDSHAKE_MS', async () => {
+    assert.ok(served, 'the server of the first test runs');
+    const started = Date.now();
+    // A raw TCP connection that sends nothing: no ClientHello, so no handshake (Node's default waits 120 s).
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const s = netConnect(served!.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(Date.now() - started));
+      setTimeout(() => {
+        s.destroy();
+        reject(new Error(`still open after ${TLS_HANDSHAKE_MS + 5000} ms`));
+      }, TLS_HANDSHAKE_MS + 5000);
+    });
+    assert.ok(closedAfter >= TLS_HANDSHAKE_MS - 500, `closed after ${closedAfter} ms, before the timeout`);
   });
 
   it('refuses one of the two flags alone, an unreadable file and a key that is not the certificate’s (exit 2)', async () => {
