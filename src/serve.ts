@@ -14,6 +14,7 @@ import { createRegistryApp } from '../registry/server/app.js';
 import type { Bridge } from '../registry/server/bridge.js';
 import { RegistryError } from '../registry/server/errors.js';
 import { gc } from '../registry/server/gc.js';
+import { jsonLogger, logRequests, type Logger } from '../registry/server/log.js';
 import { Store } from '../registry/server/store.js';
 import { isLoopback } from '../registry/session.js';
 import { StrataError } from './errors.js';
@@ -35,6 +36,8 @@ export interface ServeOptions {
   tlsKey?: string;
   /** Repositories served from images made on demand (the --image options fill it in). */
   bridge?: Bridge;
+  /** The server's log: a JSON line per request, per build and per server error (default: on stderr). */
+  log?: Logger;
 }
 
 export interface RunningServer {
@@ -82,7 +85,8 @@ async function accessMode(opts: ServeOptions, host: string): Promise<AccessMode>
 
 /** localhost, *.localhost (RFC 6761: never asked of DNS), 127.0.0.0/8, ::1, without a port or brackets. */
 function loopbackName(host: string): boolean {
-  return isLoopback(host.includes(':') ? `[${host}]` : host) || /^[a-z0-9.-]+\.localhost\.?$/i.test(host) || host.toLowerCase() === 'localhost.';
+  const name = host.toLowerCase().replace(/\.$/, '');
+  return isLoopback(name.includes(':') ? `[${name}]` : name) || /^[a-z0-9.-]+\.localhost$/.test(name);
 }
 
 /** The Host header's name (no port), or undefined when it has none or is not one. */
@@ -112,7 +116,8 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   await mkdirs(opts.root).catch((e: unknown) => {
     throw new StrataError('output', `cannot make the registry root ${opts.root}: ${(e as Error).message}`, { cause: e });
   });
-  const app = createRegistryApp({ store: new Store(opts.root), auth, ...(opts.bridge ? { bridge: opts.bridge } : {}) });
+  const log = opts.log ?? jsonLogger();
+  const app = createRegistryApp({ store: new Store(opts.root), auth, log, ...(opts.bridge ? { bridge: opts.bridge } : {}) });
   const loopbackOnly = loopbackName(host);
   const files = tlsFiles(opts.tlsCert, opts.tlsKey);
   const pair = files && (await readTlsPair(files));
@@ -125,6 +130,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   // at, unless 'checkContinue' has a listener: the request goes to the app
   // like any other, whose access check sends the 100 once the credentials passed.
   server.on('checkContinue', server.listeners('request')[0] as (...args: unknown[]) => void);
+  logRequests(server, log);
   // Node ends any request after 5 minutes by default; a large upload may take longer (bytes keep flowing).
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
