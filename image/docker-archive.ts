@@ -4,17 +4,17 @@
 // ID). Layers are the files the archive holds: plain tars as docker save and
 // Strata write them (docker 25 and later may store them under blobs/sha256/).
 import type { Readable } from 'node:stream';
+import { z } from 'zod';
 import { sha256 } from '../layers/hash-tap.js';
 import { StrataError } from '../src/errors.js';
 import { formatDockerReference, type DockerReference } from '../src/reference.js';
+import { parseOci } from './oci-json.js';
 import { indexTar, openTarMember, readTarMember, type TarMember } from './source.js';
 import type { Digest } from './types.js';
 
-interface ArchiveManifestEntry {
-  Config: string;
-  RepoTags?: string[] | null;
-  Layers: string[];
-}
+/** docker save's manifest.json. Its names are looked up among the tar's members, never joined into a path. */
+const archiveManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }).passthrough());
+type ArchiveManifestEntry = z.output<typeof archiveManifest>[number];
 
 export interface DockerArchiveImage {
   config: { digest: Digest; bytes: Buffer };
@@ -32,17 +32,15 @@ function shortName(ref: DockerReference): string {
 export async function readDockerArchive(file: string, name?: DockerReference): Promise<DockerArchiveImage> {
   const where = `docker-archive:${file}`;
   let members: Map<string, TarMember>;
-  let entries: ArchiveManifestEntry[];
+  let text: Buffer;
   try {
     members = await indexTar(file);
-    entries = JSON.parse((await readTarMember(file, members, 'manifest.json', where)).toString('utf8')) as ArchiveManifestEntry[];
+    text = await readTarMember(file, members, 'manifest.json', where);
   } catch (e) {
     if (e instanceof StrataError) throw e;
     throw new StrataError('reference', `${where} cannot be read: ${(e as Error).message}`, { cause: e });
   }
-  if (!Array.isArray(entries) || !entries.every((e) => typeof e?.Config === 'string' && Array.isArray(e.Layers))) {
-    throw new StrataError('reference', `${where}: manifest.json is not docker save's list of images`);
-  }
+  const entries = parseOci(archiveManifest, text, `manifest.json of ${where}`, 'usage');
   const tags = (e: ArchiveManifestEntry) => e.RepoTags ?? [];
   let entry: ArchiveManifestEntry | undefined;
   if (name) {

@@ -10,7 +10,9 @@ import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { StrataError } from '../src/errors.js';
-import { Annotation, MediaType, type Descriptor, type Digest, type ImageIndex } from './types.js';
+import { Annotation, MediaType, type Descriptor, type Digest } from './types.js';
+import { imageIndex, ociLayout, type OciIndex } from '../oci/schema.js';
+import { parseOci } from './oci-json.js';
 
 export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
 
@@ -79,7 +81,7 @@ export class OciLayoutWriter implements BlobSink {
         const st = await stat(dir);
         if (!st.isDirectory()) throw new StrataError('output', `${dir} exists and is not a directory`);
         if (await exists(join(dir, 'oci-layout'))) {
-          const layout = JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8')) as { imageLayoutVersion?: string };
+          const layout = parseOci(ociLayout, await readFile(join(dir, 'oci-layout'), 'utf8'), `oci-layout of oci:${dir}`, 'usage');
           if (layout.imageLayoutVersion !== '1.0.0') throw new StrataError('output', `${dir} is an OCI layout of version ${layout.imageLayoutVersion}, not 1.0.0`);
           await mkdirs(join(dir, 'blobs', 'sha256'));
           return new OciLayoutWriter(dir, dir);
@@ -202,13 +204,13 @@ export class OciLayoutWriter implements BlobSink {
   /** Read-modify-write of index.json; the caller holds the layout's lock. */
   private async updateIndex(manifest: Descriptor, refName: string | undefined): Promise<void> {
     const indexPath = join(this.dir, 'index.json');
-    const index: ImageIndex = (await exists(indexPath))
-      ? (JSON.parse(await readFile(indexPath, 'utf8')) as ImageIndex)
+    // An index another tool wrote is checked against the spec's grammar before it is added to (its other fields are kept).
+    const index: OciIndex = (await exists(indexPath))
+      ? parseOci(imageIndex, await readFile(indexPath, 'utf8'), `index.json of oci:${this.finalDir}`, 'usage')
       : { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
     const entry: Descriptor = refName ? { ...manifest, annotations: { ...manifest.annotations, [Annotation.refName]: refName } } : manifest;
-    index.manifests = index.manifests.filter((d) => (refName ? d.annotations?.[Annotation.refName] !== refName : d.digest !== manifest.digest));
-    index.manifests.push(entry);
-    await writeFileAtomic(indexPath, JSON.stringify(index));
+    const kept: Descriptor[] = index.manifests.filter((d) => (refName ? d.annotations?.[Annotation.refName] !== refName : d.digest !== manifest.digest));
+    await writeFileAtomic(indexPath, JSON.stringify({ ...index, manifests: [...kept, entry] }));
   }
 
   /**

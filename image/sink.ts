@@ -61,8 +61,10 @@ export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: 
     const hash = createHash('sha256');
     const tap = new Transform({
       transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
         n += chunk.length;
+        // More than declared: stop here rather than read (and store) a body without end.
+        if (n > d.size) return cb(new StrataError('registry', `blob ${d.digest} is longer than the ${d.size} bytes its descriptor declares; the read stopped there`));
+        hash.update(chunk);
         onBytes?.(n);
         cb(null, chunk);
       },

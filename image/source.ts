@@ -6,10 +6,12 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { StrataError } from '../src/errors.js';
 import { sha256 } from '../layers/hash-tap.js';
-import { Annotation, MediaType, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from './types.js';
+import { imageConfig, imageIndex, imageManifest, type OciIndex } from '../oci/schema.js';
+import { parseOci, type JsonOrigin } from './oci-json.js';
+import { Annotation, MediaType, type Descriptor, type Digest, type ImageConfig, type Platform } from './types.js';
 
 /** Blobs are read 1 MiB at a time: at Node's 64 KiB default, reads and GC cost 17% of a push's CPU (docs/benchmarks/push.md). */
 const READ_CHUNK = 2 ** 20;
@@ -29,6 +31,8 @@ export interface SourceImage {
   blobs: SourceBlob[];
   /** The manifests of an index, each a SourceImage. */
   children: SourceImage[];
+  /** Where its JSON came from: what a lie in its config is (exit 7 from a registry). */
+  source?: JsonSource;
 }
 
 /** Every blob of an image tree once, the children's first. */
@@ -47,27 +51,43 @@ export function isIndex(mediaType: string): boolean {
 }
 
 
-/** Reads a manifest or index blob and builds the SourceImage tree below it. */
-export async function imageFrom(manifest: SourceImage['manifest'], readBlob: (d: Descriptor) => Promise<Buffer>, blob: (d: Descriptor) => SourceBlob, platform?: Platform): Promise<SourceImage> {
-  const parsed = JSON.parse(manifest.bytes.toString('utf8')) as ImageManifest | ImageIndex;
+/** Where a source's JSON comes from (`oci:DIR`, `REGISTRY/REPO`), and the error its lies are. */
+export interface JsonSource {
+  where: string;
+  code: JsonOrigin;
+}
+
+/**
+ * Reads a manifest or index blob and builds the SourceImage tree below it.
+ * Every descriptor is checked against the spec's grammar before it names a
+ * path or a URL (a digest "sha256:../../x" would climb out of a layout).
+ */
+export async function imageFrom(manifest: SourceImage['manifest'], readBlob: (d: Descriptor) => Promise<Buffer>, blob: (d: Descriptor) => SourceBlob, source: JsonSource, platform?: Platform): Promise<SourceImage> {
+  const at = (kind: string) => `${kind} ${manifest.digest} in ${source.where}`;
   if (isIndex(manifest.mediaType)) {
-    const index = parsed as ImageIndex;
+    const index = parseOci(imageIndex, manifest.bytes, at('index'), source.code);
     const chosen = platform ? index.manifests.filter((m) => m.platform && m.platform.os === platform.os && m.platform.architecture === platform.architecture && (!platform.variant || m.platform.variant === platform.variant)) : index.manifests;
     if (platform) {
       if (chosen.length === 0) throw new StrataError('platform', `the image index has no ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''} image (it has ${index.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : '?')).join(', ')})`);
       const d = chosen[0]!;
-      return imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob);
+      return imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source);
     }
-    const children = await Promise.all(chosen.map(async (d) => imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob)));
-    return { manifest, blobs: [], children };
+    const children = await Promise.all(chosen.map(async (d) => imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source)));
+    return { manifest, blobs: [], children, source };
   }
-  const m = parsed as ImageManifest;
-  if (!m.config || !Array.isArray(m.layers)) throw new StrataError('reference', `manifest ${manifest.digest} is not an image manifest`);
-  return { manifest, blobs: [m.config, ...m.layers].map(blob), children: [] };
+  const m = parseOci(imageManifest, manifest.bytes, at('manifest'), source.code);
+  return { manifest, blobs: [m.config, ...m.layers].map(blob), children: [], source };
 }
 
-/** Reads a small blob whole and checks it. */
-export async function readChecked(stream: Readable, d: Descriptor, where: string): Promise<Buffer> {
+/** The most a blob read whole (a config, a manifest, a signature) may declare: it is held in memory. */
+export const MAX_WHOLE_BLOB = 64 * 2 ** 20;
+
+/** Reads a small blob whole and checks it; `code` is the error a damaged one is (registry: exit 7). */
+export async function readChecked(stream: Readable, d: Descriptor, where: string, code: 'reference' | 'registry' = 'reference'): Promise<Buffer> {
+  if (d.size > MAX_WHOLE_BLOB) {
+    stream.destroy();
+    throw new StrataError(code, `${where}: blob ${d.digest} declares ${d.size} bytes, more than the ${MAX_WHOLE_BLOB} Strata reads into memory`);
+  }
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of stream) {
@@ -76,26 +96,50 @@ export async function readChecked(stream: Readable, d: Descriptor, where: string
     parts.push(c as Buffer);
   }
   const bytes = Buffer.concat(parts);
-  if (bytes.length !== d.size || sha256(bytes) !== d.digest) throw new StrataError('reference', `${where}: blob ${d.digest} is damaged (its bytes do not match its digest)`);
+  if (bytes.length !== d.size || sha256(bytes) !== d.digest) throw new StrataError(code, `${where}: blob ${d.digest} is damaged (its bytes do not match its digest)`);
   return bytes;
 }
 
 const CONTAINER_CONFIG_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
 
-/** The config of an image manifest; refused unless it is a container image's (an artifact's config has a type of its own). */
+/**
+ * The config of an image manifest; refused unless it is a container image's (an
+ * artifact's config has a type of its own). Its diff_ids, architecture and os
+ * are checked; the rest is read as its maker wrote it.
+ */
 export async function readContainerConfig(img: SourceImage, where: string): Promise<ImageConfig> {
+  const code = img.source?.code ?? 'usage';
   const c = img.blobs[0];
   if (!c || !CONTAINER_CONFIG_TYPES.includes(c.descriptor.mediaType)) throw new StrataError('reference', `not a container image (its config is ${c?.descriptor.mediaType ?? 'missing'})`);
-  const bytes = await readChecked(c.open(0), c.descriptor, where);
-  try {
-    return JSON.parse(bytes.toString('utf8')) as ImageConfig;
-  } catch (e) {
-    throw new StrataError('reference', `its config is not JSON: ${(e as Error).message}`, { cause: e });
-  }
+  const bytes = await readChecked(c.open(0), c.descriptor, where, code === 'registry' ? 'registry' : 'reference');
+  return parseOci(imageConfig, bytes, `config ${c.descriptor.digest} of ${where}`, code) as unknown as ImageConfig;
+}
+
+/**
+ * `stream` cut after `max` bytes: one byte more fails it with `tooLong()` and
+ * stops the read, so a body longer than its descriptor declares is never read to its end.
+ */
+export function cutAt(stream: Readable, max: number, tooLong: () => Error): Readable {
+  let seen = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      seen += chunk.length;
+      if (seen > max) cb(tooLong());
+      else cb(null, chunk);
+    },
+  });
+  stream.on('error', (e) => out.destroy(e));
+  out.on('close', () => stream.destroy());
+  return stream.pipe(out);
+}
+
+/** The error of a blob longer than its descriptor. */
+export function tooLongError(d: Descriptor, where: string, code: 'reference' | 'registry'): StrataError {
+  return new StrataError(code, `blob ${d.digest} of ${where} is longer than the ${d.size} bytes its descriptor declares; the read stopped there`);
 }
 
 /** Picks the manifest of an index.json by tag, or the only one when no tag is given. */
-function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string): Descriptor {
+function pickFromIndex(index: OciIndex, tag: string | undefined, where: string): Descriptor {
   if (tag) {
     const d = index.manifests.find((m) => m.annotations?.[Annotation.refName] === tag);
     if (!d) throw new StrataError('reference', `${where} has no image tagged '${tag}' (it has ${index.manifests.map((m) => m.annotations?.[Annotation.refName] ?? m.digest).join(', ') || 'none'})`);
@@ -108,19 +152,22 @@ function pickFromIndex(index: ImageIndex, tag: string | undefined, where: string
 /** An image of an OCI layout directory. */
 export async function readOciLayout(dir: string, tag: string | undefined, platform?: Platform): Promise<SourceImage> {
   const where = `oci:${dir}`;
-  let index: ImageIndex;
+  let text: string;
   try {
-    index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
+    text = await readFile(join(dir, 'index.json'), 'utf8');
   } catch (e) {
     throw new StrataError('reference', `${where} is not a readable OCI layout: ${(e as Error).message}`, { cause: e });
   }
-  const path = (d: Digest) => join(dir, 'blobs', d.split(':')[0]!, d.split(':')[1]!);
+  const index = parseOci(imageIndex, text, `index.json of ${where}`, 'usage');
+  // Digests are checked (sha256 and 64 hex) before they name a file here.
+  const path = (d: Digest) => join(dir, 'blobs', 'sha256', d.slice('sha256:'.length));
   const top = pickFromIndex(index, tag, where);
-  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => createReadStream(path(d.digest), { start: offset, highWaterMark: READ_CHUNK }) });
-  const readBlob = async (d: Descriptor) => readChecked(createReadStream(path(d.digest)), d, where).catch((e: unknown) => {
+  // A file longer than its descriptor is read to one byte past it, no further: the sink then refuses it.
+  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => createReadStream(path(d.digest), { start: offset, end: Math.max(d.size, offset), highWaterMark: READ_CHUNK }) });
+  const readBlob = async (d: Descriptor) => readChecked(createReadStream(path(d.digest), { end: d.size }), d, where).catch((e: unknown) => {
     throw e instanceof StrataError ? e : new StrataError('reference', `${where} lacks blob ${d.digest}: ${(e as Error).message}`);
   });
-  return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, platform);
+  return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, { where, code: 'usage' }, platform);
 }
 
 export interface TarMember {
@@ -186,6 +233,8 @@ export function openTarMember(file: string, members: Map<string, TarMember>, nam
 
 /** A tar member's bytes, whole (index.json, a config: small files). */
 export async function readTarMember(file: string, members: Map<string, TarMember>, name: string, where: string): Promise<Buffer> {
+  const size = members.get(name)?.size ?? 0;
+  if (size > MAX_WHOLE_BLOB) throw new StrataError('reference', `${where}: ${name} has ${size} bytes, more than the ${MAX_WHOLE_BLOB} Strata reads into memory`);
   const parts: Buffer[] = [];
   for await (const c of openTarMember(file, members, name, where)) parts.push(c as Buffer);
   return Buffer.concat(parts);
@@ -202,14 +251,15 @@ export async function readOciArchive(file: string, tag: string | undefined, plat
   }
   const range = (name: string, offset = 0): Readable => openTarMember(file, members, name, where, offset);
   const blobName = (d: Digest) => `blobs/${d.replace(':', '/')}`;
-  let index: ImageIndex;
+  let text: Buffer;
   try {
-    index = JSON.parse((await readTarMember(file, members, 'index.json', where)).toString('utf8')) as ImageIndex;
+    text = await readTarMember(file, members, 'index.json', where);
   } catch (e) {
     throw e instanceof StrataError ? e : new StrataError('reference', `${where} has an unreadable index.json: ${(e as Error).message}`);
   }
+  const index = parseOci(imageIndex, text, `index.json of ${where}`, 'usage');
   const top = pickFromIndex(index, tag, where);
-  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => range(blobName(d.digest), offset) });
+  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => cutAt(range(blobName(d.digest), offset), d.size - offset, () => tooLongError(d, where, 'reference')) });
   const readBlob = (d: Descriptor) => readChecked(range(blobName(d.digest)), d, where);
-  return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, platform);
+  return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, { where, code: 'usage' }, platform);
 }

@@ -13,10 +13,19 @@ import { join } from 'node:path';
 import { canonicalJson } from '../image/canonical.js';
 import { mkdirs, writeFileAtomic } from '../image/fs.js';
 import { isDigest, type Digest } from '../image/types.js';
+import { z } from 'zod';
+import { checkOci } from '../oci/parse.js';
+import { digest, size } from '../oci/schema.js';
 import { sha256 } from './hash-tap.js';
 import type { LayerDigests } from './layer.js';
 
 const ENTRY_VERSION = 1;
+const cacheEntry = z.object({
+  v: z.literal(ENTRY_VERSION),
+  key: z.string(),
+  layer: z.object({ digest, diffID: digest, size, uncompressedSize: size }),
+  check: z.string(),
+});
 export const DEFAULT_CACHE_MAX_BYTES = 10 * 2 ** 30;
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -64,19 +73,12 @@ export class LayerCache {
       return undefined;
     }
     try {
-      const e = JSON.parse(text) as { v: number; key: string; layer: LayerDigests; check: string };
+      // The entry's digests name cached blob files and go into manifests: the spec's grammar first, then the checksum.
+      const e = checkOci(cacheEntry, text);
       const l = e.layer;
-      const whole =
-        e.v === ENTRY_VERSION &&
-        e.key === key &&
-        e.check === sha256(canonicalJson({ key: e.key, layer: l })) &&
-        isDigest(l.digest) &&
-        isDigest(l.diffID) &&
-        Number.isSafeInteger(l.size) &&
-        Number.isSafeInteger(l.uncompressedSize);
-      if (whole) return { digest: l.digest, diffID: l.diffID, size: l.size, uncompressedSize: l.uncompressedSize };
+      if (e.key === key && e.check === sha256(canonicalJson({ key: e.key, layer: l }))) return { digest: l.digest, diffID: l.diffID, size: l.size, uncompressedSize: l.uncompressedSize };
     } catch {
-      // fall through: unreadable JSON is a damaged entry
+      // fall through: unreadable or ill-formed JSON is a damaged entry
     }
     await unlink(path).catch(() => undefined);
     return undefined;

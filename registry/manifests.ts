@@ -4,6 +4,8 @@
 import { StrataError } from '../src/errors.js';
 import { sha256 } from '../layers/hash-tap.js';
 import { MediaType, type Digest } from '../image/types.js';
+import { checkOciPart } from '../image/oci-json.js';
+import { imageIndex, imageManifest, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
 
 /** The manifest kinds Strata reads, most preferred first. */
@@ -16,6 +18,9 @@ export interface FetchedManifest {
   bytes: Buffer;
   mediaType: string;
   digest: Digest;
+  /** The bytes as an index or as a manifest, checked against the spec's grammar: exactly one is set. */
+  index?: OciIndex;
+  manifest?: OciManifest;
 }
 
 
@@ -49,15 +54,25 @@ export async function getManifest(repo: Repository, reference: string, opts: { a
   const digest = sha256(bytes);
   const expected = reference.startsWith('sha256:') ? reference : res.headers['docker-content-digest'];
   if (expected && expected !== digest) throw new StrataError('registry', `${step} failed: the registry sent bytes with digest ${digest}, not ${expected}`);
-  let mediaType = res.headers['content-type']?.split(';')[0]?.trim() ?? '';
+  let raw: { mediaType?: unknown; manifests?: unknown };
   try {
-    const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
-    if (parsed.mediaType) mediaType = parsed.mediaType;
+    raw = JSON.parse(bytes.toString('utf8')) as typeof raw;
   } catch {
     throw new StrataError('registry', `${step} failed: the manifest is not JSON`);
   }
-  return { bytes, mediaType, digest };
+  // Checked before anything of it is used: its digests become URLs and paths.
+  const header = res.headers['content-type']?.split(';')[0]?.trim() ?? '';
+  const named = typeof raw?.mediaType === 'string' ? raw.mediaType : header;
+  const index = named === MediaType.ociIndex || named === MediaType.dockerManifestList || (!KNOWN_MANIFEST_TYPES.includes(named) && Array.isArray(raw?.manifests));
+  // Neither the JSON nor the answer names a type (the OCI spec lets the JSON leave it out): its shape does.
+  const mediaType = named || (index ? MediaType.ociIndex : MediaType.ociManifest);
+  const where = `${index ? 'index' : 'manifest'} from ${repo.session.registry}/${repo.name}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+  if (!mediaTypeSchema.safeParse(mediaType).success) throw new StrataError('registry', `${where}: its media type ${JSON.stringify(mediaType.slice(0, 80))} is not a media type`);
+  if (index) return { bytes, mediaType, digest, index: checkOciPart(imageIndex, raw, where, 'registry') };
+  return { bytes, mediaType, digest, manifest: checkOciPart(imageManifest, raw, where, 'registry') };
 }
+
+const KNOWN_MANIFEST_TYPES: string[] = [MediaType.ociManifest, MediaType.dockerManifest];
 
 /** The digest the registry has under `reference`, or undefined. */
 export async function headManifest(repo: Repository, reference: string, push = false): Promise<Digest | undefined> {

@@ -5,9 +5,11 @@
 // fallback tag sha256-<hex>, as the distribution spec's referrers tag schema says.
 import { canonicalJson } from '../image/canonical.js';
 import { sha256 } from '../layers/hash-tap.js';
-import { MediaType, type Descriptor, type Digest, type ImageIndex } from '../image/types.js';
+import { MediaType, type Descriptor, type Digest } from '../image/types.js';
 import { pullScope, shortDigest, type Repository } from './blobs.js';
 import { getManifest, putManifest, readBounded } from './manifests.js';
+import { parseOci } from '../image/oci-json.js';
+import { imageIndex, type OciIndex } from '../oci/schema.js';
 
 /** The tag a registry without the referrers API keeps referrers under. */
 export function referrersTag(subject: Digest): string {
@@ -15,9 +17,9 @@ export function referrersTag(subject: Digest): string {
 }
 
 /** The fallback tag's index; `push` asks for the scope an update needs (reading needs only pull). */
-async function fallbackIndex(repo: Repository, subject: Digest, push = false): Promise<ImageIndex | undefined> {
-  const found = await getManifest(repo, referrersTag(subject), { accept: MediaType.ociIndex, push });
-  return found ? (JSON.parse(found.bytes.toString('utf8')) as ImageIndex) : undefined;
+async function fallbackIndex(repo: Repository, subject: Digest, push = false): Promise<OciIndex | undefined> {
+  // Checked by getManifest against the spec's grammar; a manifest under the tag is no referrers index.
+  return (await getManifest(repo, referrersTag(subject), { accept: MediaType.ociIndex, push }))?.index;
 }
 
 /**
@@ -28,8 +30,8 @@ export async function listReferrers(repo: Repository, subject: Digest, artifactT
   const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
   const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/referrers/${subject}${q}`, headers: { accept: MediaType.ociIndex }, scopes: [pullScope(repo.name)], step: `read of the referrers of ${shortDigest(subject)} in ${repo.name}`, expect: [200, 404] });
   const api = res.status === 200 && (res.headers['content-type'] ?? '').startsWith(MediaType.ociIndex);
-  let index: ImageIndex | undefined;
-  if (api) index = JSON.parse((await readBounded(res.body, 'referrers')).toString('utf8')) as ImageIndex;
+  let index: OciIndex | undefined;
+  if (api) index = parseOci(imageIndex, await readBounded(res.body, 'referrers'), `referrers of ${subject} from ${repo.session.registry}/${repo.name}`, 'registry');
   else {
     await res.body.dump();
     index = await fallbackIndex(repo, subject);
@@ -46,7 +48,7 @@ export async function listReferrers(repo: Repository, subject: Digest, artifactT
 export async function attachReferrer(repo: Repository, manifest: { bytes: Buffer; mediaType: string; artifactType?: string; annotations?: Record<string, string> }, subject: Digest): Promise<{ digest: Digest; via: 'api' | 'tag' }> {
   const put = await putManifest(repo, sha256(manifest.bytes), manifest.bytes, manifest.mediaType);
   if (put.subject) return { digest: put.digest, via: 'api' };
-  const index: ImageIndex = (await fallbackIndex(repo, subject, true)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  const index: OciIndex = (await fallbackIndex(repo, subject, true)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
   if (!index.manifests.some((d) => d.digest === put.digest)) {
     index.manifests.push({
       mediaType: manifest.mediaType,

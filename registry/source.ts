@@ -3,14 +3,17 @@
 // offset with a Range request, so an upload of a copied blob can resume).
 import { PassThrough, type Readable } from 'node:stream';
 import { StrataError } from '../src/errors.js';
-import { imageFrom, readChecked, type SourceBlob, type SourceImage } from '../image/source.js';
+import { cutAt, imageFrom, readChecked, tooLongError, type SourceBlob, type SourceImage } from '../image/source.js';
 import type { Descriptor, Platform } from '../image/types.js';
 import type { DockerReference } from '../src/reference.js';
 import { pullScope, shortDigest, type Repository } from './blobs.js';
 import { getManifest } from './manifests.js';
 
-/** The blob's bytes from `offset` on, as a stream that exists before the request is made. */
-function openRemote(repo: Repository, d: Descriptor, offset: number): Readable {
+/**
+ * The blob's bytes from `offset` on, as a stream that exists before the request
+ * is made; cut one byte past the size its descriptor declares.
+ */
+function openRemote(repo: Repository, d: Descriptor, offset: number, where: string): Readable {
   const out = new PassThrough();
   void (async () => {
     const res = await repo.session.request({
@@ -21,18 +24,20 @@ function openRemote(repo: Repository, d: Descriptor, offset: number): Readable {
       step: `download of blob ${shortDigest(d.digest)} from ${repo.session.registry}/${repo.name}`,
       expect: offset > 0 ? [206] : [200],
     });
-    res.body.on('error', (e) => out.destroy(e));
-    res.body.pipe(out);
+    const body = cutAt(res.body, d.size - offset, () => tooLongError(d, where, 'registry'));
+    body.on('error', (e) => out.destroy(e));
+    out.on('close', () => body.destroy());
+    body.pipe(out);
   })().catch((e: unknown) => out.destroy(e as Error));
   return out;
 }
 
 export async function readRegistryImage(repo: Repository, ref: DockerReference, platform?: Platform): Promise<SourceImage> {
   const reference = ref.digest ?? ref.tag ?? 'latest';
-  const where = `${repo.session.registry}/${repo.name}:${reference}`;
+  const where = `${repo.session.registry}/${repo.name}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
   const top = await getManifest(repo, reference);
   if (!top) throw new StrataError('reference', `${where}: no such image in the registry`);
-  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => openRemote(repo, d, offset), mountFrom: { registry: repo.session.registry, repository: repo.name } });
+  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => openRemote(repo, d, offset, where), mountFrom: { registry: repo.session.registry, repository: repo.name } });
   const readBlob = async (d: Descriptor): Promise<Buffer> => {
     // Child manifests of an index are manifests, not blobs.
     if (d.mediaType.includes('manifest') || d.mediaType.includes('index')) {
@@ -40,7 +45,7 @@ export async function readRegistryImage(repo: Repository, ref: DockerReference, 
       if (!m) throw new StrataError('reference', `${where}: the index names ${d.digest}, which the registry does not have`);
       return m.bytes;
     }
-    return readChecked(openRemote(repo, d, 0), d, where);
+    return readChecked(openRemote(repo, d, 0, where), d, where, 'registry');
   };
-  return imageFrom(top, readBlob, blob, platform);
+  return imageFrom(top, readBlob, blob, { where: `${repo.session.registry}/${repo.name}`, code: 'registry' }, platform);
 }

@@ -3,7 +3,8 @@
 // image. A signature that cannot be read is kept with the reason, so that
 // verify can say why nothing verified.
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import type { Digest, ImageManifest } from '../image/types.js';
+import type { Digest } from '../image/types.js';
+import type { OciManifest } from '../oci/schema.js';
 import { sha256 } from '../layers/hash-tap.js';
 import { getBlob, shortDigest, type Repository } from '../registry/blobs.js';
 import { getManifest } from '../registry/manifests.js';
@@ -41,9 +42,9 @@ async function readBlob(repo: Repository, digest: Digest): Promise<Buffer> {
   return bytes;
 }
 
-async function manifestAt(repo: Repository, reference: string): Promise<ImageManifest | undefined> {
-  const m = await getManifest(repo, reference);
-  return m ? (JSON.parse(m.bytes.toString('utf8')) as ImageManifest) : undefined;
+/** The manifest under `reference`, checked by getManifest against the spec's grammar (its digests are asked for next). */
+async function manifestAt(repo: Repository, reference: string): Promise<OciManifest | undefined> {
+  return (await getManifest(repo, reference))?.manifest;
 }
 
 async function readReferrer(repo: Repository, digest: Digest): Promise<FoundSignature> {

@@ -52,7 +52,8 @@ export interface LegacySignature {
 export async function storeLegacy(repo: Repository, subject: Digest, sig: LegacySignature): Promise<{ digest: Digest; tag: string }> {
   const tag = legacyTag(subject);
   const found = await getManifest(repo, tag, { accept: MediaType.ociManifest, push: true });
-  const layers: Descriptor[] = found ? ((JSON.parse(found.bytes.toString('utf8')) as ImageManifest).layers ?? []) : [];
+  // getManifest checked it against the spec's grammar; an index under the tag holds no signature layers.
+  const layers: Descriptor[] = [...(found?.manifest?.layers ?? [])];
   const blob = await putBlob(repo, sig.payload);
   const same = (l: Descriptor) => l.digest === blob.digest && l.annotations?.[LegacyAnnotation.signature] === sig.annotations[LegacyAnnotation.signature];
   if (!layers.some(same)) layers.push({ mediaType: SIMPLE_SIGNING, ...blob, annotations: sig.annotations });

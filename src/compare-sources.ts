@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { readDockerArchive } from '../image/docker-archive.js';
+import { parseOci } from '../image/oci-json.js';
 import { readContainerConfig, type SourceImage } from '../image/source.js';
+import { imageConfig, imageIndex, imageManifest } from '../oci/schema.js';
 import type { Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest } from '../image/types.js';
 import { HashTap } from '../layers/hash-tap.js';
 import { layerTar } from '../layers/layer.js';
@@ -95,7 +97,9 @@ function layersOf(where: string, manifest: ImageManifest | undefined, config: Im
 }
 
 async function imageOfSource(img: SourceImage, where: string): Promise<CompareImage> {
-  const json = JSON.parse(img.manifest.bytes.toString('utf8')) as ImageManifest;
+  const parsed = parseOci(imageManifest, img.manifest.bytes, `manifest ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
+  // The descriptor that named it gives the media type the JSON may leave out.
+  const json: ImageManifest = { ...parsed, mediaType: parsed.mediaType ?? img.manifest.mediaType };
   let config: ImageConfig;
   try {
     config = await readContainerConfig(img, where);
@@ -113,7 +117,8 @@ async function imageOfSource(img: SourceImage, where: string): Promise<CompareIm
 
 function targetOfSource(img: SourceImage, where: string): Promise<CompareTarget> | CompareTarget {
   if (img.blobs.length || !img.children.length) return imageOfSource(img, where);
-  const json = JSON.parse(img.manifest.bytes.toString('utf8')) as ImageIndex;
+  const parsed = parseOci(imageIndex, img.manifest.bytes, `index ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
+  const json: ImageIndex = { ...parsed, mediaType: parsed.mediaType ?? img.manifest.mediaType };
   return {
     kind: 'index',
     manifest: { digest: img.manifest.digest, mediaType: img.manifest.mediaType, json },
@@ -123,12 +128,8 @@ function targetOfSource(img: SourceImage, where: string): Promise<CompareTarget>
 
 async function dockerArchiveImage(file: string, where: string, name: Parameters<typeof readDockerArchive>[1]): Promise<CompareImage> {
   const a = await readDockerArchive(file, name);
-  let config: ImageConfig;
-  try {
-    config = JSON.parse(a.config.bytes.toString('utf8')) as ImageConfig;
-  } catch (e) {
-    throw new StrataError('reference', `${where}: its config is not JSON: ${(e as Error).message}`);
-  }
+  // Its diff_ids, architecture and os checked; the rest read as docker wrote it.
+  const config = parseOci(imageConfig, a.config.bytes, `config ${a.config.digest} of ${where}`, 'usage') as unknown as ImageConfig;
   // docker save writes plain tars: the diffID check below holds them to that.
   return { kind: 'image', config: { digest: a.config.digest, json: config }, layers: layersOf(where, undefined, config, a.layers.length, (i) => ({ bytes: a.layers[i]!.open() })) };
 }

@@ -9,8 +9,10 @@
 import { settleAll } from './settle.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { isIndex, readChecked } from '../image/source.js';
-import { StrataAnnotation, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
+import { parseOci } from '../image/oci-json.js';
+import { readChecked } from '../image/source.js';
+import { StrataAnnotation, type Digest, type Platform } from '../image/types.js';
+import { imageConfig } from '../oci/schema.js';
 import type { LayerDigests } from '../layers/layer.js';
 import { blobSize, bufferSource, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';
 import { getManifest, headManifest } from '../registry/manifests.js';
@@ -34,19 +36,20 @@ interface KnownLayer {
  */
 export async function layersByKey(repo: Repository, reference: string, platform: Platform): Promise<Map<string, KnownLayer>> {
   const found = new Map<string, KnownLayer>();
+  // getManifest checks what it returns against the spec's grammar: its digests are safe to ask for.
   let m = await getManifest(repo, reference, { push: true });
-  if (m && isIndex(m.mediaType)) {
-    const index = JSON.parse(m.bytes.toString('utf8')) as ImageIndex;
-    const child = index.manifests.find((d) => d.platform?.os === platform.os && d.platform.architecture === platform.architecture);
+  if (m?.index) {
+    const child = m.index.manifests.find((d) => d.platform?.os === platform.os && d.platform.architecture === platform.architecture);
     m = child ? await getManifest(repo, child.digest, { push: true }) : undefined;
   }
-  if (!m || isIndex(m.mediaType)) return found;
-  const manifest = JSON.parse(m.bytes.toString('utf8')) as ImageManifest;
-  if (!manifest.layers?.some((l) => l.annotations?.[StrataAnnotation.layerKey])) return found;
-  const config = JSON.parse((await readChecked(await getBlob(repo, manifest.config.digest), manifest.config, `${repo.name}:${reference}`)).toString('utf8')) as ImageConfig;
+  const manifest = m?.manifest;
+  if (!manifest?.layers.some((l) => l.annotations?.[StrataAnnotation.layerKey])) return found;
+  const where = `${repo.session.registry}/${repo.name}:${reference}`;
+  const bytes = await readChecked(await getBlob(repo, manifest.config.digest), manifest.config, where, 'registry');
+  const config = parseOci(imageConfig, bytes, `config ${manifest.config.digest} of ${where}`, 'registry');
   manifest.layers.forEach((l, i) => {
     const key = l.annotations?.[StrataAnnotation.layerKey];
-    const diffID = config.rootfs?.diff_ids?.[i];
+    const diffID = config.rootfs.diff_ids[i];
     if (key && diffID) found.set(key, { digest: l.digest, size: l.size, diffID, uncompressedSize: -1, repository: repo.name });
   });
   return found;
