@@ -68,7 +68,7 @@ export function checkOciValue<S extends z.ZodTypeAny>(schema: S, raw: unknown): 
   if (r.success) return r.data as z.output<S>;
   const issue = r.error.issues[0]!;
   const value = at(raw, issue.path);
-  const why = reason(issue);
+  const why = value === undefined && issue.path.length ? 'is missing' : reason(issue);
   if (issue.path.length === 0) throw new OciJsonError(issue.code === 'invalid_type' ? `is not a JSON ${issue.expected}` : why, []);
   throw new OciJsonError(`${fieldPath(issue.path)}${value === undefined ? '' : ` ${shown(value)}`} ${why}`, issue.path);
 }

@@ -115,7 +115,8 @@ export const imageConfig = z
   .object({
     architecture: z.string(),
     os: z.string(),
-    rootfs: z.object({ type: z.literal('layers'), diff_ids: z.array(digest) }).passthrough(),
+    // type is always "layers"; some hand-made configs leave it out, and nothing is read from it.
+    rootfs: z.object({ type: z.literal('layers').optional(), diff_ids: z.array(digest) }).passthrough(),
   })
   .passthrough();
 
