@@ -10,6 +10,7 @@ import { blobEndpoint } from './blob-routes.js';
 import type { Bridge } from './bridge.js';
 import type { Deps, Endpoint, Env, Method } from './context.js';
 import { RegistryError } from './errors.js';
+import { jsonLogger, type Logger } from './log.js';
 import { referrersEndpoint, tagsEndpoint } from './listing-routes.js';
 import { manifestEndpoint } from './manifest-routes.js';
 import { parseRoute, type Route } from './names.js';
@@ -22,8 +23,8 @@ export interface RegistryAppOptions {
   bridge?: Bridge;
   /** Largest manifest accepted (default 4 MiB, the spec's guidance). */
   maxManifestBytes?: number;
-  /** Where failures that are the server's own (500) are reported (default stderr). */
-  log?: (line: string) => void;
+  /** Where failures that are the server's own (500) are reported (default: JSON lines on stderr). */
+  log?: Logger;
 }
 
 export const MAX_MANIFEST_BYTES = 4 * 2 ** 20;
@@ -82,11 +83,11 @@ function access(auth: Access, bridge: Bridge | undefined): MiddlewareHandler<Env
 
 export function createRegistryApp(opts: RegistryAppOptions): Hono<Env> {
   const deps: Deps = { store: opts.store, maxManifestBytes: opts.maxManifestBytes ?? MAX_MANIFEST_BYTES, ...(opts.bridge ? { bridge: opts.bridge } : {}) };
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = opts.log ?? jsonLogger();
   const app = new Hono<Env>();
   app.onError((e, c) => {
     if (e instanceof RegistryError) return errorResponse(c, e);
-    log(`strata serve: ${c.req.method} ${new URL(c.req.url).pathname}: ${(e as Error).message}`);
+    log({ event: 'error', method: c.req.method, path: new URL(c.req.url).pathname, error: (e as Error).message });
     // The spec's codes are for 4xx answers; a 5xx body is free-form, and this one says nothing of the server's insides.
     return c.json({ errors: [{ code: 'UNKNOWN', message: 'internal error' }] }, 500);
   });
