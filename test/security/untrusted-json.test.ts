@@ -5,7 +5,7 @@
 // Each case runs the real CLI under a time limit, since the defect it guards
 // against is a read that never ends.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -212,6 +212,14 @@ describe('an OCI layout or archive on disk that lies in its JSON', () => {
     const dir = layout(m, { schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: 'sha256:../../../../../../dev/zero', size: 0 }] });
     const { dir: out } = outDir();
     expectOneLine(await runBounded(['copy', `oci:${dir}`, `oci:${out}`]), 2, /index\.json of oci:.*: manifests\[0\]\.digest "sha256:\.\.\/.*" is not a sha256 digest/);
+  });
+
+  it('an oci-archive whose index.json names a digest that climbs out is exit 2, naming the field', async () => {
+    const dir = layout(manifestWith(goodLayer), { schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: `sha256:${'../'.repeat(8)}etc/passwd`, size: 100 }] });
+    const archive = `${dir}.tar`;
+    execFileSync('tar', ['-cf', archive, '-C', dir, '.']);
+    const { dir: out } = outDir();
+    expectOneLine(await runBounded(['copy', `oci-archive:${archive}`, `oci:${out}`]), 2, /index\.json of oci-archive:.*: manifests\[0\]\.digest "sha256:\.\.\/.*" is not a sha256 digest/);
   });
 
   it('a manifest in the layout with a bad layer digest is exit 2, naming the field', async () => {
