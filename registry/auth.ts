@@ -3,12 +3,19 @@
 // it with. Tokens are kept per scope set until they expire or the registry
 // refuses them; anonymous tokens are fetched too (GHCR wants one even for a
 // public pull). No secret is ever part of a message.
+//
+// Where credentials may go is the session's rule: `raw` refuses a realm that
+// breaks it, and the session shows this only its own origin's challenges. What
+// a token service sends is bounded here: 1 MiB, within the request timeout.
 import { StrataError } from '../src/errors.js';
-import { parseWwwAuthenticate } from './challenge.js';
+import { MAX_CHALLENGE_BYTES, parseWwwAuthenticate } from './challenge.js';
 import { resolveCredential, type Credential, type CredentialOptions, type FoundCredential } from './credentials.js';
-import type { Body, RegistryResponse } from './session.js';
+import { Deadline, discard, type Body, type RegistryResponse } from './session.js';
 
-type Raw = (url: string, init: { method: string; headers?: Record<string, string>; body?: Body }) => Promise<RegistryResponse>;
+type Raw = (url: string, init: { method: string; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }) => Promise<RegistryResponse>;
+
+/** A token response is a JWT or an opaque string in a little JSON: far below this. */
+const MAX_TOKEN_RESPONSE_BYTES = 2 ** 20;
 
 interface Challenge {
   scheme: 'basic' | 'bearer';
@@ -34,6 +41,7 @@ export class Authenticator {
     private readonly registry: string,
     private readonly options: CredentialOptions,
     private readonly raw: Raw,
+    private readonly timeoutMs: number,
   ) {}
 
   /** Reads the challenge of a 401 (the /v2/ probe's, or any request's). */
@@ -41,6 +49,9 @@ export class Authenticator {
     if (res.status !== 401) return;
     const header = res.headers['www-authenticate'];
     if (!header) return;
+    if (Buffer.byteLength(header) > MAX_CHALLENGE_BYTES) {
+      throw new StrataError('registry', `registry ${this.registry} sent a WWW-Authenticate header of ${Buffer.byteLength(header)} bytes, over the ${MAX_CHALLENGE_BYTES / 1024} KiB limit`);
+    }
     const challenges = parseWwwAuthenticate(header);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const basic = challenges.find((c) => c.scheme === 'basic');
@@ -93,12 +104,15 @@ export class Authenticator {
     if (!ch.realm) throw new StrataError('auth', `registry ${this.registry} asked for a bearer token but named no token service (realm)`);
     const c: Credential | undefined = found?.credential;
     const url = new URL(ch.realm);
+    const step = `request for a token of registry ${this.registry} (${url.origin})`;
+    const deadline = new Deadline(this.timeoutMs, 'the token service');
+    const signal = deadline.signal;
     let res: RegistryResponse;
     try {
       if (c?.kind === 'identity-token') {
         // OAuth2 refresh-token grant, as docker does with an identity token.
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: c.token, client_id: 'strata', ...(ch.service ? { service: ch.service } : {}), scope: scopes.join(' ') });
-        res = await this.raw(url.toString(), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()) });
+        res = await this.raw(url.toString(), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()), signal });
       } else {
         if (ch.service) url.searchParams.set('service', ch.service);
         for (const s of scopes) url.searchParams.append('scope', s);
@@ -107,22 +121,50 @@ export class Authenticator {
           url.searchParams.set('account', c.username);
           headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
         }
-        res = await this.raw(url.toString(), { method: 'GET', headers });
+        res = await this.raw(url.toString(), { method: 'GET', headers, signal });
       }
     } catch (e) {
+      if (e instanceof StrataError) throw e;
+      if (deadline.expired) throw deadline.error(step);
       throw new StrataError('auth', `cannot reach the token service of registry ${this.registry} (${url.origin}): ${(e as Error).message}`, { cause: e });
     }
     if (res.status !== 200) {
-      await res.body.dump();
+      await discard(res, this.timeoutMs, deadline);
       const who = found ? `refused the credentials from ${found.source}` : 'refused an anonymous token (no credentials found for it; use docker login, --username with --password-stdin, or GITHUB_TOKEN for ghcr.io)';
       throw new StrataError('auth', `the token service of registry ${this.registry} ${who} (HTTP ${res.status})`);
     }
-    const body = (await res.body.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
-    const value = body.token ?? body.access_token;
+    const body = await readToken(res, deadline, step);
+    const value = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
     if (!value) throw new StrataError('auth', `the token service of registry ${this.registry} answered without a token`);
-    // The token spec's default lifetime is 60 s when expires_in is absent.
-    const issued = body.issued_at ? Date.parse(body.issued_at) : NaN;
+    // The token spec's default lifetime is 60 s when expires_in is absent (or not a number).
+    const issued = typeof body.issued_at === 'string' ? Date.parse(body.issued_at) : NaN;
     const start = Number.isNaN(issued) ? Date.now() : Math.min(issued, Date.now());
-    return { value, expiresAt: start + (body.expires_in ?? 60) * 1000 };
+    const lifetime = typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) ? body.expires_in : 60;
+    return { value, expiresAt: start + lifetime * 1000 };
+  }
+}
+
+/** The token response's JSON ({} when it is not JSON), refused past MAX_TOKEN_RESPONSE_BYTES or the deadline. */
+async function readToken(res: RegistryResponse, deadline: Deadline, step: string): Promise<Record<string, unknown>> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      if ((n += c.length) > MAX_TOKEN_RESPONSE_BYTES) {
+        res.body.destroy();
+        throw new StrataError('registry', `${step} failed: the token response is larger than ${MAX_TOKEN_RESPONSE_BYTES / 2 ** 20} MiB`);
+      }
+      parts.push(c);
+    }
+  } catch (e) {
+    if (e instanceof StrataError) throw e;
+    if (deadline.expired) throw deadline.error(step);
+    throw new StrataError('registry', `${step} failed: the token service broke off its answer (${(e as Error).message})`, { cause: e });
+  }
+  try {
+    const j = JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+    return j && typeof j === 'object' ? (j as Record<string, unknown>) : {};
+  } catch {
+    return {};
   }
 }

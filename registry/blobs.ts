@@ -10,7 +10,7 @@ import { StrataError } from '../src/errors.js';
 import { sha256 } from '../layers/hash-tap.js';
 import type { Digest } from '../image/types.js';
 import { backoffDelay, DEFAULT_RETRY, errorReason, isRetryableError, RETRY_STATUSES, sleep } from './retry.js';
-import { RegistryHttpError, type RegistryResponse, type RegistrySession } from './session.js';
+import { discard, RegistryHttpError, type RegistryResponse, type RegistrySession } from './session.js';
 
 export interface Repository {
   session: RegistrySession;
@@ -36,8 +36,8 @@ export function blobLabel(d: { digest: string; mediaType: string }): string {
 
 /** The size of blob `digest` when the repository has it. */
 export async function blobSize(repo: Repository, digest: Digest, scopes = [pushScope(repo.name)]): Promise<number | undefined> {
-  const res = await repo.session.request({ method: 'HEAD', path: `/v2/${repo.name}/blobs/${digest}`, scopes, step: `check of blob ${shortDigest(digest)} in ${repo.name}`, expect: [200, 404] });
-  await res.body.dump();
+  const res = await repo.session.request({ method: 'HEAD', path: `/v2/${repo.name}/blobs/${digest}`, scopes, step: `check of blob ${shortDigest(digest)} in ${repo.name}`, expect: [200, 404], deadline: true });
+  await discard(res, repo.session.timeoutMs);
   if (res.status !== 200) return undefined;
   const len = Number(res.headers['content-length']);
   return Number.isSafeInteger(len) ? len : -1;
@@ -158,16 +158,16 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
   const start = async (): Promise<{ location: string; minChunk: number } | 'mounted'> => {
     const candidates = src.digest ? [...new Set(opts.mountFrom ?? [])].filter((f) => f !== name) : [];
     for (const [i, from] of candidates.entries()) {
-      const res = await session.request({ method: 'POST', path: `/v2/${name}/blobs/uploads/?mount=${encodeURIComponent(src.digest!)}&from=${encodeURIComponent(from)}`, scopes, step: `mount of blob ${label} from ${from} into ${name}`, expect: [201, 202] });
-      await res.body.dump();
+      const res = await session.request({ method: 'POST', path: `/v2/${name}/blobs/uploads/?mount=${encodeURIComponent(src.digest!)}&from=${encodeURIComponent(from)}`, scopes, step: `mount of blob ${label} from ${from} into ${name}`, expect: [201, 202], deadline: true });
+      await discard(res, session.timeoutMs);
       if (res.status === 201) return 'mounted';
       const location = locationOf(res, step, session.registry);
       if (i === candidates.length - 1) return { location, minChunk: Number(res.headers['oci-chunk-min-length'] ?? 0) || 0 };
-      const cancel = await session.request({ method: 'DELETE', path: location, scopes, step: `${step} (cancel)`, expect: [200, 202, 204, 404] });
-      await cancel.body.dump();
+      const cancel = await session.request({ method: 'DELETE', path: location, scopes, step: `${step} (cancel)`, expect: [200, 202, 204, 404], deadline: true });
+      await discard(cancel, session.timeoutMs);
     }
-    const res = await session.request({ method: 'POST', path: `/v2/${name}/blobs/uploads/`, scopes, step, expect: [202] });
-    await res.body.dump();
+    const res = await session.request({ method: 'POST', path: `/v2/${name}/blobs/uploads/`, scopes, step, expect: [202], deadline: true });
+    await discard(res, session.timeoutMs);
     return { location: locationOf(res, step, session.registry), minChunk: Number(res.headers['oci-chunk-min-length'] ?? 0) || 0 };
   };
 
@@ -183,6 +183,8 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
         step,
         expect: [201],
         retry: body === undefined,
+        // Without a body the answer is all there is; with one, sending may take long.
+        deadline: body === undefined,
       });
     } catch (e) {
       // The answer to a PUT that worked can be lost; the retry then finds no
@@ -190,7 +192,7 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
       if (e instanceof RegistryHttpError && e.status === 404 && (await blobSize(repo, digest, scopes)) !== undefined) return;
       throw e;
     }
-    await res.body.dump();
+    await discard(res, session.timeoutMs);
     const answered = res.headers['docker-content-digest'];
     if (answered && answered !== digest) throw new StrataError('registry', `${step} failed: registry ${session.registry} stored it as ${answered}, not ${digest}`);
   };
@@ -230,8 +232,8 @@ function transient(e: unknown): boolean {
 
 /** Where the registry's copy of an upload ends, and the Location to continue at. */
 async function uploadStatus(repo: Repository, location: string, step: string): Promise<{ offset: number; location: string }> {
-  const res = await repo.session.request({ method: 'GET', path: location, scopes: [pushScope(repo.name)], step: `${step} (status)`, expect: [204, 404] });
-  await res.body.dump();
+  const res = await repo.session.request({ method: 'GET', path: location, scopes: [pushScope(repo.name)], step: `${step} (status)`, expect: [204, 404], deadline: true });
+  await discard(res, repo.session.timeoutMs);
   if (res.status === 404) throw new UploadLost(`the registry forgot the upload`);
   return { offset: parseRangeEnd(res.headers.range) ?? 0, location: res.headers.location ? new URL(res.headers.location, res.url).toString() : location };
 }
@@ -259,7 +261,7 @@ async function sendStreamed(repo: Repository, src: UploadSource, location: strin
         expect: [202],
         retry: false,
       });
-      await res.body.dump();
+      await discard(res, repo.session.timeoutMs);
       const { digest, size } = await bytes.done;
       return { location: locationOf(res, step, repo.session.registry), digest, size };
     } catch (e) {
@@ -324,7 +326,7 @@ async function sendChunked(repo: Repository, src: UploadSource, location: string
           expect: [202],
           retry: false,
         });
-        await res.body.dump();
+        await discard(res, repo.session.timeoutMs);
         location = locationOf(res, step, repo.session.registry);
         offset += buf.length;
       }

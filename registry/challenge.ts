@@ -21,6 +21,13 @@ export interface Challenge {
   token68?: string;
 }
 
+/**
+ * The longest WWW-Authenticate header read. Real challenges are a realm, a
+ * service and a scope or two, well under 1 KiB; undici's own limit on all
+ * headers together is 16 KiB.
+ */
+export const MAX_CHALLENGE_BYTES = 8 * 1024;
+
 const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
 const TOKEN68 = /[A-Za-z0-9\-._~+/]+=*/y;
 

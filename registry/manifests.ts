@@ -7,6 +7,8 @@ import { MediaType, type Digest } from '../image/types.js';
 import { checkOciPart } from '../image/oci-json.js';
 import { imageIndex, imageManifest, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
+import { errorReason } from './retry.js';
+import { discard, type RegistryResponse } from './session.js';
 
 /** The manifest kinds Strata reads, most preferred first. */
 export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
@@ -24,13 +26,26 @@ export interface FetchedManifest {
 }
 
 
-export async function readBounded(body: AsyncIterable<Buffer>, step: string): Promise<Buffer> {
+/**
+ * A manifest or index body, whole: refused past 4 MiB, and cut at the request's
+ * deadline (a registry trickling a byte at a time never trips an idle timeout).
+ */
+export async function readBounded(res: RegistryResponse, step: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
-  for await (const c of body) {
-    n += c.length;
-    if (n > MAX_MANIFEST_BYTES) throw new StrataError('registry', `${step} failed: the manifest is larger than 4 MiB`);
-    parts.push(c);
+  try {
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > MAX_MANIFEST_BYTES) {
+        res.body.destroy();
+        throw new StrataError('registry', `${step} failed: the manifest is larger than 4 MiB`);
+      }
+      parts.push(c);
+    }
+  } catch (e) {
+    if (e instanceof StrataError) throw e;
+    if (res.deadline?.expired) throw res.deadline.error(step);
+    throw new StrataError('registry', `${step} failed: registry ${new URL(res.url).host} broke off the manifest (${errorReason(e)})`, { cause: e });
   }
   return Buffer.concat(parts);
 }
@@ -45,12 +60,13 @@ export async function getManifest(repo: Repository, reference: string, opts: { a
     scopes: [opts.push ? pushScope(repo.name) : pullScope(repo.name)],
     step,
     expect: [200, 404],
+    deadline: true,
   });
   if (res.status === 404) {
-    await res.body.dump();
+    await discard(res, repo.session.timeoutMs);
     return undefined;
   }
-  const bytes = await readBounded(res.body, step);
+  const bytes = await readBounded(res, step);
   const digest = sha256(bytes);
   const expected = reference.startsWith('sha256:') ? reference : res.headers['docker-content-digest'];
   if (expected && expected !== digest) throw new StrataError('registry', `${step} failed: the registry sent bytes with digest ${digest}, not ${expected}`);
@@ -83,8 +99,9 @@ export async function headManifest(repo: Repository, reference: string, push = f
     scopes: [push ? pushScope(repo.name) : pullScope(repo.name)],
     step: `check of ${repo.name}:${reference}`,
     expect: [200, 404],
+    deadline: true,
   });
-  await res.body.dump();
+  await discard(res, repo.session.timeoutMs);
   if (res.status !== 200) return undefined;
   const d = res.headers['docker-content-digest'];
   return d && /^sha256:[a-f0-9]{64}$/.test(d) ? (d as Digest) : undefined;
@@ -102,8 +119,9 @@ export async function putManifest(repo: Repository, reference: string, bytes: Bu
     scopes: [pushScope(repo.name)],
     step,
     expect: [201],
+    deadline: true,
   });
-  await res.body.dump();
+  await discard(res, repo.session.timeoutMs);
   const answered = res.headers['docker-content-digest'];
   if (answered && answered !== digest) throw new StrataError('registry', `${step} failed: the registry stored it as ${answered}, not ${digest}`);
   // A registry with the referrers API answers a manifest with a subject with OCI-Subject.

@@ -28,10 +28,10 @@ async function fallbackIndex(repo: Repository, subject: Digest, push = false): P
  */
 export async function listReferrers(repo: Repository, subject: Digest, artifactType?: string): Promise<{ manifests: Descriptor[]; api: boolean }> {
   const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-  const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/referrers/${subject}${q}`, headers: { accept: MediaType.ociIndex }, scopes: [pullScope(repo.name)], step: `read of the referrers of ${shortDigest(subject)} in ${repo.name}`, expect: [200, 404] });
+  const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/referrers/${subject}${q}`, headers: { accept: MediaType.ociIndex }, scopes: [pullScope(repo.name)], step: `read of the referrers of ${shortDigest(subject)} in ${repo.name}`, expect: [200, 404], deadline: true });
   const api = res.status === 200 && (res.headers['content-type'] ?? '').startsWith(MediaType.ociIndex);
   let index: OciIndex | undefined;
-  if (api) index = parseOci(imageIndex, await readBounded(res.body, 'referrers'), `referrers of ${subject} from ${repo.session.registry}/${repo.name}`, 'registry');
+  if (api) index = parseOci(imageIndex, await readBounded(res, `read of the referrers of ${shortDigest(subject)} in ${repo.name}`), `referrers of ${subject} from ${repo.session.registry}/${repo.name}`, 'registry');
   else {
     await res.body.dump();
     index = await fallbackIndex(repo, subject);

@@ -12,6 +12,9 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 30_000 };
 
+/** The default total time of a request whose answer is small (a manifest, a token, an error body): --request-timeout. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
 export const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Socket-level failures worth another try: the registry or a proxy dropped us. */

@@ -2,6 +2,18 @@
 // with retries. Every registry call in Strata goes through request(), so auth,
 // retry and error wording are written once.
 //
+// The origin rule lives here too: credentials go only to the registry's own
+// origin (scheme, host and port, as resolveBase found them) and to the token
+// service its challenge names. A URL the registry hands out on another origin
+// (an upload Location, a redirect to storage) is requested without them, a
+// challenge from such an origin is not listened to, and one that would take
+// the client from HTTPS to plain HTTP is refused (--insecure allows it to the
+// registry's own host and port only).
+//
+// Small answers (manifests, tokens, error bodies) are bounded in bytes where
+// they are read, and in total time here: a registry that trickles a byte at a
+// time would otherwise never trip an idle timeout.
+//
 // HTTP is undici's (maintained by Node.js core, streams request and response
 // bodies, keeps connections alive, and honours HTTP(S)_PROXY/NO_PROXY through
 // EnvHttpProxyAgent).
@@ -11,7 +23,9 @@ import { StrataError } from '../src/errors.js';
 import type { Progress } from '../src/progress.js';
 import { Authenticator } from './auth.js';
 import type { CredentialOptions } from './credentials.js';
-import { backoffDelay, DEFAULT_RETRY, errorReason, isRetryableError, parseRetryAfter, RETRY_STATUSES, sleep, type RetryPolicy } from './retry.js';
+import { backoffDelay, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY, errorReason, isRetryableError, parseRetryAfter, RETRY_STATUSES, sleep, type RetryPolicy } from './retry.js';
+/** An error body is read this far at most: its first error's code and message are all that is used. */
+const MAX_ERROR_BYTES = 64 * 1024;
 
 export interface SessionOptions {
   /** Allow plain HTTP (and an untrusted certificate) for a host that is not loopback. */
@@ -19,6 +33,8 @@ export interface SessionOptions {
   credentials?: CredentialOptions;
   retry?: RetryPolicy;
   progress?: Progress;
+  /** Total time for each request whose answer is small (manifest, token, error body); default 60 s. */
+  requestTimeoutMs?: number;
 }
 
 export type Body = Buffer | Readable | undefined;
@@ -38,6 +54,11 @@ export interface RegistryRequest {
   expect: number[];
   /** false: one attempt only (the caller resumes on its own). */
   retry?: boolean;
+  /**
+   * The answer is small (a manifest): the whole request, retries and the reading
+   * of the body included, must end within the session's request timeout.
+   */
+  deadline?: boolean;
 }
 
 export interface RegistryResponse {
@@ -46,6 +67,51 @@ export interface RegistryResponse {
   body: Dispatcher.ResponseData['body'];
   /** The URL answered, for resolving a relative Location. */
   url: string;
+  /** The request's deadline, when it has one: reading the body ends with it. */
+  deadline?: Deadline;
+}
+
+/** A total time limit for one step; its signal aborts the exchange, body included. */
+export class Deadline {
+  readonly signal: AbortSignal;
+  private readonly end: number;
+  constructor(
+    readonly ms: number,
+    private readonly what: string,
+  ) {
+    this.signal = AbortSignal.timeout(ms);
+    this.end = Date.now() + ms;
+  }
+  get expired(): boolean {
+    return this.signal.aborted || Date.now() >= this.end;
+  }
+  remaining(): number {
+    return Math.max(0, this.end - Date.now());
+  }
+  /** "STEP failed: registry R did not finish within 60 s (--request-timeout)" */
+  error(step: string): StrataError {
+    return new StrataError('registry', `${step} failed: ${this.what} did not finish within ${formatSeconds(this.ms)} (--request-timeout)`);
+  }
+}
+
+/**
+ * A body not needed (a redirect's, a retried answer's, an upload's): at most
+ * undici's 128 KiB of it read, for at most `ms` and not past the request's
+ * deadline, then dropped with its connection: a trickled one costs no more.
+ */
+export async function discard(res: RegistryResponse, ms: number, deadline = res.deadline): Promise<void> {
+  const timeout = AbortSignal.timeout(ms);
+  const signal = deadline ? AbortSignal.any([deadline.signal, timeout]) : timeout;
+  await res.body.dump({ limit: 128 * 1024, signal }).catch(() => undefined); // nothing of it was wanted
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** host:port with the scheme's default port spelled out, so https://h and http://h differ. */
+function hostPort(u: URL): string {
+  return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
 }
 
 const dispatcher = new EnvHttpProxyAgent({ keepAliveTimeout: 10_000, connections: 32, headersTimeout: 300_000, bodyTimeout: 300_000 });
@@ -67,9 +133,27 @@ function flatHeaders(h: Record<string, string | string[] | undefined>): Record<s
   return out;
 }
 
-/** The registry's error message from an error body ({errors:[{code,message}]}), if any. */
-export async function errorDetail(res: RegistryResponse): Promise<string> {
-  const text = await res.body.text().catch(() => '');
+/**
+ * The registry's error message from an error body ({errors:[{code,message}]}),
+ * if any: at most MAX_ERROR_BYTES of it, read for at most `ms` (what has come
+ * by then is used), so an endless or trickled error body cannot hold the error up.
+ */
+export async function errorDetail(res: RegistryResponse, ms = DEFAULT_REQUEST_TIMEOUT_MS): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  const timer = setTimeout(() => res.body.destroy(), Math.min(ms, res.deadline?.remaining() ?? ms));
+  try {
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      parts.push(c);
+      if ((n += c.length) >= MAX_ERROR_BYTES) break;
+    }
+  } catch {
+    // cut by the timer or the deadline, or the connection broke: what came is enough
+  } finally {
+    clearTimeout(timer);
+    res.body.destroy();
+  }
+  const text = Buffer.concat(parts).subarray(0, MAX_ERROR_BYTES).toString('utf8');
   try {
     const j = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
     const e = j.errors?.[0];
@@ -102,7 +186,12 @@ export class RegistrySession {
     readonly registry: string,
     readonly opts: SessionOptions,
   ) {
-    this.auth = new Authenticator(registry, opts.credentials ?? {}, (url, init) => this.raw(url, init));
+    // The token service gets the registry's credentials: once its URL passes the origin rule.
+    this.auth = new Authenticator(registry, opts.credentials ?? {}, (url, init) => this.raw(this.checkTarget(url, 'a token realm', `request for a token of registry ${registry}`), init), this.timeoutMs);
+  }
+
+  get timeoutMs(): number {
+    return this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
   /** One session per registry and options: tokens and the scheme are shared by every request of a command. */
@@ -119,10 +208,10 @@ export class RegistrySession {
   }
 
   /** A bare HTTP exchange: no auth, no retry. */
-  async raw(url: string, init: { method: string; headers?: Record<string, string>; body?: Body }): Promise<RegistryResponse> {
+  async raw(url: string, init: { method: string; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }): Promise<RegistryResponse> {
     // undici closes the connection after a HEAD unless told not to (a server might send a body anyway); registries do not, and a
     // no-op push is a hundred HEADs.
-    const r = await undiciRequest(url, { method: init.method as Dispatcher.HttpMethod, headers: { 'user-agent': 'strata', ...init.headers }, body: init.body, dispatcher: this.dispatcher, ...(init.method === 'HEAD' ? { reset: false } : {}) });
+    const r = await undiciRequest(url, { method: init.method as Dispatcher.HttpMethod, headers: { 'user-agent': 'strata', ...init.headers }, body: init.body, dispatcher: this.dispatcher, ...(init.signal ? { signal: init.signal } : {}), ...(init.method === 'HEAD' ? { reset: false } : {}) });
     return { status: r.statusCode, headers: flatHeaders(r.headers), body: r.body, url };
   }
 
@@ -139,13 +228,16 @@ export class RegistrySession {
       for (const scheme of plainAllowed ? ['https', 'http'] : ['https']) {
         const base = `${scheme}://${host}`;
         for (let attempt = 1; ; attempt++) {
+          const deadline = new Deadline(this.timeoutMs, `registry ${this.registry}`);
           try {
-            const res = await this.raw(`${base}/v2/`, { method: 'GET' });
-            await res.body.dump();
+            const res = await this.raw(`${base}/v2/`, { method: 'GET', signal: deadline.signal });
+            await discard(res, this.timeoutMs, deadline);
             this.auth.observe(res);
             this.base = base;
             return base;
           } catch (e) {
+            if (e instanceof StrataError) throw e;
+            if (deadline.expired) throw deadline.error(`the first request (GET ${base}/v2/)`);
             lastError = e;
             const policy = this.opts.retry ?? DEFAULT_RETRY;
             // A plain-HTTP server answering a TLS hello: try the next scheme at once.
@@ -174,61 +266,100 @@ export class RegistrySession {
     return new URL(location, against).toString();
   }
 
+  /**
+   * Whether `url` is the registry itself, and so gets its credentials: its
+   * origin, or with --insecure plain HTTP on its own host and port.
+   */
+  private isRegistry(url: URL): boolean {
+    const base = new URL(this.base ?? `https://${apiHost(this.registry)}`);
+    if (url.origin === base.origin) return true;
+    return !!this.opts.insecure && url.protocol === 'http:' && hostPort(url) === hostPort(base);
+  }
+
+  /**
+   * The one check on every URL the registry hands out (Location, redirect,
+   * token realm): HTTP(S) only, and no step down from HTTPS to plain HTTP but
+   * to the registry's own host and port with --insecure. Returns `url`.
+   */
+  checkTarget(url: string, what: string, step: string): string {
+    const u = new URL(url);
+    const base = new URL(this.base ?? `https://${apiHost(this.registry)}`);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new StrataError('registry', `${step} failed: registry ${this.registry} sent ${what} that is not HTTP(S) (${u.protocol})`);
+    if (base.protocol === 'https:' && u.protocol === 'http:' && !(this.opts.insecure && hostPort(u) === hostPort(base))) {
+      const why = this.opts.insecure ? '--insecure allows plain HTTP only on the registry\'s own host and port' : 'the registry is reached over HTTPS';
+      throw new StrataError('registry', `${step} failed: registry ${this.registry} sent ${what} on plain HTTP (${u.origin}), refused: ${why}`);
+    }
+    return url;
+  }
+
   async request(r: RegistryRequest): Promise<RegistryResponse> {
     const policy = this.opts.retry ?? DEFAULT_RETRY;
     const attempts = r.retry === false ? 1 : policy.attempts;
+    const deadline = r.deadline ? new Deadline(this.timeoutMs, `registry ${this.registry}`) : undefined;
+    /** A wait the deadline would cut short ends the request now. */
+    const wait = async (ms: number): Promise<void> => {
+      if (deadline && deadline.remaining() <= ms) throw deadline.error(r.step);
+      await sleep(ms);
+    };
     let reauthed = false;
     for (let attempt = 1; ; attempt++) {
       let res: RegistryResponse;
       const url = await this.url(r.path);
       try {
-        res = await this.follow(url, r);
+        res = await this.follow(url, r, deadline);
       } catch (e) {
+        if (deadline?.expired) throw deadline.error(r.step);
         if (e instanceof StrataError) throw e;
         if (!isRetryableError(e) || attempt >= attempts) {
           throw new StrataError('registry', `${r.step} failed: registry ${this.registry} ${isRetryableError(e) ? 'kept dropping the connection' : 'is unreachable'} (${errorReason(e)})`, { cause: e });
         }
         const delayMs = backoffDelay(policy, attempt);
         this.opts.progress?.emit({ type: 'retry', step: r.step, attempt, reason: errorReason(e), delayMs });
-        await sleep(delayMs);
+        await wait(delayMs);
         continue;
       }
-      if (res.status === 401 && !reauthed && !r.expect.includes(401)) {
+      // Only the registry's own challenge is listened to: one from storage it redirected to could name any realm.
+      const own = this.isRegistry(new URL(res.url));
+      if (res.status === 401 && own && !reauthed && !r.expect.includes(401)) {
         // A token expired or lacks a scope: take a new one once, then give up.
-        await res.body.dump();
+        await discard(res, this.timeoutMs, deadline);
         reauthed = true;
         await this.auth.refresh(res, r.scopes);
         attempt--;
         continue;
       }
-      if (r.expect.includes(res.status)) return res;
+      if (r.expect.includes(res.status)) return deadline ? { ...res, deadline } : res;
       if (RETRY_STATUSES.has(res.status) && attempt < attempts) {
         const delayMs = backoffDelay(policy, attempt, parseRetryAfter(res.headers['retry-after']));
-        await res.body.dump();
+        await discard(res, this.timeoutMs, deadline);
         this.opts.progress?.emit({ type: 'retry', step: r.step, attempt, reason: `HTTP ${res.status}`, delayMs });
-        await sleep(delayMs);
+        await wait(delayMs);
         continue;
       }
-      const detail = await errorDetail(res);
+      const detail = await errorDetail(deadline ? { ...res, deadline } : res, this.timeoutMs);
+      const who = own ? `registry ${this.registry}` : `${new URL(res.url).origin} (where registry ${this.registry} sent the request, without credentials)`;
       if (res.status === 401 || res.status === 403) {
-        throw new RegistryHttpError(res.status, `${r.step} failed: registry ${this.registry} ${res.status === 401 ? 'refused' : 'denied'} access${this.auth.describeCredential()}${detail ? ` (${detail})` : ''}`);
+        throw new RegistryHttpError(res.status, `${r.step} failed: ${who} ${res.status === 401 ? 'refused' : 'denied'} access${own ? this.auth.describeCredential() : ''}${detail ? ` (${detail})` : ''}`);
       }
-      throw new RegistryHttpError(res.status, `${r.step} failed: registry ${this.registry} answered ${res.status}${detail ? ` (${detail})` : ''}`);
+      throw new RegistryHttpError(res.status, `${r.step} failed: ${who} answered ${res.status}${detail ? ` (${detail})` : ''}`);
     }
   }
 
-  /** One attempt, following redirects (blob GETs often go to a CDN); auth goes only to the registry. */
-  private async follow(url: string, r: RegistryRequest): Promise<RegistryResponse> {
+  /**
+   * One attempt, following redirects (blob GETs often go to a CDN). Every URL,
+   * the first included (an upload Location is absolute), passes the origin
+   * rule, and credentials go only to the registry's own origin.
+   */
+  private async follow(url: string, r: RegistryRequest, deadline: Deadline | undefined): Promise<RegistryResponse> {
     let current = url;
-    const origin = new URL(url).origin;
     for (let hop = 0; hop < 6; hop++) {
-      const sameOrigin = new URL(current).origin === origin;
-      const authorization = sameOrigin ? await this.auth.authorization(r.scopes) : undefined;
+      const target = new URL(this.checkTarget(current, hop === 0 ? 'a Location' : 'a redirect', r.step));
+      const authorization = this.isRegistry(target) ? await this.auth.authorization(r.scopes) : undefined;
       const headers = { ...r.headers, ...(authorization ? { authorization } : {}) };
-      const res = await this.raw(current, { method: r.method, headers, body: hop === 0 ? r.body?.() : undefined });
+      const res = await this.raw(current, { method: r.method, headers, body: hop === 0 ? r.body?.() : undefined, ...(deadline ? { signal: deadline.signal } : {}) });
       const location = res.headers.location;
       if ((r.method === 'GET' || r.method === 'HEAD') && [301, 302, 303, 307, 308].includes(res.status) && location) {
-        await res.body.dump();
+        await discard(res, this.timeoutMs, deadline);
         current = this.resolve(location, current);
         continue;
       }

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { RegistryOptions } from './copy.js';
 import { createProgress, type Progress } from './progress.js';
-import { DEFAULT_RETRY } from '../registry/retry.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY } from '../registry/retry.js';
 import type { SessionOptions } from '../registry/session.js';
 import { StrataError } from './errors.js';
 
@@ -14,6 +14,7 @@ export interface AccessFlags {
   passwordStdin?: boolean;
   authfile?: string;
   retries: string;
+  requestTimeout: string;
 }
 
 export function accessFlags(cmd: Command): Command {
@@ -22,7 +23,8 @@ export function accessFlags(cmd: Command): Command {
     .option('--username <user>', 'registry user name (the password comes from --password-stdin)')
     .option('--password-stdin', 'read the registry password or token from stdin')
     .option('--authfile <file>', 'credentials file to use instead of the docker and containers ones')
-    .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(DEFAULT_RETRY.attempts));
+    .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(DEFAULT_RETRY.attempts))
+    .option('--request-timeout <seconds>', 'total time for each request for a manifest, a token or an error body, retries included (blobs have idle timeouts only)', String(DEFAULT_REQUEST_TIMEOUT_MS / 1000));
 }
 
 export function positiveInt(flag: string, v: string | undefined, min = 1): number | undefined {
@@ -46,6 +48,7 @@ export async function sessionOptions(f: AccessFlags, extra: Pick<SessionOptions,
     ...extra,
     ...(f.insecure ? { insecure: true } : {}),
     retry: { ...DEFAULT_RETRY, attempts: positiveInt('--retries', f.retries)! },
+    requestTimeoutMs: (positiveInt('--request-timeout', f.requestTimeout) ?? DEFAULT_REQUEST_TIMEOUT_MS / 1000) * 1000,
     credentials: { ...(f.username ? { username: f.username, password: password ?? '' } : {}), ...(f.authfile ? { authFile: f.authfile } : {}) },
   };
 }
