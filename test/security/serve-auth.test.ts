@@ -137,6 +137,26 @@ describe('strata serve --htpasswd against hostile clients', () => {
     assert.deepEqual(Object.keys(answers).filter((s) => s !== '401' && s !== '429'), [], JSON.stringify(answers));
   });
 
+  test('a burst of bad logins beyond the queue is refused at once with 429, not queued', async () => {
+    const pool = new Pool(srv.url, { connections: 48 });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 48 }, async (_, i) => {
+          const r = await pool.request({ path: '/v2/', method: 'GET', headers: { authorization: basic(`nobody-${i}`, 'wrong') } });
+          await r.body.dump();
+          return { status: r.statusCode, retryAfter: r.headers['retry-after'] };
+        }),
+      );
+      const busy = answers.filter((a) => a.status === 429);
+      assert.ok(busy.length > 0 && busy.every((a) => a.retryAfter === '1'), JSON.stringify(answers));
+      assert.equal(answers.filter((a) => a.status === 401).length + busy.length, 48, JSON.stringify(answers));
+    } finally {
+      await pool.close();
+    }
+    // Once the burst is answered, logins are checked again.
+    assert.equal((await fetch(`${srv.url}/v2/`, { headers: { authorization: basic('bob', 'bob-pw') } })).status, 200);
+  });
+
   test('Expect: 100-continue on a write with bad credentials gets 401, never 100 Continue', async () => {
     const host = srv.host;
     const head = (auth: string) =>
