@@ -85,6 +85,24 @@ for (const scheme of ['http', 'https'] as const) {
       assert.ok(registry.hits.some((h) => h.path.startsWith('/storage/') && h.authorization === BASIC));
     });
 
+    test("a 401 from a redirect on its own origin is the registry's own challenge: a new token, and the download goes through", async () => {
+      reset({ auth: { realm: `${registry.url}/token` }, blobRedirect: () => `${registry.url}/private/` });
+      const normal = registry.handler;
+      let challenges = 1;
+      registry.handler = (req, res, url) => {
+        if (!url.pathname.startsWith('/private/')) return normal(req, res, url);
+        if (challenges-- > 0) return void res.writeHead(401, { 'www-authenticate': `Bearer realm="${registry.url}/token",service="hostile"` }).end();
+        return normal(req, res, new URL(url.pathname.replace('/private/', '/storage/'), url));
+      };
+      try {
+        assert.deepEqual(await readAll(await getBlob(repo(), layerDigest)), img.layer);
+        assert.equal(registry.hits.filter((h) => h.path.startsWith('/token')).length, 2, 'the token was taken again after the 401');
+        assert.ok(registry.hits.filter((h) => h.path.startsWith('/private/')).every((h) => h.authorization === 'Bearer registry-token'));
+      } finally {
+        registry.handler = normal;
+      }
+    });
+
     for (const { name, origin } of [
       { name: 'another host', origin: () => otherHost },
       { name: 'another port', origin: () => otherPort },
