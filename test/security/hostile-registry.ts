@@ -264,7 +264,15 @@ export async function stream(res: ServerResponse, origin: Origin, total: number,
   const chunk = Buffer.alloc(64 * 1024, fill);
   for (let sent = 0; sent < total && !res.destroyed; sent += chunk.length) {
     origin.written.bytes += chunk.length;
-    if (!res.write(chunk)) await new Promise<void>((resolve) => (res.once('drain', resolve), res.once('close', resolve)));
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done).off('close', done);
+          resolve();
+        };
+        res.on('drain', done).on('close', done);
+      });
+    }
   }
   res.end();
 }
