@@ -52,9 +52,15 @@ function run(cmd: string, args: string[], opts: NixRunOptions): Promise<NixRunRe
       if (code === 0) return resolve({ stdout, stderr });
       const last = lastErrorLine(stderr);
       const what = opts.label ?? `${cmd} ${args.filter((a) => !FLAKE_FLAGS.includes(a)).join(' ')}`;
-      reject(new StrataError('nix-failed', `${what} failed${signal ? ` (${signal})` : ` (exit ${code})`}${last ? `: ${last}` : ''}`));
+      // The one line for the user; nix's last lines (the build log's tail) as the cause, for a server's log.
+      reject(new StrataError('nix-failed', `${what} failed${signal ? ` (${signal})` : ` (exit ${code})`}${last ? `: ${last}` : ''}`, { cause: new Error(outputTail(stderr)) }));
     });
   });
+}
+
+/** Nix's last 40 lines of output, without colour codes. */
+function outputTail(stderr: string): string {
+  return stderr.replace(/\x1b\[[0-9;]*m/g, '').trimEnd().split('\n').slice(-40).join('\n');
 }
 
 /** The most telling line of nix's error output: its 'error:' line, without colour codes. */
