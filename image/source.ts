@@ -104,7 +104,7 @@ const CONTAINER_CONFIG_TYPES: readonly string[] = [MediaType.ociConfig, MediaTyp
 
 /**
  * The config of an image manifest; refused unless it is a container image's (an
- * artifact's config has a type of its own). Its diff_ids, architecture and os
+ * artifact's config has a type of its own). Its diff_ids (and architecture and os, if given)
  * are checked; the rest is read as its maker wrote it.
  */
 export async function readContainerConfig(img: SourceImage, where: string): Promise<ImageConfig> {

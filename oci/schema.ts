@@ -108,13 +108,15 @@ export const dockerManifestList = imageIndex.extend({ mediaType: z.literal(DOCKE
 
 /**
  * config.md, the parts that become digests and comparisons: rootfs's diff_ids,
- * architecture and os. The rest is kept as written (Docker writes null for
- * empty lists, which the spec does not allow and Strata does not mind).
+ * and architecture and os when given (a config without them is refused where a
+ * platform is needed, with its own message). The rest is kept as written
+ * (Docker writes null for empty lists, which the spec does not allow and
+ * Strata does not mind).
  */
 export const imageConfig = z
   .object({
-    architecture: z.string(),
-    os: z.string(),
+    architecture: z.string().optional(),
+    os: z.string().optional(),
     // type is always "layers"; some hand-made configs leave it out, and nothing is read from it.
     rootfs: z.object({ type: z.literal('layers').optional(), diff_ids: z.array(digest) }).passthrough(),
   })

@@ -128,7 +128,7 @@ function targetOfSource(img: SourceImage, where: string): Promise<CompareTarget>
 
 async function dockerArchiveImage(file: string, where: string, name: Parameters<typeof readDockerArchive>[1]): Promise<CompareImage> {
   const a = await readDockerArchive(file, name);
-  // Its diff_ids, architecture and os checked; the rest read as docker wrote it.
+  // Its diff_ids checked (architecture and os too, if given); the rest read as docker wrote it.
   const config = parseOci(imageConfig, a.config.bytes, `config ${a.config.digest} of ${where}`, 'usage') as unknown as ImageConfig;
   // docker save writes plain tars: the diffID check below holds them to that.
   return { kind: 'image', config: { digest: a.config.digest, json: config }, layers: layersOf(where, undefined, config, a.layers.length, (i) => ({ bytes: a.layers[i]!.open() })) };

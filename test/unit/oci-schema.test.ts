@@ -126,6 +126,8 @@ describe('manifests, indexes and configs', () => {
     assert.equal(refusal(imageConfig, { ...config, rootfs: { type: 'layers', diff_ids: ['sha256:../x'] } }), 'rootfs.diff_ids[0] "sha256:../x" is not a sha256 digest');
     assert.equal(refusal(imageConfig, { ...config, rootfs: { type: 'tar', diff_ids: [] } }), 'rootfs.type "tar" is not "layers"');
     assert.equal(refusal(imageConfig, { ...config, rootfs: { diff_ids: [] } }), undefined, 'a hand-made config without rootfs.type');
+    assert.equal(refusal(imageConfig, { rootfs: config.rootfs }), undefined, 'no platform: refused where one is needed, not here');
+    assert.equal(refusal(imageConfig, { ...config, os: 5 }), 'os 5 is not a string');
     assert.equal(refusal(imageConfig, { ...config, rootfs: { type: 'layers' } }), 'rootfs.diff_ids is missing');
     assert.equal(refusal(imageManifest, { ...manifest, schemaVersion: undefined }), 'schemaVersion is missing');
   });
