@@ -1,9 +1,13 @@
 // The serve bridge: repositories that are flake outputs. A manifest GET builds
 // the image (nix build, then layers through the cache, digests only), exactly
 // as `strata build` would, so the digests are the same; a blob GET makes that
-// layer again from the store and streams the requested range. No tarball is
-// ever written. Each image's store paths hold GC roots while it is served; a
-// path collected anyway is realised again before its layer is served.
+// layer from the store and streams the requested range. No image is ever
+// written; a made layer is kept a while (src/made-layers.ts), since a Range
+// cannot restart a compressed stream. Each image's store paths hold GC roots
+// while it is served; a path collected anyway is realised again before its
+// layer is served. A failed build is remembered for a backoff that doubles,
+// so pulls cannot make the server build again and again: clients are told it
+// failed and when to retry, the server's log gets the Nix error, once.
 import { access } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { MediaType } from '../image/types.js';
@@ -13,15 +17,34 @@ import type { BuildRequest } from './build.js';
 import type { RegistryOptions } from './copy.js';
 import { StrataError } from './errors.js';
 import { streamLayer } from './layer-stream.js';
+import { MadeLayers } from './made-layers.js';
+import { jsonLogger, type Logger } from '../registry/server/log.js';
 import { planNixImage } from './nix-image.js';
 import type { ManifestFormat } from '../image/assemble.js';
 
 export type BridgeBuildOptions = Pick<BuildRequest, 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'compression' | 'system'> & {
   /** How long a manifest request waits for a build before it is told to come back (the build goes on). */
   buildWaitMs?: number;
+  /** How long a failed build is remembered (answered at once, not built again); doubles on each failure in a row, up to MAX_BACKOFF_MS. */
+  buildBackoffMs?: number;
+  /** Most bytes of made layers kept on disk for range requests (0: none). */
+  layerCacheBytes?: number;
+  /** Most layers one image makes at once. */
+  layerJobs?: number;
+  log?: Logger;
 };
 
 const DEFAULT_BUILD_WAIT_MS = 5 * 60_000;
+export const DEFAULT_BUILD_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 15 * 60_000;
+export const DEFAULT_LAYER_CACHE_BYTES = 2 * 2 ** 30;
+export const DEFAULT_LAYER_JOBS = 2;
+
+interface Failure {
+  /** When a pull may build again. */
+  until: number;
+  backoffMs: number;
+}
 
 interface ServedImage {
   manifest: BridgedManifest;
@@ -60,22 +83,31 @@ export function formatFor(accept: string[]): ManifestFormat | undefined {
 
 export class NixBridge implements Bridge {
   private readonly images = new Map<string, Promise<ServedImage>>();
+  /** Images whose last build failed, by name. */
+  private readonly failures = new Map<string, Failure>();
+  private readonly log: Logger;
+  private readonly made: MadeLayers;
 
   constructor(
     /** Repository name → installable. */
     private readonly installables: Map<string, string>,
     private readonly options: BridgeBuildOptions,
     private readonly registry: () => RegistryOptions,
-  ) {}
+  ) {
+    this.log = options.log ?? jsonLogger();
+    this.made = new MadeLayers({ maxBytes: options.layerCacheBytes ?? DEFAULT_LAYER_CACHE_BYTES, jobs: options.layerJobs ?? DEFAULT_LAYER_JOBS, log: this.log });
+  }
 
   handles(name: string): boolean {
     return this.installables.has(name);
   }
 
-  /** One build per image and form however many clients ask at once; a failed build is forgotten, so a retry builds again. */
+  /** One build per image and form however many clients ask at once; after a failed one, none until its backoff is over. */
   private image(name: string, format: ManifestFormat): Promise<ServedImage> {
     const key = `${name}\0${format}`;
     let p = this.images.get(key);
+    const failed = this.failures.get(name);
+    if (!p && failed && Date.now() < failed.until) return Promise.reject(unavailable(name, failed.until));
     if (!p) {
       p = this.build(name, format);
       this.images.set(key, p);
@@ -87,6 +119,11 @@ export class NixBridge implements Bridge {
   private async build(name: string, format: ManifestFormat): Promise<ServedImage> {
     const installable = this.installables.get(name)!;
     process.stderr.write(`strata: building ${name} (${format} manifest) from ${installable}\n`);
+    const start = new Date();
+    const logBuild = (outcome: string, more: Record<string, unknown>) => {
+      const end = new Date();
+      this.log({ event: 'build', name, format, installable, outcome, start: start.toISOString(), end: end.toISOString(), durationMs: end.getTime() - start.getTime(), ...more });
+    };
     let roots: GcRoots | undefined;
     try {
       const compression = this.options.compression ?? 'gzip';
@@ -103,18 +140,25 @@ export class NixBridge implements Bridge {
           blobs.set(l.digest, { size: l.size, storePaths: [], open: (start, end) => slice(src.open(start), 0, end - start) });
         } else {
           const p = plan.layers[i - baseLayers.length]!;
-          blobs.set(l.digest, { size: l.size, storePaths: p.storePaths, open: (start, end) => slice(streamLayer(p, o, start).stream, 0, end - start) });
+          const layer = { digest: l.digest, size: l.size, image: name, make: (skip: number) => streamLayer(p, o, skip).stream };
+          blobs.set(l.digest, { size: l.size, storePaths: p.storePaths, open: (start, end) => this.made.open(layer, start, end) });
         }
       });
       const config = image.config;
       blobs.set(config.descriptor.digest, { size: config.bytes.length, storePaths: [], open: (start, end) => sliceOf(config.bytes, start, end) });
+      this.failures.delete(name);
+      logBuild('built', { digest: image.manifest.descriptor.digest });
       return { manifest: { bytes: image.manifest.bytes, mediaType: image.manifest.descriptor.mediaType, digest: image.manifest.descriptor.digest }, tag: prepared.tag, blobs, roots: planned.roots };
     } catch (e) {
       await roots?.release();
       if (e instanceof BridgeError) throw e;
-      const message = e instanceof StrataError || e instanceof Error ? e.message : String(e);
-      // A build that fails is the image being unavailable, said in one line.
-      throw new BridgeError(500, 'UNSUPPORTED', `cannot build ${installable} for ${name}: ${message.split('\n')[0]}`);
+      // The whole error for the operator; for the client, that it failed and when to come back,
+      // nothing of the installable, the store or this machine's paths.
+      logBuild('failed', { error: errorWithCauses(e) });
+      const backoffMs = Math.min(this.failures.has(name) ? this.failures.get(name)!.backoffMs * 2 : (this.options.buildBackoffMs ?? DEFAULT_BUILD_BACKOFF_MS), MAX_BACKOFF_MS);
+      const failure = { until: Date.now() + backoffMs, backoffMs };
+      this.failures.set(name, failure);
+      throw unavailable(name, failure.until);
     }
   }
 
@@ -179,10 +223,24 @@ export class NixBridge implements Bridge {
 
   /** Releases every GC root (on shutdown). */
   async close(): Promise<void> {
+    this.made.close();
     const all = await Promise.allSettled([...this.images.values()]);
     this.images.clear();
     for (const r of all) if (r.status === 'fulfilled') await r.value.roots.release();
   }
+}
+
+/** An error's message and its causes' (nix's own output), for the server's log. */
+function errorWithCauses(e: unknown): string {
+  const parts: string[] = [];
+  for (let cur = e, i = 0; cur !== undefined && i < 4; cur = (cur as { cause?: unknown }).cause, i++) parts.push(cur instanceof Error ? cur.message : String(cur));
+  return parts.join('\n');
+}
+
+/** The answer while a failed build is remembered: 503 and when to retry. */
+function unavailable(name: string, until: number): BridgeError {
+  const s = Math.max(1, Math.ceil((until - Date.now()) / 1000));
+  return new BridgeError(503, 'UNKNOWN', `the image for ${name} failed to build; retry after ${s} s`, { 'retry-after': String(s) });
 }
 
 function sliceOf(bytes: Buffer, start: number, end: number): Readable {

@@ -15,7 +15,8 @@ import { indexCommand } from './cli-index.js';
 import { diffCommand } from './cli-diff.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
 import { collectGarbage, DEFAULT_LISTEN, serveUntilStopped } from './serve.js';
-import { NixBridge, parseImageMappings } from './bridge.js';
+import { DEFAULT_BUILD_BACKOFF_MS, DEFAULT_LAYER_JOBS, NixBridge, parseImageMappings } from './bridge.js';
+import { jsonLogger, quietLogger } from '../registry/server/log.js';
 import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
 import { defaultRoot } from '../registry/server/store.js';
 import { sbomCommand } from './cli-sbom.js';
@@ -155,6 +156,17 @@ interface ServeFlags {
   sourceDateEpoch?: string;
   cache: boolean;
   buildWait: string;
+  buildBackoff: string;
+  layerCacheSize: string;
+  layerJobs: string;
+  log: 'json' | 'none';
+}
+
+/** A size in bytes, or with a KiB/MiB/GiB/TiB suffix (512MiB, 2GiB). */
+function byteSize(flag: string, v: string): number {
+  const m = v.match(/^(\d+)([KMGT]iB)?$/);
+  if (!m) throw new StrataError('usage', `${flag} '${v}' is not a size (bytes, or with KiB, MiB, GiB or TiB: 2GiB)`);
+  return Number(m[1]) * 1024 ** (m[2] ? 'KMGT'.indexOf(m[2][0]!) + 1 : 0);
 }
 
 /** --image NAME=INSTALLABLE and --images-file FILE ({"NAME": "INSTALLABLE", …}) as one map. */
@@ -195,8 +207,13 @@ function serveCommand(): Command {
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
     .option('--no-cache', 'make every layer from the store')
     .option('--build-wait <seconds>', 'how long a pull waits for a build before it gets 503 and Retry-After (the build goes on)', '300')
+    .option('--build-backoff <seconds>', 'how long a failed build is remembered (pulls get 503 at once, no build); doubles while it keeps failing, up to 15 minutes', String(DEFAULT_BUILD_BACKOFF_MS / 1000))
+    .option('--layer-cache-size <size>', 'disk kept for made layers, so range requests do not make a layer again (0: none)', '2GiB')
+    .option('--layer-jobs <n>', 'at most this many layers of one image made at once (the rest wait)', String(DEFAULT_LAYER_JOBS))
+    .addOption(new Option('--log <format>', 'the server log on stderr: a JSON line per request, build and layer made').choices(['json', 'none']).default('json'))
     .action(async (f: ServeFlags) => {
       const images = imageMappings(f);
+      const log = f.log === 'none' ? quietLogger : jsonLogger();
       const bridge = images.size
         ? new NixBridge(
             images,
@@ -209,6 +226,10 @@ function serveCommand(): Command {
               ...(f.compression ? { compression: f.compression } : {}),
               ...(f.system ? { system: f.system } : {}),
               buildWaitMs: positiveInt('--build-wait', f.buildWait)! * 1000,
+              buildBackoffMs: positiveInt('--build-backoff', f.buildBackoff)! * 1000,
+              layerCacheBytes: byteSize('--layer-cache-size', f.layerCacheSize),
+              layerJobs: positiveInt('--layer-jobs', f.layerJobs)!,
+              log,
             },
             () => {
               const progress = createProgress('plain');
@@ -227,6 +248,7 @@ function serveCommand(): Command {
           ...(f.tlsCert !== undefined ? { tlsCert: f.tlsCert } : {}),
           ...(f.tlsKey !== undefined ? { tlsKey: f.tlsKey } : {}),
           ...(bridge ? { bridge } : {}),
+          log,
         });
       } finally {
         await bridge?.close();

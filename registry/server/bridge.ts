@@ -24,10 +24,14 @@ export interface Bridge {
   tags(name: string): Promise<string[]>;
 }
 
-/** A failure the bridge reports to the client as a registry error (a build that failed: 500 UNSUPPORTED, say). */
+/**
+ * A failure the bridge reports to the client as a registry error (a build that
+ * failed: 503 UNKNOWN and Retry-After, say). The spec's codes are for 4xx
+ * answers; for a 5xx, UNKNOWN, as distribution and the app's own 500 say.
+ */
 export class BridgeError extends RegistryError {
-  constructor(status: ErrorStatus, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
-    super(status, code, message, undefined, headers);
+  constructor(status: ErrorStatus, code: ErrorCode | 'UNKNOWN', message: string, headers: Record<string, string> = {}) {
+    super(status, code as ErrorCode, message, undefined, headers);
     this.name = 'BridgeError';
   }
 }

@@ -93,9 +93,11 @@ describe('strata serve --image: images built on demand', () => {
 
   test('a failed build is one clear error, and the server goes on serving', async () => {
     const res = await fetch(`${served.url}/v2/broken/manifests/latest`);
-    assert.equal(res.status, 500);
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '30');
     const body = (await res.json()) as { errors: { code: string; message: string }[] };
-    assert.match(body.errors[0]!.message, /cannot build \.\/examples\/golden#no-such-package for broken/);
+    // Said of the repository, not of the installable (the server's own paths): that is for the server's log.
+    assert.equal(body.errors[0]!.message, 'the image for broken failed to build; retry after 30 s');
     assert.equal((await fetch(`${served.url}/v2/golden/manifests/latest`, { method: 'HEAD' })).status, 200);
   });
 
