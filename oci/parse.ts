@@ -23,9 +23,12 @@ export function fieldPath(path: (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(p) ? `${i ? '.' : ''}${p}` : `[${JSON.stringify(p)}]`)).join('');
 }
 
-/** A value as one short line: JSON escapes control characters and newlines. */
-function shown(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
+/** C1 controls (U+0080..U+009F), which JSON leaves as they are and a terminal may obey (U+009B is CSI). */
+const escapeC1 = (s: string) => s.replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** A value as one short line that a terminal prints as it is: JSON escapes newlines and C0 controls, escapeC1 the rest. */
+export function shown(v: unknown): string {
+  const s = escapeC1(JSON.stringify(v) ?? String(v));
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
@@ -57,7 +60,8 @@ export function checkOci<S extends z.ZodTypeAny>(schema: S, json: string | Uint8
   try {
     raw = JSON.parse(typeof json === 'string' ? json : Buffer.from(json).toString('utf8'));
   } catch (e) {
-    throw new OciJsonError(`is not JSON (${(e as Error).message.split('\n')[0]})`, []);
+    // JSON.parse quotes a piece of the text: its controls are shown escaped, not sent to the terminal.
+    throw new OciJsonError(`is not JSON (${escapeC1(JSON.stringify((e as Error).message.split('\n')[0]).slice(1, -1))})`, []);
   }
   return checkOciValue(schema, raw);
 }

@@ -6,6 +6,7 @@ import { sha256 } from '../layers/hash-tap.js';
 import { MediaType, type Digest } from '../image/types.js';
 import { checkOciPart } from '../image/oci-json.js';
 import { imageIndex, imageManifest, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
+import { shown } from '../oci/parse.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
 import { errorReason } from './retry.js';
 import { discard, type RegistryResponse } from './session.js';
@@ -83,7 +84,7 @@ export async function getManifest(repo: Repository, reference: string, opts: { a
   // Neither the JSON nor the answer names a type (the OCI spec lets the JSON leave it out): its shape does.
   const mediaType = named || (index ? MediaType.ociIndex : MediaType.ociManifest);
   const where = `${index ? 'index' : 'manifest'} from ${repo.session.registry}/${repo.name}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
-  if (!mediaTypeSchema.safeParse(mediaType).success) throw new StrataError('registry', `${where}: its media type ${JSON.stringify(mediaType.slice(0, 80))} is not a media type`);
+  if (!mediaTypeSchema.safeParse(mediaType).success) throw new StrataError('registry', `${where}: its media type ${shown(mediaType)} is not a media type`);
   if (index) return { bytes, mediaType, digest, index: checkOciPart(imageIndex, raw, where, 'registry') };
   return { bytes, mediaType, digest, manifest: checkOciPart(imageManifest, raw, where, 'registry') };
 }

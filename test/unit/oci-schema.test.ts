@@ -86,6 +86,8 @@ describe('the descriptor grammar', () => {
     const line = refusal(descriptor, { ...good, digest: `sha256:\n\u001b[31m${'x'.repeat(200)}` })!;
     assert.match(line, /^digest "sha256:\\n\\u001b\[31mx+\.\.\. is not a sha256 digest$/);
     assert.ok(line.length < 140, line);
+    assert.equal(refusal(descriptor, { ...good, mediaType: '\u009b31mred/x' }), 'mediaType "\\u009b31mred/x" is not a media type (type/subtype)');
+    assert.throws(() => checkOci(descriptor, '{"a": \u001b[2J\u009b2J}'), (e: unknown) => e instanceof OciJsonError && !/[\u0000-\u001f\u007f-\u009f]/.test(e.problem));
   });
 });
 
