@@ -183,8 +183,7 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
         step,
         expect: [201],
         retry: body === undefined,
-        // Without a body the answer is all there is; with one, sending may take long.
-        deadline: body === undefined,
+        // No total deadline: committing a large upload can take the registry minutes (a copy within S3).
       });
     } catch (e) {
       // The answer to a PUT that worked can be lost; the retry then finds no
