@@ -194,6 +194,15 @@ describe('a registry that lies in its JSON', () => {
     // What the sockets buffer between the two ends is all that may pass.
     assert.ok(reg.sent < 16 * 2 ** 20, `the registry wrote ${reg.sent} bytes before strata stopped reading`);
   });
+
+  it('a config that declares 1 GiB is refused before it is read into memory (strata index reads configs whole)', async () => {
+    const huge = sha('huge config');
+    reg.blobs.set(huge, 2 ** 30);
+    reg.serve(manifestWith(goodLayer, { config: { ...configDescriptor, digest: huge, size: 2 ** 30 } }));
+    const r = await runBounded(['index', `${reg.host}/app:latest`, '-o', `oci:${outDir().dir}`]);
+    expectOneLine(r, 7, /blob sha256:[0-9a-f]{64} declares 1073741824 bytes, more than the 67108864 Strata reads into memory/);
+    assert.ok(reg.sent < 16 * 2 ** 20, `the registry wrote ${reg.sent} bytes`);
+  });
 });
 
 describe('an OCI layout or archive on disk that lies in its JSON', () => {
