@@ -19,7 +19,7 @@
 // reader phase. Servers listen on 127.0.0.1 only.
 //
 //   node bench/serve-auth/run.mjs [--strata NAME=DIR]... [--no-distribution]
-//     [--clients 8] [--seconds 10] [--logins 40] [--rounds 1] [--work DIR]
+//     [--clients 8] [--seconds 10] [--logins 150] [--rounds 1] [--work DIR]
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,7 +39,7 @@ const { values: opt } = parseArgs({
     'no-distribution': { type: 'boolean', default: false },
     clients: { type: 'string', default: '8' },
     seconds: { type: 'string', default: '10' },
-    logins: { type: 'string', default: '40' },
+    logins: { type: 'string', default: '150' },
     rounds: { type: 'string', default: '1' },
     work: { type: 'string', default: '/var/tmp/strata-serve-auth-bench' },
   },
