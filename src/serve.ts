@@ -2,7 +2,8 @@
 // app (registry/server/) put on a Node HTTP server (HTTP/1.1 over TLS with
 // --tls-cert/--tls-key, its certificate read again on SIGHUP), and a clean stop
 // on SIGINT or SIGTERM (no new connections, idle ones closed, the rest given a
-// few seconds). Uploads cut by a stop stay resumable under uploads/.
+// few seconds). Uploads cut by a stop stay resumable under uploads/. On a
+// loopback address it answers only loopback Host names (see foreignHost).
 import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, Server } from 'node:http';
