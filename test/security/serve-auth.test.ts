@@ -95,7 +95,9 @@ describe('strata serve --htpasswd against hostile clients', () => {
     }
     const m = { nobody: median(times.nobody), alice: median(times.alice), bob: median(times.bob) };
     const ratio = Math.max(m.nobody, m.alice, m.bob) / Math.min(m.nobody, m.alice, m.bob);
-    assert.ok(ratio <= 1.1, `median ms of failed logins: ${JSON.stringify(m)}, ratio ${ratio.toFixed(2)} (at most 1.10)`);
+    // The target (within 10%) is measured by bench/serve-auth, on a quiet machine; here the bound leaves room for a
+    // busy CI machine and still fails by far on unequal work (12× before bfdb673).
+    assert.ok(ratio <= 1.5, `median ms of failed logins: ${JSON.stringify(m)}, ratio ${ratio.toFixed(2)} (at most 1.5)`);
   });
 
   test('anonymous reads stay fast while 8 clients send bad logins; the logins are answered, not queued for ever', async () => {
@@ -133,7 +135,9 @@ describe('strata serve --htpasswd against hostile clients', () => {
     await flood;
     await attackers.close();
     const p50 = median(loaded);
-    assert.ok(p50 <= 2 * idle, `anonymous read p50 ${p50.toFixed(2)} ms under the flood, ${idle.toFixed(2)} ms without (at most 2×); bad logins answered: ${JSON.stringify(answers)}`);
+    // The target (2×) is measured by bench/serve-auth; the bound here has room for a busy CI machine and still
+    // fails by far when bcrypt holds the event loop (over 1000× before bfdb673).
+    assert.ok(p50 <= 4 * idle, `anonymous read p50 ${p50.toFixed(2)} ms under the flood, ${idle.toFixed(2)} ms without (at most 4×); bad logins answered: ${JSON.stringify(answers)}`);
     assert.deepEqual(Object.keys(answers).filter((s) => s !== '401' && s !== '429'), [], JSON.stringify(answers));
   });
 
