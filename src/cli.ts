@@ -214,6 +214,10 @@ function serveCommand(): Command {
     .action(async (f: ServeFlags) => {
       const images = imageMappings(f);
       const log = f.log === 'none' ? quietLogger : jsonLogger();
+      // Checked whether or not an image is served: a bad value is refused, never ignored.
+      const buildBackoffMs = positiveInt('--build-backoff', f.buildBackoff)! * 1000;
+      const layerCacheBytes = byteSize('--layer-cache-size', f.layerCacheSize);
+      const layerJobs = positiveInt('--layer-jobs', f.layerJobs)!;
       const bridge = images.size
         ? new NixBridge(
             images,
@@ -226,9 +230,9 @@ function serveCommand(): Command {
               ...(f.compression ? { compression: f.compression } : {}),
               ...(f.system ? { system: f.system } : {}),
               buildWaitMs: positiveInt('--build-wait', f.buildWait)! * 1000,
-              buildBackoffMs: positiveInt('--build-backoff', f.buildBackoff)! * 1000,
-              layerCacheBytes: byteSize('--layer-cache-size', f.layerCacheSize),
-              layerJobs: positiveInt('--layer-jobs', f.layerJobs)!,
+              buildBackoffMs,
+              layerCacheBytes,
+              layerJobs,
               log,
             },
             () => {
