@@ -24,12 +24,12 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { freePort, startDistribution, stopChild, track, waitFor } from '../lib/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bcrypt = createRequire(import.meta.url)('bcryptjs');
@@ -56,50 +56,6 @@ const PASSWORD = 'alice-password';
 const HTPASSWD = `${USER}:${bcrypt.hashSync(PASSWORD, 5).replace(/^\$2[ab]\$/, '$2y$')}\n`;
 const basic = (u, p) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-function track(child) {
-  let out = '';
-  const keep = (b) => (out = (out + b.toString()).slice(-(1 << 16)));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return () => out;
-}
-
-async function waitFor(url, child, log) {
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}):\n${log()}`);
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await r.arrayBuffer();
-      if (r.status === 200 || r.status === 401) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((res) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), 10000);
-    child.once('exit', () => (clearTimeout(t), res()));
-    child.kill('SIGTERM');
-  });
-}
-
 async function startStrata(name, dir, from) {
   const port = await freePort();
   writeFileSync(join(dir, 'htpasswd'), HTPASSWD);
@@ -107,44 +63,12 @@ async function startStrata(name, dir, from) {
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   const log = track(child);
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${url}/v2/`, child, log);
+  await waitFor(`${url}/v2/`, child, log, { statuses: [200, 401] });
   return { name, child, url, readAuth: undefined };
 }
 
-async function startDistribution(dir) {
-  const port = await freePort();
-  writeFileSync(join(dir, 'htpasswd'), HTPASSWD);
-  const cfg = join(dir, 'config.yml');
-  writeFileSync(
-    cfg,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  cache:',
-      '    blobdescriptor: inmemory',
-      '  filesystem:',
-      `    rootdirectory: ${JSON.stringify(join(dir, 'storage'))}`,
-      '  maintenance:',
-      '    uploadpurging:',
-      '      enabled: false',
-      'auth:',
-      '  htpasswd:',
-      '    realm: bench',
-      `    path: ${JSON.stringify(join(dir, 'htpasswd'))}`,
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      `  secret: serve-auth-bench-${port}`,
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-  const log = track(child);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${url}/v2/`, child, log);
+async function startHtpasswdDistribution(dir) {
+  const { child, url } = await startDistribution(dir, { htpasswd: HTPASSWD, name: 'serve-auth-bench' });
   return { name: 'distribution', child, url, readAuth: basic(USER, PASSWORD) };
 }
 
@@ -260,7 +184,7 @@ async function bench(start) {
       flood: { n: loaded.length, p50: pct(loaded, 50), p99: pct(loaded, 99), badLogins: attack.statuses },
     };
   } finally {
-    await stop(server.child);
+    await stopChild(server.child);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -270,7 +194,7 @@ const servers = [
     const [name, from] = s.includes('=') ? s.split('=') : ['strata', s];
     return (dir) => startStrata(name, dir, resolve(from));
   }),
-  ...(opt['no-distribution'] ? [] : [startDistribution]),
+  ...(opt['no-distribution'] ? [] : [startHtpasswdDistribution]),
 ];
 const f = (x) => x.toFixed(2);
 console.log(`| server | failed login, unknown user p50 ms | known user p50 ms | ratio | idle reads (n) p50 / p99 ms | reads under ${CLIENTS} bad-login clients (n) p50 / p99 ms | p50 ×, p99 × | bad logins answered | load avg |`);

@@ -24,12 +24,12 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { freePort, startDistribution, stopChild, track, waitFor } from '../lib/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: opt } = parseArgs({
@@ -71,61 +71,6 @@ const MiB = 2 ** 20;
 
 // ---- the servers ----------------------------------------------------------
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function waitFor(url, child, log, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server exited (${child.exitCode ?? child.signalCode}):\n${log()}`);
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await r.arrayBuffer();
-      if (r.status === 200) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer in ${ms} ms:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** SIGTERM to the server (`pid`: under a tracer, the traced process, so the tracer exits by itself and writes its summary). */
-function stopChild(child, pid = child.pid, graceMs = 10000) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((res) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(t);
-      res();
-    });
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      child.kill('SIGTERM');
-    }
-  });
-}
-
-function track(child) {
-  let out = '';
-  const keep = (b) => {
-    out += b.toString();
-    if (out.length > 1 << 20) out = out.slice(-(1 << 19));
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  return () => out;
-}
-
 /** The pid whose /proc we read: the server itself, also under a tracer (its only child). */
 function serverPid(child, wrapped) {
   if (!wrapped) return child.pid;
@@ -145,44 +90,12 @@ async function startStrata(dir, name = 'strata', from = strataDir) {
   return { name, child, pid: serverPid(child, trace.length > 0), url, log };
 }
 
-async function startDistribution(dir) {
-  const port = await freePort();
-  const cfg = join(dir, 'config.yml');
-  writeFileSync(
-    cfg,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      // As in the Debian package's /etc/docker/registry/config.yml: descriptors of blobs seen are cached in memory.
-      '  cache:',
-      '    blobdescriptor: inmemory',
-      '  filesystem:',
-      `    rootdirectory: ${JSON.stringify(join(dir, 'storage'))}`,
-      '  delete:',
-      '    enabled: false',
-      '  maintenance:',
-      '    uploadpurging:',
-      '      enabled: false',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      `  secret: serve-bench-${port}`,
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-  const log = track(child);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${url}/v2/`, child, log);
-  return { name: 'distribution', child, pid: child.pid, url, log };
-}
-
 const starters = {
   strata: (dir) => startStrata(dir),
-  distribution: startDistribution,
+  distribution: async (dir) => {
+    const d = await startDistribution(dir, { name: 'serve-bench' });
+    return { name: 'distribution', pid: d.child.pid, ...d };
+  },
   'strata-alt': (dir) => {
     if (!opt['alt-strata-dir']) throw new Error('--servers strata-alt needs --alt-strata-dir');
     return startStrata(dir, 'strata-alt', resolve(opt['alt-strata-dir']));
