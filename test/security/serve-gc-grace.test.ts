@@ -6,7 +6,6 @@
 // left by an earlier, abandoned push would be), then: find them, gc, PUT the
 // manifest.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,11 +18,13 @@ import type { BlobDigest, RepoName } from '../../registry/server/names.js';
 import { Store } from '../../registry/server/store.js';
 import { startServe, type Served } from '../helpers/serve.js';
 import { expectOk, runStrata } from '../helpers/strata.js';
+import { MediaType } from '../../image/types.js';
+import { sha256 } from '../../layers/hash-tap.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_MANIFEST: string = MediaType.ociManifest;
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const HOUR = 3600_000;
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}` as BlobDigest;
+const sha = (b: Buffer | string) => sha256(b) as BlobDigest;
 
 let base: string;
 let n = 0;

@@ -6,7 +6,6 @@
 // URLs are all http or https. In-process through the Hono app over a Store on
 // a temp dir, plus one case over a real socket.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +14,10 @@ import { createAccess } from '../../registry/server/access.js';
 import { createRegistryApp } from '../../registry/server/app.js';
 import { Store } from '../../registry/server/store.js';
 import { startServe, type Served } from '../helpers/serve.js';
+import { MediaType } from '../../image/types.js';
+import { sha256 } from '../../layers/hash-tap.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_MANIFEST: string = MediaType.ociManifest;
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
@@ -27,7 +28,7 @@ const FOREIGN = {
   ociZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
   docker: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 };
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sha = sha256;
 
 let base: string;
 let n = 0;

@@ -8,7 +8,7 @@
 // never finishes its handshake is closed after TLS_HANDSHAKE_MS.
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
-import { randomBytes, createHash, X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect as netConnect } from 'node:net';
@@ -20,9 +20,11 @@ import { killChild, spawnTracked } from '../../conformance/reproducibility/child
 import { TLS_HANDSHAKE_MS } from '../../src/serve-tls.js';
 import { skopeo } from '../helpers/podman.js';
 import { expectFailure, removeDir, runStrata, strataBin, tempDir } from '../helpers/strata.js';
+import { MediaType } from '../../image/types.js';
+import { sha256 } from '../../layers/hash-tap.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const OCI_MANIFEST: string = MediaType.ociManifest;
+const sha = sha256;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Pair {

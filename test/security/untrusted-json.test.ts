@@ -15,9 +15,11 @@ import { after, before, describe, it } from 'node:test';
 import { LayerCache } from '../../layers/cache.js';
 import { canonicalJson } from '../../image/canonical.js';
 import { nixEnv, removeDir, repoRoot, strataBin, tempDir } from '../helpers/strata.js';
+import { MediaType } from '../../image/types.js';
+import { sha256 } from '../../layers/hash-tap.js';
 
-const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const sha = sha256;
+const OCI_MANIFEST: string = MediaType.ociManifest;
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const TIME_LIMIT_MS = 30_000;
 
