@@ -10,7 +10,7 @@
 import { StrataError } from '../src/errors.js';
 import { MAX_CHALLENGE_BYTES, parseWwwAuthenticate } from './challenge.js';
 import { resolveCredential, type Credential, type CredentialOptions, type FoundCredential } from './credentials.js';
-import { Deadline, discard, type Body, type RegistryResponse } from './session.js';
+import { Deadline, discard, readBounded, type Body, type RegistryResponse } from './session.js';
 
 type Raw = (url: string, init: { method: string; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }) => Promise<RegistryResponse>;
 
@@ -146,23 +146,9 @@ export class Authenticator {
 
 /** The token response's JSON ({} when it is not JSON), refused past MAX_TOKEN_RESPONSE_BYTES or the deadline. */
 async function readToken(res: RegistryResponse, deadline: Deadline, step: string): Promise<Record<string, unknown>> {
-  const parts: Buffer[] = [];
-  let n = 0;
+  const bytes = await readBounded({ ...res, deadline }, step, MAX_TOKEN_RESPONSE_BYTES, 'the token response', 'the token service');
   try {
-    for await (const c of res.body as AsyncIterable<Buffer>) {
-      if ((n += c.length) > MAX_TOKEN_RESPONSE_BYTES) {
-        res.body.destroy();
-        throw new StrataError('registry', `${step} failed: the token response is larger than ${MAX_TOKEN_RESPONSE_BYTES / 2 ** 20} MiB`);
-      }
-      parts.push(c);
-    }
-  } catch (e) {
-    if (e instanceof StrataError) throw e;
-    if (deadline.expired) throw deadline.error(step);
-    throw new StrataError('registry', `${step} failed: the token service broke off its answer (${(e as Error).message})`, { cause: e });
-  }
-  try {
-    const j = JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+    const j = JSON.parse(bytes.toString('utf8')) as unknown;
     return j && typeof j === 'object' ? (j as Record<string, unknown>) : {};
   } catch {
     return {};

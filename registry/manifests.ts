@@ -5,11 +5,11 @@ import { StrataError } from '../src/errors.js';
 import { sha256 } from '../layers/hash-tap.js';
 import { MediaType, type Digest } from '../image/types.js';
 import { checkOciPart } from '../image/oci-json.js';
+import { isIndex } from '../image/source.js';
 import { imageIndex, imageManifest, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
 import { shown } from '../oci/parse.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
-import { errorReason } from './retry.js';
-import { discard, type RegistryResponse } from './session.js';
+import { discard, readBounded, type RegistryResponse } from './session.js';
 
 /** The manifest kinds Strata reads, most preferred first. */
 export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
@@ -27,28 +27,9 @@ export interface FetchedManifest {
 }
 
 
-/**
- * A manifest or index body, whole: refused past 4 MiB, and cut at the request's
- * deadline (a registry trickling a byte at a time never trips an idle timeout).
- */
-export async function readBounded(res: RegistryResponse, step: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  try {
-    for await (const c of res.body as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > MAX_MANIFEST_BYTES) {
-        res.body.destroy();
-        throw new StrataError('registry', `${step} failed: the manifest is larger than 4 MiB`);
-      }
-      parts.push(c);
-    }
-  } catch (e) {
-    if (e instanceof StrataError) throw e;
-    if (res.deadline?.expired) throw res.deadline.error(step);
-    throw new StrataError('registry', `${step} failed: registry ${new URL(res.url).host} broke off the manifest (${errorReason(e)})`, { cause: e });
-  }
-  return Buffer.concat(parts);
+/** A manifest or index body, whole: at most 4 MiB, within the request's deadline. */
+export function readManifestBody(res: RegistryResponse, step: string): Promise<Buffer> {
+  return readBounded(res, step, MAX_MANIFEST_BYTES, 'the manifest', `registry ${new URL(res.url).host}`);
 }
 
 /** The manifest under `reference` (a tag or digest), or undefined when there is none. */
@@ -67,7 +48,7 @@ export async function getManifest(repo: Repository, reference: string, opts: { a
     await discard(res, repo.session.timeoutMs);
     return undefined;
   }
-  const bytes = await readBounded(res, step);
+  const bytes = await readManifestBody(res, step);
   const digest = sha256(bytes);
   const expected = reference.startsWith('sha256:') ? reference : res.headers['docker-content-digest'];
   if (expected && expected !== digest) throw new StrataError('registry', `${step} failed: the registry sent bytes with digest ${digest}, not ${expected}`);
@@ -80,7 +61,7 @@ export async function getManifest(repo: Repository, reference: string, opts: { a
   // Checked before anything of it is used: its digests become URLs and paths.
   const header = res.headers['content-type']?.split(';')[0]?.trim() ?? '';
   const named = typeof raw?.mediaType === 'string' ? raw.mediaType : header;
-  const index = named === MediaType.ociIndex || named === MediaType.dockerManifestList || (!KNOWN_MANIFEST_TYPES.includes(named) && Array.isArray(raw?.manifests));
+  const index = isIndex(named) || (!KNOWN_MANIFEST_TYPES.includes(named) && Array.isArray(raw?.manifests));
   // Neither the JSON nor the answer names a type (the OCI spec lets the JSON leave it out): its shape does.
   const mediaType = named || (index ? MediaType.ociIndex : MediaType.ociManifest);
   const where = `${index ? 'index' : 'manifest'} from ${repo.session.registry}/${repo.name}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;

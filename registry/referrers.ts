@@ -7,7 +7,8 @@ import { canonicalJson } from '../image/canonical.js';
 import { sha256 } from '../layers/hash-tap.js';
 import { MediaType, type Descriptor, type Digest } from '../image/types.js';
 import { pullScope, shortDigest, type Repository } from './blobs.js';
-import { getManifest, putManifest, readBounded } from './manifests.js';
+import { getManifest, putManifest, readManifestBody } from './manifests.js';
+import { discard } from './session.js';
 import { parseOci } from '../image/oci-json.js';
 import { imageIndex, type OciIndex } from '../oci/schema.js';
 
@@ -31,9 +32,9 @@ export async function listReferrers(repo: Repository, subject: Digest, artifactT
   const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/referrers/${subject}${q}`, headers: { accept: MediaType.ociIndex }, scopes: [pullScope(repo.name)], step: `read of the referrers of ${shortDigest(subject)} in ${repo.name}`, expect: [200, 404], deadline: true });
   const api = res.status === 200 && (res.headers['content-type'] ?? '').startsWith(MediaType.ociIndex);
   let index: OciIndex | undefined;
-  if (api) index = parseOci(imageIndex, await readBounded(res, `read of the referrers of ${shortDigest(subject)} in ${repo.name}`), `referrers of ${subject} from ${repo.session.registry}/${repo.name}`, 'registry');
+  if (api) index = parseOci(imageIndex, await readManifestBody(res, `read of the referrers of ${shortDigest(subject)} in ${repo.name}`), `referrers of ${subject} from ${repo.session.registry}/${repo.name}`, 'registry');
   else {
-    await res.body.dump();
+    await discard(res, repo.session.timeoutMs);
     index = await fallbackIndex(repo, subject);
   }
   const all = index?.manifests ?? [];

@@ -105,6 +105,31 @@ export async function discard(res: RegistryResponse, ms: number, deadline = res.
   await res.body.dump({ limit: 128 * 1024, signal }).catch(() => undefined); // nothing of it was wanted
 }
 
+/**
+ * A small body whole (a manifest, a token answer): refused past `limit` bytes,
+ * and cut at the request's deadline (a registry trickling a byte at a time
+ * never trips an idle timeout). `what` names it in errors ("the manifest"),
+ * `source` who sent it ("registry example.com").
+ */
+export async function readBounded(res: RegistryResponse, step: string, limit: number, what: string, source: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      if ((n += c.length) > limit) {
+        res.body.destroy();
+        throw new StrataError('registry', `${step} failed: ${what} is larger than ${limit / 2 ** 20} MiB`);
+      }
+      parts.push(c);
+    }
+  } catch (e) {
+    if (e instanceof StrataError) throw e;
+    if (res.deadline?.expired) throw res.deadline.error(step);
+    throw new StrataError('registry', `${step} failed: ${source} broke off ${what} (${errorReason(e)})`, { cause: e });
+  }
+  return Buffer.concat(parts);
+}
+
 function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
 }
@@ -138,7 +163,7 @@ function flatHeaders(h: Record<string, string | string[] | undefined>): Record<s
  * if any: at most MAX_ERROR_BYTES of it, read for at most `ms` (what has come
  * by then is used), so an endless or trickled error body cannot hold the error up.
  */
-export async function errorDetail(res: RegistryResponse, ms = DEFAULT_REQUEST_TIMEOUT_MS): Promise<string> {
+export async function errorDetail(res: RegistryResponse, ms: number): Promise<string> {
   const parts: Buffer[] = [];
   let n = 0;
   const timer = setTimeout(() => res.body.destroy(), Math.min(ms, res.deadline?.remaining() ?? ms));
@@ -266,12 +291,17 @@ export class RegistrySession {
     return new URL(location, against).toString();
   }
 
+  /** The registry's own URL: as resolveBase found it, or the HTTPS it starts from. */
+  private baseUrl(): URL {
+    return new URL(this.base ?? `https://${apiHost(this.registry)}`);
+  }
+
   /**
    * Whether `url` is the registry itself, and so gets its credentials: its
    * origin, or with --insecure plain HTTP on its own host and port.
    */
   private isRegistry(url: URL): boolean {
-    const base = new URL(this.base ?? `https://${apiHost(this.registry)}`);
+    const base = this.baseUrl();
     if (url.origin === base.origin) return true;
     return !!this.opts.insecure && url.protocol === 'http:' && hostPort(url) === hostPort(base);
   }
@@ -283,9 +313,8 @@ export class RegistrySession {
    */
   checkTarget(url: string, what: string, step: string): string {
     const u = new URL(url);
-    const base = new URL(this.base ?? `https://${apiHost(this.registry)}`);
     if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new StrataError('registry', `${step} failed: registry ${this.registry} sent ${what} that is not HTTP(S) (${u.protocol})`);
-    if (base.protocol === 'https:' && u.protocol === 'http:' && !(this.opts.insecure && hostPort(u) === hostPort(base))) {
+    if (this.baseUrl().protocol === 'https:' && u.protocol === 'http:' && !this.isRegistry(u)) {
       const why = this.opts.insecure ? '--insecure allows plain HTTP only on the registry\'s own host and port' : 'the registry is reached over HTTPS';
       throw new StrataError('registry', `${step} failed: registry ${this.registry} sent ${what} on plain HTTP (${u.origin}), refused: ${why}`);
     }
