@@ -51,7 +51,8 @@ export class DigestOnlySink implements BlobSink {
 
 /**
  * Copies a blob of an existing image into a sink unless the sink has it whole
- * already, checking its digest and size on the way: the source is not trusted.
+ * already, checking its digest and size on the way: the source is not trusted
+ * (and cuts a body longer than its descriptor, see cutAt in source.ts).
  */
 export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: (n: number) => void): Promise<{ action: 'exists' | 'downloaded'; bytes: number }> {
   const d = b.descriptor;
@@ -61,10 +62,8 @@ export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: 
     const hash = createHash('sha256');
     const tap = new Transform({
       transform(chunk: Buffer, _e, cb) {
-        n += chunk.length;
-        // More than declared: stop here rather than read (and store) a body without end.
-        if (n > d.size) return cb(new StrataError('registry', `blob ${d.digest} is longer than the ${d.size} bytes its descriptor declares; the read stopped there`));
         hash.update(chunk);
+        n += chunk.length;
         onBytes?.(n);
         cb(null, chunk);
       },

@@ -162,8 +162,7 @@ export async function readOciLayout(dir: string, tag: string | undefined, platfo
   // Digests are checked (sha256 and 64 hex) before they name a file here.
   const path = (d: Digest) => join(dir, 'blobs', 'sha256', d.slice('sha256:'.length));
   const top = pickFromIndex(index, tag, where);
-  // A file longer than its descriptor is read to one byte past it, no further: the sink then refuses it.
-  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => createReadStream(path(d.digest), { start: offset, end: Math.max(d.size, offset), highWaterMark: READ_CHUNK }) });
+  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => cutAt(createReadStream(path(d.digest), { start: offset, highWaterMark: READ_CHUNK }), d.size - offset, () => tooLongError(d, where, 'reference')) });
   const readBlob = async (d: Descriptor) => readChecked(createReadStream(path(d.digest), { end: d.size }), d, where).catch((e: unknown) => {
     throw e instanceof StrataError ? e : new StrataError('reference', `${where} lacks blob ${d.digest}: ${(e as Error).message}`);
   });
