@@ -15,7 +15,7 @@ import { indexCommand } from './cli-index.js';
 import { diffCommand } from './cli-diff.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
 import { collectGarbage, DEFAULT_LISTEN, serveUntilStopped } from './serve.js';
-import { DEFAULT_BUILD_BACKOFF_MS, DEFAULT_LAYER_JOBS, NixBridge, parseImageMappings } from './bridge.js';
+import { DEFAULT_BUILD_BACKOFF_MS, DEFAULT_LAYER_CACHE_BYTES, DEFAULT_LAYER_JOBS, NixBridge, parseImageMappings } from './bridge.js';
 import { jsonLogger, quietLogger } from '../registry/server/log.js';
 import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
 import { defaultRoot } from '../registry/server/store.js';
@@ -208,7 +208,7 @@ function serveCommand(): Command {
     .option('--no-cache', 'make every layer from the store')
     .option('--build-wait <seconds>', 'how long a pull waits for a build before it gets 503 and Retry-After (the build goes on)', '300')
     .option('--build-backoff <seconds>', 'how long a failed build is remembered (pulls get 503 at once, no build); doubles while it keeps failing, up to 15 minutes', String(DEFAULT_BUILD_BACKOFF_MS / 1000))
-    .option('--layer-cache-size <size>', 'disk kept for made layers, so range requests do not make a layer again (0: none)', '2GiB')
+    .option('--layer-cache-size <size>', 'disk kept for made layers, so range requests do not make a layer again (0: none)', `${DEFAULT_LAYER_CACHE_BYTES / 2 ** 30}GiB`)
     .option('--layer-jobs <n>', 'at most this many layers of one image made at once (the rest wait)', String(DEFAULT_LAYER_JOBS))
     .addOption(new Option('--log <format>', 'the server log on stderr: a JSON line per request, build and layer made').choices(['json', 'none']).default('json'))
     .action(async (f: ServeFlags) => {

@@ -283,7 +283,12 @@ class Follower extends Readable {
         }
         const e = this.e;
         if (this.pos < e.written) {
-          this.file ??= await open(e.path, 'r');
+          if (!this.file) {
+            const file = await open(e.path, 'r');
+            // Destroyed while it opened: _destroy found no file to close.
+            if (this.destroyed) return void (await file.close());
+            this.file = file;
+          }
           const n = Math.min(READ_CHUNK, e.written - this.pos, this.end + 1 - this.pos);
           const buf = Buffer.allocUnsafe(n);
           const { bytesRead } = await this.file.read(buf, 0, n, this.pos);

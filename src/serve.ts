@@ -6,7 +6,7 @@
 // loopback address it answers only loopback Host names (see foreignHost).
 import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { mkdirs } from '../image/fs.js';
@@ -113,6 +113,9 @@ function foreignHost(incoming: IncomingMessage): Response | undefined {
 
 export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen);
+  // The TLS pair first: a bad one is refused before any other start-up work or a made directory.
+  const files = tlsFiles(opts.tlsCert, opts.tlsKey);
+  const pair = files && (await readTlsPair(files));
   const auth = createAccess(await accessMode(opts, host));
   await mkdirs(opts.root).catch((e: unknown) => {
     throw new StrataError('output', `cannot make the registry root ${opts.root}: ${(e as Error).message}`, { cause: e });
@@ -120,8 +123,6 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.log ?? jsonLogger();
   const app = createRegistryApp({ store: new Store(opts.root), auth, log, ...(opts.bridge ? { bridge: opts.bridge } : {}) });
   const loopbackOnly = loopbackName(host);
-  const files = tlsFiles(opts.tlsCert, opts.tlsKey);
-  const pair = files && (await readTlsPair(files));
   const server = createAdaptorServer({
     // HTTP/1.1 over TLS (no ALPN h2): the same server otherwise, so the same limits and stop.
     ...(pair && { createServer: createHttpsServer, serverOptions: { cert: pair.cert, key: pair.key, handshakeTimeout: TLS_HANDSHAKE_MS } }),
@@ -129,8 +130,9 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   }) as Server;
   // Node answers `Expect: 100-continue` itself, before the request is looked
   // at, unless 'checkContinue' has a listener: the request goes to the app
-  // like any other, whose access check sends the 100 once the credentials passed.
-  server.on('checkContinue', server.listeners('request')[0] as (...args: unknown[]) => void);
+  // like any other (to every 'request' listener, the log's included), whose
+  // access check sends the 100 once the credentials passed.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
   logRequests(server, log);
   // Node ends any request after 5 minutes by default; a large upload may take longer (bytes keep flowing).
   server.requestTimeout = 0;
