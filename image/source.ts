@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { StrataError } from '../src/errors.js';
 import { sha256 } from '../layers/hash-tap.js';
-import { imageConfig, imageIndex, imageManifest, type OciIndex } from '../oci/schema.js';
+import { imageConfig, imageIndex, imageManifest, type OciIndex, type OciManifest } from '../oci/schema.js';
 import { parseOci, type JsonOrigin } from './oci-json.js';
 import { Annotation, MediaType, type Descriptor, type Digest, type ImageConfig, type Platform } from './types.js';
 
@@ -31,6 +31,9 @@ export interface SourceImage {
   blobs: SourceBlob[];
   /** The manifests of an index, each a SourceImage. */
   children: SourceImage[];
+  /** The JSON of `manifest`, checked against the spec's grammar: `indexJson` exactly when isIndex(manifest.mediaType), else `manifestJson`. */
+  indexJson?: OciIndex;
+  manifestJson?: OciManifest;
   /** Where its JSON came from: what a lie in its config is (exit 7 from a registry). */
   source?: JsonSource;
 }
@@ -73,10 +76,10 @@ export async function imageFrom(manifest: SourceImage['manifest'], readBlob: (d:
       return imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source);
     }
     const children = await Promise.all(chosen.map(async (d) => imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source)));
-    return { manifest, blobs: [], children, source };
+    return { manifest, blobs: [], children, source, indexJson: index };
   }
   const m = parseOci(imageManifest, manifest.bytes, at('manifest'), source.code);
-  return { manifest, blobs: [m.config, ...m.layers].map(blob), children: [], source };
+  return { manifest, blobs: [m.config, ...m.layers].map(blob), children: [], source, manifestJson: m };
 }
 
 /** The most a blob read whole (a config, a manifest, a signature) may declare: it is held in memory. */

@@ -9,7 +9,7 @@ import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { readDockerArchive } from '../image/docker-archive.js';
 import { parseOci } from '../image/oci-json.js';
 import { readContainerConfig, type SourceImage } from '../image/source.js';
-import { imageConfig, imageIndex, imageManifest } from '../oci/schema.js';
+import { imageConfig, imageManifest } from '../oci/schema.js';
 import type { Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest } from '../image/types.js';
 import { HashTap } from '../layers/hash-tap.js';
 import { layerTar } from '../layers/layer.js';
@@ -97,7 +97,8 @@ function layersOf(where: string, manifest: ImageManifest | undefined, config: Im
 }
 
 async function imageOfSource(img: SourceImage, where: string): Promise<CompareImage> {
-  const parsed = parseOci(imageManifest, img.manifest.bytes, `manifest ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
+  // An index without children is read as a manifest, and refused as one.
+  const parsed = img.manifestJson ?? parseOci(imageManifest, img.manifest.bytes, `manifest ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
   // The descriptor that named it gives the media type the JSON may leave out.
   const json: ImageManifest = { ...parsed, mediaType: parsed.mediaType ?? img.manifest.mediaType };
   let config: ImageConfig;
@@ -117,7 +118,7 @@ async function imageOfSource(img: SourceImage, where: string): Promise<CompareIm
 
 function targetOfSource(img: SourceImage, where: string): Promise<CompareTarget> | CompareTarget {
   if (img.blobs.length || !img.children.length) return imageOfSource(img, where);
-  const parsed = parseOci(imageIndex, img.manifest.bytes, `index ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
+  const parsed = img.indexJson!;
   const json: ImageIndex = { ...parsed, mediaType: parsed.mediaType ?? img.manifest.mediaType };
   return {
     kind: 'index',

@@ -16,9 +16,7 @@ import { guarded } from './interrupt.js';
 import { formatReference, parseImageOrInstallable, referenceTag, resolveTag, type Reference } from './reference.js';
 import { stageBeside } from '../image/fs.js';
 import { comparePlatforms, makeImageIndex, onePerPlatform, platformMatches, platformOfConfig, type IndexChild } from '../image/image-index.js';
-import { parseOci } from '../image/oci-json.js';
 import { isIndex, readContainerConfig, readOciLayout, type SourceImage } from '../image/source.js';
-import { imageIndex } from '../oci/schema.js';
 import type { Digest, Platform } from '../image/types.js';
 import { readRegistryImage } from '../registry/source.js';
 
@@ -93,7 +91,7 @@ async function childOf(image: SourceImage, source: string): Promise<Child> {
 /** The images of a source: itself, or an index's children (nested indexes flattened, attestations left out). */
 async function imagesOf(img: SourceImage, source: string): Promise<Child[]> {
   if (!isIndex(img.manifest.mediaType)) return [await childOf(img, source)];
-  const { manifests } = parseOci(imageIndex, img.manifest.bytes, `index ${img.manifest.digest} of ${source}`, img.source?.code ?? 'usage');
+  const { manifests } = img.indexJson!;
   const kept = img.children.filter((_, i) => manifests[i]?.annotations?.[ATTESTATION.key] !== ATTESTATION.value);
   return (await Promise.all(kept.map((c) => imagesOf(c, `${source}@${c.manifest.digest}`)))).flat();
 }
