@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NIX_CONFIG=${NIX_CONFIG:-$'substituters =\nexperimental-features = nix-command flakes'}
+# A checkout has no built product until something builds it (npm ci does not).
+npm run --silent build:product
 work=$(mktemp -d /tmp/strata-demo.XXXXXX)
 flake=$(examples/hello/prepare.sh "$work/src")
 echo "+ strata build $flake#image -o oci:$work/image:latest" >&2
