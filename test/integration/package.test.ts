@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
-import { removeDir, repoRoot, tempDir } from '../helpers/strata.js';
+import { withNixConfig } from '../../conformance/reproducibility/strata.js';
+import { removeDir, repoRoot, runStrata, sh, tempDir } from '../helpers/strata.js';
 
 const golden = readGolden().cases['golden#default']!;
 // The Node running the tests (the pinned 24 under npm test) runs npm and the
@@ -76,5 +77,32 @@ describe('the npm package', () => {
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, new RegExp(`^strata: Node ${old.stdout.trim().replace(/\./g, '\\.')} is not supported; Strata needs Node 22\\.22\\.2\\+`));
+  });
+});
+
+describe('the Nix library as a small flake input', () => {
+  test('a flake taking path:<checkout>/nix builds an image with strata.lib.image, and Nix copies only that folder', async () => {
+    const dir = tempDir('strata-lib-input-');
+    try {
+      const flake = `{
+  inputs.strata.url = "path:${join(repoRoot, 'nix')}";
+  outputs = { self, strata }: {
+    packages.x86_64-linux.image = strata.lib.image {
+      name = "note"; tag = "1.0";
+      contents = [ (builtins.toFile "note.txt" "made through a small input") ];
+    };
+  };
+}
+`;
+      execFileSync('sh', ['-c', 'cat > flake.nix && git init -q . && git add flake.nix'], { cwd: dir, input: flake });
+      const r = await runStrata(['build', `${dir}#image`, '-o', `oci:${join(dir, 'out')}`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+      const archived = JSON.parse(sh('nix', ['flake', 'archive', '--json', '--dry-run', dir], { env: withNixConfig(process.env) })) as { inputs: { strata: { path: string } } };
+      const bytes = Number(sh('du', ['-sb', archived.inputs.strata.path]).split('\t')[0]);
+      assert.ok(bytes < 1024 * 1024, `the strata input is ${bytes} bytes in the store`);
+    } finally {
+      removeDir(dir);
+    }
   });
 });
