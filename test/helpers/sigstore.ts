@@ -14,8 +14,10 @@ export interface SigstoreStandIns {
   /** The trusted root JSON (Fulcio's root CA, Rekor's key, the CT log's key). */
   trustedRoot: object;
   trustedRootPath: string;
-  /** Requests each stand-in answered. */
+  /** Signing requests (POSTs) each stand-in answered. */
   counts: { fulcio: number; rekor: number };
+  /** While true, Fulcio answers 500 to certificate requests (its GETs still answer): a failure after a preflight. */
+  refuse: { fulcio: boolean };
   stop(): Promise<void>;
 }
 
@@ -47,11 +49,25 @@ function canonicalDsse(body: string): string {
   });
 }
 
-function serve(routes: Record<string, HandlerFn>, count: () => void): Promise<{ server: Server; url: string }> {
+/** A GET the real service answers with what it is (Fulcio's configuration, Rekor's log info): a client checks it is up with one. */
+interface Status {
+  path: string;
+  body: object;
+}
+
+function serve(routes: Record<string, HandlerFn>, count: () => void, status: Status, refused = () => false): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (req.method === 'GET' && req.url === status.path) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(status.body));
+        return;
+      }
+      if (req.method === 'POST' && refused()) {
+        res.writeHead(500).end('refused by the test');
+        return;
+      }
       const fn = req.method === 'POST' ? routes[req.url ?? ''] : undefined;
       if (!fn) {
         res.writeHead(404).end();
@@ -69,9 +85,12 @@ function serve(routes: Record<string, HandlerFn>, count: () => void): Promise<{ 
 
 export async function startSigstore(dir: string): Promise<SigstoreStandIns> {
   const counts = { fulcio: 0, rekor: 0 };
+  const refuse = { fulcio: false };
   const routes: { fulcio: Record<string, HandlerFn>; rekor: Record<string, HandlerFn> } = { fulcio: {}, rekor: {} };
-  const fulcio = await serve(routes.fulcio, () => counts.fulcio++);
-  const rekor = await serve(routes.rekor, () => counts.rekor++);
+  const configuration = { issuers: [{ issuerUrl: 'https://oidc.strata.test', audience: 'sigstore', challengeClaim: 'sub', email: {} }] };
+  const fulcio = await serve(routes.fulcio, () => counts.fulcio++, { path: '/api/v2/configuration', body: configuration }, () => refuse.fulcio);
+  const logInfo = { rootHash: '0'.repeat(64), treeSize: 0, signedTreeHead: '', treeID: '1' };
+  const rekor = await serve(routes.rekor, () => counts.rekor++, { path: '/api/v1/log', body: logInfo });
 
   const ctlog = await initializeCTLog(p256());
   const ca = await initializeCA(p256(), ctlog);
@@ -103,6 +122,7 @@ export async function startSigstore(dir: string): Promise<SigstoreStandIns> {
     trustedRoot,
     trustedRootPath,
     counts,
+    refuse,
     stop: async () => {
       await close(fulcio.server);
       await close(rekor.server);
