@@ -44,6 +44,8 @@ export interface BuildRequest {
   extraTags?: string[];
   /** For a docker:// output: the manifest by digest only, no tag (push --by-digest). */
   byDigest?: boolean;
+  /** For a docker:// output: the manifest by digest only, its tags returned unwritten, for the caller to write once it has signed (push --sign). */
+  holdTags?: boolean;
   registry?: RegistryOptions;
   reuseFrom?: string[];
   /** Called with what was found before any layer is made: strata sbom reads the closure of the very image whose digest it attests. */
@@ -172,7 +174,9 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
           const ref = parseDockerReference(r.replace(/^docker:\/\//, ''));
           return { repo: repositoryOf(ref, session), reference: ref.digest ?? ref.tag ?? 'latest' };
         });
-        const { image, summary: pushed } = await pushNixImage({ image: writeOptions, repo, tags, reuseFrom, push });
+        // Held tags are still the image to reuse layers from, as a written tag is.
+        if (req.holdTags && tags[0]) reuseFrom.push({ repo, reference: tags[0] });
+        const { image, summary: pushed } = await pushNixImage({ image: writeOptions, repo, tags: req.holdTags ? [] : tags, reuseFrom, push });
         return { ...summary(image, image.manifest.descriptor.digest, formatReference(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
       }
       if (digestOnly) {

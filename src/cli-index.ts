@@ -1,18 +1,25 @@
 // `strata index SOURCE... -o DESTINATION`: an image index of per-platform images
 // and of Nix installables built for each --platform (src/index-image.ts).
-// Registered in cli.ts's program().
+// With --sign, as push --sign: checked first, the index pushed by digest and
+// signed, then tagged (publish.ts). Registered in cli.ts's program().
 import { Command, Option } from 'commander';
 import { registryFlags, registryOptions, type RegistryFlags } from './cli-access.js';
 import { collect, sourceDateEpoch } from './cli-image.js';
 import { keyValue } from './description.js';
 import { makeIndex, type IndexResult } from './index-image.js';
+import { checkSignFlags, prepareSigning, signingFlags, type SigningFlags } from './cli-sign.js';
+import { repositoryOf } from './copy.js';
+import { signThenTag } from './publish.js';
+import { StrataError } from './errors.js';
 import { formatPlatform } from './platform.js';
 import { parseDestination } from './reference.js';
 import { writeFileAtomic } from '../image/fs.js';
 import { DEFAULT_MAX_LAYERS } from '../layers/plan.js';
 
-interface IndexFlags extends RegistryFlags {
+interface IndexFlags extends RegistryFlags, SigningFlags {
   output: string;
+  byDigest?: boolean;
+  sign?: boolean;
   tag?: string[];
   platform?: string[];
   annotation?: string[];
@@ -23,7 +30,7 @@ interface IndexFlags extends RegistryFlags {
 }
 
 export function indexCommand(print: (s: string) => void): Command {
-  return registryFlags(
+  return signingFlags(registryFlags(
     new Command('index')
       .description('make an image index (a multi-platform image) of per-platform images, and of Nix installables built for each --platform')
       .argument('<source...>', "an image: docker://REF or REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG] (an index gives its children); or a Nix installable: a flake reference with '#', a path, a store path")
@@ -35,9 +42,14 @@ export function indexCommand(print: (s: string) => void): Command {
       .addOption(new Option('--compression <kind>', 'layer compression of built installables (default gzip)').choices(['gzip', 'zstd', 'none']))
       .option('--source-date-epoch <seconds>', 'time for created and every mtime of built installables (default $SOURCE_DATE_EPOCH, else 0)')
       .option('--no-cache', 'make every layer of built installables from the store')
-      .option('--json', 'print a JSON summary instead of the digest'),
-  ).action(async (sources: string[], f: IndexFlags) => {
+      .option('--json', 'print a JSON summary instead of the digest')
+      .option('--by-digest', 'push the index by digest only and write no tag')
+      .option('--sign', 'sign the index, then tag it (strata sign: with --key FILE, else keyless); checked before the first upload, and a failure writes no tag'),
+  )).action(async (sources: string[], f: IndexFlags) => {
     const destination = parseDestination(f.output);
+    checkSignFlags(f);
+    if (f.sign && destination.transport !== 'docker') throw new StrataError('usage', `--sign signs an index in a registry; ${f.output} is not one`);
+    const signPushed = f.sign ? await prepareSigning(f) : undefined;
     const annotations = Object.fromEntries((f.annotation ?? []).map((a) => keyValue(a, '--annotation')));
     const build = {
       overrides: {},
@@ -51,12 +63,15 @@ export function indexCommand(print: (s: string) => void): Command {
     const { reg, progress } = await registryOptions(f);
     let r: IndexResult;
     try {
-      r = await makeIndex({ sources, destination, tags: f.tag ?? [], platforms: f.platform ?? [], annotations, build, registry: reg });
+      r = await makeIndex({ sources, destination, tags: f.tag ?? [], ...(f.byDigest ? { byDigest: true } : {}), ...(signPushed ? { holdTags: true } : {}), platforms: f.platform ?? [], annotations, build, registry: reg });
     } finally {
       progress.close();
     }
-    if (!f.quiet) process.stderr.write(`strata: wrote the index ${r.output} ${r.digest} (${r.manifests.map((m) => formatPlatform(m.platform)).join(', ')}; ${r.tags.join(', ')})\n`);
+    if (!f.quiet) process.stderr.write(`strata: wrote the index ${r.output} ${r.digest} (${r.manifests.map((m) => formatPlatform(m.platform)).join(', ')}; ${r.tags.length ? `${signPushed ? 'to tag once signed: ' : ''}${r.tags.join(', ')}` : 'by digest, no tag'})\n`);
     if (f.digestFile) await writeFileAtomic(f.digestFile, r.digest);
+    if (signPushed && destination.transport === 'docker') {
+      await signThenTag(repositoryOf(destination.ref, reg.session), r.digest, r.tags, (d) => signPushed(destination.ref, d, reg.session));
+    }
     print(f.json ? JSON.stringify(r, null, 2) : r.digest);
   });
 }

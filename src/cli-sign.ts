@@ -1,4 +1,4 @@
-// The signing commands (keygen, sign, verify) and `push --sign`: flags to
+// The signing commands (keygen, sign, verify), `push --sign` and `index --sign`: flags to
 // requests for sign/, one line of outcome each. Registered in cli.ts's program().
 // The Sigstore libraries take ~0.5 s to load: they are imported when a command
 // signs or verifies, not by every command.
@@ -8,6 +8,7 @@ import { getManifest } from '../registry/manifests.js';
 import type { SessionOptions } from '../registry/session.js';
 import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../sign/keys.js';
 import { identityToken } from '../sign/oidc.js';
+import { checkKeylessServices } from '../sign/preflight.js';
 import type { Attestation } from '../sign/sign-image.js';
 import type { SigningIdentity } from '../sign/signers.js';
 import type { VerifyPolicy } from '../sign/trust.js';
@@ -77,20 +78,28 @@ async function signAndReport(ref: DockerReference, digest: Digest, identity: Sig
   return r.referrer.digest;
 }
 
+/** push and index: the signing flags say how to sign, so they need --sign. */
+export function checkSignFlags(f: SigningFlags & { sign?: boolean }): void {
+  if (!f.sign && (f.key || f.fulcioUrl || f.rekorUrl || f.legacyTag)) throw new StrataError('usage', '--key, --fulcio-url, --rekor-url and --legacy-tag are for --sign');
+}
+
+/** Signs a pushed digest in `ref`'s repository, with the push's registry session. */
+export type PushSigner = (ref: DockerReference, digest: Digest, session: SessionOptions) => Promise<void>;
+
 /**
- * `push --sign`, before the push: the key is read and the URLs checked now, so
- * a bad flag fails before anything is pushed. A keyless token is fetched only
- * when signing (it is short-lived, and a push can take minutes). Returns what
- * signs the pushed digest, with the push's registry session.
+ * `push --sign` and `index --sign`, before the first upload: everything signing
+ * needs is checked now, so a job that cannot sign pushes nothing (the key is
+ * read; keyless, a token is got and checked and Fulcio and Rekor must answer).
+ * That token is not the one used: a CI token lives minutes and a push can take
+ * longer, so a fresh one is got just before signing.
  */
-export async function prepareSigning(f: SigningFlags): Promise<(destination: string, digest: Digest, session: SessionOptions) => Promise<void>> {
-  const identity = f.key ? await signingIdentity(f) : undefined;
-  if (!f.key) {
-    serviceURL('--fulcio-url', f.fulcioUrl ?? DEFAULT_FULCIO_URL);
-    serviceURL('--rekor-url', f.rekorUrl ?? DEFAULT_REKOR_URL);
+export async function prepareSigning(f: SigningFlags): Promise<PushSigner> {
+  const checked = await signingIdentity(f);
+  if (checked.kind === 'keyless') {
+    await checkKeylessServices(checked.fulcioURL, checked.rekorURL);
   }
-  return async (destination, digest, session) => {
-    await signAndReport(registryReference(destination, 'push --sign'), digest, identity ?? (await signingIdentity(f)), f, session);
+  return async (ref, digest, session) => {
+    await signAndReport(ref, digest, checked.kind === 'key' ? checked : await signingIdentity(f), f, session);
   };
 }
 

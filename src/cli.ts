@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { build, type BuildResult } from './build.js';
-import { copyImage, type CopyResult } from './copy.js';
+import { copyImage, repositoryOf, type CopyResult } from './copy.js';
+import { signThenTag } from './publish.js';
 import { createProgress } from './progress.js';
 import { parseSystem } from './platform.js';
 import { describeError, exitCodeFor, StrataError } from './errors.js';
@@ -21,7 +22,7 @@ import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
 import { defaultRoot } from '../registry/server/store.js';
 import { sbomCommand } from './cli-sbom.js';
 import { packageVersion } from './version.js';
-import { keygenCommand, prepareSigning, signCommand, signingFlags, verifyCommand, type SigningFlags } from './cli-sign.js';
+import { checkSignFlags, keygenCommand, prepareSigning, signCommand, signingFlags, verifyCommand, type SigningFlags } from './cli-sign.js';
 import { collect, imageOptions, request, sourceDateEpoch, type BuildFlags } from './cli-image.js';
 
 function buildCommand(print: (s: string) => void): Command {
@@ -40,9 +41,15 @@ function buildCommand(print: (s: string) => void): Command {
 
 type TransferFlags = Omit<BuildFlags, 'tag'> & RegistryFlags & SigningFlags & { tag?: string[]; sign?: boolean; byDigest?: boolean };
 
-/** Any source to any destination: a Nix installable is built (and pushed as it is made); an image is copied byte for byte. */
+/**
+ * Any source to any destination: a Nix installable is built (and pushed as it
+ * is made); an image is copied byte for byte. With --sign, signing is checked
+ * before anything is pushed, and the tags are written only once the pushed
+ * digest is signed (publish.ts).
+ */
 async function transfer(source: Reference, sourceText: string, destination: string, f: TransferFlags, print: (s: string) => void): Promise<void> {
   const signPushed = f.sign ? await prepareSigning(f) : undefined;
+  const holdTags = signPushed ? { holdTags: true } : {};
   const { reg, progress } = await registryOptions(f);
   let result: BuildResult | CopyResult;
   const dst = parseDestination(destination);
@@ -55,13 +62,14 @@ async function transfer(source: Reference, sourceText: string, destination: stri
         ...request(sourceText, { ...f, tag: tags[0], output: destination }),
         extraTags: tags.slice(1),
         ...(f.byDigest ? { byDigest: true } : {}),
+        ...holdTags,
         registry: reg,
         ...(f.reuseFrom ? { reuseFrom: f.reuseFrom } : {}),
       });
     } else {
       if (f.from) throw new StrataError('usage', `--from is for building a Nix installable; ${sourceText} is an image, copied as it is`);
       const platform = f.platform ?? f.system;
-      result = await copyImage({ source, destination: dst, tags, ...(platform ? { platform: parseSystem(platform).platform } : {}), ...(f.byDigest ? { byDigest: true } : {}), registry: reg });
+      result = await copyImage({ source, destination: dst, tags, ...(platform ? { platform: parseSystem(platform).platform } : {}), ...(f.byDigest ? { byDigest: true } : {}), ...holdTags, registry: reg });
     }
   } finally {
     progress.close();
@@ -74,7 +82,9 @@ async function transfer(source: Reference, sourceText: string, destination: stri
     process.stderr.write(`strata: ${result.output} ${digest} (${pushed.blobs.length} blobs: ${parts.join(', ') || 'none'}; ${pushed.bytes} bytes transferred)\n`);
   }
   if (f.digestFile) await writeFileAtomic(f.digestFile, digest);
-  if (signPushed) await signPushed(destination, digest, reg.session);
+  if (signPushed && dst.transport === 'docker') {
+    await signThenTag(repositoryOf(dst.ref, reg.session), digest, result.tags ?? [], (d) => signPushed(dst.ref, d, reg.session));
+  }
   print(f.json ? JSON.stringify(result, null, 2) : digest);
 }
 
@@ -88,13 +98,13 @@ function pushCommand(print: (s: string) => void): Command {
       true,
     ),
   ))
-    .option('--sign', 'sign the pushed image (strata sign: with --key FILE, else keyless)')
+    .option('--sign', 'sign the pushed image, then tag it (strata sign: with --key FILE, else keyless); checked before the first upload, and a failure writes no tag')
     .option('--reuse-from <ref>', 'reuse matching layers of this image in the same registry (repeatable; the destination tag is always tried)', collect)
     .option('--by-digest', 'push the manifest by digest only and write no tag (for strata index to gather later)')
     .action(async (source: string, destination: string, f: TransferFlags) => {
       const dst = parseDestination(destination);
       if (dst.transport !== 'docker') throw new StrataError('usage', `push writes to a registry; for ${dst.transport}: use 'strata copy' or 'strata build -o'`);
-      if (!f.sign && (f.key || f.fulcioUrl || f.rekorUrl || f.legacyTag)) throw new StrataError('usage', '--key, --fulcio-url, --rekor-url and --legacy-tag are for --sign');
+      checkSignFlags(f);
       await transfer(parseSource(source), source, destination, f, print);
     });
 }

@@ -32,6 +32,8 @@ export interface CopyRequest {
   platform?: Platform;
   /** To a registry: the manifest by digest only, no tag (push --by-digest). */
   byDigest?: boolean;
+  /** To a registry: the manifest by digest only, its tags returned unwritten, for the caller to write once it has signed (push --sign). */
+  holdTags?: boolean;
   registry: RegistryOptions;
 }
 
@@ -91,7 +93,8 @@ export async function copyImage(req: CopyRequest): Promise<CopyResult> {
   const img = await readSource(req.source, req.registry, req.platform);
   const untagged = req.byDigest || (dst.transport === 'docker' && dst.ref.digest && !req.tags.length && !dst.ref.tag);
   const tags = untagged ? [] : req.tags.length ? req.tags : [resolveTag(undefined, referenceTag(dst), referenceTag(req.source))];
-  return writeSourceImage(img, dst, tags, req.registry);
+  if (!req.holdTags || dst.transport !== 'docker') return writeSourceImage(img, dst, tags, req.registry);
+  return { ...(await writeSourceImage(img, dst, [], req.registry)), tags };
 }
 
 /** Writes an image tree as it is to a registry (by digest, then `tags`) or into a layout (named by the first tag). */

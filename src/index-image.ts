@@ -4,7 +4,8 @@
 // Every source is read and every platform checked before anything is built or
 // written. The children then go where the index goes (by digest; blobs the
 // destination has are skipped, others in its registry mounted), the index
-// after them, its tags last: a tag never names a partial index.
+// after them, its tags last: a tag never names a partial index. With --sign the
+// tags are held back for the caller to write once it has signed (publish.ts).
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +27,10 @@ export interface IndexRequest {
   destination: Reference;
   /** Tags besides the destination's own; with neither, latest. A layout takes one. */
   tags: string[];
+  /** To a registry: the index by digest only, no tag (--by-digest). */
+  byDigest?: boolean;
+  /** To a registry: the index by digest only, its tags returned unwritten, for the caller to write once it has signed (--sign). */
+  holdTags?: boolean;
   /** --platform values: Nix systems or OCI platforms. */
   platforms: string[];
   annotations: Record<string, string>;
@@ -67,8 +72,12 @@ function askedPlatforms(values: string[]): Asked[] {
   return asked;
 }
 
-/** The destination's tag and every --tag (push's README example, `app:1.2 --tag latest`, means both); latest with neither. */
-function indexTags(dst: Reference, extra: string[]): string[] {
+/** The destination's tag and every --tag (push's README example, `app:1.2 --tag latest`, means both); latest with neither; none by digest. */
+function indexTags(dst: Reference, extra: string[], byDigest: boolean): string[] {
+  if (byDigest) {
+    if (dst.transport !== 'docker' || dst.ref.tag || dst.ref.digest || extra.length) throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
+    return [];
+  }
   if (dst.transport === 'docker' && dst.ref.digest) throw new StrataError('reference', `${formatReference(dst)}: an index's digest is known only once it is made; name a tag, or none for latest`);
   const own = referenceTag(dst);
   const tags = [...new Set([...(own ? [own] : []), ...extra])].map((t) => resolveTag(t, undefined, undefined));
@@ -125,7 +134,7 @@ export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
     throw new StrataError('usage', `an index is written to a registry (docker://REF or REGISTRY/REPO[:TAG]), oci:DIR[:TAG] or oci-archive:FILE[:TAG], not ${formatReference(dst)}`);
   }
   if (!req.sources.length) throw new StrataError('usage', 'name at least one image or installable');
-  const tags = indexTags(dst, req.tags);
+  const tags = indexTags(dst, req.tags, req.byDigest ?? false);
   const asked = askedPlatforms(req.platforms);
   const sources = req.sources.map((text) => ({ text, ref: parseImageOrInstallable(text, existsSync) }));
 
@@ -166,13 +175,14 @@ export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
       const children = onePerPlatform([...found.flat(), ...built]);
       const made = makeImageIndex(children, req.annotations);
       const image: SourceImage = { manifest: { bytes: made.bytes, mediaType: made.mediaType, digest: made.digest }, blobs: [], children: children.map((c) => c.image) };
-      const written = await writeSourceImage(image, dst, tags, req.registry);
+      const held = req.holdTags && dst.transport === 'docker';
+      const written = await writeSourceImage(image, dst, held ? [] : tags, req.registry);
       const sourceOf = new Map(children.map((c) => [c.descriptor.digest, c.source]));
       return {
         digest: made.digest,
         mediaType: made.mediaType,
         output: written.output,
-        tags: written.tags,
+        tags: held ? tags : written.tags,
         manifests: made.index.manifests.map((d) => ({ digest: d.digest, mediaType: d.mediaType, size: d.size, platform: d.platform!, source: sourceOf.get(d.digest)! })),
         bytes: written.bytes,
         blobs: written.blobs,
