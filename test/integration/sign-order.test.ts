@@ -113,6 +113,21 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
     });
   }
 
+  test('Rekor unreachable, or a Fulcio URL that is not Fulcio: exit 9 before any upload', async () => {
+    const repo = 'nix/no-services';
+    const cases: [string[], RegExp][] = [
+      [['--fulcio-url', sigstore.fulcioURL, '--rekor-url', 'http://127.0.0.1:1'], /^strata: cannot reach Rekor at http:\/\/127\.0\.0\.1:1: /m],
+      // The registry is up but is no Fulcio: it answers 404 to Fulcio's configuration.
+      [['--fulcio-url', reg.url, '--rekor-url', sigstore.rekorURL], /^strata: Fulcio at .* answered HTTP 404 to GET \/api\/v2\/configuration/m],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await runStrata(['push', GOLDEN, `${reg.host}/${repo}:v1`, '-q', '--sign', ...flags], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+      assert.equal(r.code, 9, r.stderr);
+      assert.match(r.stderr, message);
+      await untouched(repo);
+    }
+  });
+
   test('push --sign --by-digest: signed, and no tag but the signature index', async () => {
     const repo = 'nix/by-digest';
     const r = await runStrata(['push', GOLDEN, `${reg.host}/${repo}`, '--by-digest', '-q', ...keyless()], { env: env({ SIGSTORE_ID_TOKEN: token }) });
