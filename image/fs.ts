@@ -1,6 +1,6 @@
 // Filesystem helpers for writing images safely.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StrataError } from '../src/errors.js';
 
@@ -35,6 +35,9 @@ export async function mkdirs(path: string): Promise<void> {
  * directory where a stray name would be read as content.
  */
 export async function writeFileAtomic(path: string, data: Buffer | string, opts: { tmpDir?: string } = {}): Promise<void> {
+  // A device or a pipe (--digest-file /dev/stdout, /dev/null) is written to, never renamed over.
+  const existing = await stat(path).catch(() => undefined);
+  if (existing && !existing.isFile() && !existing.isDirectory()) return writeFile(path, data);
   if (opts.tmpDir) await mkdirs(opts.tmpDir);
   const tmp = opts.tmpDir ? join(opts.tmpDir, randomBytes(12).toString('hex')) : `${path}.tmp-${randomBytes(6).toString('hex')}`;
   const fh = await open(tmp, 'wx');
