@@ -81,10 +81,11 @@ async function transfer(source: Reference, sourceText: string, destination: stri
     const parts = ['uploaded', 'downloaded', 'mounted', 'exists'].filter((a) => count(a) > 0).map((a) => `${count(a)} ${a === 'exists' ? 'already there' : a}`);
     process.stderr.write(`strata: ${result.output} ${digest} (${pushed.blobs.length} blobs: ${parts.join(', ') || 'none'}; ${pushed.bytes} bytes transferred)\n`);
   }
-  if (f.digestFile) await writeFileAtomic(f.digestFile, digest);
   if (signPushed && dst.transport === 'docker') {
     await signThenTag(repositoryOf(dst.ref, reg.session), digest, result.tags ?? [], (d) => signPushed(dst.ref, d, reg.session));
   }
+  // Last, as the tags: a digest file names only what the command finished (signed, with --sign).
+  if (f.digestFile) await writeFileAtomic(f.digestFile, digest);
   print(f.json ? JSON.stringify(result, null, 2) : digest);
 }
 

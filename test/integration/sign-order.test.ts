@@ -4,7 +4,9 @@
 // failure is followed by a look at a real registry (distribution 2.8): what
 // was uploaded, which tags exist. Keyless, against the Sigstore stand-ins.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
@@ -88,9 +90,11 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
       const repo = `${slug}/refused`;
       sigstore.refuse.fulcio = true;
       try {
-        const r = await runStrata(['push', source(), `${reg.host}/${repo}:v1`, '--tag', 'latest', '-q', ...keyless()], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+        const digestFile = join(tempDir('strata-digest-file-'), 'digest');
+        const r = await runStrata(['push', source(), `${reg.host}/${repo}:v1`, '--tag', 'latest', '-q', '--digest-file', digestFile, ...keyless()], { env: env({ SIGSTORE_ID_TOKEN: token }) });
         assert.equal(r.code, 9, r.stderr);
         assert.match(r.stderr, /^strata: signing failed: /m);
+        assert.equal(existsSync(digestFile), false, 'the digest file names an unsigned image');
       } finally {
         sigstore.refuse.fulcio = false;
       }
