@@ -9,6 +9,7 @@ import { uniqueBlobs, type SourceBlob, type SourceImage } from '../image/source.
 import type { Digest } from '../image/types.js';
 import { blobLabel, blobSize, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
 import { headManifest, putManifest } from './manifests.js';
+import type { BlobLocations } from './blob-locations.js';
 
 export interface PushOptions {
   /** Blobs in flight at once. */
@@ -16,7 +17,14 @@ export interface PushOptions {
   progress: Progress;
   /** Bytes per upload PATCH (see uploadBlob); 0: one streamed PATCH per blob. */
   chunkSize?: number;
+  /** Where blobs were pushed before: mount sources for the next push, and what this one records. */
+  locations?: BlobLocations;
+  /** Repositories of the destination's registry to try as mount sources for every blob (--reuse-from). */
+  mountFrom?: string[];
 }
+
+/** Mount sources tried per blob: each refused one costs a request (and a cancelled upload session). */
+const MAX_MOUNT_CANDIDATES = 4;
 
 export interface BlobToPush {
   /** For progress: the digest, or the layer key while the digest is unknown. */
@@ -43,15 +51,22 @@ export async function pushBlob(repo: Repository, b: BlobToPush, opts: PushOption
     if (have !== undefined && (have === -1 || b.source.size === undefined || have === b.source.size)) {
       const size = b.source.size ?? have;
       progress.emit({ type: 'blob-done', id: b.id, digest: b.source.digest, size, action: 'exists' });
+      await opts.locations?.remember(repo.session.registry, b.source.digest, repo.name);
       return { digest: b.source.digest, size, action: 'exists', sent: 0 };
     }
   }
+  const digest = b.source.digest;
+  const recorded = digest && opts.locations ? await opts.locations.repositories(repo.session.registry, digest) : [];
+  const mountFrom = [...new Set([...(b.mountFrom ?? []), ...recorded, ...(digest ? (opts.mountFrom ?? []) : [])])]
+    .filter((r) => r !== repo.name)
+    .slice(0, MAX_MOUNT_CANDIDATES);
   const done: Uploaded = await uploadBlob(repo, b.source, {
-    ...(b.mountFrom ? { mountFrom: b.mountFrom } : {}),
+    ...(mountFrom.length ? { mountFrom } : {}),
     ...(opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {}),
     onProgress: (bytes) => progress.emit({ type: 'blob-progress', id: b.id, bytes }),
   });
   progress.emit({ type: 'blob-done', id: b.id, digest: done.digest, size: done.size, action: done.action });
+  await opts.locations?.remember(repo.session.registry, done.digest, repo.name);
   return done;
 }
 

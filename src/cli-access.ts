@@ -7,6 +7,9 @@ import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY } from '../registry/retry.js';
 import type { SessionOptions } from '../registry/session.js';
 import { StrataError } from './errors.js';
+import { join } from 'node:path';
+import { BlobLocations } from '../registry/blob-locations.js';
+import { defaultCacheDir } from '../layers/cache.js';
 
 export interface AccessFlags {
   insecure?: boolean;
@@ -75,5 +78,7 @@ export async function registryOptions(f: RegistryFlags): Promise<{ reg: Registry
   const progress = createProgress(f.quiet ? 'quiet' : f.json ? 'json' : 'auto');
   const session = await sessionOptions(f, { progress });
   const chunk = positiveInt('--chunk-size', f.chunkSize, 0);
-  return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, ...(chunk !== undefined ? { chunkSize: chunk } : {}) } }, progress };
+  // Beside the layer cache: where each blob was pushed, so a push to another repository mounts it.
+  const locations = new BlobLocations(join(defaultCacheDir(), 'locations'));
+  return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, locations, ...(chunk !== undefined ? { chunkSize: chunk } : {}) } }, progress };
 }

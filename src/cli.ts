@@ -78,7 +78,10 @@ async function transfer(source: Reference, sourceText: string, destination: stri
   const pushed = 'pushed' in result ? result.pushed : 'blobs' in result ? { bytes: result.bytes, blobs: result.blobs } : undefined;
   if (pushed && !f.quiet) {
     const count = (a: string) => pushed.blobs.filter((b) => b.action === a).length;
-    const parts = ['uploaded', 'downloaded', 'mounted', 'exists'].filter((a) => count(a) > 0).map((a) => `${count(a)} ${a === 'exists' ? 'already there' : a}`);
+    const mountedBytes = pushed.blobs.filter((b) => b.action === 'mounted' && b.size > 0).reduce((n, b) => n + b.size, 0);
+    const parts = ['uploaded', 'downloaded', 'mounted', 'exists']
+      .filter((a) => count(a) > 0)
+      .map((a) => `${count(a)} ${a === 'exists' ? 'already there' : a === 'mounted' ? `mounted (${mountedBytes} bytes)` : a}`);
     process.stderr.write(`strata: ${result.output} ${digest} (${pushed.blobs.length} blobs: ${parts.join(', ') || 'none'}; ${pushed.bytes} bytes transferred)\n`);
   }
   if (signPushed && dst.transport === 'docker') {

@@ -64,7 +64,10 @@ export interface NixPushRequest {
   push: PushOptions;
 }
 
-export async function pushNixImage(req: NixPushRequest): Promise<{ image: WrittenImage; summary: PushSummary }> {
+export async function pushNixImage(request: NixPushRequest): Promise<{ image: WrittenImage; summary: PushSummary }> {
+  // --reuse-from's repositories of this registry are mount sources for every blob, made now or cached.
+  const reusable = request.reuseFrom.filter((r) => r.repo.session.registry === request.repo.session.registry).map((r) => r.repo.name);
+  const req = { ...request, push: { ...request.push, mountFrom: [...(request.push.mountFrom ?? []), ...reusable] } };
   const o = req.image;
   const plan = await planImage(o);
   const known = new Map<string, KnownLayer>();
@@ -108,7 +111,8 @@ export async function pushNixImage(req: NixPushRequest): Promise<{ image: Writte
             // pushBlob checks the registry first, then mounts or uploads.
             const cached = o.cache?.blobPath(hit.digest);
             const cachedSize = cached ? await stat(cached).then((s) => s.size, () => -1) : -1;
-            if ((hit.repository && hit.repository !== req.repo.name) || cachedSize === hit.size) {
+            const mountable = (hit.repository && hit.repository !== req.repo.name) || req.push.mountFrom.length > 0 || (await req.push.locations?.repositories(req.repo.session.registry, hit.digest))?.length;
+            if (mountable || cachedSize === hit.size) {
               const pushed = await pushBlob(
                 req.repo,
                 {
