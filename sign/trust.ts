@@ -1,7 +1,6 @@
 // What a signature is verified against: the user's public key, or a Sigstore
-// trusted root (Fulcio's CA certificates, Rekor's and the CT logs' keys) read
-// from a file. Strata does not fetch the public-good root through TUF: the
-// root is given, so verification is offline and says what it trusts.
+// trusted root (Fulcio's CA certificates, Rekor's and the CT logs' keys), read
+// from a file given with --trusted-root or got through TUF (sign/tuf.ts).
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { TrustedRoot } from '@sigstore/protobuf-specs';

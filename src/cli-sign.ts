@@ -154,6 +154,9 @@ interface VerifyFlags extends AccessFlags {
   certificateIdentity?: string;
   certificateOidcIssuer?: string;
   trustedRoot?: string;
+  tufMirror?: string;
+  tufRoot?: string;
+  json?: boolean;
 }
 
 async function verifyPolicy(f: VerifyFlags): Promise<VerifyPolicy> {
@@ -164,8 +167,15 @@ async function verifyPolicy(f: VerifyFlags): Promise<VerifyPolicy> {
     return { kind: 'key', key: loadPublicKey(f.key), ...(trustedRoot ? { trustedRoot } : {}) };
   }
   if (!f.certificateIdentity || !f.certificateOidcIssuer) throw new StrataError('usage', 'verify needs --key PUB, or --certificate-identity and --certificate-oidc-issuer (keyless)');
-  if (!trustedRoot) throw new StrataError('usage', 'keyless verification needs --trusted-root FILE (a Sigstore trusted root JSON; Strata does not fetch one)');
-  return { kind: 'keyless', identity: f.certificateIdentity, issuer: f.certificateOidcIssuer, trustedRoot };
+  if (trustedRoot) {
+    if (f.tufMirror || f.tufRoot) throw new StrataError('usage', 'give --trusted-root, or --tuf-mirror with --tuf-root, not both');
+    return { kind: 'keyless', identity: f.certificateIdentity, issuer: f.certificateOidcIssuer, trustedRoot };
+  }
+  if (f.tufRoot && !f.tufMirror) throw new StrataError('usage', '--tuf-root is the initial root.json of the mirror --tuf-mirror names; give both');
+  // Without a file: Sigstore's public-good root (or a private deployment's) through TUF, as cosign gets it.
+  const { trustedRootViaTuf } = await import('../sign/tuf.js');
+  const viaTuf = await trustedRootViaTuf({ ...(f.tufMirror ? { mirrorURL: f.tufMirror } : {}), ...(f.tufRoot ? { rootPath: f.tufRoot } : {}) });
+  return { kind: 'keyless', identity: f.certificateIdentity, issuer: f.certificateOidcIssuer, trustedRoot: viaTuf };
 }
 
 export function verifyCommand(print: (s: string) => void): Command {
@@ -176,12 +186,27 @@ export function verifyCommand(print: (s: string) => void): Command {
       .option('--key <file>', 'public key (SPKI PEM) the signature must verify with')
       .option('--certificate-identity <id>', "keyless: the signer's identity in the Fulcio certificate (an email or URI), exactly")
       .option('--certificate-oidc-issuer <url>', 'keyless: the OIDC issuer that vouched for it, exactly')
-      .option('--trusted-root <file>', 'Sigstore trusted root JSON (Fulcio CAs, Rekor and CT log keys): required keyless; with --key, it lets log entries be checked'),
+      .option('--trusted-root <file>', "Sigstore trusted root JSON (Fulcio CAs, Rekor and CT log keys); keyless without it, Sigstore's public-good root through TUF; with --key, it lets log entries be checked")
+      .option('--tuf-mirror <url>', 'keyless: a private Sigstore deployment\'s TUF mirror to get the trusted root from (with --tuf-root)')
+      .option('--tuf-root <file>', "keyless: that mirror's initial root.json")
+      .option('--json', 'print one JSON document: verified, reference, digest, signatures or the reason'),
   ).action(async (reference: string, f: VerifyFlags) => {
     const ref = registryReference(reference, 'verify');
+    const name = formatDockerReference(ref);
     const policy = await verifyPolicy(f);
     const { verifyImage } = await import('../sign/verify-image.js');
-    const v = await verifyImage(repositoryOf(ref, await sessionOptions(f)), ref.digest ?? ref.tag ?? 'latest', policy);
+    let v: Awaited<ReturnType<typeof verifyImage>>;
+    try {
+      v = await verifyImage(repositoryOf(ref, await sessionOptions(f)), ref.digest ?? ref.tag ?? 'latest', policy);
+    } catch (e) {
+      // Not verified is an answer, for CI as JSON too; the exit code and stderr line stay the handler's.
+      if (f.json && e instanceof StrataError && e.code === 'unverified') print(JSON.stringify({ verified: false, reference: name, policy: policy.kind, reason: e.message }, null, 2));
+      throw e;
+    }
+    if (f.json) {
+      print(JSON.stringify({ verified: true, reference: name, digest: v.digest, policy: policy.kind, signatures: v.verified }, null, 2));
+      return;
+    }
     for (const s of v.verified) print(`strata: verified ${ref.registry}/${ref.repository}@${v.digest}: ${s.signer} (${s.where}${s.logIndex ? `, Rekor log index ${s.logIndex}` : ''})`);
   });
 }
