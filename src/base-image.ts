@@ -3,14 +3,7 @@
 // nix2container users expect. Only its manifest and config are read here; layer
 // bytes are left to the sink that needs them (none for strata digest), which
 // checks them against their digests.
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { layerMediaType, type ManifestFormat } from '../image/assemble.js';
-import type { OciLayoutWriter } from '../image/layout.js';
 import { readContainerConfig, type SourceBlob, type SourceImage } from '../image/source.js';
 import { MediaType, type ContainerConfig, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type Platform } from '../image/types.js';
 import { readSource, type RegistryOptions } from './copy.js';
@@ -115,28 +108,4 @@ export function mergeConfig(base: ContainerConfig, own: ContainerConfig): Contai
   if (ports) merged.ExposedPorts = ports;
   if (volumes) merged.Volumes = volumes;
   return merged;
-}
-
-/**
- * A layer as docker-archive holds it: the uncompressed tar. A compressed base
- * layer is unpacked beside its blob in the staging layout, named by its diffID
- * and checked against it.
- */
-export async function uncompressedLayer(layout: OciLayoutWriter, l: { digest: Digest; diffID: Digest }): Promise<{ path: string; size: number }> {
-  if (l.digest !== l.diffID) {
-    const ok = await layout.importBlob(l.diffID, async (tmp) => {
-      const hash = createHash('sha256');
-      const tap = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
-      await pipeline(createReadStream(layout.blobPath(l.digest)), createGunzip(), tap, createWriteStream(tmp, { flags: 'wx' }));
-      return `sha256:${hash.digest('hex')}` === l.diffID;
-    });
-    if (!ok) throw new StrataError('reference', `base layer ${l.digest} does not unpack to its diffID ${l.diffID}`);
-  }
-  const path = layout.blobPath(l.diffID);
-  return { path, size: (await stat(path)).size };
 }

@@ -3,7 +3,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assembleAndWrite, type WriteImageOptions, type WrittenImage } from './write-image.js';
-import { resolveBase, uncompressedLayer, type BaseImage } from './base-image.js';
+import { resolveBase, type BaseImage } from './base-image.js';
+import { uncompressedLayer } from '../image/uncompressed-layer.js';
 import { DigestOnlySink } from '../image/sink.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from './description.js';
 import { StrataError } from './errors.js';
@@ -118,7 +119,7 @@ export async function prepareImage(
 export async function build(req: BuildRequest): Promise<BuildResult> {
   const source = parseSource(req.installable);
   if (source.transport !== 'nix') {
-    throw new StrataError('unsupported', `'${req.installable}' is an image, not a Nix installable; build and digest take a flake reference, a store path or a result link (copying images between transports comes with 'strata copy')`);
+    throw new StrataError('unsupported', `'${req.installable}' is an image, not a Nix installable; build and digest take a flake reference, a store path or a result link (to copy an image, use 'strata copy')`);
   }
   const out = req.output ?? { transport: 'oci' as const, path: '' };
   const digestOnly = req.output === undefined;

@@ -117,7 +117,7 @@ function copyCommand(print: (s: string) => void): Command {
   return registryFlags(
     imageOptions(
       new Command('copy')
-        .description('copy an image between any two of docker://REF, oci:DIR[:TAG] and oci-archive:FILE[:TAG] (a Nix installable as source is built)')
+        .description('copy an image from docker://REF (or a bare REGISTRY/REPO[:TAG|@DIGEST]), oci:DIR[:TAG] or oci-archive:FILE[:TAG] to any of those or docker-archive:FILE[:NAME:TAG] (a Nix installable as source is built)')
         .argument('<source>', 'image reference or Nix installable')
         .argument('<destination>', 'image reference'),
       true,
@@ -128,9 +128,9 @@ function copyCommand(print: (s: string) => void): Command {
 function pullCommand(print: (s: string) => void): Command {
   return registryFlags(
     new Command('pull')
-      .description('pull an image from a registry into an OCI layout or oci-archive')
+      .description('pull an image from a registry into an OCI layout, an oci-archive or a docker-archive')
       .argument('<reference>', 'REGISTRY/REPO[:TAG|@DIGEST] (docker:// optional)')
-      .requiredOption('-o, --output <dest>', 'oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
+      .requiredOption('-o, --output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]')
       .option('-t, --tag <tag>', 'tag in the layout (default: the reference\'s, else latest)', collect)
       .option('--platform <platform>', 'only this platform of a multi-platform image (linux/amd64, x86_64-linux)')
       .option('--json', 'print a JSON summary (and JSON progress events on stderr)'),

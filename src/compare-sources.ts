@@ -3,7 +3,6 @@
 // layers made again from the store only when read), an OCI layout, an
 // oci-archive, a docker-archive or a registry image. Layer bytes are checked as
 // they are read: the blob against its digest, the tar against its diffID.
-import { existsSync } from 'node:fs';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { readDockerArchive } from '../image/docker-archive.js';
@@ -18,7 +17,7 @@ import type { BuildRequest } from './build.js';
 import { readSource, type RegistryOptions } from './copy.js';
 import { StrataError } from './errors.js';
 import { planNixImage } from './nix-image.js';
-import { formatReference, parseImageOrInstallable } from './reference.js';
+import { formatReference, parseSource } from './reference.js';
 
 /** A HashTap that, at the end, fails the stream unless what passed is `expect`. */
 class CheckingTap extends HashTap {
@@ -161,7 +160,7 @@ async function installableImage(req: Omit<BuildRequest, 'output'>, registry: Reg
  * built with `build`'s settings.
  */
 export async function openTarget(text: string, build: Omit<BuildRequest, 'output' | 'installable'>, registry: RegistryOptions): Promise<OpenedTarget> {
-  const ref = parseImageOrInstallable(text, existsSync);
+  const ref = parseSource(text);
   const opened = (target: CompareTarget): OpenedTarget => ({ reference: text, target, close: async () => undefined });
   switch (ref.transport) {
     case 'nix':

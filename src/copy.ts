@@ -2,9 +2,12 @@
 // any source (OCI layout, oci-archive, registry) to any sink, byte for byte, so
 // its digest stays the same. Nix installables go through build() instead.
 import { settleAll } from './settle.js';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeOciArchive } from '../image/archive.js';
+import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
+import { uncompressedLayer } from '../image/uncompressed-layer.js';
+import { parseOci } from '../image/oci-json.js';
+import { imageConfig } from '../oci/schema.js';
 import { stageBeside } from '../image/fs.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { importSourceBlob } from '../image/sink.js';
@@ -16,7 +19,7 @@ import { RegistrySession, type SessionOptions } from '../registry/session.js';
 import { readRegistryImage } from '../registry/source.js';
 import { StrataError } from './errors.js';
 import { guarded } from './interrupt.js';
-import { formatReference, referenceTag, resolveTag, type Reference } from './reference.js';
+import { formatDockerReference, formatReference, referenceTag, resolveTag, type Reference } from './reference.js';
 
 export interface RegistryOptions {
   session: SessionOptions;
@@ -130,8 +133,36 @@ export async function writeSourceImage(img: SourceImage, dst: Reference, tags: s
       });
     }
     case 'docker-archive':
-      throw new StrataError('unsupported', 'copying into a docker-archive is not supported yet; use oci-archive:FILE, or build a Nix installable with -o docker-archive:FILE');
+      return writeDockerArchiveOf(img, dst, tags, registry);
     case 'nix':
       throw new StrataError('reference', `'${dst.installable}' is not a destination: use docker://REF, oci:DIR or oci-archive:FILE`);
+  }
+}
+
+/**
+ * docker save's layout for one image: its blobs land in a staging layout
+ * (each checked against its digest), gzip layers are unpacked and checked
+ * against their diffIDs, and the archive is written atomically. The result is
+ * named by the config digest (the image ID), as `build -o docker-archive:` is.
+ */
+async function writeDockerArchiveOf(img: SourceImage, dst: Extract<Reference, { transport: 'docker-archive' }>, tags: string[], registry: RegistryOptions): Promise<CopyResult> {
+  const m = img.manifestJson;
+  if (!m) throw new StrataError('usage', `${formatReference(dst)} holds one image, and the source is a multi-platform index: pick one with --platform`);
+  const zstd = m.layers.find((l) => /zstd/.test(l.mediaType));
+  if (zstd) throw new StrataError('unsupported', `${formatReference(dst)}: layer ${zstd.digest} is zstd-compressed, which docker-archive cannot hold; copy to oci: or oci-archive:`);
+  const stage = await stageBeside(dst.path);
+  try {
+    const layout = await OciLayoutWriter.open(join(stage, 'layout'));
+    const w = await writeToLayout(img, layout, registry);
+    const configBytes = await readFile(layout.blobPath(m.config.digest));
+    const diffIDs = (parseOci(imageConfig, configBytes, `config ${m.config.digest}`, 'registry') as { rootfs: { diff_ids: Digest[] } }).rootfs.diff_ids;
+    if (diffIDs.length !== m.layers.length) throw new StrataError('registry', `config ${m.config.digest} lists ${diffIDs.length} diffIDs for ${m.layers.length} layers`);
+    const layers = await Promise.all(m.layers.map(async (l, i) => ({ diffID: diffIDs[i]!, ...(await uncompressedLayer(layout, { digest: l.digest as Digest, diffID: diffIDs[i]! })) })));
+    const tag = tags[0] ?? 'latest';
+    const name = dst.name ? formatDockerReference({ registry: dst.name.registry, repository: dst.name.repository, tag: dst.name.tag ?? tag }).replace(/^docker\.io\/(library\/)?/, '') : undefined;
+    await writeDockerArchive({ config: { digest: m.config.digest as Digest, bytes: configBytes }, layers, repoTags: name ? [name] : [] }, dst.path, 0);
+    return { digest: m.config.digest as Digest, output: formatReference(dst), tags: name ? [name] : [], bytes: w.bytes, blobs: w.blobs };
+  } finally {
+    await rm(stage, { recursive: true, force: true });
   }
 }

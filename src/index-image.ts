@@ -6,7 +6,6 @@
 // destination has are skipped, others in its registry mounted), the index
 // after them, its tags last: a tag never names a partial index. With --sign the
 // tags are held back for the caller to write once it has signed (publish.ts).
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatPlatform, hostSystem, parsePlatform, parseSystem } from './platform.js';
@@ -14,7 +13,7 @@ import { build, type BuildRequest } from './build.js';
 import { readSource, repositoryOf, writeSourceImage, type CopyResult, type RegistryOptions } from './copy.js';
 import { StrataError } from './errors.js';
 import { guarded } from './interrupt.js';
-import { formatReference, parseImageOrInstallable, referenceTag, resolveTag, type Reference } from './reference.js';
+import { formatReference, parseSource, referenceTag, resolveTag, type Reference } from './reference.js';
 import { stageBeside } from '../image/fs.js';
 import { comparePlatforms, makeImageIndex, onePerPlatform, platformMatches, platformOfConfig, type IndexChild } from '../image/image-index.js';
 import { isIndex, readContainerConfig, readOciLayout, type SourceImage } from '../image/source.js';
@@ -136,7 +135,7 @@ export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
   if (!req.sources.length) throw new StrataError('usage', 'name at least one image or installable');
   const tags = indexTags(dst, req.tags, req.byDigest ?? false);
   const asked = askedPlatforms(req.platforms);
-  const sources = req.sources.map((text) => ({ text, ref: parseImageOrInstallable(text, existsSync) }));
+  const sources = req.sources.map((text) => ({ text, ref: parseSource(text) }));
 
   // Existing images: read, each platform from its config, picked and checked against --platform.
   const found = await Promise.all(

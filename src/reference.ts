@@ -1,7 +1,9 @@
 // One parser for every source and destination a command takes.
 //   oci:DIR[:TAG]  oci-archive:FILE[:TAG]  docker-archive:FILE[:NAME:TAG]  docker://REF
-// A bare REGISTRY/REPO[:TAG|@DIGEST] destination is docker://; any other source
-// is a Nix installable. Paths and the rest split at the first colon, as skopeo does.
+// A bare REGISTRY/REPO[:TAG|@DIGEST] is docker://, as a destination and as a
+// source whose first component is a registry host; any other source is a Nix
+// installable. Paths and the rest split at the first colon, as skopeo does.
+import { existsSync } from 'node:fs';
 import { StrataError } from './errors.js';
 
 export interface DockerReference {
@@ -118,20 +120,15 @@ function parseTransport(s: string): Reference | undefined {
   }
 }
 
-/** A source: a transport reference, or else a Nix installable. */
-export function parseSource(s: string): Reference {
-  return parseTransport(s) ?? { transport: 'nix', installable: s };
-}
-
 /**
- * A source where a bare REGISTRY/REPO[:TAG|@DIGEST] is an image (strata index):
+ * A source of any command (build, digest, push, copy, diff, index, sbom):
  * a transport reference is an image; a flake reference (with '#' or a scheme
  * such as github: or path:), a path (./x, /nix/store/…, or any that exists, such
  * as a result link) is an installable; so is anything else whose first
  * component is no registry host (has no '.' or ':' and is not localhost), as
  * Docker Hub short names would be: write those docker.io/library/alpine.
  */
-export function parseImageOrInstallable(s: string, pathExists: (p: string) => boolean): Reference {
+export function parseSource(s: string, pathExists: (p: string) => boolean = existsSync): Reference {
   const t = parseTransport(s);
   if (t) return t;
   const installable: Reference = { transport: 'nix', installable: s };

@@ -4,30 +4,30 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StrataError } from '../../src/errors.js';
 import { parsePlatform } from '../../src/platform.js';
-import { parseImageOrInstallable } from '../../src/reference.js';
+import { parseSource } from '../../src/reference.js';
 
 const exists = (paths: string[]) => (p: string) => paths.includes(p);
 
-describe('parseImageOrInstallable', () => {
+describe('parseSource', () => {
   it('transport references are images', () => {
-    assert.equal(parseImageOrInstallable('oci:out:1.0', exists([])).transport, 'oci');
-    assert.equal(parseImageOrInstallable('oci-archive:img.tar', exists([])).transport, 'oci-archive');
-    assert.deepEqual(parseImageOrInstallable('docker://alpine:3', exists([])), { transport: 'docker', ref: { registry: 'docker.io', repository: 'library/alpine', tag: '3' } });
+    assert.equal(parseSource('oci:out:1.0', exists([])).transport, 'oci');
+    assert.equal(parseSource('oci-archive:img.tar', exists([])).transport, 'oci-archive');
+    assert.deepEqual(parseSource('docker://alpine:3', exists([])), { transport: 'docker', ref: { registry: 'docker.io', repository: 'library/alpine', tag: '3' } });
   });
   it('a bare reference whose first component is a registry host is an image', () => {
     const digest = `sha256:${'a'.repeat(64)}`;
-    assert.deepEqual(parseImageOrInstallable(`127.0.0.1:5000/app@${digest}`, exists([])), { transport: 'docker', ref: { registry: '127.0.0.1:5000', repository: 'app', digest } });
-    assert.deepEqual(parseImageOrInstallable('ghcr.io/org/app:1.2', exists([])), { transport: 'docker', ref: { registry: 'ghcr.io', repository: 'org/app', tag: '1.2' } });
-    assert.deepEqual(parseImageOrInstallable('localhost/app', exists([])), { transport: 'docker', ref: { registry: 'localhost', repository: 'app' } });
+    assert.deepEqual(parseSource(`127.0.0.1:5000/app@${digest}`, exists([])), { transport: 'docker', ref: { registry: '127.0.0.1:5000', repository: 'app', digest } });
+    assert.deepEqual(parseSource('ghcr.io/org/app:1.2', exists([])), { transport: 'docker', ref: { registry: 'ghcr.io', repository: 'org/app', tag: '1.2' } });
+    assert.deepEqual(parseSource('localhost/app', exists([])), { transport: 'docker', ref: { registry: 'localhost', repository: 'app' } });
   });
   it('flake references, paths and anything without a registry host are installables', () => {
     for (const s of ['./examples/golden#default', '.#image', 'github:owner/repo', 'github:owner/repo#app', 'path:/src/flake', 'git+https://example.com/x.git', '/nix/store/abc-image', 'nixpkgs#hello', 'result', 'app:v1', 'org/app']) {
-      assert.deepEqual(parseImageOrInstallable(s, exists([])), { transport: 'nix', installable: s }, s);
+      assert.deepEqual(parseSource(s, exists([])), { transport: 'nix', installable: s }, s);
     }
   });
   it('a path that exists is an installable even when it looks like a registry reference', () => {
-    assert.equal(parseImageOrInstallable('registry.local/app', exists(['registry.local/app'])).transport, 'nix');
-    assert.equal(parseImageOrInstallable('registry.local/app', exists([])).transport, 'docker');
+    assert.equal(parseSource('registry.local/app', exists(['registry.local/app'])).transport, 'nix');
+    assert.equal(parseSource('registry.local/app', exists([])).transport, 'docker');
   });
 });
 
