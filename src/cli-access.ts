@@ -66,10 +66,13 @@ export interface RegistryFlags extends AccessFlags {
 }
 
 /** The options of every command that transfers images. */
-export function registryFlags(cmd: Command): Command {
-  return accessFlags(cmd)
-    .option('--concurrency <n>', 'blobs transferred at once', '4')
-    .option('--chunk-size <bytes>', 'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)')
+export function registryFlags(cmd: Command, opts: { uploads?: boolean } = {}): Command {
+  const c = accessFlags(cmd).option('--concurrency <n>', 'blobs transferred at once', '4');
+  // pull only downloads: an upload option in its help would be a promise it cannot keep.
+  if (opts.uploads !== false) {
+    c.option('--chunk-size <bytes>', 'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)');
+  }
+  return c
     .option('-q, --quiet', 'no progress output')
     .option('--digest-file <file>', 'also write the manifest digest to this file');
 }

@@ -23,6 +23,8 @@ export function diffCommand(print: (s: string) => void, exit: (code: number) => 
         .description('compare two images: exit 0 when identical, 1 when not (saying which field, layer, store path and file differ), 2 on error')
         .argument('<a>', 'an image (docker://REF or REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]) or a Nix installable')
         .argument('<b>', 'the same'),
+      false,
+      'print the comparison as JSON instead of the report',
     ),
   )
     .option('--limit <n>', 'files listed per store path before "… and N more" (0: all)', '10')

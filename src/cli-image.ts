@@ -58,7 +58,7 @@ export interface BuildFlags {
 
 
 /** The options every image-making command shares (build, digest, push, copy). */
-export function imageOptions(cmd: Command, multiTag = false): Command {
+export function imageOptions(cmd: Command, multiTag = false, jsonHelp = 'print a JSON summary instead of the digest'): Command {
   return (multiTag ? cmd.option('-t, --tag <tag>', "tag to write (repeatable; default: the reference's, the description's, else latest)", collect) : cmd.option('-t, --tag <tag>', "tag (over the reference's, the description's, and latest)"))
     .option('--system <system>', 'Nix system to build for (x86_64-linux, aarch64-linux)')
     .option('--platform <platform>', 'OCI platform to build for (linux/amd64, linux/arm64)')
@@ -77,7 +77,7 @@ export function imageOptions(cmd: Command, multiTag = false): Command {
     .addOption(new Option('--format <format>', 'manifest format').choices(['oci', 'docker']).default('oci'))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
     .option('--no-cache', 'make every layer from the store (the cache is $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata)')
-    .option('--json', 'print a JSON summary instead of the digest');
+    .option('--json', jsonHelp);
 }
 
 

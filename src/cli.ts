@@ -9,7 +9,7 @@ import { createProgress } from './progress.js';
 import { parseSystem } from './platform.js';
 import { describeError, exitCodeFor, StrataError } from './errors.js';
 import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
-import { parseDestination, parseSource, type Reference } from './reference.js';
+import { isValidTag, parseDestination, parseSource, type Reference } from './reference.js';
 import { writeFileAtomic } from '../image/fs.js';
 import { positiveInt, registryFlags, registryOptions, type RegistryFlags } from './cli-access.js';
 import { indexCommand } from './cli-index.js';
@@ -48,6 +48,8 @@ type TransferFlags = Omit<BuildFlags, 'tag'> & RegistryFlags & SigningFlags & { 
  * digest is signed (publish.ts).
  */
 async function transfer(source: Reference, sourceText: string, destination: string, f: TransferFlags, print: (s: string) => void): Promise<void> {
+  // Every reference is checked before any work: a bad --tag must not surface after the uploads.
+  for (const t of f.tag ?? []) if (!isValidTag(t)) throw new StrataError('reference', `--tag '${t}' is not a valid tag (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')`);
   const signPushed = f.sign ? await prepareSigning(f) : undefined;
   const holdTags = signPushed ? { holdTags: true } : {};
   const { reg, progress } = await registryOptions(f);
@@ -134,6 +136,7 @@ function pullCommand(print: (s: string) => void): Command {
       .option('-t, --tag <tag>', 'tag in the layout (default: the reference\'s, else latest)', collect)
       .option('--platform <platform>', 'only this platform of a multi-platform image (linux/amd64, x86_64-linux)')
       .option('--json', 'print a JSON summary (and JSON progress events on stderr)'),
+    { uploads: false },
   ).action(async (reference: string, f: TransferFlags & { output: string }) => {
     const src = parseDestination(reference);
     if (src.transport !== 'docker') throw new StrataError('usage', `pull reads from a registry; for ${src.transport}: use 'strata copy'`);

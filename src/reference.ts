@@ -144,6 +144,9 @@ export function parseSource(s: string, pathExists: (p: string) => boolean = exis
 export function parseDestination(s: string): Reference {
   const t = parseTransport(s);
   if (t) return t;
+  if (/^(\/|\.\.?\/|~)/.test(s) || s === '.' || s === '..') {
+    throw new StrataError('reference', `'${s}' is a path with no transport: write oci:${s}, oci-archive:${s}, docker-archive:${s}, or docker://REGISTRY/REPO[:TAG] for a registry`);
+  }
   const m = /^([a-z][a-z0-9+.-]*):(.*)$/s.exec(s);
   if (m) {
     // 'localhost:5000/app' has a port after the colon and 'app:v1' a tag; anything else is a transport Strata does not know.

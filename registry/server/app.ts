@@ -72,7 +72,7 @@ function access(auth: Access, bridge: Bridge | undefined): MiddlewareHandler<Env
     await auth.authorize(action, name, authorization);
     const from = c.var.route.endpoint === 'upload-start' ? c.req.query('from') : undefined;
     if (from && c.req.query('mount')) await auth.authorize('pull', from, authorization);
-    if (action !== 'pull' && bridge?.handles(name)) throw new RegistryError(403, 'DENIED', `${name} is served from Nix builds and takes no pushes or deletes`);
+    if (action !== 'pull' && bridge?.handles(name)) throw new RegistryError(405, 'UNSUPPORTED', `${name} is served from Nix builds and takes no pushes or deletes`);
     // The client waits for this before it sends the body (serve hands such
     // requests here rather than let Node answer at once): only now, so a body
     // is never sent to a request that will be refused.

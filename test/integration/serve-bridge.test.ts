@@ -101,9 +101,21 @@ describe('strata serve --image: images built on demand', () => {
     assert.equal((await fetch(`${served.url}/v2/golden/manifests/latest`, { method: 'HEAD' })).status, 200);
   });
 
-  test('bridged repositories are read-only', async () => {
+  test('bridged repositories are read-only: 405 UNSUPPORTED, and a push there fails as a registry refusal (exit 7), not as bad credentials (8)', async () => {
     const res = await fetch(`${served.url}/v2/golden/blobs/uploads/`, { method: 'POST' });
-    assert.ok(res.status === 403 || res.status === 405, String(res.status));
+    assert.equal(res.status, 405);
+    assert.equal(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code, 'UNSUPPORTED');
+    // On a server that takes pushes elsewhere: the refusal is the bridge's, not read-only mode's.
+    const dir = tempDir();
+    const writable = await startServe(join(dir, 'root'), ['--allow-anonymous-push', '--image', `golden=${GOLDEN}`]);
+    try {
+      const r = await runStrata(['push', GOLDEN, `${writable.host}/golden:mine`, '-q', '--tag', 'x']);
+      assert.equal(r.code, 7, r.stderr);
+      assert.match(r.stderr, /golden is served from Nix builds and takes no pushes or deletes/);
+    } finally {
+      await writable.stop();
+      removeDir(dir);
+    }
   });
 });
 
