@@ -54,7 +54,7 @@ export class DigestOnlySink implements BlobSink {
  * already, checking its digest and size on the way: the source is not trusted
  * (and cuts a body longer than its descriptor, see cutAt in source.ts).
  */
-export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: (n: number) => void): Promise<{ action: 'exists' | 'downloaded'; bytes: number }> {
+export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: (n: number) => void): Promise<{ action: 'exists' | 'downloaded' | 'copied'; bytes: number }> {
   const d = b.descriptor;
   if (await sink.verifyBlob(d.digest, d.size)) return { action: 'exists', bytes: 0 };
   let n = 0;
@@ -72,5 +72,6 @@ export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: 
     return n === d.size && `sha256:${hash.digest('hex')}` === d.digest;
   });
   if (!ok) throw new StrataError('registry', `blob ${d.digest} arrived damaged (its bytes do not match its digest); nothing was written`);
-  return { action: 'downloaded', bytes: n };
+  // A registry's blob names its repository (for mounts); a layout's or an archive's was copied from disk.
+  return { action: b.mountFrom ? 'downloaded' : 'copied', bytes: n };
 }

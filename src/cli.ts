@@ -81,7 +81,7 @@ async function transfer(source: Reference, sourceText: string, destination: stri
   if (pushed && !f.quiet) {
     const count = (a: string) => pushed.blobs.filter((b) => b.action === a).length;
     const mountedBytes = pushed.blobs.filter((b) => b.action === 'mounted' && b.size > 0).reduce((n, b) => n + b.size, 0);
-    const parts = ['uploaded', 'downloaded', 'mounted', 'exists']
+    const parts = ['uploaded', 'downloaded', 'copied', 'mounted', 'exists']
       .filter((a) => count(a) > 0)
       .map((a) => `${count(a)} ${a === 'exists' ? 'already there' : a === 'mounted' ? `mounted (${mountedBytes} bytes)` : a}`);
     process.stderr.write(`strata: ${result.output} ${digest} (${pushed.blobs.length} blobs: ${parts.join(', ') || 'none'}; ${pushed.bytes} bytes transferred)\n`);

@@ -2,7 +2,7 @@
 // terminal, as short lines in CI logs, as NDJSON for tools, or not at all.
 import cliProgress from 'cli-progress';
 
-export type BlobAction = 'uploaded' | 'exists' | 'mounted' | 'downloaded' | 'reused';
+export type BlobAction = 'uploaded' | 'exists' | 'mounted' | 'downloaded' | 'copied' | 'reused';
 export type ProgressEvent =
   | { type: 'blob-start'; id: string; label: string; size?: number }
   | { type: 'blob-progress'; id: string; bytes: number }

@@ -1,9 +1,11 @@
 // Small things a newcomer's trial ran into: every reference is checked before
 // any work (a bad --tag used to surface as a 404 after the uploads), an output
-// path with no transport says so, and each command's help lists only what it does.
+// path with no transport says so, each command's help lists only what it does,
+// and a local copy is not called a download.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { expectFailure, runStrata } from '../helpers/strata.js';
+import { join } from 'node:path';
+import { expectFailure, expectOk, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 describe('what a newcomer meets first', () => {
   test('a bad --tag is refused before any registry is asked (exit 2, not 7 after uploading)', async () => {
@@ -25,4 +27,17 @@ describe('what a newcomer meets first', () => {
     assert.doesNotMatch(pull, /--chunk-size|upload/);
     assert.match((await runStrata(['push', '--help'])).stdout, /--chunk-size/);
   });
+});
+
+test('copying an OCI layout says its blobs were copied, not downloaded', async () => {
+  const dir = tempDir('strata-copied-');
+  try {
+    expectOk(await runStrata(['build', './examples/golden#default', '-o', `oci:${join(dir, 'a')}:1.0`]));
+    const r = await runStrata(['copy', `oci:${join(dir, 'a')}:1.0`, `oci:${join(dir, 'b')}:1.0`, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const actions = (JSON.parse(r.stdout) as { blobs: { action: string }[] }).blobs.map((b) => b.action);
+    assert.deepEqual([...new Set(actions)], ['copied']);
+  } finally {
+    removeDir(dir);
+  }
 });
