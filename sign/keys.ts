@@ -5,6 +5,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { StrataError } from '../src/errors.js';
+import { decryptCosignKey, isCosignEncrypted } from './cosign-key.js';
 
 export interface KeyFiles {
   privateKey: string;
@@ -43,10 +44,18 @@ function requireP256(key: KeyObject, path: string): KeyObject {
   return key;
 }
 
-/** A PKCS#8 (or SEC1) PEM private key. Encrypted keys are refused rather than prompted for. */
-export function loadPrivateKey(path: string): KeyObject {
+/**
+ * A PKCS#8 (or SEC1) PEM private key, or cosign's encrypted key file with its
+ * password (COSIGN_PASSWORD, or what the caller prompted for). Other encrypted
+ * PEM keys are refused.
+ */
+export function loadPrivateKey(path: string, password: string | undefined = process.env.COSIGN_PASSWORD): KeyObject {
   const text = readKeyFile(path);
-  if (text.includes('ENCRYPTED')) throw new StrataError('usage', `${path} is encrypted; Strata reads unencrypted PKCS#8 PEM keys (strata keygen writes one)`);
+  if (isCosignEncrypted(text)) {
+    if (password === undefined) throw new StrataError('usage', `${path} is a cosign encrypted key: set COSIGN_PASSWORD (empty for none), or run on a terminal to be asked`);
+    return requireP256(decryptCosignKey(text, password, path), path);
+  }
+  if (text.includes('ENCRYPTED')) throw new StrataError('usage', `${path} is encrypted; Strata reads unencrypted PKCS#8 PEM keys (strata keygen writes one) and cosign's encrypted keys`);
   try {
     return requireP256(createPrivateKey(text), path);
   } catch (e) {

@@ -2,7 +2,9 @@
 // requests for sign/, one line of outcome each. Registered in cli.ts's program().
 // The Sigstore libraries take ~0.5 s to load: they are imported when a command
 // signs or verifies, not by every command.
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { isCosignEncrypted } from '../sign/cosign-key.js';
 import type { Digest } from '../image/types.js';
 import { getManifest } from '../registry/manifests.js';
 import type { SessionOptions } from '../registry/session.js';
@@ -32,7 +34,7 @@ export interface SigningFlags {
 /** The flags that choose how to sign: shared by sign and push --sign. */
 export function signingFlags(cmd: Command): Command {
   return cmd
-    .option('--key <file>', 'sign with this ECDSA P-256 private key (PKCS#8 PEM, as strata keygen writes); without it, sign keyless with Fulcio and Rekor')
+    .option('--key <file>', 'sign with this ECDSA P-256 private key (PKCS#8 PEM, as strata keygen writes, or cosign\'s encrypted key with COSIGN_PASSWORD); without it, sign keyless with Fulcio and Rekor')
     .option('--fulcio-url <url>', `keyless: the Fulcio certificate authority (default ${DEFAULT_FULCIO_URL})`)
     .option('--rekor-url <url>', `keyless: the Rekor transparency log (default ${DEFAULT_REKOR_URL})`)
     .option('--legacy-tag', "also write cosign's legacy signature image under the tag sha256-<hex>.sig");
@@ -49,10 +51,31 @@ function serviceURL(flag: string, v: string): string {
   return v.replace(/\/+$/, '');
 }
 
+/** cosign's rule: COSIGN_PASSWORD when set (empty for none), else asked on the terminal without echo. */
+async function keyPassword(path: string): Promise<string | undefined> {
+  const text = (() => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return ''; // loadPrivateKey says what is wrong with the file
+    }
+  })();
+  if (process.env.COSIGN_PASSWORD !== undefined || !process.stdin.isTTY || !isCosignEncrypted(text)) return process.env.COSIGN_PASSWORD;
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  process.stderr.write(`Enter password for private key ${path}: `);
+  // Echo nothing the user types; the prompt itself was written above.
+  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => undefined;
+  const answer = await new Promise<string>((resolve) => rl.question('', resolve));
+  rl.close();
+  process.stderr.write('\n');
+  return answer;
+}
+
 async function signingIdentity(f: SigningFlags): Promise<SigningIdentity> {
   if (f.key) {
     if (f.fulcioUrl || f.rekorUrl) throw new StrataError('usage', '--fulcio-url and --rekor-url are for keyless signing; with --key neither is used');
-    return { kind: 'key', key: loadPrivateKey(f.key) };
+    return { kind: 'key', key: loadPrivateKey(f.key, await keyPassword(f.key)) };
   }
   return {
     kind: 'keyless',
