@@ -6,6 +6,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nixEnv } from './strata.js';
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler, type HandlerFn } from '@sigstore/mock';
 
 export interface SigstoreStandIns {
@@ -134,4 +135,11 @@ export async function startSigstore(dir: string): Promise<SigstoreStandIns> {
 export function testIdToken(claims: Record<string, unknown>): string {
   const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return `${part({ alg: 'none', typ: 'JWT' })}.${part({ aud: 'sigstore', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600, ...claims })}.c2ln`;
+}
+
+/** The test's Nix environment without any OIDC token of the machine's, plus `extra`: keyless signing sees only what a test gives it. */
+export function envWithoutOidc(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const e = nixEnv();
+  for (const k of ['SIGSTORE_ID_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'GITHUB_OUTPUT']) delete e[k];
+  return { ...e, ...extra };
 }

@@ -14,7 +14,7 @@ import type { DiffReport } from '../../compare/diff.js';
 import { createServer, type Server } from 'node:http';
 import { startGhcrFront, type GhcrFront } from '../helpers/ghcr-front.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
+import { envWithoutOidc, startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
 import { copyRepoExample, expectOk, nixEnv, removeDir, repoRoot, runStrata, strataBin, tempDir, type RunOptions } from '../helpers/strata.js';
 
 const DIR = join(repoRoot, 'examples', 'github-actions');
@@ -133,10 +133,7 @@ describe('the example workflow publishes: push by digest, sign keyless, attest, 
 
   /** What a runner of the publish job has in its environment. */
   function jobEnv(repo: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-    const e = nixEnv();
-    for (const k of ['SIGSTORE_ID_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'GITHUB_OUTPUT']) delete e[k];
-    return {
-      ...e,
+    return envWithoutOidc({
       STRATA_CACHE_DIR: tempDir('strata-publish-cache-'),
       XDG_CACHE_HOME: tempDir('strata-publish-xdg-'),
       GITHUB_REPOSITORY: repo,
@@ -154,7 +151,7 @@ describe('the example workflow publishes: push by digest, sign keyless, attest, 
       STRATA_SIGNING_ARGS: `--fulcio-url ${sigstore.fulcioURL} --rekor-url ${sigstore.rekorURL}`,
       STRATA_VERIFY_ARGS: `--trusted-root ${sigstore.trustedRootPath}`,
       ...extra,
-    };
+    });
   }
   /** The script as the job's step runs it; spawned, not spawnSync'd: the stand-ins answer from this process. */
   const publish = (env: NodeJS.ProcessEnv) =>

@@ -11,19 +11,14 @@ import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { startServe, type Served } from '../helpers/serve.js';
-import { startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
+import { envWithoutOidc, startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
 import { lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const ISSUER = 'https://oidc.strata.test';
 const IDENTITY = 'https://github.com/org/app/.github/workflows/release.yml@refs/heads/main';
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-/** The test's environment without any OIDC token of the machine's. */
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e = nixEnv();
-  for (const k of ['SIGSTORE_ID_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN']) delete e[k];
-  return { ...e, ...extra };
-}
+const env = envWithoutOidc;
 
 async function getJson<T>(url: string): Promise<T> {
   const r = await fetch(url, { headers: { accept: `${MANIFEST}, application/vnd.oci.image.index.v1+json` } });

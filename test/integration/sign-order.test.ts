@@ -9,19 +9,14 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
+import { envWithoutOidc, startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
 import { lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const ISSUER = 'https://oidc.strata.test';
 const IDENTITY = 'https://github.com/org/app/.github/workflows/release.yml@refs/heads/main';
 const GOLDEN = './examples/golden#default';
 
-/** The test's environment without any OIDC token of the machine's, plus `extra`. */
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e = nixEnv();
-  for (const k of ['SIGSTORE_ID_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN']) delete e[k];
-  return { ...e, ...extra };
-}
+const env = envWithoutOidc;
 
 describe('push --sign and index --sign: preflight, push by digest, sign, tag last', () => {
   let dir: string;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
+import { envWithoutOidc, startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
 import { startTufRepo, type TufRepo } from '../helpers/tuf-repo.js';
 import { expectOk, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
@@ -24,11 +24,7 @@ let image: string;
 let digest: string;
 
 /** A runner's environment: no OIDC token of the machine's, and a TUF cache of its own. */
-function env(cache: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e = nixEnv();
-  for (const k of ['SIGSTORE_ID_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN']) delete e[k];
-  return { ...e, XDG_CACHE_HOME: cache, ...extra };
-}
+const env = (cache: string, extra: Record<string, string> = {}) => envWithoutOidc({ XDG_CACHE_HOME: cache, ...extra });
 const verify = (repo: TufRepo, identity = IDENTITY, extra: string[] = []) => ['verify', `${image}:v1`, '--certificate-identity', identity, '--certificate-oidc-issuer', ISSUER, '--tuf-mirror', repo.url, '--tuf-root', repo.rootPath, ...extra];
 
 before(async () => {
