@@ -132,7 +132,9 @@ describe('strata index', () => {
     assert.ok(j.blobs.length >= 5 && j.blobs.every((b) => b.action === 'mounted'), r.stdout);
     const across = JSON.parse(expectOkJson(await runStrata(['index', `${reg.host}/golden@${amd64}`, `${reg.host}/golden@${arm64}`, '-o', `${served.host}/copied:multi`, '--json', '-q']))) as { digest: string; blobs: { action: string }[] };
     assert.equal(across.digest, expected);
-    assert.ok(across.blobs.every((b) => b.action === 'uploaded' || b.action === 'exists'));
+    // Never mounted across registries: sent, already there, or mounted within the destination registry
+    // from a repository an earlier push put them in (the blob locations Strata remembers).
+    assert.ok(across.blobs.every((b) => ['uploaded', 'exists', 'mounted'].includes(b.action)), JSON.stringify(across.blobs));
     assert.equal(await skopeoPicks(`docker://${served.host}/copied:multi`, 'arm64'), arm64);
   });
 
