@@ -103,7 +103,9 @@ describe('copies between registries and layouts', () => {
     const bytes = readFileSync(layer);
     bytes[0] = bytes[0]! ^ 1;
     writeFileSync(layer, bytes);
-    const r = await runStrata(['copy', `oci:${dir}/l:t`, `docker://${a.host}/damaged:t`, '-q']);
+    // A cache of its own: with the blob locations of the other tests' pushes, Strata would mount the
+    // registry's good copy of this digest instead of uploading the damaged bytes (and rightly succeed).
+    const r = await runStrata(['copy', `oci:${dir}/l:t`, `docker://${a.host}/damaged:t`, '-q'], { env: { ...nixEnv(), STRATA_CACHE_DIR: join(dir, 'cache') } });
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.stderr, /DIGEST_INVALID|digest/i);
     await assert.rejects(skopeo(['inspect', '--tls-verify=false', `docker://${a.host}/damaged:t`]));
