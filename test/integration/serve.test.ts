@@ -428,8 +428,8 @@ describe('the bridge hook', () => {
       await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/nix/golden:t`, `oci:${out}:t`]);
       assert.equal((JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!.digest, layoutDigest);
       assert.deepEqual(((await (await ok(await fetch(`${running.url}/v2/nix/golden/tags/list`), 200)).json()) as { tags: string[] }).tags, ['t']);
-      const denied = await ok(await fetch(`${running.url}/v2/nix/golden/blobs/uploads/`, { method: 'POST' }), 403);
-      assert.equal(await errorCode(denied), 'DENIED');
+      const denied = await ok(await fetch(`${running.url}/v2/nix/golden/blobs/uploads/`, { method: 'POST' }), 405);
+      assert.equal(await errorCode(denied), 'UNSUPPORTED');
       const broken = await ok(await fetch(`${running.url}/v2/nix/golden/manifests/broken`), 500);
       assert.equal(await errorCode(broken), 'UNSUPPORTED');
       await ok(await fetch(`${running.url}/v2/nix/golden/manifests/other`), 404);
