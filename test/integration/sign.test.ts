@@ -266,7 +266,7 @@ describe('sign and verify: usage', () => {
       [['verify', image, '--key', join(dir, 'missing.pub')], /cannot read key/],
       [['verify', image, '--key', join(dir, 'k.key')], /holds a private key/],
       [['verify', image, '--key', join(dir, 'k.pub'), '--certificate-identity', 'a@b', '--certificate-oidc-issuer', 'https://x'], /not both/],
-      [['verify', image, '--certificate-identity', 'a@b', '--certificate-oidc-issuer', 'https://x'], /needs --trusted-root/],
+      [['verify', image, '--certificate-identity', 'a@b', '--certificate-oidc-issuer', 'https://x', '--tuf-root', join(dir, 'k.pub')], /--tuf-root is the initial root\.json of the mirror --tuf-mirror names; give both/],
       [['verify', image, '--key', join(dir, 'k.pub'), '--trusted-root', join(dir, 'k.pub')], /cannot read trusted root/],
       [['sign', image, '--key', join(dir, 'k.pub')], /not a PEM private key/],
       [['sign', image, '--key', join(dir, 'k.key'), '--rekor-url', 'http://127.0.0.1:1'], /are for keyless signing/],
