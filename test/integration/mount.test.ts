@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { startGhcrFront } from '../helpers/ghcr-front.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { expectOk, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
@@ -105,5 +106,28 @@ describe('a push to a second repository of the same registry, warm cache', () =>
     assert.equal(proxy.counters.blobUploadBytes, 0, 'blob bytes were uploaded');
     const actions = (JSON.parse(r.stdout) as Summary).pushed.blobs.map((b) => b.action);
     assert.deepEqual([...new Set(actions)], ['mounted'], JSON.stringify(actions));
+  });
+});
+
+describe('behind a GHCR-like token front', () => {
+  // The front grants a mount only with a token that may pull the source
+  // repository (else it strips mount= and the registry opens a plain upload):
+  // so 0 bytes here also means Strata asked for repository:<from>:pull.
+  test('a warm-cache push to a second repository mounts every blob; 0 bytes uploaded', async () => {
+    const front = await startGhcrFront(proxy.url, { users: { octocat: 'ghp_mounttoken456' } });
+    try {
+      const env = { ...runner(), GITHUB_TOKEN: 'ghp_mounttoken456', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host };
+      expectOk(await runStrata(['push', GOLDEN, `${front.host}/octocat/first:v1`, '-q'], { env }));
+      proxy.reset();
+      const r = await runStrata(['push', GOLDEN, `${front.host}/octocat/second:v1`, '--json', '-q'], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(proxy.counters.blobUploadBytes, 0, 'blob bytes were uploaded');
+      const actions = (JSON.parse(r.stdout) as Summary).pushed.blobs.map((b) => b.action);
+      assert.deepEqual([...new Set(actions)], ['mounted'], JSON.stringify(actions));
+      assert.ok(mountPosts().length >= 5 && mountPosts().every((l) => /from=octocat%2Ffirst/.test(l.path)), JSON.stringify(mountPosts()));
+      assert.equal(front.counters.denied, 0);
+    } finally {
+      await front.stop();
+    }
   });
 });
