@@ -66,12 +66,20 @@ describe('a push to a second repository of the same registry, warm cache', () =>
     const env = runner();
     const layout = join(dir('strata-mount-layout-'), 'img');
     expectOk(await runStrata(['build', GOLDEN, '-o', `oci:${layout}:1.0`], { env }));
-    expectOk(await runStrata(['copy', `oci:${layout}:1.0`, `docker://${proxy.host}/copies/first:v1`, '-q'], { env }));
     proxy.reset();
-    const r = await runStrata(['copy', `oci:${layout}:1.0`, `docker://${proxy.host}/copies/second:v1`, '-q'], { env });
+    expectOk(await runStrata(['copy', `oci:${layout}:1.0`, `docker://${proxy.host}/copies/first:v1`, '-q'], { env }));
+    const firstUpload = proxy.counters.blobUploadBytes;
+    proxy.reset();
+    const r = await runStrata(['copy', `oci:${layout}:1.0`, `docker://${proxy.host}/copies/second:v1`], { env });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(proxy.counters.blobUploadBytes, 0, 'blob bytes were uploaded');
     assert.ok(mountPosts().length >= 5, JSON.stringify(proxy.counters.log));
+    // The summary counts the mounted blobs and their bytes, and transferred none.
+    const line = /\((\d+) blobs: (\d+) mounted \((\d+) bytes\); 0 bytes transferred\)/.exec(r.stderr);
+    assert.ok(line, r.stderr);
+    assert.equal(Number(line[1]), mountPosts().length);
+    assert.equal(Number(line[2]), mountPosts().length);
+    assert.equal(Number(line[3]), firstUpload, 'mounted bytes are what the first copy uploaded');
   });
 
   test('a record naming a repository that no longer has the blob: the mount is refused and the blob uploaded; the digest is right', async () => {
