@@ -28,13 +28,13 @@ export const digest = z
   })
   .transform((s) => s as Sha256Digest);
 
-/** RFC 6838 type/subtype, as the spec's JSON schema writes it. */
 /** A repository name, as the distribution spec's path grammar allows it (at most 255 characters with the host, checked by callers that know it). */
 export const repositoryName = z
   .string()
   .max(255)
   .regex(/^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/, 'is not a repository name');
 
+/** RFC 6838 type/subtype, as the spec's JSON schema writes it. */
 export const mediaType = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/, 'is not a media type (type/subtype)');
 
 /** The largest size that is still a whole number to JavaScript: beyond it sizes cannot even be compared exactly. */
