@@ -23,8 +23,8 @@ export interface DockerArchiveImage {
   layers: { path: string; open(): Readable }[];
 }
 
-/** Docker writes names without the docker.io/library/ prefix: match either way. */
-function shortName(ref: DockerReference): string {
+/** A RepoTags entry: Docker writes names without the docker.io/library/ prefix (readers match either way). */
+export function shortName(ref: DockerReference): string {
   return formatDockerReference(ref).replace(/^docker\.io\/(library\/)?/, '');
 }
 

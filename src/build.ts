@@ -10,7 +10,7 @@ import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides
 import { StrataError } from './errors.js';
 import { guarded } from './interrupt.js';
 import { hostSystem, parseSystem } from './platform.js';
-import { formatDockerReference, formatReference, parseDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
+import { formatReference, parseDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
 import { repositoryOf, type RegistryOptions } from './copy.js';
 import { pushNixImage } from './push-image.js';
 import { createProgress } from './progress.js';
@@ -22,6 +22,7 @@ import { checkLayerType, type ManifestFormat } from '../image/assemble.js';
 import type { Digest, Platform } from '../image/types.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
+import { shortName } from '../image/docker-archive.js';
 import { stageBeside } from '../image/fs.js';
 
 export interface BuildRequest {
@@ -199,7 +200,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
           await writeOciArchive(layout.root, out.path, req.sourceDateEpoch);
         } else if (out.transport === 'docker-archive') {
           const repoTag = out.name
-            ? formatDockerReference({ registry: out.name.registry, repository: out.name.repository, tag }).replace(/^docker\.io\/(library\/)?/, '')
+            ? shortName({ registry: out.name.registry, repository: out.name.repository, tag })
             : `${description.name}:${tag}`;
           await writeDockerArchive(
             {

@@ -19,7 +19,8 @@ import { RegistrySession, type SessionOptions } from '../registry/session.js';
 import { readRegistryImage } from '../registry/source.js';
 import { StrataError } from './errors.js';
 import { guarded } from './interrupt.js';
-import { formatDockerReference, formatReference, referenceTag, resolveTag, type Reference } from './reference.js';
+import { formatReference, referenceTag, resolveTag, type Reference } from './reference.js';
+import { shortName } from '../image/docker-archive.js';
 
 export interface RegistryOptions {
   session: SessionOptions;
@@ -159,7 +160,7 @@ async function writeDockerArchiveOf(img: SourceImage, dst: Extract<Reference, { 
     if (diffIDs.length !== m.layers.length) throw new StrataError('registry', `config ${m.config.digest} lists ${diffIDs.length} diffIDs for ${m.layers.length} layers`);
     const layers = await Promise.all(m.layers.map(async (l, i) => ({ diffID: diffIDs[i]!, ...(await uncompressedLayer(layout, { digest: l.digest as Digest, diffID: diffIDs[i]! })) })));
     const tag = tags[0] ?? 'latest';
-    const name = dst.name ? formatDockerReference({ registry: dst.name.registry, repository: dst.name.repository, tag: dst.name.tag ?? tag }).replace(/^docker\.io\/(library\/)?/, '') : undefined;
+    const name = dst.name ? shortName({ registry: dst.name.registry, repository: dst.name.repository, tag: dst.name.tag ?? tag }) : undefined;
     await writeDockerArchive({ config: { digest: m.config.digest as Digest, bytes: configBytes }, layers, repoTags: name ? [name] : [] }, dst.path, 0);
     return { digest: m.config.digest as Digest, output: formatReference(dst), tags: name ? [name] : [], bytes: w.bytes, blobs: w.blobs };
   } finally {
