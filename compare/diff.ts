@@ -4,66 +4,16 @@
 // Only layers that differ are read, two at a time.
 import pLimit from 'p-limit';
 import { normalizePlatform, platformMatches } from '../image/image-index.js';
-import type { Descriptor, Digest, ImageConfig, Platform } from '../image/types.js';
-import { StrataError } from '../src/errors.js';
-import { formatPlatform } from '../src/platform.js';
+import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
+import { StrataError } from '../base/errors.js';
+import { formatPlatform } from '../oci/platform.js';
 import { alignLayers } from './align.js';
-import { diffFields, type FieldChange } from './fields.js';
+import { diffFields } from './fields.js';
 import { hintsFor } from './hints.js';
+import type { DiffReport, ImageDiff, IndexDiff, LayerPair, LayerSide } from './report.js';
 import { readLayerFiles, type FileFacts } from './layer-files.js';
 import { identity, type CompareImage, type CompareIndex, type CompareTarget } from './model.js';
-import { diffStorePaths, sideFiles, type FileChange, type StorePathChange } from './store-paths.js';
-
-export interface LayerSide {
-  /** Position in the image: 1 is the bottom layer, the manifest's first. */
-  layer: number;
-  digest?: Digest;
-  diffID: Digest;
-  mediaType?: string;
-  size?: number;
-}
-
-export interface LayerPair {
-  /** identical: same blob; recompressed: same tar, other blob; differs: paired by position, other tar. */
-  status: 'identical' | 'recompressed' | 'differs' | 'only-in-a' | 'only-in-b';
-  a?: LayerSide;
-  b?: LayerSide;
-  /** Descriptor fields that differ (media type, annotations) of a pair. */
-  descriptor: FieldChange[];
-}
-
-export interface ImageDiff {
-  platform: string;
-  identical: boolean;
-  a: { digest: Digest; config: Digest };
-  b: { digest: Digest; config: Digest };
-  /** Set when one side has no manifest (a docker-archive): then the images are compared by config. */
-  note?: string;
-  manifest: FieldChange[];
-  config: FieldChange[];
-  layers: LayerPair[];
-  storePaths: StorePathChange[];
-  /** Files outside /nix/store. */
-  files: FileChange[];
-  /** What the differences likely mean (compare/hints.ts). */
-  hints: string[];
-}
-
-export interface IndexDiff {
-  fields: FieldChange[];
-  onlyInA: string[];
-  onlyInB: string[];
-}
-
-export interface DiffReport {
-  identical: boolean;
-  a: { digest: Digest; kind: CompareTarget['kind'] };
-  b: { digest: Digest; kind: CompareTarget['kind'] };
-  /** Both sides indexes: their fields and platforms. */
-  index?: IndexDiff;
-  /** One per platform compared (one for two images). */
-  images: ImageDiff[];
-}
+import { diffStorePaths, sideFiles } from './store-paths.js';
 
 function platformOf(c: ImageConfig): Platform {
   return { os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) };

@@ -2,8 +2,8 @@
 // the report: the causes users of reproducible images meet most (another
 // SOURCE_DATE_EPOCH, other inputs, a build that is not reproducible, another
 // Strata version), each only when the differences fit it.
-import type { ImageDiff } from './diff.js';
-import { StrataAnnotation } from '../image/types.js';
+import type { ImageDiff } from './report.js';
+import { StrataAnnotation } from '../oci/types.js';
 
 export function hintsFor(d: ImageDiff): string[] {
   if (d.identical) return [];

@@ -4,7 +4,8 @@
 // for layers that differ, and each opener checks what it reads against the
 // digests the image names.
 import type { Readable } from 'node:stream';
-import type { Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest } from '../image/types.js';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.js';
+import type { Digest } from '../base/digest.js';
 
 export interface CompareLayer {
   /** The manifest's descriptor; none in a docker-archive, which holds bare tars. */

@@ -1,7 +1,7 @@
 // `strata diff`'s report as text for people: one section per level, each
 // difference on a line of its own, store paths named with the files that make
 // them differ. `--json` prints the DiffReport itself instead.
-import type { DiffReport, ImageDiff, LayerPair } from './diff.js';
+import type { DiffReport, ImageDiff, LayerPair } from './report.js';
 import type { FieldChange } from './fields.js';
 import type { FileFacts } from './layer-files.js';
 import type { FileChange, LayerIndexes, StorePathChange } from './store-paths.js';

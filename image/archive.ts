@@ -9,10 +9,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tarStream } from '../layers/tar.js';
 import { compareTreePaths, type TreeEntry } from '../layers/tree.js';
-import { StrataError } from '../src/errors.js';
-import { canonicalJson } from './canonical.js';
-import { mkdirs } from './fs.js';
-import type { Digest } from './types.js';
+import { StrataError } from '../base/errors.js';
+import { canonicalJson } from '../base/canonical.js';
+import { mkdirs } from '../base/fs.js';
+import type { Digest } from '../base/digest.js';
 
 const FILE_MODE = 0o644;
 const DIR_MODE = 0o755;

@@ -1,10 +1,11 @@
 // Config and manifest from built layers: every field derived from the
 // description, the platform and the layers' digests, never from the clock.
-import { sha256 } from '../layers/hash-tap.js';
+import { sha256 } from '../base/hash-tap.js';
 import type { LayerDigests } from '../layers/layer.js';
-import { StrataError } from '../src/errors.js';
-import { canonicalJson } from './canonical.js';
-import { MediaType, type ContainerConfig, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type ImageManifest, type Platform } from './types.js';
+import { StrataError } from '../base/errors.js';
+import { canonicalJson } from '../base/canonical.js';
+import { MediaType, type ContainerConfig, type Descriptor, type HistoryEntry, type ImageConfig, type ImageManifest, type Platform } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 
 export type ManifestFormat = 'oci' | 'docker';
 

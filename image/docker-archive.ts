@@ -5,12 +5,12 @@
 // Strata write them (docker 25 and later may store them under blobs/sha256/).
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { sha256 } from '../layers/hash-tap.js';
-import { StrataError } from '../src/errors.js';
-import { formatDockerReference, type DockerReference } from '../src/reference.js';
+import { sha256 } from '../base/hash-tap.js';
+import { StrataError } from '../base/errors.js';
+import { formatDockerReference, type DockerReference } from '../oci/reference.js';
 import { parseOci } from './oci-json.js';
 import { indexTar, openTarMember, readTarMember, type TarMember } from './source.js';
-import type { Digest } from './types.js';
+import type { Digest } from '../base/digest.js';
 
 /** docker save's manifest.json. Its names are looked up among the tar's members, never joined into a path. */
 const archiveManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }).passthrough());

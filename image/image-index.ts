@@ -2,11 +2,12 @@
 // platform is its config's; children are sorted by platform and written as
 // canonical JSON with no timestamp, so the index's digest depends neither on
 // the order the images were named in nor on the machine that made it.
-import { sha256 } from '../layers/hash-tap.js';
-import { StrataError } from '../src/errors.js';
-import { formatPlatform } from '../src/platform.js';
-import { canonicalJson } from './canonical.js';
-import { MediaType, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type Platform } from './types.js';
+import { sha256 } from '../base/hash-tap.js';
+import { StrataError } from '../base/errors.js';
+import { formatPlatform } from '../oci/platform.js';
+import { canonicalJson } from '../base/canonical.js';
+import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type Platform } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 
 export interface IndexChild {
   descriptor: Pick<Descriptor, 'mediaType' | 'digest' | 'size'>;

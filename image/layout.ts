@@ -4,13 +4,14 @@
 // layout is written under a temporary name and renamed into place at the end.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdirs, writeFileAtomic } from './fs.js';
+import { mkdirs, writeFileAtomic } from '../base/fs.js';
 import type { BlobSink } from './sink.js';
 import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { StrataError } from '../src/errors.js';
-import { Annotation, MediaType, type Descriptor, type Digest } from './types.js';
+import { StrataError } from '../base/errors.js';
+import { Annotation, MediaType, type Descriptor } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 import { imageIndex, ociLayout, type OciIndex } from '../oci/schema.js';
 import { parseOci } from './oci-json.js';
 

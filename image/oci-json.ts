@@ -3,7 +3,7 @@
 // layout or archive given on the command line.
 import type { z } from 'zod';
 import { checkOci, checkOciValue, OciJsonError } from '../oci/parse.js';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 export type JsonOrigin = 'registry' | 'usage';
 

@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import type { SourceBlob } from './source.js';
-import type { Digest } from './types.js';
+import type { Digest } from '../base/digest.js';
 
 export interface BlobSink {
   /** Lands a blob that `fill` writes to a temporary file, when it reports success. */

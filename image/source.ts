@@ -7,11 +7,12 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { StrataError } from '../src/errors.js';
-import { sha256 } from '../layers/hash-tap.js';
+import { StrataError } from '../base/errors.js';
+import { sha256 } from '../base/hash-tap.js';
 import { imageConfig, imageIndex, imageManifest, type OciIndex, type OciManifest } from '../oci/schema.js';
 import { parseOci, type JsonOrigin } from './oci-json.js';
-import { Annotation, MediaType, type Descriptor, type Digest, type ImageConfig, type Platform } from './types.js';
+import { Annotation, MediaType, type Descriptor, type ImageConfig, type Platform } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 
 /** Blobs are read 1 MiB at a time: at Node's 64 KiB default, reads and GC cost 17% of a push's CPU (docs/benchmarks/push.md). */
 const READ_CHUNK = 2 ** 20;

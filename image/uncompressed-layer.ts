@@ -6,9 +6,9 @@ import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import type { OciLayoutWriter } from './layout.js';
-import type { Digest } from './types.js';
+import type { Digest } from '../base/digest.js';
 
 /**
  * A layer as docker-archive holds it: the uncompressed tar. A compressed base

@@ -10,13 +10,13 @@ import { constants } from 'node:fs';
 import { copyFile, link, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson } from '../image/canonical.js';
-import { mkdirs, writeFileAtomic } from '../image/fs.js';
-import { isDigest, type Digest } from '../image/types.js';
+import { canonicalJson } from '../base/canonical.js';
+import { mkdirs, writeFileAtomic } from '../base/fs.js';
+import { isDigest, type Digest } from '../base/digest.js';
 import { z } from 'zod';
 import { checkOci } from '../oci/parse.js';
 import { digest, size } from '../oci/schema.js';
-import { sha256 } from './hash-tap.js';
+import { sha256 } from '../base/hash-tap.js';
 import type { LayerDigests } from './layer.js';
 
 const ENTRY_VERSION = 1;

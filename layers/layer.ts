@@ -3,9 +3,9 @@
 // as the bytes pass.
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 import { createCompressor, type Compression } from './compress.js';
-import { HashTap } from './hash-tap.js';
+import { HashTap } from '../base/hash-tap.js';
 import { dumpStorePath } from './nar-reader.js';
 import { walkStorePath, type StoreObject } from './store-walk.js';
 import { tarStream } from './tar.js';

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { lastErrorLine } from '../nix/run.js';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import type { StoreObject } from './store-walk.js';
 import { StoreMode, type TreeEntry } from './tree.js';
 

@@ -1,7 +1,7 @@
 // Closure → ordered layer groups: explicit groups from the description first,
 // then a layering strategy (strategy.ts) for the rest, within --max-layers.
 import type { StorePathInfo } from '../nix/json.js';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import { compareBytes } from './tree.js';
 import { popularity, stable, type Strategy } from './strategy.js';
 

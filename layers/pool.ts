@@ -8,7 +8,7 @@ import { Piscina } from 'piscina';
 import type { LayerDigests } from './layer.js';
 import type { LayerResult, LayerTask } from './worker.js';
 import { portReadable } from './port-stream.js';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 let pool: Piscina | undefined;
 const YOUNG_GENERATION_MB = Number(process.env.STRATA_YOUNG_MB ?? 8);

@@ -4,9 +4,9 @@
 // symlink into the store.
 import { lstat, readdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { ImageDescription, UserEntry } from '../src/description.js';
-import { StrataError } from '../src/errors.js';
-import { sha256 } from './hash-tap.js';
+import type { ImageDescription, UserEntry } from '../nix/description.js';
+import { StrataError } from '../base/errors.js';
+import { sha256 } from '../base/hash-tap.js';
 import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
 
 const DIR_MODE = 0o755;

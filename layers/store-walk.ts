@@ -5,7 +5,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import { compareBytes, StoreMode, type TreeEntry } from './tree.js';
 
 export interface StoreObject {

@@ -13,7 +13,7 @@
 //     Nix adds `dirtyRevision` (a dirty git tree) and `fingerprint`.
 // A dirty tree has no `rev`, but its `narHash` still pins its content.
 import { z } from 'zod';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import { normaliseHash } from './json.js';
 import { runNix } from './run.js';
 

@@ -3,7 +3,7 @@
 import { mkdtemp, readFile, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import { parseBuildJson, parsePathInfoJson, type StorePathInfo } from './json.js';
 import { runNix, runNixStore } from './run.js';
 

@@ -1,7 +1,7 @@
 // Runs the user's own nix. Its build log goes straight to our stderr; its stdout
 // (JSON) is captured. Flakes are turned on per call, so no nix.conf edit is needed.
 import { spawn } from 'node:child_process';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 export interface NixRunOptions {
   /** Keep nix's stderr instead of passing it through (for quiet probes). */

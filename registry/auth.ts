@@ -7,10 +7,10 @@
 // Where credentials may go is the session's rule: `raw` refuses a realm that
 // breaks it, and the session shows this only its own origin's challenges. What
 // a token service sends is bounded here: 1 MiB, within the request timeout.
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import { MAX_CHALLENGE_BYTES, parseWwwAuthenticate } from './challenge.js';
 import { resolveCredential, type Credential, type CredentialOptions, type FoundCredential } from './credentials.js';
-import { Deadline, discard, readBounded, type Body, type RegistryResponse } from './session.js';
+import { Deadline, discard, readBounded, type Body, type RegistryResponse } from './http.js';
 
 type Raw = (url: string, init: { method: string; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }) => Promise<RegistryResponse>;
 

@@ -12,9 +12,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { mkdirs, writeFileAtomic } from '../image/fs.js';
+import { mkdirs, writeFileAtomic } from '../base/fs.js';
 import { digest as digestSchema, repositoryName } from '../oci/schema.js';
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 
 const MAX_REPOSITORIES = 8;
 

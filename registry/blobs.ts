@@ -6,11 +6,12 @@
 // offset the registry reports; the bytes from there are read again (from a
 // file, or made again from the store: layers are deterministic).
 import { Readable, Transform } from 'node:stream';
-import { StrataError } from '../src/errors.js';
-import { sha256 } from '../layers/hash-tap.js';
-import type { Digest } from '../image/types.js';
+import { StrataError } from '../base/errors.js';
+import { sha256 } from '../base/hash-tap.js';
+import type { Digest } from '../base/digest.js';
 import { backoffDelay, DEFAULT_RETRY, errorReason, isRetryableError, RETRY_STATUSES, sleep } from './retry.js';
-import { discard, RegistryHttpError, type RegistryResponse, type RegistrySession } from './session.js';
+import { RegistryHttpError, type RegistrySession } from './session.js';
+import { discard, type RegistryResponse } from './http.js';
 
 export interface Repository {
   session: RegistrySession;

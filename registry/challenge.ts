@@ -10,7 +10,7 @@
 // or a challenge: a token followed by "=" is a parameter, any other token
 // starts the next challenge. The parser is lenient: it skips what it cannot
 // read rather than throwing, since a registry's challenge is advice.
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 export interface Challenge {
   /** Lower-cased: "bearer", "basic". */

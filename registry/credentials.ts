@@ -39,7 +39,7 @@ import { execFile, type ExecFileException } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 export type Credential =
   | { kind: 'basic'; username: string; password: string }

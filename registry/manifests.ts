@@ -1,15 +1,16 @@
 // The manifest half of the distribution spec, client side: get (checked against
 // the digest asked for or announced), head, put by digest and by tag, and the
 // referrers API with the tag-schema fallback for registries without it (GHCR).
-import { StrataError } from '../src/errors.js';
-import { sha256 } from '../layers/hash-tap.js';
-import { MediaType, type Digest } from '../image/types.js';
+import { StrataError } from '../base/errors.js';
+import { sha256 } from '../base/hash-tap.js';
+import { MediaType } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 import { checkOciPart } from '../image/oci-json.js';
 import { isIndex } from '../image/source.js';
 import { imageIndex, imageManifest, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
 import { shown } from '../oci/parse.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
-import { discard, readBounded, type RegistryResponse } from './session.js';
+import { discard, readBounded, type RegistryResponse } from './http.js';
 
 /** The manifest kinds Strata reads, most preferred first. */
 export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');

@@ -2,11 +2,11 @@
 // what another repository of it has), then each manifest by digest, then the
 // tags. A tag is written only once everything it points at is in place, so a
 // failure never leaves a tag on a partial image.
-import { settleAll } from '../src/settle.js';
+import { settleAll } from '../base/settle.js';
 import pLimit from 'p-limit';
-import type { Progress } from '../src/progress.js';
+import type { Progress } from '../base/events.js';
 import { uniqueBlobs, type SourceBlob, type SourceImage } from '../image/source.js';
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 import { blobLabel, blobSize, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
 import { headManifest, putManifest } from './manifests.js';
 import type { BlobLocations } from './blob-locations.js';

@@ -3,12 +3,13 @@
 // the referrers API indexes them itself (it answers the PUT with OCI-Subject);
 // for one without (GHCR, distribution 2.8) the client keeps the index under the
 // fallback tag sha256-<hex>, as the distribution spec's referrers tag schema says.
-import { canonicalJson } from '../image/canonical.js';
-import { sha256 } from '../layers/hash-tap.js';
-import { MediaType, type Descriptor, type Digest } from '../image/types.js';
+import { canonicalJson } from '../base/canonical.js';
+import { sha256 } from '../base/hash-tap.js';
+import { MediaType, type Descriptor } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 import { pullScope, shortDigest, type Repository } from './blobs.js';
 import { getManifest, putManifest, readManifestBody } from './manifests.js';
-import { discard } from './session.js';
+import { discard } from './http.js';
 import { parseOci } from '../image/oci-json.js';
 import { imageIndex, type OciIndex } from '../oci/schema.js';
 

@@ -2,10 +2,10 @@
 // fetched and checked now, blobs are streamed when a sink opens them (from an
 // offset with a Range request, so an upload of a copied blob can resume).
 import { PassThrough, type Readable } from 'node:stream';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import { cutAt, imageFrom, readChecked, tooLongError, type SourceBlob, type SourceImage } from '../image/source.js';
-import type { Descriptor, Platform } from '../image/types.js';
-import type { DockerReference } from '../src/reference.js';
+import type { Descriptor, Platform } from '../oci/types.js';
+import type { DockerReference } from '../oci/reference.js';
 import { pullScope, shortDigest, type Repository } from './blobs.js';
 import { getManifest } from './manifests.js';
 

@@ -7,7 +7,7 @@
 import { createPrivateKey, scryptSync, type KeyObject } from 'node:crypto';
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
 import { z } from 'zod';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 const HEADERS = ['ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY'];
 /** scrypt's N as cosign writes it (32768 or 65536); more would let a key file ask for gigabytes. */

@@ -3,9 +3,9 @@
 // image. A signature that cannot be read is kept with the reason, so that
 // verify can say why nothing verified.
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 import type { OciManifest } from '../oci/schema.js';
-import { sha256 } from '../layers/hash-tap.js';
+import { sha256 } from '../base/hash-tap.js';
 import { getBlob, shortDigest, type Repository } from '../registry/blobs.js';
 import { getManifest } from '../registry/manifests.js';
 import { listReferrers } from '../registry/referrers.js';

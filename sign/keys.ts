@@ -4,7 +4,7 @@
 // which `cosign verify --key` and `openssl dgst -verify` take as it is.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import { decryptCosignKey, isCosignEncrypted } from './cosign-key.js';
 
 export interface KeyFiles {

@@ -5,7 +5,7 @@
 // making the bundle and verifies it by making the bundle back.
 import { X509Certificate } from 'node:crypto';
 import { toMessageSignatureBundle, type Bundle, type TransparencyLogEntry } from '@sigstore/bundle';
-import { sha256 } from '../layers/hash-tap.js';
+import { sha256 } from '../base/hash-tap.js';
 import { LegacyAnnotation } from './media.js';
 
 /** What cosign writes in dev.sigstore.cosign/bundle (Go field order). */

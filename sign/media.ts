@@ -1,7 +1,7 @@
 // The media types, annotations and type URIs a signature is stored and found
 // by. They are cosign's, so that cosign finds what Strata stores and the other
 // way round: specs/BUNDLE_SPEC.md and specs/SIGNATURE_SPEC.md of sigstore/cosign.
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 import { referrersTag } from '../registry/referrers.js';
 
 /** A Sigstore bundle v0.3: the referrer's artifactType and its one layer's mediaType. */

@@ -2,7 +2,7 @@
 // reads too), else the job's token in GitHub Actions, asked for with audience
 // "sigstore" as Fulcio expects. The token is a credential: no message names it.
 import { EnvHttpProxyAgent, request } from 'undici';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 const dispatcher = new EnvHttpProxyAgent();
 

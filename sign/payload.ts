@@ -3,7 +3,7 @@
 // default); for the legacy tag, cosign's simple-signing payload. And the other
 // way: the digest a signed payload names, which verify compares with the
 // digest the registry serves.
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 import { COSIGN_IMAGE_SIGNATURE, COSIGN_SIGN_PREDICATE, IN_TOTO_STATEMENT_V1 } from './media.js';
 
 export interface InTotoStatement {

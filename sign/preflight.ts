@@ -3,7 +3,7 @@
 // Rekor's log info), so a service that is down or mistyped fails the command
 // before its first upload rather than after the image is in the registry.
 import { EnvHttpProxyAgent, request } from 'undici';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 const dispatcher = new EnvHttpProxyAgent();
 const TIMEOUT_MS = 15_000;

@@ -2,8 +2,8 @@
 // serves is what gets signed, as a bundle referrer and, on request, as cosign's
 // legacy .sig image too.
 import { bundleToJSON } from '@sigstore/bundle';
-import { StrataError } from '../src/errors.js';
-import type { Digest } from '../image/types.js';
+import { StrataError } from '../base/errors.js';
+import type { Digest } from '../base/digest.js';
 import { shortDigest, type Repository } from '../registry/blobs.js';
 import { getManifest } from '../registry/manifests.js';
 import { legacyAnnotations } from './legacy.js';

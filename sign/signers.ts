@@ -4,7 +4,7 @@
 // Rekor (the witness), whose inclusion verify requires.
 import { sign as cryptoSign, createPublicKey, type KeyObject } from 'node:crypto';
 import { DSSEBundleBuilder, FulcioSigner, MessageSignatureBundleBuilder, RekorWitness, type Bundle, type Signer, type Witness } from '@sigstore/sign';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 import { keyHint } from './keys.js';
 import { IN_TOTO_PAYLOAD } from './media.js';
 

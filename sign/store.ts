@@ -2,8 +2,9 @@
 // image manifest (BUNDLE_SPEC.md), found through the referrers API or the
 // sha256-<hex> tag index (attachReferrer); and, on request, cosign's legacy
 // signature image under sha256-<hex>.sig (SIGNATURE_SPEC.md).
-import { canonicalJson } from '../image/canonical.js';
-import { MediaType, type Descriptor, type Digest, type ImageManifest } from '../image/types.js';
+import { canonicalJson } from '../base/canonical.js';
+import { MediaType, type Descriptor, type ImageManifest } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 import { bufferSource, uploadBlob, type Repository } from '../registry/blobs.js';
 import { getManifest, putManifest } from '../registry/manifests.js';
 import { attachReferrer } from '../registry/referrers.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, Verifier } from '@sigstore/verify';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 export type VerifyPolicy =
   | { kind: 'key'; key: KeyObject; trustedRoot?: TrustedRoot }

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from '../base/errors.js';
 
 export interface TufSource {
   /** Default: Sigstore's public-good mirror. */

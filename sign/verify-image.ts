@@ -5,8 +5,8 @@
 // bytes, or made for another image, verifies cryptographically and still fails.
 import type { Bundle } from '@sigstore/bundle';
 import { toSignedEntity, type Verifier } from '@sigstore/verify';
-import { StrataError } from '../src/errors.js';
-import type { Digest } from '../image/types.js';
+import { StrataError } from '../base/errors.js';
+import type { Digest } from '../base/digest.js';
 import type { Repository } from '../registry/blobs.js';
 import { getManifest } from '../registry/manifests.js';
 import { findSignatures, type FoundSignature } from './find.js';

@@ -5,8 +5,8 @@
 // paths in its layers.
 import { packageVersion } from './version.js';
 import { build, type BuildRequest, type PreparedImage } from './build.js';
-import { closureRoots } from './description.js';
-import { hostSystem, parseSystem } from './platform.js';
+import { closureRoots } from '../nix/description.js';
+import { hostSystem, parseSystem } from '../oci/platform.js';
 import {
   builderFromEnv,
   CYCLONEDX_PREDICATE_TYPE,
@@ -26,7 +26,7 @@ import {
 import { DEFAULT_MAX_LAYERS } from '../layers/plan.js';
 import { flakeMetadata, flakeRefOf, nixVersion } from '../nix/flake-metadata.js';
 import { asStorePath } from '../nix/installable.js';
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 
 export interface AttestationOptions {
   /** How the image is made, as for strata digest (whose defaults apply): the subject digest follows from these. */

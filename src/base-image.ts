@@ -5,11 +5,12 @@
 // checks them against their digests.
 import { layerMediaType, type ManifestFormat } from '../image/assemble.js';
 import { readContainerConfig, type SourceBlob, type SourceImage } from '../image/source.js';
-import { MediaType, type ContainerConfig, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type Platform } from '../image/types.js';
+import { MediaType, type ContainerConfig, type Descriptor, type HistoryEntry, type ImageConfig, type Platform } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 import { readSource, type RegistryOptions } from './copy.js';
-import { StrataError } from './errors.js';
-import { formatPlatform } from './platform.js';
-import { formatDockerReference, parseDestination, type Reference } from './reference.js';
+import { StrataError } from '../base/errors.js';
+import { formatPlatform } from '../oci/platform.js';
+import { formatDockerReference, parseDestination, type Reference } from '../oci/reference.js';
 
 export interface BaseLayer {
   descriptor: Descriptor;

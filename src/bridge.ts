@@ -10,12 +10,12 @@
 // failed and when to retry, the server's log gets the Nix error, once.
 import { access } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
-import { MediaType } from '../image/types.js';
+import { MediaType } from '../oci/types.js';
 import type { GcRoots } from '../nix/installable.js';
 import { BridgeError, type Bridge, type BridgedBlob, type BridgedManifest } from '../registry/server/bridge.js';
 import type { BuildRequest } from './build.js';
 import type { RegistryOptions } from './copy.js';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 import { streamLayer } from './layer-stream.js';
 import { MadeLayers } from './made-layers.js';
 import { jsonLogger, type Logger } from '../registry/server/log.js';

@@ -6,11 +6,11 @@ import { assembleAndWrite, type WriteImageOptions, type WrittenImage } from './w
 import { resolveBase, type BaseImage } from './base-image.js';
 import { uncompressedLayer } from '../image/uncompressed-layer.js';
 import { DigestOnlySink } from '../image/sink.js';
-import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from './description.js';
-import { StrataError } from './errors.js';
+import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from '../nix/description.js';
+import { StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
-import { hostSystem, parseSystem } from './platform.js';
-import { formatReference, parseDockerReference, parseSource, resolveTag, referenceTag, type Reference } from './reference.js';
+import { hostSystem, parseSystem } from '../oci/platform.js';
+import { formatReference, parseDockerReference, parseSource, resolveTag, referenceTag, type Reference } from '../oci/reference.js';
 import { repositoryOf, type RegistryOptions } from './copy.js';
 import { pushNixImage } from './push-image.js';
 import { createProgress } from './progress.js';
@@ -19,11 +19,12 @@ import type { Compression } from '../layers/compress.js';
 import type { Strategy } from '../layers/strategy.js';
 import { LayerCache } from '../layers/cache.js';
 import { checkLayerType, type ManifestFormat } from '../image/assemble.js';
-import type { Digest, Platform } from '../image/types.js';
+import type { Platform } from '../oci/types.js';
+import type { Digest } from '../base/digest.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
 import { shortName } from '../image/docker-archive.js';
-import { stageBeside } from '../image/fs.js';
+import { stageBeside } from '../base/fs.js';
 
 export interface BuildRequest {
   installable: string;

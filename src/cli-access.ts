@@ -3,10 +3,11 @@
 // move images, and the session and push options they make.
 import type { Command } from 'commander';
 import type { RegistryOptions } from './copy.js';
-import { createProgress, type Progress } from './progress.js';
+import type { Progress } from '../base/events.js';
+import { createProgress } from './progress.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY } from '../registry/retry.js';
 import type { SessionOptions } from '../registry/session.js';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 import { join } from 'node:path';
 import { BlobLocations } from '../registry/blob-locations.js';
 import { defaultCacheDir } from '../layers/cache.js';

@@ -9,9 +9,9 @@ import { renderDiff } from '../compare/render.js';
 import { accessFlags, positiveInt, sessionOptions, type AccessFlags } from './cli-access.js';
 import { imageOptions, request, type BuildFlags } from './cli-image.js';
 import { openTarget } from './compare-sources.js';
-import { describeError, StrataError } from './errors.js';
+import { describeError, StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
-import { parsePlatform } from './platform.js';
+import { parsePlatform } from '../oci/platform.js';
 import { createProgress } from './progress.js';
 
 type DiffFlags = BuildFlags & AccessFlags & { limit: string };

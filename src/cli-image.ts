@@ -2,8 +2,8 @@
 // digest, push, copy, diff) and their translation into a BuildRequest, in one place.
 import { Command, Option } from 'commander';
 import type { BuildRequest } from './build.js';
-import { StrataError } from './errors.js';
-import { parseDestination } from './reference.js';
+import { StrataError } from '../base/errors.js';
+import { parseDestination } from '../oci/reference.js';
 import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
 

@@ -5,15 +5,15 @@
 import { Command, Option } from 'commander';
 import { registryFlags, registryOptions, type RegistryFlags } from './cli-access.js';
 import { collect, sourceDateEpoch } from './cli-image.js';
-import { keyValue } from './description.js';
+import { keyValue } from '../nix/description.js';
 import { makeIndex, type IndexResult } from './index-image.js';
 import { checkSignFlags, prepareSigning, signingFlags, type SigningFlags } from './cli-sign.js';
 import { repositoryOf } from './copy.js';
 import { signThenTag } from './publish.js';
-import { StrataError } from './errors.js';
-import { formatPlatform } from './platform.js';
-import { parseDestination } from './reference.js';
-import { writeFileAtomic } from '../image/fs.js';
+import { StrataError } from '../base/errors.js';
+import { formatPlatform } from '../oci/platform.js';
+import { parseDestination } from '../oci/reference.js';
+import { writeFileAtomic } from '../base/fs.js';
 import { DEFAULT_MAX_LAYERS } from '../layers/plan.js';
 
 interface IndexFlags extends RegistryFlags, SigningFlags {

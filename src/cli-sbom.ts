@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { attestationsFor } from './attestations.js';
 import { sourceDateEpoch } from './cli-image.js';
-import { StrataError } from './errors.js';
-import { mkdirs, writeFileAtomic } from '../image/fs.js';
-import type { Digest } from '../image/types.js';
+import { StrataError } from '../base/errors.js';
+import { mkdirs, writeFileAtomic } from '../base/fs.js';
+import type { Digest } from '../base/digest.js';
 
 interface SbomFlags {
   output: string;

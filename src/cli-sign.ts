@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { isCosignEncrypted } from '../sign/cosign-key.js';
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 import { getManifest } from '../registry/manifests.js';
 import type { SessionOptions } from '../registry/session.js';
 import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../sign/keys.js';
@@ -17,8 +17,8 @@ import type { VerifyPolicy } from '../sign/trust.js';
 import { accessFlags, sessionOptions, type AccessFlags } from './cli-access.js';
 import { repositoryOf } from './copy.js';
 import { referrersTag } from '../registry/referrers.js';
-import { StrataError } from './errors.js';
-import { formatDockerReference, parseDestination, type DockerReference } from './reference.js';
+import { StrataError } from '../base/errors.js';
+import { formatDockerReference, parseDestination, type DockerReference } from '../oci/reference.js';
 
 /** @sigstore/sign's defaults: the public-good instance. */
 const DEFAULT_FULCIO_URL = 'https://fulcio.sigstore.dev';

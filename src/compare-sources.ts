@@ -9,15 +9,16 @@ import { readDockerArchive } from '../image/docker-archive.js';
 import { parseOci } from '../image/oci-json.js';
 import { readContainerConfig, type SourceImage } from '../image/source.js';
 import { imageConfig, imageManifest } from '../oci/schema.js';
-import type { Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest } from '../image/types.js';
-import { HashTap } from '../layers/hash-tap.js';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.js';
+import type { Digest } from '../base/digest.js';
+import { HashTap } from '../base/hash-tap.js';
 import { layerTar } from '../layers/layer.js';
 import type { CompareImage, CompareLayer, CompareTarget, OpenedTarget } from '../compare/model.js';
 import type { BuildRequest } from './build.js';
 import { readSource, type RegistryOptions } from './copy.js';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 import { planNixImage } from './nix-image.js';
-import { formatReference, parseSource } from './reference.js';
+import { formatReference, parseSource } from '../oci/reference.js';
 
 /** A HashTap that, at the end, fails the stream unless what passed is `expect`. */
 class CheckingTap extends HashTap {

@@ -1,25 +1,26 @@
 // `strata copy`, `pull` and the non-Nix half of `push`: an existing image from
 // any source (OCI layout, oci-archive, registry) to any sink, byte for byte, so
 // its digest stays the same. Nix installables go through build() instead.
-import { settleAll } from './settle.js';
+import { settleAll } from '../base/settle.js';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
 import { uncompressedLayer } from '../image/uncompressed-layer.js';
 import { parseOci } from '../image/oci-json.js';
 import { imageConfig } from '../oci/schema.js';
-import { stageBeside } from '../image/fs.js';
+import { stageBeside } from '../base/fs.js';
 import { OciLayoutWriter } from '../image/layout.js';
 import { importSourceBlob } from '../image/sink.js';
 import { readOciArchive, readOciLayout, uniqueBlobs, type SourceImage } from '../image/source.js';
-import type { Digest, Platform } from '../image/types.js';
+import type { Platform } from '../oci/types.js';
+import type { Digest } from '../base/digest.js';
 import { blobLabel, type Repository } from '../registry/blobs.js';
 import { limiter, pushSourceImage, type PushOptions } from '../registry/push.js';
 import { RegistrySession, type SessionOptions } from '../registry/session.js';
 import { readRegistryImage } from '../registry/source.js';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
-import { formatReference, referenceTag, resolveTag, type Reference } from './reference.js';
+import { formatReference, referenceTag, resolveTag, type Reference } from '../oci/reference.js';
 import { shortName } from '../image/docker-archive.js';
 
 export interface RegistryOptions {

@@ -8,16 +8,17 @@
 // tags are held back for the caller to write once it has signed (publish.ts).
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatPlatform, hostSystem, parsePlatform, parseSystem } from './platform.js';
+import { formatPlatform, hostSystem, parsePlatform, parseSystem } from '../oci/platform.js';
 import { build, type BuildRequest } from './build.js';
 import { readSource, repositoryOf, writeSourceImage, type CopyResult, type RegistryOptions } from './copy.js';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
-import { formatReference, parseSource, referenceTag, resolveTag, type Reference } from './reference.js';
-import { stageBeside } from '../image/fs.js';
+import { formatReference, parseSource, referenceTag, resolveTag, type Reference } from '../oci/reference.js';
+import { stageBeside } from '../base/fs.js';
 import { comparePlatforms, makeImageIndex, onePerPlatform, platformMatches, platformOfConfig, type IndexChild } from '../image/image-index.js';
 import { isIndex, readContainerConfig, readOciLayout, type SourceImage } from '../image/source.js';
-import type { Digest, Platform } from '../image/types.js';
+import type { Platform } from '../oci/types.js';
+import type { Digest } from '../base/digest.js';
 import { readRegistryImage } from '../registry/source.js';
 
 export interface IndexRequest {

@@ -8,7 +8,7 @@ import type { Compression } from '../layers/compress.js';
 import { GcRoots } from '../nix/installable.js';
 import { prepareImage, type BuildRequest, type PreparedImage } from './build.js';
 import type { RegistryOptions } from './copy.js';
-import { hostSystem, parseSystem } from './platform.js';
+import { hostSystem, parseSystem } from '../oci/platform.js';
 import { assembleAndWrite, planImage, type ImagePlan, type WrittenImage } from './write-image.js';
 
 export interface PlannedNixImage {

@@ -1,16 +1,8 @@
 // Progress of push, pull and copy: one stream of events, rendered as bars on a
 // terminal, as short lines in CI logs, as NDJSON for tools, or not at all.
 import cliProgress from 'cli-progress';
+import type { Progress, ProgressEvent } from '../base/events.js';
 
-export type BlobAction = 'uploaded' | 'exists' | 'mounted' | 'downloaded' | 'copied' | 'reused';
-export type ProgressEvent =
-  | { type: 'blob-start'; id: string; label: string; size?: number }
-  | { type: 'blob-progress'; id: string; bytes: number }
-  | { type: 'blob-done'; id: string; digest: string; size: number; action: BlobAction }
-  | { type: 'retry'; id?: string; step: string; attempt: number; reason: string; delayMs: number }
-  | { type: 'manifest'; ref: string; digest: string }
-  | { type: 'message'; text: string };
-export interface Progress { emit(e: ProgressEvent): void; close(): void }
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
 export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number };
 

@@ -3,10 +3,10 @@
 // made with its tags held back (build's and copy's holdTags, index's too);
 // here the digest is signed and only then are those tags written. A failure
 // anywhere before leaves the image in the registry by digest alone.
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 import { shortDigest, type Repository } from '../registry/blobs.js';
 import { getManifest, putManifest } from '../registry/manifests.js';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 
 export async function signThenTag(repo: Repository, digest: Digest, tags: string[], sign: (digest: Digest) => Promise<void>): Promise<void> {
   await sign(digest);

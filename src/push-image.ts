@@ -6,12 +6,13 @@
 // a re-push from a fresh runner with an empty cache compresses nothing. A base
 // image's layers go as they are: mounted when the base is in another repository
 // of the destination's registry, else streamed from wherever the base is.
-import { settleAll } from './settle.js';
+import { settleAll } from '../base/settle.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { parseOci } from '../image/oci-json.js';
 import { readChecked } from '../image/source.js';
-import { StrataAnnotation, type Digest, type Platform } from '../image/types.js';
+import { StrataAnnotation, type Platform } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 import { imageConfig } from '../oci/schema.js';
 import type { LayerDigests } from '../layers/layer.js';
 import { blobSize, bufferSource, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';

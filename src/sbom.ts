@@ -6,7 +6,7 @@
 // order: the closure bytewise by path, flake inputs by lock-file id.
 // The mapping is explained in docs/sbom.md.
 import { createHash } from 'node:crypto';
-import type { Digest } from '../image/types.js';
+import type { Digest } from '../base/digest.js';
 import type { FlakeAttrs, FlakeMetadata, LockedSource } from '../nix/flake-metadata.js';
 import type { StorePathInfo } from '../nix/json.js';
 

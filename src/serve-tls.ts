@@ -6,7 +6,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 
 /**
  * How long a connection may take to finish its TLS handshake (Node's default

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
-import { mkdirs } from '../image/fs.js';
+import { mkdirs } from '../base/fs.js';
 import { createAccess, loadHtpasswd, loadPolicy, type AccessMode } from '../registry/server/access.js';
 import { createRegistryApp } from '../registry/server/app.js';
 import type { Bridge } from '../registry/server/bridge.js';
@@ -18,7 +18,7 @@ import { gc } from '../registry/server/gc.js';
 import { jsonLogger, logRequests, type Logger } from '../registry/server/log.js';
 import { Store } from '../registry/server/store.js';
 import { isLoopback } from '../registry/session.js';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 import { describeCertificate, readTlsPair, TLS_HANDSHAKE_MS, tlsFiles } from './serve-tls.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:5000';

@@ -1,13 +1,14 @@
 // Writes an image's blobs into an OCI layout: each layer streamed from the store
 // through tar and the compressor into the layout, then the config and manifest.
-import { settleAll } from './settle.js';
+import { settleAll } from '../base/settle.js';
 import pLimit from 'p-limit';
 import { makeConfig, makeManifest, layerMediaType, type Blob, type BuiltLayer, type LayerDescriptor, type ManifestFormat } from '../image/assemble.js';
-import { canonicalJson } from '../image/canonical.js';
+import { canonicalJson } from '../base/canonical.js';
 import { importSourceBlob, type BlobSink } from '../image/sink.js';
-import { Annotation, StrataAnnotation, type Digest, type Platform } from '../image/types.js';
+import { Annotation, StrataAnnotation, type Platform } from '../oci/types.js';
+import { type Digest } from '../base/digest.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
-import { sha256 } from '../layers/hash-tap.js';
+import { sha256 } from '../base/hash-tap.js';
 import { LAYER_FORMAT_VERSION } from '../layers/format.js';
 import type { LayerDigests, LayerInput } from '../layers/layer.js';
 import type { LayerCache } from '../layers/cache.js';
@@ -16,10 +17,10 @@ import { planLayers } from '../layers/plan.js';
 import { rootEntries } from '../layers/root.js';
 import type { TreeEntry } from '../layers/tree.js';
 import type { StorePathInfo } from '../nix/json.js';
-import type { ImageDescription } from './description.js';
+import type { ImageDescription } from '../nix/description.js';
 import type { Strategy } from '../layers/strategy.js';
 import { baseLayerMediaType, mergeConfig, type BaseImage } from './base-image.js';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 
 export interface WriteImageOptions {
   description: ImageDescription;

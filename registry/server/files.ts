@@ -5,7 +5,7 @@
 // "latest.tmp-1a2b" is itself a valid tag: a listing must never show one.
 import { open, rename, unlink, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { mkdirs, writeFileAtomic } from '../../image/fs.js';
+import { mkdirs, writeFileAtomic } from '../../base/fs.js';
 
 /** fsync of a directory, so a rename into it survives a crash. */
 export async function syncDir(dir: string): Promise<void> {

@@ -1,5 +1,5 @@
 // GET /v2/<name>/tags/list (with n and last) and GET /v2/<name>/referrers/<digest>.
-import { MediaType, type Descriptor } from '../../image/types.js';
+import { MediaType, type Descriptor } from '../../oci/types.js';
 import { digestParam } from './blob-routes.js';
 import { bridged, type Endpoint } from './context.js';
 import { nameUnknown, RegistryError } from './errors.js';

@@ -9,8 +9,8 @@
 // with referencedDigests, which is lenient: a manifest taken by an older,
 // laxer version must still keep its blobs alive.
 import { isIndex } from '../../image/source.js';
-import { MediaType, type Descriptor } from '../../image/types.js';
-import { sha256 } from '../../layers/hash-tap.js';
+import { MediaType, type Descriptor } from '../../oci/types.js';
+import { sha256 } from '../../base/hash-tap.js';
 import { manifestInvalid } from './errors.js';
 import { isBlobDigest, type BlobDigest } from './names.js';
 

@@ -6,8 +6,8 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import type { Descriptor } from '../../image/types.js';
-import { mkdirs } from '../../image/fs.js';
+import type { Descriptor } from '../../oci/types.js';
+import { mkdirs } from '../../base/fs.js';
 import { ifExists, removeFile, touch, writeAtomic } from './files.js';
 import { Layout } from './layout.js';
 import type { ParsedManifest } from './manifest.js';

@@ -9,7 +9,7 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mkdirs } from '../../image/fs.js';
+import { mkdirs } from '../../base/fs.js';
 import { digestInvalid, RegistryError, uploadUnknown } from './errors.js';
 import { ifExists, publish, touch } from './files.js';
 import type { Layout } from './layout.js';

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
-import { canonicalJson } from '../../image/canonical.js';
+import { canonicalJson } from '../../base/canonical.js';
 import { lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const GOLDEN = readGolden().cases['golden#default']!.manifest!;

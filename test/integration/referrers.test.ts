@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { putBlob } from '../../sign/store.js';
 import { attachReferrer, listReferrers } from '../../registry/referrers.js';
 import { RegistrySession } from '../../registry/session.js';
-import { canonicalJson } from '../../image/canonical.js';
+import { canonicalJson } from '../../base/canonical.js';
 import { startGhcrFront, type GhcrFront } from '../helpers/ghcr-front.js';
 import { skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';

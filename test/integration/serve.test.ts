@@ -12,7 +12,7 @@ import bcrypt from 'bcryptjs';
 import { configFromEnv } from '../../conformance/distribution/config.js';
 import type { Report } from '../../conformance/distribution/report.js';
 import { runConformance } from '../../conformance/distribution/runner.js';
-import { canonicalJson } from '../../image/canonical.js';
+import { canonicalJson } from '../../base/canonical.js';
 import { attachReferrer, listReferrers } from '../../registry/referrers.js';
 import { BridgeError, type Bridge } from '../../registry/server/bridge.js';
 import { serve } from '../../src/serve.js';

@@ -7,7 +7,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { canonicalJson } from '../../image/canonical.js';
+import { canonicalJson } from '../../base/canonical.js';
 import { attachReferrer } from '../../registry/referrers.js';
 import { RegistrySession } from '../../registry/session.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';

@@ -14,8 +14,8 @@ import { createAccess } from '../../registry/server/access.js';
 import { createRegistryApp } from '../../registry/server/app.js';
 import { Store } from '../../registry/server/store.js';
 import { startServe, type Served } from '../helpers/serve.js';
-import { MediaType } from '../../image/types.js';
-import { sha256 } from '../../layers/hash-tap.js';
+import { MediaType } from '../../oci/types.js';
+import { sha256 } from '../../base/hash-tap.js';
 
 const OCI_MANIFEST: string = MediaType.ociManifest;
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';

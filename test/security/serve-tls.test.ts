@@ -20,8 +20,8 @@ import { killChild, spawnTracked } from '../../conformance/reproducibility/child
 import { TLS_HANDSHAKE_MS } from '../../src/serve-tls.js';
 import { skopeo } from '../helpers/podman.js';
 import { expectFailure, removeDir, runStrata, strataBin, tempDir } from '../helpers/strata.js';
-import { MediaType } from '../../image/types.js';
-import { sha256 } from '../../layers/hash-tap.js';
+import { MediaType } from '../../oci/types.js';
+import { sha256 } from '../../base/hash-tap.js';
 
 const OCI_MANIFEST: string = MediaType.ociManifest;
 const sha = sha256;

@@ -13,10 +13,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LayerCache } from '../../layers/cache.js';
-import { canonicalJson } from '../../image/canonical.js';
+import { canonicalJson } from '../../base/canonical.js';
 import { nixEnv, removeDir, repoRoot, strataBin, tempDir } from '../helpers/strata.js';
-import { MediaType } from '../../image/types.js';
-import { sha256 } from '../../layers/hash-tap.js';
+import { MediaType } from '../../oci/types.js';
+import { sha256 } from '../../base/hash-tap.js';
 
 const sha = sha256;
 const OCI_MANIFEST: string = MediaType.ociManifest;

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { baseLayerMediaType, mergeConfig } from '../../src/base-image.js';
-import { StrataError } from '../../src/errors.js';
-import type { ContainerConfig } from '../../image/types.js';
+import { StrataError } from '../../base/errors.js';
+import type { ContainerConfig } from '../../oci/types.js';
 
 describe('mergeConfig', () => {
   const base: ContainerConfig = {

@@ -1,7 +1,7 @@
 // Canonical JSON: the bytes of configs and manifests, and so their digests.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalJson } from '../../image/canonical.js';
+import { canonicalJson } from '../../base/canonical.js';
 
 describe('canonicalJson', () => {
   it('sorts keys and writes no whitespace', () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { StrataError } from '../../src/errors.js';
+import { StrataError } from '../../base/errors.js';
 import { parseWwwAuthenticate, scopeFor } from '../../registry/challenge.js';
 
 describe('parseWwwAuthenticate: what registries send', () => {

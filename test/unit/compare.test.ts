@@ -11,10 +11,10 @@ import { diffTargets } from '../../compare/diff.js';
 import { diffFields } from '../../compare/fields.js';
 import type { CompareImage, CompareIndex } from '../../compare/model.js';
 import { renderDiff } from '../../compare/render.js';
-import type { Descriptor, ImageConfig, Platform } from '../../image/types.js';
-import { sha256 } from '../../layers/hash-tap.js';
+import type { Descriptor, ImageConfig, Platform } from '../../oci/types.js';
+import { sha256 } from '../../base/hash-tap.js';
 import { checkedTar } from '../../src/compare-sources.js';
-import { StrataError } from '../../src/errors.js';
+import { StrataError } from '../../base/errors.js';
 
 type Entry = { name: string; content?: string; mode?: number; type?: 'file' | 'directory' | 'symlink'; linkname?: string; mtime?: number };
 

@@ -7,7 +7,7 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { StrataError } from '../../src/errors.js';
+import { StrataError } from '../../base/errors.js';
 import { loadPrivateKey, loadPublicKey } from '../../sign/keys.js';
 import { repoRoot } from '../helpers/strata.js';
 

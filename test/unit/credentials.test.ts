@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { StrataError } from '../../src/errors.js';
+import { StrataError } from '../../base/errors.js';
 import { redact, resolveCredential, type CredentialOptions } from '../../registry/credentials.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');

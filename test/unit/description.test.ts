@@ -2,8 +2,8 @@
 // paths it names, its users, and Nix's name parsing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyOverrides, checkUser, closureRoots, drvName, normalisePort, parseDescriptionJson, type ImageDescription } from '../../src/description.js';
-import { StrataError } from '../../src/errors.js';
+import { applyOverrides, checkUser, closureRoots, drvName, normalisePort, parseDescriptionJson, type ImageDescription } from '../../nix/description.js';
+import { StrataError } from '../../base/errors.js';
 
 const HELLO = '/nix/store/5ny4hqagm20kmrisivssc3blx9z66af5-hello-2.12';
 const DEP = '/nix/store/0cdnxsjznm42gy4sp2qwpjxsw242ncq2-dep';

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { comparePlatforms, indexMediaType, makeImageIndex, normalizePlatform, platformMatches, platformOfConfig, type IndexChild } from '../../image/image-index.js';
-import { sha256 } from '../../layers/hash-tap.js';
-import { exitCodeFor, StrataError } from '../../src/errors.js';
-import type { Platform } from '../../image/types.js';
+import { sha256 } from '../../base/hash-tap.js';
+import { exitCodeFor, StrataError } from '../../base/errors.js';
+import type { Platform } from '../../oci/types.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';

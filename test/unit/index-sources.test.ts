@@ -2,9 +2,9 @@
 // and which --platform values it reads.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StrataError } from '../../src/errors.js';
-import { parsePlatform } from '../../src/platform.js';
-import { parseSource } from '../../src/reference.js';
+import { StrataError } from '../../base/errors.js';
+import { parsePlatform } from '../../oci/platform.js';
+import { parseSource } from '../../oci/reference.js';
 
 const exists = (paths: string[]) => (p: string) => paths.includes(p);
 

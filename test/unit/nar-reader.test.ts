@@ -15,7 +15,7 @@ import { walkStorePath, type StoreObject } from '../../layers/store-walk.js';
 import { tarStream } from '../../layers/tar.js';
 import type { TreeEntry } from '../../layers/tree.js';
 import { parsePathInfoJson } from '../../nix/json.js';
-import { StrataError } from '../../src/errors.js';
+import { StrataError } from '../../base/errors.js';
 
 const hasNix = spawnSync('nix-store', ['--version']).status === 0;
 const skip = !hasNix && 'nix is not on PATH';

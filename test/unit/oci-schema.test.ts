@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import { checkOci, fieldPath, OciJsonError } from '../../oci/parse.js';
 import { descriptor, digest, dockerManifestList, imageConfig, imageIndex, imageManifest, mediaType, MAX_MANIFEST_BYTES, type OciDescriptor, type OciManifest } from '../../oci/schema.js';
 import { parseOci } from '../../image/oci-json.js';
-import { exitCodeFor, StrataError } from '../../src/errors.js';
-import type { Descriptor, ImageManifest } from '../../image/types.js';
+import { exitCodeFor, StrataError } from '../../base/errors.js';
+import type { Descriptor, ImageManifest } from '../../oci/types.js';
 
 const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 const good = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${hex('a')}`, size: 3 };

@@ -1,8 +1,8 @@
 // Nix systems and OCI platforms, both ways.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StrataError } from '../../src/errors.js';
-import { formatPlatform, parseSystem } from '../../src/platform.js';
+import { StrataError } from '../../base/errors.js';
+import { formatPlatform, parseSystem } from '../../oci/platform.js';
 
 // The mapping written out by hand from the OCI image-index platform values (GOARCH names).
 const MAPPING: [string, string, { os: string; architecture: string; variant?: string }][] = [

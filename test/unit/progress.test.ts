@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, it, mock } from 'node:test';
-import { createProgress, humanBytes, resolveMode, type ProgressEvent, type ProgressStream } from '../../src/progress.js';
+import type { ProgressEvent } from '../../base/events.js';
+import { createProgress, humanBytes, resolveMode, type ProgressStream } from '../../src/progress.js';
 
 const D1 = `sha256:${'3f2a9c1b4d5e'}${'0'.repeat(52)}`;
 const D2 = `sha256:${'abcdef012345'}${'1'.repeat(52)}`;

@@ -2,8 +2,8 @@
 // the bare-destination shorthand, and what is refused.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StrataError } from '../../src/errors.js';
-import { formatDockerReference, parseDestination, parseDockerReference, parseSource, referenceTag, resolveTag } from '../../src/reference.js';
+import { StrataError } from '../../base/errors.js';
+import { formatDockerReference, parseDestination, parseDockerReference, parseSource, referenceTag, resolveTag } from '../../oci/reference.js';
 
 const HEX = 'a'.repeat(32) + '0123456789abcdef0123456789abcdef';
 const DIGEST = `sha256:${HEX}`;

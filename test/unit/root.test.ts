@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rootEntries } from '../../layers/root.js';
-import type { ImageDescription } from '../../src/description.js';
-import { StrataError } from '../../src/errors.js';
+import type { ImageDescription } from '../../nix/description.js';
+import { StrataError } from '../../base/errors.js';
 
 let dir: string;
 before(() => {

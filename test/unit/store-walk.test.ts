@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { walkStorePath, type StoreObject } from '../../layers/store-walk.js';
 import type { TreeEntry } from '../../layers/tree.js';
-import { StrataError } from '../../src/errors.js';
+import { StrataError } from '../../base/errors.js';
 
 const NAME = '0cdnxsjznm42gy4sp2qwpjxsw242ncq2-sample';
 const TREE_HASH = 'sha256-CPNLsVDLdF3+sWDC/3FQufUyAXKEsXCEXqTs3a4Rldk=';

@@ -7,7 +7,7 @@ import { createReadStream, lstatSync, mkdtempSync, readFileSync, rmSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeFileAtomic } from '../../image/fs.js';
+import { writeFileAtomic } from '../../base/fs.js';
 
 test('a named pipe is written to and stays a pipe', { timeout: 10_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-fifo-'));

@@ -3,9 +3,9 @@
 // package; CLI flags override either.
 import { readdir, stat } from 'node:fs/promises';
 import { z } from 'zod';
-import type { ContainerConfig } from '../image/types.js';
-import type { PackageMeta, Realised } from '../nix/installable.js';
-import { StrataError } from './errors.js';
+import type { ContainerConfig } from '../oci/types.js';
+import type { PackageMeta, Realised } from './installable.js';
+import { StrataError } from '../base/errors.js';
 
 export interface UserEntry {
   name: string;

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StrataError } from '../src/errors.js';
+import { StrataError } from './errors.js';
 
 /**
  * mkdir -p, one component at a time. Node's own recursive mkdir spins forever on

@@ -2,7 +2,7 @@
 // never by reading a blob twice.
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
-import type { Digest } from '../image/types.js';
+import type { Digest } from './digest.js';
 
 export class HashTap extends Transform {
   private readonly hash = createHash('sha256');

@@ -4,7 +4,7 @@
 // source whose first component is a registry host; any other source is a Nix
 // installable. Paths and the rest split at the first colon, as skopeo does.
 import { existsSync } from 'node:fs';
-import { StrataError } from './errors.js';
+import { StrataError } from '../base/errors.js';
 
 export interface DockerReference {
   /** Registry host[:port], normalised: docker.io for Docker Hub. */

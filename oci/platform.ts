@@ -1,6 +1,6 @@
 // Nix systems ↔ OCI platforms.
-import { StrataError } from './errors.js';
-import type { Platform } from '../image/types.js';
+import { StrataError } from '../base/errors.js';
+import type { Platform } from './types.js';
 
 const SYSTEMS: Record<string, Platform> = {
   'x86_64-linux': { os: 'linux', architecture: 'amd64' },

@@ -1,8 +1,7 @@
 // Types for the OCI structures, written from the OCI image spec v1.1
 // (descriptor.md, manifest.md, image-index.md, config.md, image-layout.md)
 // and Docker's image manifest v2 schema 2 for the docker form.
-
-export type Digest = `sha256:${string}`;
+import type { Digest } from '../base/digest.js';
 
 export const MediaType = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -115,7 +114,3 @@ export const StrataAnnotation = {
   compressor: 'dev.strata.compressor',
   layerKey: 'dev.strata.layer.key',
 } as const;
-
-export function isDigest(s: string): s is Digest {
-  return /^sha256:[a-f0-9]{64}$/.test(s);
-}

@@ -1,0 +1,8 @@
+// Content digests as Strata writes and accepts them: sha256 only, lowercase
+// hex, the form the OCI descriptor spec requires of every registered algorithm.
+
+export type Digest = `sha256:${string}`;
+
+export function isDigest(s: string): s is Digest {
+  return /^sha256:[a-f0-9]{64}$/.test(s);
+}
