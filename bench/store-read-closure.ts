@@ -1,6 +1,7 @@
-// Both store readers over a whole realistic closure, one layer per path as the
-// stable strategy makes them, uncompressed, sequential: what a build pays per
-// path (nix-store --dump starts one process per path). Alternating rounds.
+// The filesystem walk over a whole realistic closure, one layer per path as the
+// stable strategy makes them, uncompressed, sequential: what a build pays to
+// read its store paths. (It once ran beside a NAR reader, one `nix-store --dump`
+// process per path, which lost here: docs/benchmarks/store-read.md.)
 //   node dist/bench/store-read-closure.js STORE_PATH   (e.g. appA or appB of bench/debian-closure)
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
@@ -13,16 +14,16 @@ const infos = parsePathInfoJson(spawnSync('nix', ['--extra-experimental-features
 const bytes = infos.reduce((n, i) => n + i.narSize, 0);
 const discard = () => new Writable({ write: (_c, _e, cb) => cb() });
 
-async function run(reader: 'fs' | 'nar'): Promise<number> {
+async function run(): Promise<number> {
   const t = process.hrtime.bigint();
-  for (const i of infos) await writeLayer({ storeObjects: [i], reader }, { compression: 'none', mtime: 0 }, discard());
+  for (const i of infos) await writeLayer({ storeObjects: [i] }, { compression: 'none', mtime: 0 }, discard());
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-const times: Record<'fs' | 'nar', number[]> = { fs: [], nar: [] };
-for (let round = 0; round < 3; round++) for (const r of ['fs', 'nar'] as const) times[r].push(await run(r));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+const times: number[] = [];
+for (let round = 0; round < 3; round++) times.push(await run());
+const median = [...times].sort((a, b) => a - b)[1]!;
 console.log(`closure of ${root.slice(44)}: ${infos.length} paths, ${(bytes / 1e6).toFixed(0)} MB`);
 console.log('| reader | seconds (median of 3) | MB/s |');
 console.log('|---|---|---|');
-for (const r of ['fs', 'nar'] as const) console.log(`| ${r} | ${median(times[r]).toFixed(2)} | ${(bytes / 1e6 / median(times[r])).toFixed(0)} |`);
+console.log(`| fs | ${median.toFixed(2)} | ${(bytes / 1e6 / median).toFixed(0)} |`);

@@ -1,7 +1,8 @@
 // Reading store paths for layers: from the filesystem (Strata's walk, which
-// serialises a NAR on the way to check the NAR hash) versus through
-// `nix-store --dump`: hashed only (a lower bound for any reader that parses it
-// into tar entries), and parsed by the NAR reader into the same tar. Side by
+// serialises a NAR on the way to check the NAR hash) versus `nix-store --dump`
+// hashed only, a lower bound for any reader that would parse the NAR into tar
+// entries (a NAR reader did, 1.4x faster than the walk on one large path and
+// slower over closures; removed, see docs/benchmarks/store-read.md). Side by
 // side, alternating, in one run.
 //   node dist/bench/store-read.js [STORE_PATH…]   (default: adds /usr/lib/python3.11
 //   and /usr/lib/x86_64-linux-gnu to the store first)
@@ -9,7 +10,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { dumpStorePath } from '../layers/nar-reader.js';
 import { walkStorePath } from '../layers/store-walk.js';
 import { tarStream } from '../layers/tar.js';
 import { parsePathInfoJson } from '../nix/json.js';
@@ -32,12 +32,6 @@ function sink(): { stream: Writable; bytes: () => number } {
 async function viaFilesystem(path: string, narHash: string): Promise<number> {
   const s = sink();
   await pipeline(tarStream(walkStorePath({ path, narHash }), { mtime: 0 }), s.stream);
-  return s.bytes();
-}
-
-async function viaNarReader(path: string, narHash: string): Promise<number> {
-  const s = sink();
-  await pipeline(tarStream(dumpStorePath({ path, narHash }), { mtime: 0 }), s.stream);
   return s.bytes();
 }
 
@@ -68,29 +62,23 @@ async function main(): Promise<void> {
   }
   const infos = parsePathInfoJson(spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths], { encoding: 'utf8' }).stdout);
   console.log(
-    `| store path | NAR size | files (fs walk) | fs walk + NAR check + tar, MB/s | nix-store --dump + sha256, MB/s | NAR reader + NAR check + tar, MB/s | ratio fs/dump | ratio NAR reader/fs |`,
+    `| store path | NAR size | files (fs walk) | fs walk + NAR check + tar, MB/s | nix-store --dump + sha256, MB/s | ratio fs/dump |`,
   );
-  console.log(`|---|---|---|---|---|---|---|---|`);
+  console.log(`|---|---|---|---|---|---|`);
   for (const info of infos) {
     let files = 0;
     for await (const e of walkStorePath(info)) if (e.type === 'file') files++;
     const fs: number[] = [];
     const dump: number[] = [];
-    const reader: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      const a = await time(() => viaFilesystem(info.path, info.narHash));
+      fs.push((await time(() => viaFilesystem(info.path, info.narHash))).ms);
       dump.push((await time(() => viaNarDump(info.path, info.narHash))).ms);
-      const b = await time(() => viaNarReader(info.path, info.narHash));
-      if (a.bytes !== b.bytes) throw new Error(`${info.path}: the NAR reader's tar has ${b.bytes} bytes, the walk's ${a.bytes}`);
-      fs.push(a.ms);
-      reader.push(b.ms);
     }
     const mb = info.narSize / 1e6;
     const fsRate = mb / (median(fs) / 1000);
     const dumpRate = mb / (median(dump) / 1000);
-    const readerRate = mb / (median(reader) / 1000);
     console.log(
-      `| ${info.path.slice(44)} | ${mb.toFixed(0)} MB | ${files} | ${fsRate.toFixed(0)} | ${dumpRate.toFixed(0)} | ${readerRate.toFixed(0)} | ${(fsRate / dumpRate).toFixed(2)} | ${(readerRate / fsRate).toFixed(2)} |`,
+      `| ${info.path.slice(44)} | ${mb.toFixed(0)} MB | ${files} | ${fsRate.toFixed(0)} | ${dumpRate.toFixed(0)} | ${(fsRate / dumpRate).toFixed(2)} |`,
     );
   }
 }

@@ -6,7 +6,6 @@ import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../base/digest.js';
 import { createCompressor, type Compression } from './compress.js';
 import { HashTap } from '../base/hash-tap.js';
-import { dumpStorePath } from './nar-reader.js';
 import { walkStorePath, type StoreObject } from './store-walk.js';
 import { tarStream } from './tar.js';
 import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
@@ -21,13 +20,6 @@ export interface LayerInput {
   storeObjects: StoreObject[];
   /** Entries made by Strata (root symlink farm, /etc files), already in tree order. */
   extra?: TreeEntry[];
-  /**
-   * How store paths are read; both check the NAR hash and give the same bytes.
-   * 'fs' (default): walking the filesystem. 'nar': through `nix-store --dump`,
-   * 1.4x faster on one large path but slower over real closures, where a process
-   * per path costs more than it saves (docs/benchmarks/store-read.md).
-   */
-  reader?: 'nar' | 'fs';
 }
 
 export interface LayerOptions {
@@ -60,7 +52,7 @@ export async function* layerEntries(input: LayerInput): AsyncGenerator<TreeEntry
   if (objects.length > 0) {
     yield { type: 'directory', path: 'nix', mode: NIX_DIR_MODE };
     yield { type: 'directory', path: 'nix/store', mode: NIX_DIR_MODE };
-    for (const o of objects) yield* (input.reader === 'nar' ? dumpStorePath(o) : walkStorePath(o));
+    for (const o of objects) yield* walkStorePath(o);
   }
   yield* afterNix;
 }
