@@ -5,6 +5,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import type { ContainerConfig } from '../oci/types.js';
 import type { PackageMeta, Realised } from './installable.js';
+import { parseStoreName } from './store-name.js';
 import { StrataError } from '../base/errors.js';
 
 export interface UserEntry {
@@ -127,20 +128,14 @@ export function parseDescriptionJson(json: unknown): ImageDescription {
   };
 }
 
-/** Nix's parseDrvName: the name is everything before the first '-' not followed by a letter. */
-export function drvName(name: string): string {
-  const m = /^(.*?)-[^a-zA-Z]/.exec(name);
-  return m ? m[1]! : name;
-}
-
 /** The description of a plain package: its closure, its main program as entrypoint. */
 export async function describePackage(outputs: string[], meta: PackageMeta): Promise<ImageDescription> {
   const main = outputs[0]!;
   const storeName = main.split('/').pop()!.slice(33);
-  const name = meta.pname ?? drvName(meta.name ?? storeName);
+  const name = meta.pname ?? parseStoreName(meta.name ?? storeName).name;
   const config: ContainerConfig = {};
   const bins = await readdir(`${main}/bin`).catch(() => [] as string[]);
-  const program = [meta.mainProgram, meta.pname, drvName(meta.name ?? storeName)].find((p) => p && bins.includes(p)) ?? (bins.length === 1 ? bins[0] : undefined);
+  const program = [meta.mainProgram, meta.pname, parseStoreName(meta.name ?? storeName).name].find((p) => p && bins.includes(p)) ?? (bins.length === 1 ? bins[0] : undefined);
   if (meta.mainProgram && program !== meta.mainProgram) {
     throw new StrataError('description', `meta.mainProgram '${meta.mainProgram}' is not in ${main}/bin`);
   }

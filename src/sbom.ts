@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Digest } from '../base/digest.js';
 import type { FlakeAttrs, FlakeMetadata, LockedSource } from '../nix/flake-metadata.js';
 import type { StorePathInfo } from '../nix/json.js';
+import { parseStoreName } from '../nix/store-name.js';
 
 export interface SbomFacts {
   /** The image the documents are about: its name, tag and manifest digest. */
@@ -45,39 +46,6 @@ export const LOCAL_BUILDER = 'https://strata.dev/local';
 
 // ---------------------------------------------------------------------------
 // Store names
-
-/**
- * Output names nixpkgs gives a derivation's other outputs; Nix appends
- * `-<output>` to their store names (`openssl-3.0.13-bin`), which would
- * otherwise end up in the version.
- */
-const OUTPUT_NAMES = new Set(['bin', 'dev', 'devdoc', 'doc', 'info', 'lib', 'man', 'out', 'static', 'debug']);
-
-export interface StoreName {
-  name: string;
-  version?: string;
-  /** The output, when the name ends in one of the usual output names after a version. */
-  output?: string;
-}
-
-/**
- * A store path's name split as Nix's parseDrvName does: the version starts
- * after the first '-' that is followed by something other than a letter
- * (`hello-2.12` → hello 2.12; `golden-launcher` has none). A trailing
- * `-bin`, `-dev`, `-lib`… after a version is the output, not part of the
- * version; without a version it cannot be told from the name (`foo-dev`
- * stays the name).
- */
-export function parseStoreName(basename: string): StoreName {
-  const full = /^[0-9a-df-np-sv-z]{32}-/.test(basename) ? basename.slice(33) : basename;
-  const dash = /-[^a-zA-Z]/.exec(full);
-  if (!dash) return { name: full };
-  const name = full.slice(0, dash.index);
-  const version = full.slice(dash.index + 1);
-  const output = /-([a-z]+)$/.exec(version);
-  if (output && output.index > 0 && OUTPUT_NAMES.has(output[1]!)) return { name, version: version.slice(0, output.index), output: output[1]! };
-  return { name, version };
-}
 
 const baseName = (storePath: string): string => storePath.slice(storePath.lastIndexOf('/') + 1);
 const hashPart = (storePath: string): string => baseName(storePath).slice(0, 32);

@@ -2,7 +2,8 @@
 // paths it names, its users, and Nix's name parsing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyOverrides, checkUser, closureRoots, drvName, normalisePort, parseDescriptionJson, type ImageDescription } from '../../nix/description.js';
+import { applyOverrides, checkUser, closureRoots, normalisePort, parseDescriptionJson, type ImageDescription } from '../../nix/description.js';
+import { parseStoreName } from '../../nix/store-name.js';
 import { StrataError } from '../../base/errors.js';
 
 const HELLO = '/nix/store/5ny4hqagm20kmrisivssc3blx9z66af5-hello-2.12';
@@ -254,7 +255,7 @@ describe('checkUser', () => {
   });
 });
 
-describe('drvName (expected values from Nix 2.8: (builtins.parseDrvName s).name)', () => {
+describe("parseStoreName(s).name, the name of a plain package's image (expected values from Nix 2.8: (builtins.parseDrvName s).name)", () => {
   const cases: [string, string][] = [
     ['hello-2.12', 'hello'],
     ['foo-bar-1.0', 'foo-bar'],
@@ -267,16 +268,16 @@ describe('drvName (expected values from Nix 2.8: (builtins.parseDrvName s).name)
     ['foo-', 'foo-'],
   ];
   for (const [s, want] of cases) {
-    it(`${s} → ${want}`, () => assert.equal(drvName(s), want));
+    it(`${s} → ${want}`, () => assert.equal(parseStoreName(s).name, want));
   }
   // Nix splits at the first '-' NOT FOLLOWED BY A LETTER (DrvName::DrvName in
-  // libexpr/names.cc); drvName follows that rule.
+  // libexpr/names.cc); parseStoreName follows that rule.
   const divergent: [string, string][] = [
     ['foo--bar-1', 'foo'],
     ['foo-_1', 'foo'],
     ['foo-.1', 'foo'],
   ];
   for (const [s, want] of divergent) {
-    it(`${s} → ${want}`, () => assert.equal(drvName(s), want));
+    it(`${s} → ${want}`, () => assert.equal(parseStoreName(s).name, want));
   }
 });

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseFlakeMetadataJson } from '../../nix/flake-metadata.js';
 import { encodeNixBase32, parsePathInfoJson, type StorePathInfo } from '../../nix/json.js';
+import { parseStoreName } from '../../nix/store-name.js';
 import {
   BUILD_TYPE,
   builderFromEnv,
@@ -14,7 +15,6 @@ import {
   imageSubject,
   inTotoStatement,
   LOCAL_BUILDER,
-  parseStoreName,
   SLSA_PREDICATE_TYPE,
   slsaProvenance,
   spdxDocument,
@@ -48,7 +48,7 @@ function facts(over: Partial<SbomFacts> = {}): SbomFacts {
 
 const sriHex = (sri: string) => Buffer.from(sri.slice(7), 'base64').toString('hex');
 
-describe('parseStoreName', () => {
+describe("parseStoreName (the SBOM's package names and versions)", () => {
   const cases: [string, ReturnType<typeof parseStoreName>][] = [
     ['5ny4hqagm20kmrisivssc3blx9z66af5-hello-2.12', { name: 'hello', version: '2.12' }],
     ['hello-2.12', { name: 'hello', version: '2.12' }],
