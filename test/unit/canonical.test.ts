@@ -1,6 +1,6 @@
 // Canonical JSON: the bytes of configs and manifests, and so their digests.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { canonicalJson } from '../../base/canonical.js';
 
 describe('canonicalJson', () => {
