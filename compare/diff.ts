@@ -3,7 +3,7 @@
 // differ, which files inside them, and which store path each file belongs to.
 // Only layers that differ are read, two at a time.
 import pLimit from 'p-limit';
-import { normalizePlatform, platformMatches } from '../image/image-index.js';
+import { normalizePlatform, platformMatches } from '../oci/platform.js';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
 import { StrataError } from '../base/errors.js';
 import { formatPlatform } from '../oci/platform.js';

@@ -4,7 +4,7 @@
 // the order the images were named in nor on the machine that made it.
 import { sha256 } from '../base/hash-tap.js';
 import { StrataError } from '../base/errors.js';
-import { formatPlatform } from '../oci/platform.js';
+import { formatPlatform, normalizePlatform } from '../oci/platform.js';
 import { canonicalJson } from '../base/canonical.js';
 import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type Platform } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
@@ -39,13 +39,6 @@ export function platformOfConfig(config: Partial<ImageConfig>): Platform {
   };
 }
 
-/** arm64's only variant is v8 and arm's default is v7 (as containerd reads them): two spellings of one platform. */
-export function normalizePlatform(p: Platform): Platform {
-  const { variant, ...rest } = p;
-  const v = p.architecture === 'arm64' && variant === 'v8' ? undefined : p.architecture === 'arm' && !variant ? 'v7' : variant;
-  return { ...rest, ...(v ? { variant: v } : {}) };
-}
-
 function sortKey(p: Platform): string[] {
   const n = normalizePlatform(p);
   return [n.os, n.architecture, n.variant ?? '', n['os.version'] ?? '', [...(n['os.features'] ?? [])].sort().join(',')];
@@ -58,12 +51,6 @@ export function comparePlatforms(a: Platform, b: Platform): number {
     if (ka[i] !== kb[i]) return ka[i]! < kb[i]! ? -1 : 1;
   }
   return 0;
-}
-
-/** Whether an image of `platform` is what `asked` names; a variant not asked for matches any, as do os.version and os.features. */
-export function platformMatches(platform: Platform, asked: Platform): boolean {
-  const [p, a] = [normalizePlatform(platform), normalizePlatform(asked)];
-  return p.os === a.os && p.architecture === a.architecture && (!a.variant || p.variant === a.variant);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Nix systems ↔ OCI platforms.
 import { StrataError } from '../base/errors.js';
-import type { Platform } from './types.js';
+import type { Descriptor, Platform } from './types.js';
 
 const SYSTEMS: Record<string, Platform> = {
   'x86_64-linux': { os: 'linux', architecture: 'amd64' },
@@ -51,4 +51,22 @@ export function formatPlatform(p: Platform): string {
 export function hostSystem(): string {
   const arch = { x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', riscv64: 'riscv64', ppc64: 'powerpc64le', s390x: 's390x', arm: 'armv7l' }[process.arch as string];
   return `${arch ?? process.arch}-${process.platform}`;
+}
+
+/** arm64's only variant is v8 and arm's default is v7 (as containerd reads them): two spellings of one platform. */
+export function normalizePlatform(p: Platform): Platform {
+  const { variant, ...rest } = p;
+  const v = p.architecture === 'arm64' && variant === 'v8' ? undefined : p.architecture === 'arm' && !variant ? 'v7' : variant;
+  return { ...rest, ...(v ? { variant: v } : {}) };
+}
+
+/** Whether an image of `platform` is what `asked` names; a variant not asked for matches any, as do os.version and os.features. */
+export function platformMatches(platform: Platform, asked: Platform): boolean {
+  const [p, a] = [normalizePlatform(platform), normalizePlatform(asked)];
+  return p.os === a.os && p.architecture === a.architecture && (!a.variant || p.variant === a.variant);
+}
+
+/** The manifest of an index that is `asked`'s image: the one rule for copy, pull, diff, a base image and push's look-up of known layers. */
+export function choosePlatform<D extends Pick<Descriptor, 'platform'>>(manifests: D[], asked: Platform): D | undefined {
+  return manifests.find((m) => m.platform !== undefined && platformMatches(m.platform, asked));
 }

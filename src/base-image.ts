@@ -9,7 +9,7 @@ import { MediaType, type ContainerConfig, type Descriptor, type HistoryEntry, ty
 import { type Digest } from '../base/digest.js';
 import { readSource, type RegistryOptions } from './copy.js';
 import { StrataError } from '../base/errors.js';
-import { formatPlatform } from '../oci/platform.js';
+import { formatPlatform, platformMatches } from '../oci/platform.js';
 import { formatDockerReference, parseDestination, type Reference } from '../oci/reference.js';
 
 export interface BaseLayer {
@@ -49,7 +49,7 @@ export async function resolveBase(reference: string, platform: Platform, reg: Re
     throw e;
   }
   const theirs: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
-  if (theirs.os !== platform.os || theirs.architecture !== platform.architecture || (platform.variant && theirs.variant && theirs.variant !== platform.variant)) {
+  if (!platformMatches(theirs, platform)) {
     throw fail('platform', `it is a ${formatPlatform(theirs)} image and this one is for ${formatPlatform(platform)}; name the base's ${formatPlatform(platform)} image, or build with --platform ${formatPlatform(theirs)}`);
   }
   const layerBlobs = img.blobs.slice(1);

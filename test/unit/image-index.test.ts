@@ -2,7 +2,8 @@
 // type, and index bytes that do not depend on the order images are given in.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { comparePlatforms, indexMediaType, makeImageIndex, normalizePlatform, platformMatches, platformOfConfig, type IndexChild } from '../../image/image-index.js';
+import { comparePlatforms, indexMediaType, makeImageIndex, platformOfConfig, type IndexChild } from '../../image/image-index.js';
+import { normalizePlatform, platformMatches } from '../../oci/platform.js';
 import { sha256 } from '../../base/hash-tap.js';
 import { exitCodeFor, StrataError } from '../../base/errors.js';
 import type { Platform } from '../../oci/types.js';
