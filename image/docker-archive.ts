@@ -4,17 +4,14 @@
 // ID). Layers are the files the archive holds: plain tars as docker save and
 // Strata write them (docker 25 and later may store them under blobs/sha256/).
 import type { Readable } from 'node:stream';
-import { z } from 'zod';
 import { sha256 } from '../base/hash-tap.js';
 import { StrataError } from '../base/errors.js';
 import { formatDockerReference, type DockerReference } from '../oci/reference.js';
-import { parseOci } from './oci-json.js';
+import { parseOci } from '../oci/parse.js';
+import { dockerArchiveManifest, type DockerArchiveEntry as ArchiveManifestEntry } from '../oci/schema.js';
 import { indexTar, openTarMember, readTarMember, type TarMember } from './source.js';
 import type { Digest } from '../base/digest.js';
 
-/** docker save's manifest.json. Its names are looked up among the tar's members, never joined into a path. */
-const archiveManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }).passthrough());
-type ArchiveManifestEntry = z.output<typeof archiveManifest>[number];
 
 export interface DockerArchiveImage {
   config: { digest: Digest; bytes: Buffer };
@@ -40,7 +37,7 @@ export async function readDockerArchive(file: string, name?: DockerReference): P
     if (e instanceof StrataError) throw e;
     throw new StrataError('reference', `${where} cannot be read: ${(e as Error).message}`, { cause: e });
   }
-  const entries = parseOci(archiveManifest, text, `manifest.json of ${where}`, 'usage');
+  const entries = parseOci(dockerArchiveManifest, text, `manifest.json of ${where}`, 'usage');
   const tags = (e: ArchiveManifestEntry) => e.RepoTags ?? [];
   let entry: ArchiveManifestEntry | undefined;
   if (name) {

@@ -13,7 +13,7 @@ import { StrataError } from '../base/errors.js';
 import { Annotation, MediaType, type Descriptor } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
 import { imageIndex, ociLayout, type OciIndex } from '../oci/schema.js';
-import { parseOci } from './oci-json.js';
+import { parseOci } from '../oci/parse.js';
 
 export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
 

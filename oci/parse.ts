@@ -2,9 +2,14 @@
 // problem: the field's path as it is written in the JSON, what it holds, and
 // why that is refused, e.g.
 //   layers[0].digest "sha256:../../x" is not a sha256 digest
-// The caller prefixes where the JSON came from and picks the error (and so the
-// exit code): this folder knows nothing of Strata's errors.
+// Every reader of OCI JSON goes through parseOci (or checkOciPart for a part
+// of a larger document): the caller names where the JSON came from and whose
+// fault a refusal is, which picks the exit code (7 for what a registry sent, 2
+// for a layout or archive given on the command line). checkOci is the same
+// check without Strata's error, for code that reports problems its own way
+// (the server, the conformance suite).
 import type { z } from 'zod';
+import { StrataError } from '../base/errors.js';
 
 export class OciJsonError extends Error {
   constructor(
@@ -75,4 +80,30 @@ export function checkOciValue<S extends z.ZodTypeAny>(schema: S, raw: unknown): 
   const why = value === undefined && issue.path.length ? 'is missing' : reason(issue);
   if (issue.path.length === 0) throw new OciJsonError(issue.code === 'invalid_type' ? `is not a JSON ${issue.expected}` : why, []);
   throw new OciJsonError(`${fieldPath(issue.path)}${value === undefined ? '' : ` ${shown(value)}`} ${why}`, issue.path);
+}
+
+/** Whose fault bad JSON is: a registry's (exit 7) or the user's, who named the layout or archive (exit 2). */
+export type JsonOrigin = 'registry' | 'usage';
+
+function rethrow(e: unknown, where: string, code: JsonOrigin): never {
+  if (e instanceof OciJsonError) throw new StrataError(code, e.path.length ? `${where}: ${e.problem}` : `${where} ${e.problem}`, { cause: e });
+  throw e;
+}
+
+/** `json` checked against `schema`; a StrataError of `code` whose one line names `where` and the field. */
+export function parseOci<S extends z.ZodTypeAny>(schema: S, json: string | Uint8Array, where: string, code: JsonOrigin): z.output<S> {
+  try {
+    return checkOci(schema, json);
+  } catch (e) {
+    rethrow(e, where, code);
+  }
+}
+
+/** The same for a value already parsed (a part of a larger document). */
+export function checkOciPart<S extends z.ZodTypeAny>(schema: S, value: unknown, where: string, code: JsonOrigin): z.output<S> {
+  try {
+    return checkOciValue(schema, value);
+  } catch (e) {
+    rethrow(e, where, code);
+  }
 }

@@ -3,9 +3,10 @@
 // image spec v1.1 (descriptor.md, manifest.md, image-index.md, config.md) and
 // Docker's image manifest v2 schema 2. The descriptor grammar is written once
 // here: a digest, size or media type becomes a path, a URL or an allocation
-// only after it has passed. This folder imports nothing but zod; the OCI model
-// moves here later.
+// only after it has passed. Every reader, strata serve and the conformance
+// suite check OCI JSON with these (through oci/parse.ts); none writes its own.
 import { z } from 'zod';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, OciLayoutFile, Platform } from './types.js';
 
 export type Sha256Digest = `sha256:${string}`;
 
@@ -131,7 +132,41 @@ export const imageConfig = z
 /** image-layout.md's index.json is an image index; oci-layout names its version. */
 export const ociLayout = z.object({ imageLayoutVersion: z.string() }).passthrough();
 
+/**
+ * docker save's manifest.json (Docker's image/spec v1.2 "combined image"
+ * format): per image its config file and layer tars, bottom first. The names
+ * are looked up among the tar's members, never joined into a path.
+ */
+export const dockerArchiveManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }).passthrough());
+
 export type OciDescriptor = z.output<typeof descriptor>;
 export type OciManifest = z.output<typeof imageManifest>;
 export type OciIndex = z.output<typeof imageIndex>;
 export type OciConfig = z.output<typeof imageConfig>;
+export type DockerArchiveEntry = z.output<typeof dockerArchiveManifest>[number];
+
+/**
+ * The one source of truth, checked by the compiler: the interfaces of
+ * oci/types.ts are what Strata WRITES (narrower: a media type always set, a
+ * config's platform always named), and each must be something the schema
+ * here READS, so Strata's own output passes its own readers and the tests'
+ * validator. Where the two coincide (a descriptor, a platform) a value read is
+ * also one Strata can write back unchanged. The interfaces are not inferred
+ * from the schemas because readers keep unknown fields (passthrough) and
+ * accept what the spec leaves optional, which a writer must not leave out.
+ */
+type Known<T> = T extends (infer U)[] ? Known<U>[] : T extends object ? { [K in keyof T as string extends K ? never : K]: Known<T[K]> } : T;
+/** (passthrough's index signature dropped: an interface has none, and extra fields are the schema's to keep, not the writer's to add.) */
+type Reads<S extends z.ZodTypeAny, Written extends Known<z.input<S>>> = Written;
+type Writes<Type, Read extends Type> = Read;
+export type WrittenIsRead = [
+  Reads<typeof platform, Platform>,
+  Reads<typeof descriptor, Descriptor>,
+  Reads<typeof manifestDescriptor, Descriptor>,
+  Reads<typeof imageManifest, ImageManifest>,
+  Reads<typeof imageIndex, ImageIndex>,
+  Reads<typeof imageConfig, ImageConfig>,
+  Reads<typeof ociLayout, OciLayoutFile>,
+  Writes<Descriptor, OciDescriptor>,
+  Writes<Platform, z.output<typeof platform>>,
+];

@@ -1,6 +1,8 @@
 // Types for the OCI structures, written from the OCI image spec v1.1
 // (descriptor.md, manifest.md, image-index.md, config.md, image-layout.md)
-// and Docker's image manifest v2 schema 2 for the docker form.
+// and Docker's image manifest v2 schema 2 for the docker form. These are what
+// Strata writes; what it reads is oci/schema.ts's, and the compiler checks
+// that each of these is something those schemas accept (WrittenIsRead there).
 import type { Digest } from '../base/digest.js';
 
 export const MediaType = {

@@ -5,10 +5,9 @@ import { StrataError } from '../base/errors.js';
 import { sha256 } from '../base/hash-tap.js';
 import { MediaType } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
-import { checkOciPart } from '../image/oci-json.js';
 import { isIndex } from '../image/source.js';
 import { imageIndex, imageManifest, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
-import { shown } from '../oci/parse.js';
+import { checkOciPart, shown } from '../oci/parse.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
 import { discard, readBounded, type RegistryResponse } from './http.js';
 

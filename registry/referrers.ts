@@ -10,7 +10,7 @@ import { type Digest } from '../base/digest.js';
 import { pullScope, shortDigest, type Repository } from './blobs.js';
 import { getManifest, putManifest, readManifestBody } from './manifests.js';
 import { discard } from './http.js';
-import { parseOci } from '../image/oci-json.js';
+import { parseOci } from '../oci/parse.js';
 import { imageIndex, type OciIndex } from '../oci/schema.js';
 
 /** The tag a registry without the referrers API keeps referrers under. */

@@ -6,7 +6,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
 import { uncompressedLayer } from '../image/uncompressed-layer.js';
-import { parseOci } from '../image/oci-json.js';
+import { parseOci } from '../oci/parse.js';
 import { imageConfig } from '../oci/schema.js';
 import { stageBeside } from '../base/fs.js';
 import { OciLayoutWriter } from '../image/layout.js';

@@ -3,11 +3,10 @@
 // annotations, real documents accepted whole, and each refusal naming its field.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import fc from 'fast-check';
-import { checkOci, fieldPath, OciJsonError } from '../../oci/parse.js';
+import { checkOci, fieldPath, OciJsonError, parseOci } from '../../oci/parse.js';
 import { descriptor, digest, dockerManifestList, imageConfig, imageIndex, imageManifest, mediaType, MAX_MANIFEST_BYTES, type OciDescriptor, type OciManifest } from '../../oci/schema.js';
-import { parseOci } from '../../image/oci-json.js';
 import { exitCodeFor, StrataError } from '../../base/errors.js';
 import type { Descriptor, ImageManifest } from '../../oci/types.js';
 
