@@ -6,8 +6,11 @@ import { StrataError } from '../base/errors.js';
 import { canonicalJson } from '../base/canonical.js';
 import { MediaType, type ContainerConfig, type Descriptor, type HistoryEntry, type ImageConfig, type ImageManifest, type Platform } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
+import type { Compression, ManifestFormat } from '../oci/layer-types.js';
 
-export type ManifestFormat = 'oci' | 'docker';
+// Defined in oci/layer-types.ts; re-exported for the callers that import them from here.
+export type { ManifestFormat };
+export { layerMediaType } from '../oci/layer-types.js';
 
 export interface BuiltLayer extends LayerDigests {
   mediaType: string;
@@ -71,13 +74,8 @@ export function makeManifest(args: { config: Blob; layers: LayerDescriptor[]; an
 }
 
 /** Refuses what no manifest can name: Docker's media types have no zstd layer. */
-export function checkLayerType(format: ManifestFormat, compression: 'gzip' | 'zstd' | 'none'): void {
+export function checkLayerType(format: ManifestFormat, compression: Compression): void {
   if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
-}
-
-export function layerMediaType(format: ManifestFormat, compression: 'gzip' | 'zstd' | 'none'): string {
-  if (format === 'docker') return compression === 'gzip' ? MediaType.dockerLayerGzip : MediaType.dockerLayer;
-  return { gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd, none: MediaType.ociLayer }[compression];
 }
 
 export type { Digest };

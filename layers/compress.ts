@@ -18,12 +18,13 @@ import { dirname, join } from 'node:path';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { Zstd } from '@hpcc-js/wasm-zstd';
 import { Deflate } from 'pako';
+import type { Compression } from '../oci/layer-types.js';
 
-export type Compression = 'gzip' | 'zstd' | 'none';
+// Defined in oci/layer-types.ts (with the media types); re-exported for the callers that import it from here.
+export type { Compression };
 
 export interface CompressorInfo {
   compression: Compression;
-  mediaTypeSuffix: '+gzip' | '+zstd' | '';
   /** Implementation, exact version and settings, e.g. for an image annotation. */
   id: string;
 }
@@ -78,7 +79,6 @@ export function compressorInfo(c: Compression): CompressorInfo {
       const o = PAKO_OPTIONS;
       return {
         compression: 'gzip',
-        mediaTypeSuffix: '+gzip',
         id:
           `pako@${installedVersion('pako')} gzip level=${o.level} windowBits=${o.windowBits} ` +
           `memLevel=${o.memLevel} strategy=default legacyHash=${o.legacyHash} header=mtime:0,os:3`,
@@ -87,13 +87,12 @@ export function compressorInfo(c: Compression): CompressorInfo {
     case 'zstd':
       return {
         compression: 'zstd',
-        mediaTypeSuffix: '+zstd',
         id:
           `@hpcc-js/wasm-zstd@${installedVersion('@hpcc-js/wasm-zstd')} libzstd@${LIBZSTD_VERSION} ` +
           `zstd level=${ZSTD_LEVEL} checksum=0 flush-every=${BLOCK_SIZE}`,
       };
     case 'none':
-      return { compression: 'none', mediaTypeSuffix: '', id: 'none' };
+      return { compression: 'none', id: 'none' };
     default:
       throw new Error(`unknown compression: ${String(c satisfies never)}`);
   }

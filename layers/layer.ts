@@ -4,7 +4,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../base/digest.js';
-import { createCompressor, type Compression } from './compress.js';
+import { createCompressor } from './compress.js';
+import type { Compression } from '../oci/layer-types.js';
 import { HashTap } from '../base/hash-tap.js';
 import { walkStorePath, type StoreObject } from './store-walk.js';
 import { tarStream } from './tar.js';

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import type { Compression } from './compress.js';
+import type { Compression } from '../oci/layer-types.js';
 import type { LayerDigests } from './layer.js';
 
 function hasher(): { tap: Transform; result: () => { digest: string; size: number } } {

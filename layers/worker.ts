@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
 import { StrataError, type ErrorCode } from '../base/errors.js';
-import type { Compression } from './compress.js';
+import type { Compression } from '../oci/layer-types.js';
 import { writeLayer, type LayerDigests } from './layer.js';
 import { portWritable } from './port-stream.js';
 import type { StoreObject } from './store-walk.js';

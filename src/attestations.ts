@@ -23,7 +23,7 @@ import {
   type SpdxDocument,
   type Statement,
 } from './sbom.js';
-import { DEFAULT_MAX_LAYERS } from '../layers/plan.js';
+import { defaults } from './defaults.js';
 import { flakeMetadata, flakeRefOf, nixVersion } from '../nix/flake-metadata.js';
 import { asStorePath } from '../nix/installable.js';
 import type { Digest } from '../base/digest.js';
@@ -59,7 +59,7 @@ async function gatherFacts(installable: string, opts: AttestationOptions): Promi
   // The lock file is read before the build, which would write a missing one the same way.
   const storePath = await asStorePath(installable);
   const [flake, nix] = await Promise.all([storePath ? undefined : flakeMetadata(flakeRefOf(installable)), nixVersion()]);
-  const req: BuildRequest = { overrides: {}, maxLayers: DEFAULT_MAX_LAYERS, strategy: 'stable', format: 'oci', sourceDateEpoch: 0, ...opts.build, installable };
+  const req: BuildRequest = { overrides: {}, maxLayers: defaults.maxLayers, strategy: defaults.layering, format: defaults.format, sourceDateEpoch: 0, ...opts.build, installable };
   const seen: { image?: PreparedImage } = {};
   const result = await build({ ...req, onPrepared: (image) => (seen.image = image) });
   const image = seen.image!;

@@ -3,13 +3,13 @@
 // nix2container users expect. Only its manifest and config are read here; layer
 // bytes are left to the sink that needs them (none for strata digest), which
 // checks them against their digests.
-import { layerMediaType, type ManifestFormat } from '../image/assemble.js';
 import { readContainerConfig, type SourceBlob, type SourceImage } from '../image/source.js';
-import { MediaType, type ContainerConfig, type Descriptor, type HistoryEntry, type ImageConfig, type Platform } from '../oci/types.js';
+import { type ContainerConfig, type Descriptor, type HistoryEntry, type ImageConfig, type Platform } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
 import { readSource, type RegistryOptions } from './copy.js';
 import { StrataError } from '../base/errors.js';
 import { formatPlatform, platformMatches } from '../oci/platform.js';
+import { layerCompression, layerMediaType, type ManifestFormat } from '../oci/layer-types.js';
 import { formatDockerReference, parseDestination, type Reference } from '../oci/reference.js';
 
 export interface BaseLayer {
@@ -65,17 +65,9 @@ export async function resolveBase(reference: string, platform: Platform, reg: Re
   };
 }
 
-const LAYER_KINDS: Record<string, 'none' | 'gzip' | 'zstd'> = {
-  [MediaType.ociLayer]: 'none',
-  [MediaType.dockerLayer]: 'none',
-  [MediaType.ociLayerGzip]: 'gzip',
-  [MediaType.dockerLayerGzip]: 'gzip',
-  [MediaType.ociLayerZstd]: 'zstd',
-};
-
 /** A base layer's media type in the output's format: the same bytes under the Docker or OCI name. */
 export function baseLayerMediaType(mediaType: string, format: ManifestFormat): string {
-  const kind = LAYER_KINDS[mediaType];
+  const kind = layerCompression(mediaType);
   if (!kind) throw new StrataError('unsupported', `the base image has a layer of type ${mediaType}; Strata carries tar, tar+gzip and tar+zstd layers`);
   if (kind === 'zstd' && format === 'docker') {
     throw new StrataError('usage', 'the base image has zstd layers, which Docker manifests and docker-archive cannot name; write an OCI image (--format oci, oci: or oci-archive:)');

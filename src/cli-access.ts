@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import type { RegistryOptions } from './copy.js';
 import type { Progress } from '../base/events.js';
 import { createProgress } from './progress.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY } from '../registry/retry.js';
+import { DEFAULT_RETRY } from '../registry/retry.js';
+import { defaults } from './defaults.js';
 import type { SessionOptions } from '../registry/session.js';
 import { StrataError } from '../base/errors.js';
 import { join } from 'node:path';
@@ -27,8 +28,8 @@ export function accessFlags(cmd: Command): Command {
     .option('--username <user>', 'registry user name (the password comes from --password-stdin)')
     .option('--password-stdin', 'read the registry password or token from stdin')
     .option('--authfile <file>', 'credentials file to use instead of the docker and containers ones')
-    .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(DEFAULT_RETRY.attempts))
-    .option('--request-timeout <seconds>', 'total time for each request for a manifest, a token or an error body, retries included (blobs have idle timeouts only)', String(DEFAULT_REQUEST_TIMEOUT_MS / 1000));
+    .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(defaults.retries))
+    .option('--request-timeout <seconds>', 'total time for each request for a manifest, a token or an error body, retries included (blobs have idle timeouts only)', String(defaults.requestTimeoutMs / 1000));
 }
 
 export function positiveInt(flag: string, v: string | undefined, min = 1): number | undefined {
@@ -52,7 +53,7 @@ export async function sessionOptions(f: AccessFlags, extra: Pick<SessionOptions,
     ...extra,
     ...(f.insecure ? { insecure: true } : {}),
     retry: { ...DEFAULT_RETRY, attempts: positiveInt('--retries', f.retries)! },
-    requestTimeoutMs: (positiveInt('--request-timeout', f.requestTimeout) ?? DEFAULT_REQUEST_TIMEOUT_MS / 1000) * 1000,
+    requestTimeoutMs: (positiveInt('--request-timeout', f.requestTimeout) ?? defaults.requestTimeoutMs / 1000) * 1000,
     credentials: { ...(f.username ? { username: f.username, password: password ?? '' } : {}), ...(f.authfile ? { authFile: f.authfile } : {}) },
   };
 }
@@ -68,7 +69,7 @@ export interface RegistryFlags extends AccessFlags {
 
 /** The options of every command that transfers images. */
 export function registryFlags(cmd: Command, opts: { uploads?: boolean } = {}): Command {
-  const c = accessFlags(cmd).option('--concurrency <n>', 'blobs transferred at once', '4');
+  const c = accessFlags(cmd).option('--concurrency <n>', 'blobs transferred at once', String(defaults.concurrency));
   // pull only downloads: an upload option in its help would be a promise it cannot keep.
   if (opts.uploads !== false) {
     c.option('--chunk-size <bytes>', 'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)');

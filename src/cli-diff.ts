@@ -13,6 +13,7 @@ import { describeError, StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
 import { parsePlatform } from '../oci/platform.js';
 import { createProgress } from './progress.js';
+import { defaults } from './defaults.js';
 
 type DiffFlags = BuildFlags & AccessFlags & { limit: string };
 
@@ -40,7 +41,7 @@ export function diffCommand(print: (s: string) => void, exit: (code: number) => 
           const { installable: _, ...build } = request('', f);
           const wanted = build.system ? parsePlatform(build.system) : undefined;
           const progress = createProgress('quiet');
-          const registry = { session: await sessionOptions(f, { progress }), push: { concurrency: 4, progress } };
+          const registry = { session: await sessionOptions(f, { progress }), push: { concurrency: defaults.concurrency, progress } };
           // One after the other: both may build with nix, and a failure should name one side.
           for (const [side, ref] of [['A', a], ['B', b]] as const) {
             try {

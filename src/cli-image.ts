@@ -4,8 +4,10 @@ import { Command, Option } from 'commander';
 import type { BuildRequest } from './build.js';
 import { StrataError } from '../base/errors.js';
 import { parseDestination } from '../oci/reference.js';
-import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
+import { validateMaxLayers } from '../layers/plan.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
+import { COMPRESSIONS, MANIFEST_FORMATS, type Compression, type ManifestFormat } from '../oci/layer-types.js';
+import { defaults } from './defaults.js';
 
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -50,8 +52,8 @@ export interface BuildFlags {
   maxLayers: string;
   layering: Strategy;
   cache: boolean;
-  compression?: 'gzip' | 'zstd' | 'none';
-  format: 'oci' | 'docker';
+  compression?: Compression;
+  format: ManifestFormat;
   sourceDateEpoch?: string;
   json?: boolean;
 }
@@ -71,10 +73,10 @@ export function imageOptions(cmd: Command, multiTag = false, jsonHelp = 'print a
     .option('--annotation <KEY=VALUE>', 'manifest annotation (repeatable)', collect)
     .option('-p, --port <port>', 'exposed port, PORT[/tcp|udp] (repeatable)', collect)
     .option('--from <image>', "base image whose layers go under the image's: docker://REF (docker:// optional), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (over the description's fromImage)")
-    .option('--max-layers <n>', 'at most this many layers (up to 127)', String(DEFAULT_MAX_LAYERS))
-    .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default('stable'))
-    .addOption(new Option('--compression <kind>', 'layer compression (default gzip; none for docker-archive)').choices(['gzip', 'zstd', 'none']))
-    .addOption(new Option('--format <format>', 'manifest format').choices(['oci', 'docker']).default('oci'))
+    .option('--max-layers <n>', 'at most this many layers (up to 127)', String(defaults.maxLayers))
+    .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default(defaults.layering))
+    .addOption(new Option('--compression <kind>', `layer compression (default ${defaults.compression}; ${defaults.dockerArchiveCompression} for docker-archive)`).choices(COMPRESSIONS))
+    .addOption(new Option('--format <format>', 'manifest format').choices(MANIFEST_FORMATS).default(defaults.format))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
     .option('--no-cache', 'make every layer from the store (the cache is $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata)')
     .option('--json', jsonHelp);

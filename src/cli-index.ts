@@ -14,7 +14,8 @@ import { StrataError } from '../base/errors.js';
 import { formatPlatform } from '../oci/platform.js';
 import { parseDestination } from '../oci/reference.js';
 import { writeFileAtomic } from '../base/fs.js';
-import { DEFAULT_MAX_LAYERS } from '../layers/plan.js';
+import { COMPRESSIONS, MANIFEST_FORMATS, type Compression, type ManifestFormat } from '../oci/layer-types.js';
+import { defaults } from './defaults.js';
 
 interface IndexFlags extends RegistryFlags, SigningFlags {
   output: string;
@@ -23,8 +24,8 @@ interface IndexFlags extends RegistryFlags, SigningFlags {
   tag?: string[];
   platform?: string[];
   annotation?: string[];
-  format: 'oci' | 'docker';
-  compression?: 'gzip' | 'zstd' | 'none';
+  format: ManifestFormat;
+  compression?: Compression;
   sourceDateEpoch?: string;
   cache: boolean;
 }
@@ -38,8 +39,8 @@ export function indexCommand(print: (s: string) => void): Command {
       .option('--platform <platform>', 'a Nix system or OCI platform to build installables for, to pick from indexes and to require of images (repeatable)', collect)
       .option('-t, --tag <tag>', "tag of the index besides the destination's (repeatable for a registry; with neither: latest)", collect)
       .option('--annotation <KEY=VALUE>', 'index annotation (repeatable)', collect)
-      .addOption(new Option('--format <format>', 'manifest format of built installables').choices(['oci', 'docker']).default('oci'))
-      .addOption(new Option('--compression <kind>', 'layer compression of built installables (default gzip)').choices(['gzip', 'zstd', 'none']))
+      .addOption(new Option('--format <format>', 'manifest format of built installables').choices(MANIFEST_FORMATS).default(defaults.format))
+      .addOption(new Option('--compression <kind>', `layer compression of built installables (default ${defaults.compression})`).choices(COMPRESSIONS))
       .option('--source-date-epoch <seconds>', 'time for created and every mtime of built installables (default $SOURCE_DATE_EPOCH, else 0)')
       .option('--no-cache', 'make every layer of built installables from the store')
       .option('--json', 'print a JSON summary instead of the digest')
@@ -53,8 +54,8 @@ export function indexCommand(print: (s: string) => void): Command {
     const annotations = Object.fromEntries((f.annotation ?? []).map((a) => keyValue(a, '--annotation')));
     const build = {
       overrides: {},
-      maxLayers: DEFAULT_MAX_LAYERS,
-      strategy: 'stable' as const,
+      maxLayers: defaults.maxLayers,
+      strategy: defaults.layering,
       cache: f.cache,
       format: f.format,
       ...(f.compression ? { compression: f.compression } : {}),

@@ -19,10 +19,8 @@ import { repositoryOf } from './copy.js';
 import { referrersTag } from '../registry/referrers.js';
 import { StrataError } from '../base/errors.js';
 import { formatDockerReference, parseDestination, type DockerReference } from '../oci/reference.js';
+import { defaults } from './defaults.js';
 
-/** @sigstore/sign's defaults: the public-good instance. */
-const DEFAULT_FULCIO_URL = 'https://fulcio.sigstore.dev';
-const DEFAULT_REKOR_URL = 'https://rekor.sigstore.dev';
 
 export interface SigningFlags {
   key?: string;
@@ -35,8 +33,8 @@ export interface SigningFlags {
 export function signingFlags(cmd: Command): Command {
   return cmd
     .option('--key <file>', 'sign with this ECDSA P-256 private key (PKCS#8 PEM, as strata keygen writes, or cosign\'s encrypted key with COSIGN_PASSWORD); without it, sign keyless with Fulcio and Rekor')
-    .option('--fulcio-url <url>', `keyless: the Fulcio certificate authority (default ${DEFAULT_FULCIO_URL})`)
-    .option('--rekor-url <url>', `keyless: the Rekor transparency log (default ${DEFAULT_REKOR_URL})`)
+    .option('--fulcio-url <url>', `keyless: the Fulcio certificate authority (default ${defaults.fulcioURL})`)
+    .option('--rekor-url <url>', `keyless: the Rekor transparency log (default ${defaults.rekorURL})`)
     .option('--legacy-tag', "also write cosign's legacy signature image under the tag sha256-<hex>.sig");
 }
 
@@ -79,8 +77,8 @@ async function signingIdentity(f: SigningFlags): Promise<SigningIdentity> {
   }
   return {
     kind: 'keyless',
-    fulcioURL: serviceURL('--fulcio-url', f.fulcioUrl ?? DEFAULT_FULCIO_URL),
-    rekorURL: serviceURL('--rekor-url', f.rekorUrl ?? DEFAULT_REKOR_URL),
+    fulcioURL: serviceURL('--fulcio-url', f.fulcioUrl ?? defaults.fulcioURL),
+    rekorURL: serviceURL('--rekor-url', f.rekorUrl ?? defaults.rekorURL),
     token: await identityToken(process.env),
   };
 }

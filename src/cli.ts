@@ -8,20 +8,21 @@ import { signThenTag } from './publish.js';
 import { createProgress } from './progress.js';
 import { parseSystem } from '../oci/platform.js';
 import { describeError, exitCodeFor, StrataError } from '../base/errors.js';
-import { DEFAULT_MAX_LAYERS, validateMaxLayers } from '../layers/plan.js';
+import { validateMaxLayers } from '../layers/plan.js';
 import { isValidTag, parseDestination, parseSource, type Reference } from '../oci/reference.js';
 import { writeFileAtomic } from '../base/fs.js';
 import { positiveInt, registryFlags, registryOptions, type RegistryFlags } from './cli-access.js';
 import { indexCommand } from './cli-index.js';
 import { diffCommand } from './cli-diff.js';
 import { STRATEGIES, type Strategy } from '../layers/strategy.js';
-import { collectGarbage, DEFAULT_LISTEN, serveUntilStopped } from './serve.js';
-import { DEFAULT_BUILD_BACKOFF_MS, DEFAULT_LAYER_CACHE_BYTES, DEFAULT_LAYER_JOBS, NixBridge, parseImageMappings } from './bridge.js';
+import { collectGarbage, serveUntilStopped } from './serve.js';
+import { NixBridge, parseImageMappings } from './bridge.js';
 import { jsonLogger, quietLogger } from '../registry/server/log.js';
-import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
 import { defaultRoot } from '../registry/server/store.js';
 import { sbomCommand } from './cli-sbom.js';
 import { packageVersion } from './version.js';
+import { defaults } from './defaults.js';
+import { COMPRESSIONS, type Compression } from '../oci/layer-types.js';
 import { checkSignFlags, keygenCommand, prepareSigning, signCommand, signingFlags, verifyCommand, type SigningFlags } from './cli-sign.js';
 import { collect, imageOptions, request, sourceDateEpoch, type BuildFlags } from './cli-image.js';
 
@@ -167,7 +168,7 @@ interface ServeFlags {
   image?: string[];
   imagesFile?: string;
   system?: string;
-  compression?: 'gzip' | 'zstd' | 'none';
+  compression?: Compression;
   maxLayers: string;
   layering: Strategy;
   sourceDateEpoch?: string;
@@ -207,7 +208,7 @@ function imageMappings(f: ServeFlags): Map<string, string> {
 function serveCommand(): Command {
   return new Command('serve')
     .description('run an OCI distribution registry (push and pull) over a directory')
-    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', DEFAULT_LISTEN)
+    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', defaults.serve.listen)
     .option('--root <dir>', 'storage directory (default $XDG_DATA_HOME/strata/registry, else ~/.local/share/strata/registry)')
     .option('--htpasswd <file>', 'users who may push and delete (bcrypt entries, as htpasswd -B writes); pulls stay anonymous')
     .option('--access-file <file>', 'with --htpasswd: who may pull, push and delete which repositories, as JSON {"anonymous": {"pull": ["*"]}, "users": {"alice": {"push": ["team-a/*"]}}}')
@@ -218,16 +219,16 @@ function serveCommand(): Command {
     .option('--image <name=installable>', 'serve repository NAME as the image of a flake output, built on the first pull (repeatable)', collect)
     .option('--images-file <file>', 'repositories to serve from Nix: a JSON object {"NAME": "INSTALLABLE", …}')
     .option('--system <system>', 'Nix system or OCI platform of the served images (default: this machine)')
-    .addOption(new Option('--compression <kind>', 'layer compression of the served images').choices(['gzip', 'zstd', 'none']))
-    .option('--max-layers <n>', 'at most this many layers per served image', String(DEFAULT_MAX_LAYERS))
-    .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default('stable'))
+    .addOption(new Option('--compression <kind>', 'layer compression of the served images').choices(COMPRESSIONS))
+    .option('--max-layers <n>', 'at most this many layers per served image', String(defaults.maxLayers))
+    .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default(defaults.layering))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
     .option('--no-cache', 'make every layer from the store')
-    .option('--build-wait <seconds>', 'how long a pull waits for a build before it gets 503 and Retry-After (the build goes on)', '300')
-    .option('--build-backoff <seconds>', 'how long a failed build is remembered (pulls get 503 at once, no build); doubles while it keeps failing, up to 15 minutes', String(DEFAULT_BUILD_BACKOFF_MS / 1000))
-    .option('--layer-cache-size <size>', 'disk kept for made layers, so range requests do not make a layer again (0: none)', `${DEFAULT_LAYER_CACHE_BYTES / 2 ** 30}GiB`)
-    .option('--layer-jobs <n>', 'at most this many layers of one image made at once (the rest wait)', String(DEFAULT_LAYER_JOBS))
-    .addOption(new Option('--log <format>', 'the server log on stderr: a JSON line per request, build and layer made').choices(['json', 'none']).default('json'))
+    .option('--build-wait <seconds>', 'how long a pull waits for a build before it gets 503 and Retry-After (the build goes on)', String(defaults.serve.buildWaitMs / 1000))
+    .option('--build-backoff <seconds>', 'how long a failed build is remembered (pulls get 503 at once, no build); doubles while it keeps failing, up to 15 minutes', String(defaults.serve.buildBackoffMs / 1000))
+    .option('--layer-cache-size <size>', 'disk kept for made layers, so range requests do not make a layer again (0: none)', `${defaults.serve.layerCacheBytes / 2 ** 30}GiB`)
+    .option('--layer-jobs <n>', 'at most this many layers of one image made at once (the rest wait)', String(defaults.serve.layerJobs))
+    .addOption(new Option('--log <format>', 'the server log on stderr: a JSON line per request, build and layer made').choices(['json', 'none']).default(defaults.serve.log))
     .action(async (f: ServeFlags) => {
       const images = imageMappings(f);
       const log = f.log === 'none' ? quietLogger : jsonLogger();
@@ -254,7 +255,7 @@ function serveCommand(): Command {
             },
             () => {
               const progress = createProgress('plain');
-              return { session: { progress }, push: { concurrency: 4, progress } };
+              return { session: { progress }, push: { concurrency: defaults.concurrency, progress } };
             },
           )
         : undefined;
@@ -281,7 +282,7 @@ function gcCommand(print: (s: string) => void): Command {
   return new Command('gc')
     .description("remove what no manifest of 'strata serve's storage uses: blobs, repository links, stale uploads")
     .option('--root <dir>', 'storage directory (default: the one strata serve uses)')
-    .option('--grace <seconds>', 'keep whatever was written in the last SECONDS (pushes in progress)', String(DEFAULT_GRACE_MS / 1000))
+    .option('--grace <seconds>', 'keep whatever was written in the last SECONDS (pushes in progress)', String(defaults.gcGraceMs / 1000))
     .action(async (f: { root?: string; grace: string }) => {
       for (const line of await collectGarbage(f.root ?? defaultRoot(), positiveInt('--grace', f.grace, 0)! * 1000)) print(line);
     });

@@ -21,8 +21,6 @@ import { isLoopback } from '../registry/session.js';
 import { StrataError } from '../base/errors.js';
 import { describeCertificate, readTlsPair, TLS_HANDSHAKE_MS, tlsFiles } from './serve-tls.js';
 
-export const DEFAULT_LISTEN = '127.0.0.1:5000';
-
 export interface ServeOptions {
   /** HOST:PORT or [IPv6]:PORT; port 0 takes a free one (the printed address tells which). */
   listen: string;

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import zlib from 'node:zlib';
 import { Zstd } from '@hpcc-js/wasm-zstd';
 import {
@@ -17,8 +17,8 @@ import {
   LIBZSTD_VERSION,
   compressorInfo,
   createCompressor,
-  type Compression,
 } from '../../layers/compress.js';
+import { COMPRESSIONS, type Compression } from '../../oci/layer-types.js';
 
 const MiB = 1 << 20;
 
@@ -103,7 +103,7 @@ async function decompress(c: Compression, b: Buffer): Promise<Buffer> {
   }
 }
 
-const ALL: Compression[] = ['gzip', 'zstd', 'none'];
+const ALL = COMPRESSIONS;
 
 describe('the generated input', () => {
   it('is the pinned pseudo-text', () => {
@@ -248,13 +248,10 @@ describe('zstd frame', () => {
 
 describe('compressorInfo', () => {
   const installed = (name: string): string =>
-    (JSON.parse(readFileSync(new URL(`../../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string })
+    (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string })
       .version;
 
-  it('gives media type suffixes', () => {
-    assert.equal(compressorInfo('gzip').mediaTypeSuffix, '+gzip');
-    assert.equal(compressorInfo('zstd').mediaTypeSuffix, '+zstd');
-    assert.equal(compressorInfo('none').mediaTypeSuffix, '');
+  it('names its compression', () => {
     for (const c of ALL) assert.equal(compressorInfo(c).compression, c);
   });
 
