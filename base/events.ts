@@ -9,5 +9,7 @@ export type ProgressEvent =
   | { type: 'blob-done'; id: string; digest: string; size: number; action: BlobAction }
   | { type: 'retry'; id?: string; step: string; attempt: number; reason: string; delayMs: number }
   | { type: 'manifest'; ref: string; digest: string }
-  | { type: 'message'; text: string };
+  | { type: 'message'; text: string }
+  /** Something the user should know that does not stop the work (a cache entry that lied). Shown even with --progress quiet. */
+  | { type: 'warning'; text: string };
 export interface Progress { emit(e: ProgressEvent): void; close(): void }

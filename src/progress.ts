@@ -1,5 +1,5 @@
 // Progress of push, pull and copy: one stream of events, rendered as bars on a
-// terminal, as short lines in CI logs, as NDJSON for tools, or not at all.
+// terminal, as short lines in CI logs, as NDJSON for tools, or not at all (warnings only).
 import cliProgress from 'cli-progress';
 import type { Progress, ProgressEvent } from '../base/events.js';
 
@@ -26,6 +26,7 @@ function lineFor(e: ProgressEvent, label: (id: string) => string): string | unde
     case 'retry': return `retry ${e.step} in ${Math.round(e.delayMs / 100) / 10}s (attempt ${e.attempt}): ${e.reason}`;
     case 'manifest': return `manifest ${e.ref} ${e.digest}`;
     case 'message': return e.text;
+    case 'warning': return `strata: warning: ${e.text}`;
     default: return undefined;
   }
 }
@@ -40,11 +41,19 @@ export function resolveMode(mode: ProgressMode, stream: ProgressStream, env: Nod
 export function createProgress(mode: ProgressMode, opts: { stream?: ProgressStream; env?: NodeJS.ProcessEnv } = {}): Progress {
   const stream = opts.stream ?? process.stderr;
   const m = resolveMode(mode, stream, opts.env ?? process.env);
-  const inner = m === 'quiet' ? undefined : m === 'plain' ? plain(stream) : m === 'json' ? json(stream) : tty(stream);
+  const inner = m === 'quiet' ? quiet(stream) : m === 'plain' ? plain(stream) : m === 'json' ? json(stream) : tty(stream);
   let closed = false;
   return {
-    emit(e) { if (!closed) inner?.emit(e); },
-    close() { if (!closed) { closed = true; inner?.close(); } },
+    emit(e) { if (!closed) inner.emit(e); },
+    close() { if (!closed) { closed = true; inner.close(); } },
+  };
+}
+
+/** Quiet shows warnings only: they were printed whatever the progress mode before they became events. */
+function quiet(stream: ProgressStream): Progress {
+  return {
+    emit(e) { if (e.type === 'warning') stream.write(`${lineFor(e, (id) => id)}\n`); },
+    close() {},
   };
 }
 
