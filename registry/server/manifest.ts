@@ -3,12 +3,18 @@
 // limit, sent with a manifest Content-Type that its body's mediaType (when
 // present) agrees with, an index without config or layers and a manifest
 // without manifests (the two must never be mistaken for each other, which is
-// CVE-2021-41190), and every descriptor well formed. The result names what the
+// CVE-2021-41190), and the body what oci/schema.ts reads (the schemas every
+// Strata reader uses, so what strata serve takes, strata reads; only a
+// layer's URLs are left to the blob check, as distribution leaves them, so a
+// foreign layer with a relative URL is a missing blob). The result names what the
 // manifest references (for the existence check) and, when it has a subject,
 // the descriptor the referrers API lists for it. gc reads stored manifests
 // with referencedDigests, which is lenient: a manifest taken by an older,
 // laxer version must still keep its blobs alive.
+import { z } from 'zod';
 import { isIndex } from '../../image/source.js';
+import { checkOciValue, OciJsonError } from '../../oci/parse.js';
+import { descriptor, imageIndex, imageManifest, manifestDescriptor } from '../../oci/schema.js';
 import { MediaType, type Descriptor } from '../../oci/types.js';
 import { sha256 } from '../../base/hash-tap.js';
 import { manifestInvalid } from './errors.js';
@@ -57,19 +63,19 @@ function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function descriptor(v: unknown, where: string): Descriptor {
-  if (!isObject(v)) throw manifestInvalid(`${where} is not a descriptor`);
-  const { mediaType, digest, size } = v;
-  if (typeof mediaType !== 'string' || mediaType === '') throw manifestInvalid(`${where} has no mediaType`);
-  if (typeof digest !== 'string' || !isBlobDigest(digest)) throw manifestInvalid(`${where} has digest ${JSON.stringify(digest)}; this registry keeps sha256 digests only`);
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw manifestInvalid(`${where} has no valid size`);
-  if (v.urls !== undefined && (!Array.isArray(v.urls) || !v.urls.every((u) => typeof u === 'string'))) throw manifestInvalid(`${where} has urls that are not a list of strings`);
-  return v as unknown as Descriptor;
-}
+/** A descriptor as pushed: its URLs are any strings here, and held to http(s) only where a layer is taken without its blob (elsewhere). */
+const lenientUrls = { urls: z.array(z.string()).optional() };
+const pushedManifest = imageManifest.extend({ config: descriptor.extend(lenientUrls), layers: z.array(descriptor.extend(lenientUrls)) });
+const pushedIndex = imageIndex.extend({ manifests: z.array(manifestDescriptor.extend(lenientUrls)) });
 
-function descriptors(v: unknown, where: string): Descriptor[] {
-  if (!Array.isArray(v)) throw manifestInvalid(`${where} is not a list`);
-  return v.map((d, i) => descriptor(d, `${where}[${i}]`));
+/** The body against the schema of its kind; MANIFEST_INVALID naming the first bad field. */
+function checked<S extends typeof pushedManifest | typeof pushedIndex>(schema: S, body: Json): z.output<S> {
+  try {
+    return checkOciValue(schema, body);
+  } catch (e) {
+    if (e instanceof OciJsonError) throw manifestInvalid(`the manifest's ${e.problem}`);
+    throw e;
+  }
 }
 
 /**
@@ -109,23 +115,23 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
     throw manifestInvalid('the manifest is not JSON');
   }
   if (!isObject(body)) throw manifestInvalid('the manifest is not a JSON object');
-  if (body.schemaVersion !== 2) throw manifestInvalid('schemaVersion must be 2');
   const mediaType = mediaTypeOf(body, bareMediaType(contentType));
   const index = isIndex(mediaType);
   refuseAmbiguity(body, index);
-  const config = index ? undefined : descriptor(body.config, 'config');
-  const layers = index ? [] : descriptors(body.layers, 'layers');
-  const children = index ? descriptors(body.manifests, 'manifests') : [];
-  const subject = body.subject === undefined ? undefined : descriptor(body.subject, 'subject');
+  const list = index ? checked(pushedIndex, body) : undefined;
+  const image = index ? undefined : checked(pushedManifest, body);
+  const m = list ?? image!;
+  const config: Descriptor | undefined = image?.config;
+  const layers: Descriptor[] = image?.layers ?? [];
+  const children: Descriptor[] = list?.manifests ?? [];
   const digest = digestOf(bytes);
   const blobs = [...(config ? [config] : []), ...layers.filter((l) => !elsewhere(l))];
   const parsed: ParsedManifest = { bytes, digest, mediaType, blobs, children };
-  if (subject) {
+  if (m.subject) {
     // The spec: artifactType, else (for an image manifest) the config's media type; the manifest's annotations.
-    const artifactType = typeof body.artifactType === 'string' ? body.artifactType : config?.mediaType;
-    const annotations = isObject(body.annotations) ? (body.annotations as Record<string, string>) : undefined;
-    parsed.subject = subject.digest as BlobDigest;
-    parsed.referrer = { mediaType, digest, size: bytes.length, ...(artifactType ? { artifactType } : {}), ...(annotations ? { annotations } : {}) };
+    const artifactType = m.artifactType ?? config?.mediaType;
+    parsed.subject = m.subject.digest as BlobDigest;
+    parsed.referrer = { mediaType, digest, size: bytes.length, ...(artifactType ? { artifactType } : {}), ...(m.annotations ? { annotations: m.annotations } : {}) };
   }
   return parsed;
 }
