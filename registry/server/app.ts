@@ -14,11 +14,13 @@ import { jsonLogger, type Logger } from './log.js';
 import { referrersEndpoint, tagsEndpoint } from './listing-routes.js';
 import { manifestEndpoint } from './manifest-routes.js';
 import { parseRoute, type Route } from './names.js';
-import type { Store } from './store.js';
+import type { RegistryStore } from './storage.js';
 import { uploadEndpoint, uploadStartEndpoint } from './upload-routes.js';
+import { MAX_MANIFEST_BYTES } from '../../oci/schema.js';
 
 export interface RegistryAppOptions {
-  store: Store;
+  /** The directory store (store.ts) when serving; a MemoryStore (memory-store.ts) in tests. */
+  store: RegistryStore;
   auth: Access;
   bridge?: Bridge;
   /** Largest manifest accepted (default 4 MiB, the spec's guidance). */
@@ -26,8 +28,6 @@ export interface RegistryAppOptions {
   /** Where failures that are the server's own (500) are reported (default: JSON lines on stderr). */
   log?: Logger;
 }
-
-export const MAX_MANIFEST_BYTES = 4 * 2 ** 20;
 
 const endpoints: { [E in Route['endpoint']]: Endpoint<Extract<Route, { endpoint: E }>> } = {
   blob: blobEndpoint,

@@ -6,7 +6,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { bridged, type Deps, type Endpoint, type Handler } from './context.js';
 import { blobUnknown, digestInvalid } from './errors.js';
 import { isBlobDigest, type BlobDigest, type RepoName, type RouteOf } from './names.js';
-import type { BlobReader } from './store.js';
+import type { BlobReader } from './storage.js';
 
 /** A byte range of a blob, both ends inclusive. */
 export interface ByteRange {

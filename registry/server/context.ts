@@ -6,14 +6,14 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Bridge } from './bridge.js';
 import type { Route } from './names.js';
-import type { Store } from './store.js';
+import type { RegistryStore } from './storage.js';
 
 export type Env = { Variables: { route: Route } };
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface Deps {
-  store: Store;
+  store: RegistryStore;
   bridge?: Bridge;
   maxManifestBytes: number;
 }

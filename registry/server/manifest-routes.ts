@@ -5,7 +5,7 @@ import { digestInvalid, manifestInvalid, manifestUnknown, RegistryError } from '
 import { accepts, parseAccept, parseManifest } from './manifest.js';
 import { parseReference, referenceText, type Reference, type RepoName, type RouteOf } from './names.js';
 import type { BridgedManifest } from './bridge.js';
-import type { StoredManifest } from './store.js';
+import type { StoredManifest } from './storage.js';
 
 /** A reference to read or delete: one that cannot be valid names nothing stored, hence 404. */
 function existingReference(text: string): Reference {

@@ -1,36 +1,21 @@
-// Content-addressed storage on the filesystem (see layout.ts for where things
-// are). Blobs are shared by the whole registry; a repository sees only the ones
-// it links, as in distribution: a blob another repository pushed is 404 here
-// until it is pushed or mounted. Every file is published whole (files.ts), so
-// a crash leaves only debris under uploads/ and tmp/, which gc sweeps.
+// Content-addressed storage on the filesystem: the server's RegistryStore
+// (storage.ts; see layout.ts for where things are). Blobs are shared by the
+// whole registry; a repository sees only the ones it links, as in
+// distribution: a blob another repository pushed is 404 here until it is
+// pushed or mounted. Every file is published whole (files.ts), so a crash
+// leaves only debris under uploads/ and tmp/, which gc sweeps.
 import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
 import type { Descriptor } from '../../oci/types.js';
 import { mkdirs } from '../../base/fs.js';
 import { ifExists, removeFile, touch, writeAtomic } from './files.js';
 import { Layout } from './layout.js';
 import type { ParsedManifest } from './manifest.js';
 import { isBlobDigest, isTag, type BlobDigest, type Reference, type RepoName, type Tag } from './names.js';
+import type { BlobReader, RegistryStore, StoredManifest } from './storage.js';
 import { Uploads } from './uploads.js';
 
 export { defaultRoot } from './layout.js';
-
-/** A blob ready to be read: its size now, its bytes when a range is opened. */
-export interface BlobReader {
-  size: number;
-  /** Bytes start..end, both inclusive; the file is already open, so a gc meanwhile does not cut it short. */
-  open(start: number, end: number): Readable;
-  close(): Promise<void>;
-  /** Writes bytes start..end to `out` through two reused buffers (no allocation per chunk), then ends it; closes the file. */
-  sendTo?(out: Writable, start: number, end: number): Promise<void>;
-}
-
-export interface StoredManifest {
-  bytes: Buffer;
-  mediaType: string;
-  digest: BlobDigest;
-}
 
 /** Bytes per read of a blob being served (256 KiB): fewer, larger chunks cost less per byte than the default 64 KiB. */
 const READ_CHUNK = 1 << 18;
@@ -51,7 +36,7 @@ async function refresh(path: string): Promise<boolean> {
   }
 }
 
-export class Store {
+export class Store implements RegistryStore {
   readonly layout: Layout;
   readonly uploads: Uploads;
 

@@ -5,7 +5,7 @@ import type { Context } from 'hono';
 import { requestBody, type Endpoint, type Env } from './context.js';
 import { RegistryError } from './errors.js';
 import { isBlobDigest, isRepoName, type BlobDigest, type RepoName, type RouteOf } from './names.js';
-import { progressHeader, type ChunkRange } from './uploads.js';
+import { progressHeader, type ChunkRange } from './storage.js';
 
 function sessionUrl(name: RepoName, id: string): string {
   return `/v2/${name}/blobs/uploads/${id}`;

@@ -5,15 +5,18 @@
 // bytes arrive; when it cannot be (the server restarted, a chunk was cut and
 // rolled back) it is computed again from the data file at the end. Completion
 // checks the digest before the blob becomes visible: a mismatch stores nothing.
+// The rules a session keeps (chunk order and length, the digest check) are
+// storage.ts's, shared with the in-memory store, so both answer alike.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mkdirs } from '../../base/fs.js';
-import { digestInvalid, RegistryError, uploadUnknown } from './errors.js';
+import { uploadUnknown } from './errors.js';
 import { ifExists, publish, touch } from './files.js';
 import type { Layout } from './layout.js';
 import { isUploadId, type BlobDigest, type RepoName, type UploadId } from './names.js';
+import { checkChunkLength, checkChunkStart, requireDigests, SessionQueue, wrongDigest, type Body, type ChunkRange, type UploadSessions } from './storage.js';
 
 /** Uploads idle this long are removed when another one starts (gc uses its own grace period). */
 const STALE_UPLOAD_MS = 24 * 3600_000;
@@ -25,28 +28,15 @@ interface UploadState {
   started: string;
 }
 
-/** A chunk's place in the blob, from Content-Range (both ends inclusive). */
-export interface ChunkRange {
-  start: number;
-  end: number;
-}
-
-export type Body = AsyncIterable<Uint8Array>;
-
-/** The Range header a registry reports an upload's progress in; nothing while it is empty ("0-0" would claim one byte). */
-export function progressHeader(size: number): Record<string, string> {
-  return size > 0 ? { Range: `0-${size - 1}` } : {};
-}
-
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-export class Uploads {
+export class Uploads implements UploadSessions {
   private readonly hashes = new Map<UploadId, { hash: Hash; size: number }>();
-  private readonly busy = new Map<UploadId, Promise<unknown>>();
+  private readonly queue = new SessionQueue();
   private lastSweep = 0;
 
   constructor(
@@ -56,18 +46,6 @@ export class Uploads {
 
   private data(id: UploadId): string {
     return join(this.layout.upload(id), 'data');
-  }
-
-  /** Runs `work` after every earlier request on the same session: bytes go in in order. */
-  private async exclusive<T>(id: UploadId, work: () => Promise<T>): Promise<T> {
-    const run = (this.busy.get(id) ?? Promise.resolve()).catch(() => undefined).then(work);
-    const tail = run.catch(() => undefined);
-    this.busy.set(id, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.busy.get(id) === tail) this.busy.delete(id);
-    }
   }
 
   async start(name: RepoName): Promise<UploadId> {
@@ -110,7 +88,7 @@ export class Uploads {
   /** Appends a request body; a chunk (with a range) goes in whole or not at all. Returns the new size. */
   async append(name: RepoName, id: string, body: Body, range?: ChunkRange): Promise<number> {
     const upload = await this.check(name, id);
-    return this.exclusive(upload, () => this.write(upload, body, range));
+    return this.queue.run(upload, () => this.write(upload, body, range));
   }
 
   private async write(id: UploadId, body: Body, range?: ChunkRange): Promise<number> {
@@ -118,9 +96,7 @@ export class Uploads {
     if (!fh) throw uploadUnknown(id); // cancelled meanwhile
     try {
       const start = (await fh.stat()).size;
-      if (range && range.start !== start) {
-        throw new RegistryError(416, 'BLOB_UPLOAD_INVALID', `the chunk starts at ${range.start}; the upload has ${start} bytes`, undefined, progressHeader(start));
-      }
+      checkChunkStart(range, start);
       const known = this.hashes.get(id);
       const hashing = known && known.size === start ? known : undefined;
       if (!hashing) this.hashes.delete(id);
@@ -134,9 +110,7 @@ export class Uploads {
             hashing.size = size;
           }
         }
-        if (range && size - start !== range.end - range.start + 1) {
-          throw new RegistryError(400, 'SIZE_INVALID', `Content-Range ${range.start}-${range.end} announced ${range.end - range.start + 1} bytes; ${size - start} came`);
-        }
+        checkChunkLength(range, size - start);
       } catch (e) {
         // A chunk is all or nothing, so a client resumes from a clean offset; a
         // streamed body keeps what arrived (in order, hence a valid prefix).
@@ -158,19 +132,19 @@ export class Uploads {
    */
   async complete(name: RepoName, id: string, digests: string[], body?: Body, range?: ChunkRange): Promise<BlobDigest> {
     const upload = await this.check(name, id);
-    return this.exclusive(upload, async () => {
+    return this.queue.run(upload, async () => {
       if (body) await this.write(upload, body, range);
-      if (digests.length === 0) throw digestInvalid('the digest parameter is required to complete an upload');
+      requireDigests(digests);
       const data = this.data(upload);
       const size = (await ifExists(stat(data)))?.size;
       if (size === undefined) throw uploadUnknown(id);
       const known = this.hashes.get(upload);
       const hex = known && known.size === size ? known.hash.copy().digest('hex') : await sha256File(data);
       const actual = `sha256:${hex}` as BlobDigest;
-      const wrong = digests.find((d) => d !== actual);
-      if (wrong !== undefined) {
+      const wrong = wrongDigest(digests, actual);
+      if (wrong) {
         await this.remove(upload);
-        throw digestInvalid(`the content's digest is ${actual}, not ${wrong}`, wrong);
+        throw wrong;
       }
       const fh = await open(data, 'r+');
       try {
@@ -192,7 +166,7 @@ export class Uploads {
 
   async cancel(name: RepoName, id: string): Promise<void> {
     const upload = await this.check(name, id);
-    await this.exclusive(upload, () => this.remove(upload));
+    await this.queue.run(upload, () => this.remove(upload));
   }
 
   private async remove(id: UploadId): Promise<void> {
@@ -202,7 +176,7 @@ export class Uploads {
 
   /** Removes this store's sessions idle for longer than `idleMs`, except those with a request under way. */
   async sweep(idleMs: number): Promise<UploadId[]> {
-    const removed = await sweepUploads(this.layout, idleMs, Date.now(), (id) => this.busy.has(id));
+    const removed = await sweepUploads(this.layout, idleMs, Date.now(), (id) => this.queue.has(id));
     for (const id of removed) this.hashes.delete(id);
     return removed;
   }
