@@ -2,7 +2,7 @@
 // carries random bytes, so no two checks (or runs) share a digest and none
 // can pass on content an earlier one left behind.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Descriptor } from './schemas.js';
+import type { OciDescriptor as Descriptor, Sha256Digest } from '../../oci/schema.js';
 
 export const MediaType = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -15,12 +15,12 @@ export const MediaType = {
 /** Bytes with their digest: a blob, or a serialized manifest or index. */
 export interface Content {
   bytes: Buffer;
-  digest: string;
+  digest: Sha256Digest;
   size: number;
   mediaType: string;
 }
 
-function sha256(bytes: Buffer): string {
+function sha256(bytes: Buffer): Sha256Digest {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
@@ -29,7 +29,7 @@ export function content(bytes: Buffer, mediaType: string): Content {
 }
 
 /** A digest nothing has: for the 404s. */
-export function unknownDigest(): string {
+export function unknownDigest(): Sha256Digest {
   return sha256(randomBytes(32));
 }
 

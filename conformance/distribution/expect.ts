@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { type HttpResponse, locationOf } from './http.js';
 import { fail } from './outcome.js';
 import { ErrorBody } from './schemas.js';
+import { checkOciValue, OciJsonError } from '../../oci/parse.js';
 
 /** The response's JSON, or undefined when it has none that parses. */
 export function jsonBody(res: HttpResponse): unknown {
@@ -49,13 +50,14 @@ export function expectHeaderIfPresent(res: HttpResponse, name: string, expected:
   if (v !== undefined && v !== expected) fail(`${step}: ${name} is ${JSON.stringify(v)}, not ${JSON.stringify(expected)}`);
 }
 
-export function expectJson<S extends z.ZodTypeAny>(res: HttpResponse, schema: S, step: string): z.infer<S> {
-  const parsed = schema.safeParse(jsonBody(res));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    fail(`${step}: the body is not the JSON the spec defines (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'unreadable'})`);
+/** The body checked against `schema` (oci/schema.ts's for OCI JSON), failing with the same one line Strata's readers give. */
+export function expectJson<S extends z.ZodTypeAny>(res: HttpResponse, schema: S, step: string): z.output<S> {
+  try {
+    return checkOciValue(schema, jsonBody(res));
+  } catch (e) {
+    if (e instanceof OciJsonError) fail(`${step}: the body is not the JSON the spec defines (${e.path.length ? e.problem : `the body ${e.problem}`})`);
+    throw e;
   }
-  return parsed.data;
 }
 
 /** The response's Location, resolved against the URL that sent it. */

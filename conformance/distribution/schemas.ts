@@ -1,5 +1,7 @@
-// The JSON bodies the spec defines, as schemas: a check validates what a
-// registry sends before it reads it, and gets typed values back.
+// The JSON bodies the distribution spec defines, as schemas: a check validates
+// what a registry sends before it reads it, and gets typed values back. The
+// OCI image JSON it sends (a manifest, the referrers API's index) is checked
+// with Strata's own schemas in oci/schema.ts, not copies of them.
 import { z } from 'zod';
 
 /** The spec's error codes ("The code field MUST be one of the following"). */
@@ -31,21 +33,3 @@ export const TagList = z.object({
   tags: z.array(z.string()).nullish(),
 });
 export type TagList = z.infer<typeof TagList>;
-
-export const Descriptor = z
-  .object({
-    mediaType: z.string(),
-    digest: z.string(),
-    size: z.number().int().nonnegative(),
-    artifactType: z.string().optional(),
-    annotations: z.record(z.string()).optional(),
-  })
-  .passthrough();
-export type Descriptor = z.infer<typeof Descriptor>;
-
-export const ImageIndex = z.object({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  manifests: z.array(Descriptor),
-});
-export type ImageIndex = z.infer<typeof ImageIndex>;

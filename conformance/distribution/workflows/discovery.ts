@@ -9,7 +9,8 @@ import { expectBytes, expectEqual, expectJson, expectStatus, summary } from '../
 import { type HttpResponse, withQuery } from '../http.js';
 import { getManifest, paths, pushBlob, pushImage, pushManifest, putManifest } from '../ops.js';
 import { fail, optionalMissing, unsupported } from '../outcome.js';
-import { type Descriptor, ImageIndex, TagList } from '../schemas.js';
+import { TagList } from '../schemas.js';
+import { imageIndex as indexSchema, type OciDescriptor as Descriptor, type OciIndex as ImageIndex } from '../../../oci/schema.js';
 import { type Context, type Workflow, fixture } from '../workflow.js';
 
 /** Pushed in this order, which is not lexical, so a registry that lists in push order shows it. */
@@ -90,7 +91,7 @@ async function getReferrers(ctx: Context, repo: string, digest: string, query: R
   if (res.status === 404) unsupported('GET /v2/<name>/referrers/<digest> answers 404: no referrers API; clients fall back to the <alg>-<ref> tag schema ("Unavailable Referrers API")');
   expectStatus(res, 200, 'GET referrers');
   expectEqual(res.header('content-type')?.split(';')[0]?.trim(), MediaType.index, 'GET referrers: Content-Type');
-  return { res, index: expectJson(res, ImageIndex, 'GET referrers') };
+  return { res, index: expectJson(res, indexSchema, 'GET referrers') };
 }
 
 /** Each referrer listed once with the descriptor the spec prescribes, and nothing else listed. */
