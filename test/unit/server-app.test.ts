@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterAll, describe, expect, test } from 'vitest';
+import { parsePolicy } from '../../registry/server/access-policy.js';
 import { createAccess, type AccessMode } from '../../registry/server/access.js';
 import { createRegistryApp } from '../../registry/server/app.js';
 import { quietLogger } from '../../registry/server/log.js';
@@ -47,9 +48,11 @@ const STORES: [string, () => RegistryStore][] = [
 
 type App = ReturnType<typeof createRegistryApp>;
 
-function appOn(store: RegistryStore, mode: AccessMode = { kind: 'anonymous-push' }): App {
-  return createRegistryApp({ store, auth: createAccess(mode), log: quietLogger });
+function appOn(store: RegistryStore, mode: AccessMode = { kind: 'anonymous-push' }, maxManifestBytes?: number): App {
+  return createRegistryApp({ store, auth: createAccess(mode), log: quietLogger, ...(maxManifestBytes ? { maxManifestBytes } : {}) });
 }
+
+const basic = (user: string, password: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
 
 interface Answer {
   status: number;
@@ -305,8 +308,17 @@ describe.each(STORES)('the registry app on the %s store', (_kind, makeStore) => 
     expect(errors.map((e) => e.detail)).toEqual([{ digest: sha(config) }, { digest: sha(layer) }]);
     expectError(await call(app, 'GET', '/v2/app/manifests/v1'), 404, 'MANIFEST_UNKNOWN');
     const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha('nope'), size: 4 }] }));
-    expect(expectError(await call(app, 'PUT', '/v2/app/manifests/i', { body: index, headers: { 'Content-Type': OCI_INDEX } }), 400, 'MANIFEST_BLOB_UNKNOWN')[0]!.detail).toEqual({ digest: sha('nope') });
-    expectError(await call(app, 'PUT', '/v2/app/manifests/v1', { body: '{"schemaVersion":2}', headers: { 'Content-Type': 'application/json' } }), 400, 'MANIFEST_INVALID');
+    const child = await call(app, 'PUT', '/v2/app/manifests/i', { body: index, headers: { 'Content-Type': OCI_INDEX } });
+    expect(expectError(child, 400, 'MANIFEST_BLOB_UNKNOWN')[0]!.detail).toEqual({ digest: sha('nope') });
+    const json = await call(app, 'PUT', '/v2/app/manifests/v1', { body: '{"schemaVersion":2}', headers: { 'Content-Type': 'application/json' } });
+    expectError(json, 400, 'MANIFEST_INVALID');
+  });
+
+  test('a manifest larger than the limit is 413 MANIFEST_INVALID', async () => {
+    const app = appOn(makeStore(), { kind: 'anonymous-push' }, 64);
+    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [], annotations: { pad: 'x'.repeat(64) } }));
+    expectError(await call(app, 'PUT', '/v2/app/manifests/v1', { body, headers: { 'Content-Type': OCI_INDEX } }), 413, 'MANIFEST_INVALID');
+    expectError(await call(app, 'GET', '/v2/app/manifests/v1'), 404, 'MANIFEST_UNKNOWN');
   });
 
   test('tags list: sorted, paginated with n and last and a Link to the next page; an unknown repository is NAME_UNKNOWN', async () => {
@@ -413,7 +425,7 @@ describe.each(STORES)('the registry app on the %s store', (_kind, makeStore) => 
     expect(a.headers.get('allow')).toBe('GET, HEAD, PUT, DELETE');
   });
 
-  test('with an htpasswd file: anonymous reads, a Basic challenge for login and writes; read-only refuses writes', async () => {
+  test('with an htpasswd file: anonymous reads, a Basic challenge for login and writes, a user pushes, an access file narrows; read-only refuses writes', async () => {
     const users = new Map([['alice', bcrypt.hashSync('secret', 4)]]);
     const app = appOn(makeStore(), { kind: 'htpasswd', users });
     const login = await call(app, 'GET', '/v2/');
@@ -424,6 +436,20 @@ describe.each(STORES)('the registry app on the %s store', (_kind, makeStore) => 
     expect(push.headers.get('www-authenticate')).toBe('Basic realm="strata"');
     expectError(await call(app, 'DELETE', `/v2/app/manifests/${sha('x')}`), 401, 'UNAUTHORIZED');
     expectError(await call(app, 'GET', `/v2/app/blobs/${sha('x')}`), 404, 'BLOB_UNKNOWN');
+    expectError(await call(app, 'POST', '/v2/app/blobs/uploads/', { headers: basic('alice', 'wrong') }), 401, 'UNAUTHORIZED');
+    expectError(await call(app, 'POST', '/v2/app/blobs/uploads/', { headers: basic('mallory', 'secret') }), 401, 'UNAUTHORIZED');
+    expect((await call(app, 'GET', '/v2/', { headers: basic('alice', 'secret') })).status).toBe(200);
+    const digest = sha('pushed');
+    const pushed = await call(app, 'POST', `/v2/app/blobs/uploads/?digest=${digest}`, { body: 'pushed', headers: basic('alice', 'secret') });
+    expect(pushed.status).toBe(201);
+    expect(pushed.headers.get('docker-content-digest')).toBe(digest);
+
+    // An access file narrows it: alice may push to team/* only, and anonymous reads nothing.
+    const policy = parsePolicy(JSON.stringify({ anonymous: {}, users: { alice: { pull: ['*'], push: ['team/*'] } } }));
+    const narrow = appOn(makeStore(), { kind: 'htpasswd', users, policy });
+    expectError(await call(narrow, 'GET', `/v2/app/blobs/${digest}`), 401, 'UNAUTHORIZED');
+    expectError(await call(narrow, 'POST', '/v2/app/blobs/uploads/', { headers: basic('alice', 'secret') }), 403, 'DENIED');
+    expect((await call(narrow, 'POST', '/v2/team/app/blobs/uploads/', { headers: basic('alice', 'secret') })).status).toBe(202);
 
     const readOnly = appOn(makeStore(), { kind: 'read-only', reason: 'no --htpasswd' });
     expect((await call(readOnly, 'GET', '/v2/')).status).toBe(200);
