@@ -1,7 +1,7 @@
 // One error type with stable codes; the CLI turns any of them into one line on
 // stderr and an exit code, so commands never call process.exit themselves.
 
-export type ErrorCode =
+export type StrataErrorCode =
   | 'usage' // bad flags or arguments
   | 'reference' // a reference that cannot be parsed, an unknown transport
   | 'nix-missing' // no nix on PATH
@@ -19,7 +19,7 @@ export type ErrorCode =
 
 export class StrataError extends Error {
   constructor(
-    readonly code: ErrorCode,
+    readonly code: StrataErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -28,7 +28,7 @@ export class StrataError extends Error {
   }
 }
 
-const exitCodes: Record<ErrorCode, number> = {
+const exitCodes: Record<StrataErrorCode, number> = {
   usage: 2,
   reference: 2,
   'nix-missing': 3,

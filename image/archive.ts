@@ -59,7 +59,8 @@ export async function writeOciArchive(layoutDir: string, file: string, mtime: nu
   await writeTarAtomic(file, entries, mtime);
 }
 
-export interface DockerArchiveImage {
+/** What writeDockerArchive writes (image/docker-archive.ts's DockerArchiveImage is what a reader finds). */
+export interface DockerArchiveContents {
   config: { digest: Digest; bytes: Buffer };
   /** Uncompressed layer tars, bottom first: their blob files and diffIDs. */
   layers: { diffID: Digest; path: string; size: number }[];
@@ -68,7 +69,7 @@ export interface DockerArchiveImage {
 }
 
 /** docker save's layout: manifest.json, <config>.json and <diffID>/layer.tar. */
-export async function writeDockerArchive(img: DockerArchiveImage, file: string, mtime: number): Promise<void> {
+export async function writeDockerArchive(img: DockerArchiveContents, file: string, mtime: number): Promise<void> {
   const hex = (d: Digest) => d.slice('sha256:'.length);
   const configName = `${hex(img.config.digest)}.json`;
   const entries: TreeEntry[] = [bytesEntry(configName, img.config.bytes)];

@@ -3,7 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
-import { StrataError, type ErrorCode } from '../base/errors.js';
+import { StrataError, type StrataErrorCode } from '../base/errors.js';
 import type { Compression } from '../oci/layer-types.js';
 import { writeLayer, type LayerDigests } from './layer.js';
 import { portWritable } from './port-stream.js';
@@ -28,7 +28,7 @@ function discard(): Writable {
 }
 
 /** Errors come back as data: a thrown StrataError would lose its code crossing threads. */
-export type LayerResult = { ok: true; digests: LayerDigests } | { ok: false; code?: ErrorCode; message: string };
+export type LayerResult = { ok: true; digests: LayerDigests } | { ok: false; code?: StrataErrorCode; message: string };
 
 export default async function makeLayer(task: LayerTask): Promise<LayerResult> {
   try {

@@ -33,7 +33,7 @@ export interface StorePathInfo {
   references: string[];
 }
 
-export interface BuildResult {
+export interface NixBuildResult {
   /** The derivation that was built; absent for a store-path installable. */
   drvPath?: string;
   /** Output name → absolute store path. */
@@ -370,13 +370,13 @@ const opaqueSchema = z.object({ path: z.string() }).passthrough();
  * order. A store-path installable (`{"path": p}` in 2.8, a bare `p` in newer
  * Nix) becomes `{outputs: {out: p}}`. Output names are sorted.
  */
-export function parseBuildJson(text: string, storeDir = '/nix/store'): BuildResult[] {
+export function parseBuildJson(text: string, storeDir = '/nix/store'): NixBuildResult[] {
   const what = 'nix build --json';
   const root = parseJsonText(text, what);
   if (!Array.isArray(root)) unexpected(what, 'expected a JSON array');
   const pathOf = (p: string, where: string): string => storePathOrFail(what, p, storeDir, where);
 
-  return (root as unknown[]).map((item, index): BuildResult => {
+  return (root as unknown[]).map((item, index): NixBuildResult => {
     const where = `[${index}]`;
     if (typeof item === 'string') return { outputs: { out: pathOf(item, where) } };
     if (item !== null && typeof item === 'object' && !('drvPath' in item)) {

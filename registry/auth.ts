@@ -10,9 +10,9 @@
 import { StrataError } from '../base/errors.js';
 import { MAX_CHALLENGE_BYTES, parseWwwAuthenticate } from './challenge.js';
 import { resolveCredential, type Credential, type CredentialOptions, type FoundCredential } from './credentials.js';
-import { Deadline, discard, readBounded, type Body, type RegistryResponse } from './http.js';
+import { Deadline, discard, readBounded, type RequestBody, type RegistryResponse } from './http.js';
 
-type Raw = (url: string, init: { method: string; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }) => Promise<RegistryResponse>;
+type Raw = (url: string, init: { method: string; headers?: Record<string, string>; body?: RequestBody; signal?: AbortSignal }) => Promise<RegistryResponse>;
 
 /** A token response is a JWT or an opaque string in a little JSON: far below this. */
 const MAX_TOKEN_RESPONSE_BYTES = 2 ** 20;

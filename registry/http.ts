@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import { StrataError } from '../base/errors.js';
 import { errorReason } from './retry.js';
 
-export type Body = Buffer | Readable | undefined;
+export type RequestBody = Buffer | Readable | undefined;
 
 export interface RegistryResponse {
   status: number;

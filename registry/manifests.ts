@@ -6,16 +6,13 @@ import { sha256 } from '../base/hash-tap.js';
 import { MediaType } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
 import { isIndex } from '../image/source.js';
-import { imageIndex, imageManifest, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
+import { imageIndex, imageManifest, MAX_MANIFEST_BYTES, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
 import { checkOciPart, shown } from '../oci/parse.js';
 import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
 import { discard, readBounded, type RegistryResponse } from './http.js';
 
 /** The manifest kinds Strata reads, most preferred first. */
 export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
-
-/** The largest manifest accepted, as distribution and the OCI spec's 4 MiB guidance. */
-const MAX_MANIFEST_BYTES = 4 * 2 ** 20;
 
 export interface FetchedManifest {
   bytes: Buffer;

@@ -21,7 +21,7 @@ import { EnvHttpProxyAgent, request as undiciRequest, type Dispatcher } from 'un
 import { StrataError } from '../base/errors.js';
 import type { Progress } from '../base/events.js';
 import { Authenticator } from './auth.js';
-import { Deadline, discard, type Body, type RegistryResponse } from './http.js';
+import { Deadline, discard, type RequestBody, type RegistryResponse } from './http.js';
 import type { CredentialOptions } from './credentials.js';
 import { backoffDelay, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY, errorReason, isRetryableError, parseRetryAfter, RETRY_STATUSES, sleep, type RetryPolicy } from './retry.js';
 /** An error body is read this far at most: its first error's code and message are all that is used. */
@@ -43,7 +43,7 @@ export interface RegistryRequest {
   path: string;
   headers?: Record<string, string>;
   /** Made anew for each attempt, so a retry re-sends the same bytes. */
-  body?: () => Body;
+  body?: () => RequestBody;
   /** Token scopes the request needs, e.g. repository:org/app:pull,push. */
   scopes: string[];
   /** What Strata was doing, for errors and retry lines: "upload of sha256:ab12… to org/app". */
@@ -158,7 +158,7 @@ export class RegistrySession {
   }
 
   /** A bare HTTP exchange: no auth, no retry. */
-  async raw(url: string, init: { method: string; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }): Promise<RegistryResponse> {
+  async raw(url: string, init: { method: string; headers?: Record<string, string>; body?: RequestBody; signal?: AbortSignal }): Promise<RegistryResponse> {
     // undici closes the connection after a HEAD unless told not to (a server might send a body anyway); registries do not, and a
     // no-op push is a hundred HEADs.
     const r = await undiciRequest(url, { method: init.method as Dispatcher.HttpMethod, headers: { 'user-agent': 'strata', ...init.headers }, body: init.body, dispatcher: this.dispatcher, ...(init.signal ? { signal: init.signal } : {}), ...(init.method === 'HEAD' ? { reset: false } : {}) });
