@@ -9,6 +9,7 @@ import type { LayerDigests } from './layer.js';
 import type { LayerResult, LayerTask } from './worker.js';
 import { portReadable } from './port-stream.js';
 import { StrataError } from '../base/errors.js';
+import { workerEntry } from '../base/worker-entry.js';
 
 let pool: Piscina | undefined;
 const YOUNG_GENERATION_MB = Number(process.env.STRATA_YOUNG_MB ?? 8);
@@ -20,8 +21,10 @@ export function layerThreads(env: NodeJS.ProcessEnv = process.env): number {
 
 function thePool(): Piscina {
   const threads = layerThreads();
+  const entry = workerEntry('./worker.js', import.meta.url);
   return (pool ??= new Piscina({
-    filename: new URL('./worker.js', import.meta.url).href,
+    filename: entry.url.href,
+    ...(entry.execArgv ? { execArgv: entry.execArgv } : {}),
     minThreads: 1,
     maxThreads: threads,
     idleTimeout: 1000,

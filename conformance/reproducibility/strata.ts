@@ -5,9 +5,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (this file runs from dist/conformance/reproducibility/). */
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-export const strataBin = join(repoRoot, 'bin', 'strata.js');
+/** Loaded from its TypeScript source (the tests, under vitest) rather than from dist/ (the scripts). */
+const fromSource = import.meta.url.endsWith('.ts');
+/** The repository root: two levels above conformance/reproducibility/, three above dist/conformance/reproducibility/. */
+export const repoRoot = fileURLToPath(new URL(fromSource ? '../../' : '../../../', import.meta.url));
+/** The CLI: from the sources, test/helpers/strata-source.js runs src/ through tsx (no compile step first); from dist/, bin/strata.js as users run it. */
+export const strataBin = join(repoRoot, ...(fromSource ? ['test', 'helpers', 'strata-source.js'] : ['bin', 'strata.js']));
 
 export interface RunResult {
   code: number;

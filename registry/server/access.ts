@@ -17,6 +17,7 @@ import bcrypt from 'bcryptjs';
 import { defaultPolicy, parsePolicy, type Permission, type Policy } from './access-policy.js';
 import type { CheckReply, CheckRequest } from './bcrypt-worker.js';
 import { RegistryError } from './errors.js';
+import { workerEntry } from '../../base/worker-entry.js';
 
 /** pull: reads of a repository; push: uploads and manifest PUTs; delete; login: GET /v2/, where clients learn the challenge. */
 export type Action = Permission | 'login';
@@ -97,7 +98,8 @@ class BcryptThread {
   }
 
   private start(): Worker {
-    const worker = new Worker(new URL('./bcrypt-worker.js', import.meta.url));
+    const entry = workerEntry('./bcrypt-worker.js', import.meta.url);
+    const worker = new Worker(entry.url, entry.execArgv ? { execArgv: entry.execArgv } : {});
     // Idle, it must not keep the process alive (tests and gc make an Access and leave).
     worker.unref();
     worker.on('message', ({ id, ok }: CheckReply) => {

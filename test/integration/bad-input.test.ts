@@ -2,14 +2,14 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { lastLine, nixEnv, removeDir, runStrata, sh, tempDir, type RunResult } from '../helpers/strata.js';
 
 let work: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-bad-');
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 /** A throwaway flake in its own git repository. */
 function flake(name: string, body: string): string {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import tarStream from 'tar-stream';
 import { skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
@@ -136,14 +136,14 @@ describe('base images', () => {
   /** The build on the layout base, which the other tests compare with. */
   let built: { digest: string; manifest: Manifest; config: Config };
 
-  before(async () => {
+  beforeAll(async () => {
     work = tempDir('strata-base-');
     baseDir = join(work, 'base');
     base = await makeBase(baseDir);
     reg = await startRegistry();
     expectOk(await runStrata(['copy', `oci:${baseDir}:1`, `docker://${reg.host}/base:1`, '-q']));
   });
-  after(async () => {
+  afterAll(async () => {
     await reg?.stop();
     removeDir(work);
   });

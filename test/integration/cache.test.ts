@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { canonicalJson } from '../../base/canonical.js';
 import { lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
@@ -12,10 +12,10 @@ import { lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/stra
 const GOLDEN = readGolden().cases['golden#default']!.manifest!;
 
 let work: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-cache-');
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 let n = 0;
 async function build(cacheDir: string, extra: string[] = []): Promise<{ digest: string; stderr: string }> {

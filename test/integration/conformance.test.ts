@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { configFromEnv } from '../../conformance/distribution/config.js';
 import type { Status } from '../../conformance/distribution/outcome.js';
 import type { Report } from '../../conformance/distribution/report.js';
 import { runConformance } from '../../conformance/distribution/runner.js';
 import { type Registry, startRegistry } from '../helpers/registry.js';
 import { removeDir, repoRoot, tempDir } from '../helpers/strata.js';
+import { tsxImport } from '../helpers/tsx.js';
 
 /** distribution 2.8's answers that are not a pass: "<workflow>: <check>" → status. */
 const DISTRIBUTION_2_8: Record<string, Status> = {
@@ -44,7 +45,7 @@ const DISTRIBUTION_2_8: Record<string, Status> = {
 /** The command line, run asynchronously: the registry's log pipe to this process must keep draining meanwhile. */
 function runCli(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist/conformance/distribution/run.js'), ...args], { env: { PATH: process.env.PATH, ...env } });
+    const child = spawn(process.execPath, [...tsxImport, join(repoRoot, 'conformance/distribution/run.ts'), ...args], { env: { PATH: process.env.PATH, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -72,10 +73,10 @@ function config(reg: Registry, env: NodeJS.ProcessEnv = {}) {
 
 describe('distribution 2.8 with deletes enabled', () => {
   let reg: Registry;
-  before(async () => {
+  beforeAll(async () => {
     reg = await startRegistry({ deleteEnabled: true });
   });
-  after(() => reg.stop());
+  afterAll(() => reg.stop());
 
   test('all four workflows: no failure beyond the known shortfalls, which all still fall short', async () => {
     const report = await runConformance(config(reg));

@@ -4,19 +4,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { expectFailure, expectOk, nixEnv, repoRoot, runStrata } from '../helpers/strata.js';
 
 const fixture = (name: string) => join(repoRoot, 'test', 'fixtures', 'cosign', name);
 let reg: Registry;
 let image: string;
-before(async () => {
+beforeAll(async () => {
   reg = await startRegistry();
   image = `${reg.host}/cosign/app:v1`;
   expectOk(await runStrata(['push', './examples/golden#default', image, '-q']));
 });
-after(async () => reg?.stop());
+afterAll(async () => reg?.stop());
 
 test("a key cosign generated signs (COSIGN_PASSWORD), and cosign's public key verifies it", async () => {
   const env = { ...nixEnv(), COSIGN_PASSWORD: '' };

@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import { lastLine, removeDir, repoRoot, runStrata, sh, tempDir } from '../helpers/strata.js';
 
 let work: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-description-');
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 test('the description output refers to 300 contents through its chain of links, and the image holds them all', async () => {
   mkdirSync(join(work, 'nix'));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import type { DiffReport } from '../../compare/report.js';
 import type { ImageIndex, ImageManifest } from '../../oci/types.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
@@ -35,13 +35,13 @@ const UNREPRODUCIBLE = `{
 let work: string;
 let registry: Registry;
 let a: string;
-before(async () => {
+beforeAll(async () => {
   work = tempDir('strata-diff-');
   registry = await startRegistry();
   a = join(work, 'a');
   expectOk(await runStrata(['build', GOLDEN, '-o', `oci:${a}:1.0`]));
 });
-after(async () => {
+afterAll(async () => {
   await registry?.stop();
   removeDir(work);
 });
@@ -93,7 +93,7 @@ describe('strata diff: the same image', () => {
 
 describe('strata diff: indexes (made by strata index)', () => {
   let both: string;
-  before(async () => {
+  beforeAll(async () => {
     both = join(work, 'both');
     expectOk(await runStrata(['index', GOLDEN, '--platform', 'x86_64-linux', '--platform', 'aarch64-linux', '-o', `oci:${both}:1`, '-q']));
   });

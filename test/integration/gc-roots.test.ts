@@ -4,15 +4,15 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import { GcRoots } from '../../nix/installable.js';
 import { removeDir, sh, tempDir } from '../helpers/strata.js';
 
 let work: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-gcroots-');
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 function tryDelete(path: string): { ok: boolean; stderr: string } {
   const r = spawnSync('nix-store', ['--delete', path], { encoding: 'utf8' });

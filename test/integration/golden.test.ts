@@ -4,17 +4,17 @@
 // for byte. The digests themselves, under every perturbation, are the suite's.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { expectOk, removeDir, runStrata, sh, tempDir } from '../helpers/strata.js';
 
 const golden = readGolden().cases;
 
 let work: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-golden-');
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 interface Written {
   transport: 'oci' | 'oci-archive' | 'docker-archive';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { canonicalJson } from '../../base/canonical.js';
 import { sha256 } from '../../base/hash-tap.js';
@@ -72,12 +72,12 @@ describe('strata index', () => {
   let arm64: string;
   /** The index of the two golden images, as every path below must make it. */
   let expected: string;
-  before(async () => {
+  beforeAll(async () => {
     reg = await startRegistry();
     served = await startServe(tempDir('strata-serve-'));
     proxy = await startFaultProxy(reg.url);
   });
-  after(async () => {
+  afterAll(async () => {
     await proxy?.stop();
     await served?.stop();
     await reg?.stop();
@@ -223,13 +223,13 @@ describe('strata index', () => {
       { name: 'two tags for a layout', args: (dir) => [`${reg.host}/golden@${amd64}`, '-o', `oci:${dir}/out`, '--tag', 'a', '--tag', 'b'], error: /one tag/ },
     ];
     let dir: string;
-    before(async () => {
+    beforeAll(async () => {
       dir = tempDir();
       layoutWithConfig(join(dir, 'artifact'), { anything: true }, 'application/vnd.example.thing.v1+json');
       layoutWithConfig(join(dir, 'noplatform'), { rootfs: { type: 'layers', diff_ids: [] } });
       expectOk(await runStrata(['build', './examples/golden#based-one', '-o', `oci:${dir}/based:x`]));
     });
-    after(() => removeDir(dir));
+    afterAll(() => removeDir(dir));
     for (const c of refusedCases) {
       test(c.name, async () => {
         const args = c.args(dir);

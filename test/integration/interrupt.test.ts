@@ -4,19 +4,19 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import { nixEnv, removeDir, runStrata, sh, strataBin, tempDir } from '../helpers/strata.js';
 
 let work: string;
 let bigPath: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-interrupt-');
   // 64 MiB that gzip cannot shrink: several seconds of compression to interrupt.
   const file = join(work, `strata-interrupt-${process.pid}`);
   sh('dd', ['if=/dev/urandom', `of=${file}`, 'bs=1M', 'count=64', 'status=none']);
   bigPath = sh('nix-store', ['--add', file]).trim();
 });
-after(() => {
+afterAll(() => {
   sh('nix-store', ['--delete', bigPath]);
   removeDir(work);
 });

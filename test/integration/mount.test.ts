@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startGhcrFront } from '../helpers/ghcr-front.js';
@@ -28,11 +28,11 @@ const dir = (prefix: string) => {
 /** One runner's layer cache (and the blob locations beside it), kept across its pushes. */
 const runner = () => ({ ...nixEnv(), STRATA_CACHE_DIR: dir('strata-mount-cache-'), HOME: dir('strata-mount-home-') });
 
-before(async () => {
+beforeAll(async () => {
   reg = await startRegistry();
   proxy = await startFaultProxy(reg.url);
 });
-after(async () => {
+afterAll(async () => {
   await proxy?.stop();
   await reg?.stop();
   for (const d of dirs) removeDir(d);

@@ -3,7 +3,7 @@
 // path with no transport says so, each command's help lists only what it does,
 // and a local copy is not called a download.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from 'vitest';
 import { join } from 'node:path';
 import { expectFailure, expectOk, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 

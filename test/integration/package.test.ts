@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { withNixConfig } from '../../conformance/reproducibility/strata.js';
 import { removeDir, repoRoot, runStrata, sh, tempDir } from '../helpers/strata.js';
@@ -19,7 +19,7 @@ const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.
 
 let work: string;
 let tarball: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-package-');
   const out = execFileSync('npm', ['run', '--silent', 'release', '--', join(work, 'release')], { cwd: repoRoot, env, encoding: 'utf8' });
   const [sum, file] = out.trim().split('\n').at(-1)!.split(/\s+/);
@@ -30,7 +30,7 @@ before(() => {
   assert.equal(readFileSync(`${tarball}.sha256`, 'utf8'), `${sum}  ${file}\n`);
   assert.equal(execFileSync('sha256sum', [tarball], { encoding: 'utf8' }).split(' ')[0], sum);
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 describe('the npm package', () => {
   test('holds the built product, bin, the Nix library, README and LICENSE, and no tests, benchmarks or fixtures', () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startGhcrFront, type GhcrFront } from '../helpers/ghcr-front.js';
@@ -44,11 +44,11 @@ function randomLayout(dir: string, size: number): { digest: string; layer: strin
 describe('push to a registry without auth', () => {
   let reg: Registry;
   let proxy: FaultProxy;
-  before(async () => {
+  beforeAll(async () => {
     reg = await startRegistry();
     proxy = await startFaultProxy(reg.url);
   });
-  after(async () => {
+  afterAll(async () => {
     await proxy?.stop();
     await reg?.stop();
   });

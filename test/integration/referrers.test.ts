@@ -2,7 +2,7 @@
 // a GHCR-like front, which answers 404): an artifact whose subject is an image
 // lands in the sha256-<hex> fallback index and is listed back; skopeo sees the tag.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { putBlob } from '../../sign/store.js';
 import { attachReferrer, listReferrers } from '../../registry/referrers.js';
 import { RegistrySession } from '../../registry/session.js';
@@ -46,11 +46,11 @@ async function attachAndList(registry: string, name: string, env: NodeJS.Process
 describe('referrers without a referrers API', () => {
   let reg: Registry;
   let front: GhcrFront;
-  before(async () => {
+  beforeAll(async () => {
     reg = await startRegistry();
     front = await startGhcrFront(reg.url, { users: { octocat: 'ghp_refs' } });
   });
-  after(async () => {
+  afterAll(async () => {
     await front?.stop();
     await reg?.stop();
   });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { canonicalJson } from '../../base/canonical.js';
 import { sha256 } from '../../base/hash-tap.js';
 import { blobSize } from '../../registry/blobs.js';
@@ -45,10 +45,10 @@ async function multiPlatformLayout(dir: string): Promise<{ index: string; amd64:
 describe('copies between registries and layouts', () => {
   let a: Registry;
   let b: Registry;
-  before(async () => {
+  beforeAll(async () => {
     [a, b] = await Promise.all([startRegistry(), startRegistry()]);
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
   });
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startGhcrFront } from '../helpers/ghcr-front.js';
 import { podmanPull, skopeo } from '../helpers/podman.js';
@@ -29,7 +29,7 @@ function cleanup<T extends { stop(): Promise<void> }>(s: T): T {
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-harness-');
   layout = join(work, 'layout');
   sh('umoci', ['init', '--layout', layout]);
@@ -43,7 +43,7 @@ before(() => {
   blobBytes = manifest.config.size + manifest.layers.reduce((n: number, l: { size: number }) => n + l.size, 0);
 });
 
-after(async () => {
+afterAll(async () => {
   for (const stop of stops.reverse()) await stop();
   removeDir(work);
 });

@@ -5,15 +5,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { CASES } from '../../conformance/reproducibility/cases.js';
 import { FACTORS } from '../../conformance/reproducibility/factors.js';
 import { type Golden, readGolden } from '../../conformance/reproducibility/golden.js';
 import type { Report } from '../../conformance/reproducibility/report.js';
 import { runReproducibility } from '../../conformance/reproducibility/runner.js';
 import { removeDir, repoRoot, sh, tempDir } from '../helpers/strata.js';
+import { tsxImport } from '../helpers/tsx.js';
 
-const RUN = join(repoRoot, 'dist', 'conformance', 'reproducibility', 'run.js');
+const RUN = join(repoRoot, 'conformance', 'reproducibility', 'run.ts');
 const WRONG = `sha256:${'0'.repeat(64)}`;
 
 const factors = (...ids: string[]) => FACTORS.filter((f) => ids.includes(f.id));
@@ -28,15 +29,15 @@ function goldenWith(caseId: string, field: 'manifest' | 'busybox', value: string
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [RUN, ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }));
+    execFile(process.execPath, [...tsxImport, RUN, ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }));
   });
 }
 
 let work: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-repro-test-');
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 describe('the reproducibility suite', () => {
   test('every example under every factor gives its golden digests', async () => {

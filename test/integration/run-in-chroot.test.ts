@@ -4,16 +4,16 @@
 import assert from 'node:assert/strict';
 import { lstatSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { lastLine, prepareHello, removeDir, runStrata, sh, tempDir } from '../helpers/strata.js';
 
 let work: string;
 let flake: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-hello-');
   flake = prepareHello(join(work, 'src'));
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 async function build(installable: string, dest: string, extra: string[] = []): Promise<string> {
   const r = await runStrata(['build', installable, '-o', dest, ...extra]);
@@ -83,7 +83,7 @@ describe('layer groupings of the example', () => {
 describe('a lib.image description', () => {
   let out: string;
   let u: Unpacked;
-  before(async () => {
+  beforeAll(async () => {
     out = join(work, 'described');
     await build(`${flake}#image`, `oci:${out}`);
     u = unpack(`${out}:latest`, join(work, 'described-unpacked'));

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { parsePathInfoJson } from '../../nix/json.js';
 import type { CycloneDxBom, SlsaProvenance, SpdxDocument, Statement } from '../../src/sbom.js';
 import { cycloneDxErrors, slsaErrors, spdxErrors, statementErrors } from '../helpers/sbom-schemas.js';
@@ -15,10 +15,10 @@ import { copyRepoExample, lastLine, nixEnv, prepareHello, removeDir, repoRoot, r
 const FILES = ['sbom.spdx.json', 'sbom.cdx.json', 'provenance.json', 'sbom.spdx.intoto.json', 'sbom.cdx.intoto.json'];
 
 let work: string;
-before(() => {
+beforeAll(() => {
   work = tempDir('strata-sbom-');
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 let n = 0;
 /** Runs strata sbom into a fresh directory; returns it. */

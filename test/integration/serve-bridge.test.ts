@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { podmanPull, skopeo } from '../helpers/podman.js';
 import { startServe, type Served } from '../helpers/serve.js';
 import { lastLine, nixEnv, prepareHello, removeDir, runStrata, sh, tempDir } from '../helpers/strata.js';
@@ -26,11 +26,11 @@ describe('strata serve --image: images built on demand', () => {
   let served: Served;
   let hello: string;
   const work = tempDir();
-  before(async () => {
+  beforeAll(async () => {
     hello = prepareHello(join(work, 'hello'));
     served = await startServe(join(work, 'root'), ['--image', `golden=${GOLDEN}`, '--image', `apps/hello=${hello}#image`, '--image', 'broken=./examples/golden#no-such-package']);
   });
-  after(async () => {
+  afterAll(async () => {
     await served?.stop();
     removeDir(work);
   });

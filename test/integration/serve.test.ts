@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import bcrypt from 'bcryptjs';
 import { configFromEnv } from '../../conformance/distribution/config.js';
 import type { Report } from '../../conformance/distribution/report.js';
@@ -78,21 +78,21 @@ function nonPasses(report: Report): string[] {
 let work: string;
 let layout: string;
 let layoutDigest: string;
-before(async () => {
+beforeAll(async () => {
   work = tempDir('strata-serve-test-');
   layout = join(work, 'layout');
   const built = await runStrata(['build', GOLDEN, '-o', `oci:${layout}:t`]);
   assert.equal(built.code, 0, built.stderr);
   layoutDigest = lastLine(built.stdout);
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 describe('strata serve with anonymous push (loopback)', () => {
   let srv: Served;
-  before(async () => {
+  beforeAll(async () => {
     srv = await startServe(join(work, 'anon'));
   });
-  after(async () => srv?.stop());
+  afterAll(async () => srv?.stop());
 
   test('the distribution-spec conformance suite: every check of the four workflows passes', async () => {
     const report = await runConformance(configFromEnv({ OCI_ROOT_URL: srv.url, OCI_NAMESPACE: 'conformance/test', OCI_CROSSMOUNT_NAMESPACE: 'conformance/mount' }));
@@ -280,13 +280,13 @@ describe('strata serve with anonymous push (loopback)', () => {
 
 describe('strata serve with htpasswd', () => {
   let srv: Served;
-  before(async () => {
+  beforeAll(async () => {
     const file = join(work, 'htpasswd');
     // $2y$ as htpasswd -B writes it, beside a $2b$ entry.
     writeFileSync(file, `alice:${bcrypt.hashSync('alice-pw', 5).replace(/^\$2[ab]\$/, '$2y$')}\nbob:${bcrypt.hashSync('bob-pw', 5)}\n`);
     srv = await startServe(join(work, 'auth'), ['--htpasswd', file]);
   });
-  after(async () => srv?.stop());
+  afterAll(async () => srv?.stop());
 
   test('push needs credentials; pulls are anonymous', async () => {
     const anonymous = await runStrata(['push', GOLDEN, `${srv.host}/team/app:v1`, '-q']);

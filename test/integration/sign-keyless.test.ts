@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
@@ -35,7 +35,7 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
   const token = testIdToken({ iss: ISSUER, sub: IDENTITY });
   const verifyArgs = (identity = IDENTITY, issuer = ISSUER, root?: string) => ['verify', `${image}:v1`, '--certificate-identity', identity, '--certificate-oidc-issuer', issuer, '--trusted-root', root ?? sigstore.trustedRootPath];
 
-  before(async () => {
+  beforeAll(async () => {
     dir = tempDir('strata-keyless-');
     serve = await startServe(`${dir}/registry`);
     sigstore = await startSigstore(dir);
@@ -44,7 +44,7 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
     assert.equal(r.code, 0, r.stderr);
     digest = lastLine(r.stdout);
   });
-  after(async () => {
+  afterAll(async () => {
     await sigstore?.stop();
     await serve?.stop();
     removeDir(dir);

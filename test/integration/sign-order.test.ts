@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { envWithoutOidc, startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
 import { lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
@@ -43,7 +43,7 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
     assert.deepEqual(await tags(repo), []);
   };
 
-  before(async () => {
+  beforeAll(async () => {
     dir = tempDir('strata-sign-order-');
     reg = await startRegistry();
     sigstore = await startSigstore(dir);
@@ -52,7 +52,7 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
     assert.equal(b.code, 0, b.stderr);
     digest = lastLine(b.stdout);
   });
-  after(async () => {
+  afterAll(async () => {
     await sigstore?.stop();
     await reg?.stop();
     removeDir(dir);
@@ -162,7 +162,7 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
 
   describe('index', () => {
     let child: string;
-    before(async () => {
+    beforeAll(async () => {
       const r = await runStrata(['push', GOLDEN, `${reg.host}/idx/child`, '--by-digest', '-q'], { env: env() });
       assert.equal(r.code, 0, r.stderr);
       child = `${reg.host}/idx/child@${lastLine(r.stdout)}`;

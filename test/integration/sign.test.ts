@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { canonicalJson } from '../../base/canonical.js';
 import { attachReferrer } from '../../registry/referrers.js';
 import { RegistrySession } from '../../registry/session.js';
@@ -103,7 +103,7 @@ for (const [label, start, referrersApi] of registries) {
     let signedDigest: string;
     let referrer: string;
 
-    before(async () => {
+    beforeAll(async () => {
       reg = await start();
       dir = tempDir('strata-sign-');
       base = `http://${reg.host}/v2/signed/app`;
@@ -113,7 +113,7 @@ for (const [label, start, referrersApi] of registries) {
       pub = join(dir, 'k.pub');
       signedDigest = await push(`${image}:v1`);
     });
-    after(async () => {
+    afterAll(async () => {
       await reg?.stop();
       removeDir(dir);
     });
@@ -248,12 +248,12 @@ for (const [label, start, referrersApi] of registries) {
 describe('sign and verify: usage', () => {
   let reg: Registry;
   let dir: string;
-  before(async () => {
+  beforeAll(async () => {
     reg = await startRegistry();
     dir = tempDir('strata-sign-usage-');
     assert.equal((await runStrata(['keygen', '-o', join(dir, 'k')])).code, 0);
   });
-  after(async () => {
+  afterAll(async () => {
     await reg?.stop();
     removeDir(dir);
   });

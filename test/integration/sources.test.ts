@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
@@ -14,12 +14,12 @@ import { expectFailure, expectOk, removeDir, runStrata, sha256File, tempDir } fr
 const golden = readGolden().cases['golden#default']!;
 let reg: Registry;
 let dir: string;
-before(async () => {
+beforeAll(async () => {
   reg = await startRegistry();
   dir = tempDir('strata-sources-');
   expectOk(await runStrata(['push', './examples/golden#default', `${reg.host}/src/app:1.0`, '-q']));
 });
-after(async () => {
+afterAll(async () => {
   await reg?.stop();
   removeDir(dir);
 });

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { envWithoutOidc, startSigstore, testIdToken, type SigstoreStandIns } from '../helpers/sigstore.js';
 import { startTufRepo, type TufRepo } from '../helpers/tuf-repo.js';
@@ -27,7 +27,7 @@ let digest: string;
 const env = (cache: string, extra: Record<string, string> = {}) => envWithoutOidc({ XDG_CACHE_HOME: cache, ...extra });
 const verify = (repo: TufRepo, identity = IDENTITY, extra: string[] = []) => ['verify', `${image}:v1`, '--certificate-identity', identity, '--certificate-oidc-issuer', ISSUER, '--tuf-mirror', repo.url, '--tuf-root', repo.rootPath, ...extra];
 
-before(async () => {
+beforeAll(async () => {
   dir = tempDir('strata-tuf-');
   reg = await startRegistry();
   sigstore = await startSigstore(dir);
@@ -35,7 +35,7 @@ before(async () => {
   const token = testIdToken({ iss: ISSUER, sub: IDENTITY });
   digest = expectOk(await runStrata(['push', './examples/golden#default', `${image}:v1`, '-q', '--sign', '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL], { env: env(join(dir, 'sign-cache'), { SIGSTORE_ID_TOKEN: token }) }));
 });
-after(async () => {
+afterAll(async () => {
   await sigstore?.stop();
   await reg?.stop();
   removeDir(dir);

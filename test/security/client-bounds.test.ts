@@ -6,7 +6,7 @@
 // each case also runs under a limit of its own, so a hang fails it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { bufferSource, getBlob, uploadBlob, type Repository } from '../../registry/blobs.js';
 import { getManifest } from '../../registry/manifests.js';
 import { RegistrySession, type SessionOptions } from '../../registry/session.js';
@@ -42,12 +42,12 @@ describe('bounds on what a registry sends', () => {
   /** Per test: answers before the ordinary registry's, or undefined to fall through. */
   let hostile: ((...a: Parameters<Handler>) => boolean) | undefined;
 
-  before(async () => {
+  beforeAll(async () => {
     registry = await startOrigin(() => undefined);
     const normal = registryHandler(img, {}, () => registry.url);
     registry.handler = (req, res, url) => (hostile?.(req, res, url) ? undefined : normal(req, res, url));
   });
-  after(() => registry.stop());
+  afterAll(() => registry.stop());
 
   function repo(extra: SessionOptions = {}): Repository {
     const opts: SessionOptions = { requestTimeoutMs: DEADLINE_MS, retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 30_000 }, ...extra };
@@ -135,7 +135,7 @@ describe('bounds on what a registry sends', () => {
   describe('token service', () => {
     let bearer: Origin;
     let tokens: Handler;
-    before(async () => {
+    beforeAll(async () => {
       bearer = await startOrigin(() => undefined);
       const normal = registryHandler(img, {}, () => bearer.url);
       // A Bearer registry whose realm is its own /token, played by `tokens`.
@@ -148,7 +148,7 @@ describe('bounds on what a registry sends', () => {
         return normal(req, res, url);
       };
     });
-    after(() => bearer.stop());
+    afterAll(() => bearer.stop());
     const tokenRepo = (extra: SessionOptions = {}): Repository => ({ session: RegistrySession.for(`127.0.0.1:${bearer.port}`, { requestTimeoutMs: DEADLINE_MS, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, ...extra }), name: 'test/app' });
 
     test('an endless token response is refused past 1 MiB', async () => {

@@ -6,7 +6,7 @@
 // target answers 401 with a challenge of its own. Every other origin records
 // the Authorization headers it is sent; none may see the registry's.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { uploadBlob, bufferSource, getBlob, type Repository } from '../../registry/blobs.js';
 import { getManifest } from '../../registry/manifests.js';
 import { RegistrySession, type SessionOptions } from '../../registry/session.js';
@@ -49,7 +49,7 @@ for (const scheme of ['http', 'https'] as const) {
     let plain: Origin | undefined;
     const behaviour: RegistryBehaviour = {};
 
-    before(async () => {
+    beforeAll(async () => {
       if (scheme === 'https') {
         cert = await makeCert();
         trustInProcess(cert);
@@ -61,7 +61,7 @@ for (const scheme of ['http', 'https'] as const) {
       otherPort = await startOrigin(storageHandler(img), tls);
       if (scheme === 'https') plain = await startOrigin(storageHandler(img));
     });
-    after(async () => {
+    afterAll(async () => {
       for (const o of [registry, otherHost, otherPort, plain]) await o?.stop();
       cleanup(cert);
     });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import bcrypt from 'bcryptjs';
 import { parsePolicy } from '../../registry/server/access-policy.js';
 import { skopeo } from '../helpers/podman.js';
@@ -45,7 +45,7 @@ describe('strata serve --access-file', () => {
   };
   const push = (user: string, repo: string) => skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `${user}:${user}-pw`, `oci:${layout}:t`, `docker://${srv.host}/${repo}:v1`]);
 
-  before(async () => {
+  beforeAll(async () => {
     layout = join(work, 'layout');
     writeLayout(layout);
     const htpasswd = join(work, 'htpasswd');
@@ -63,7 +63,7 @@ describe('strata serve --access-file', () => {
     );
     srv = await startServe(join(work, 'root'), ['--htpasswd', htpasswd, '--access-file', access]);
   });
-  after(async () => {
+  afterAll(async () => {
     await srv?.stop();
     removeDir(work);
   });

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import bcrypt from 'bcryptjs';
 import { Pool } from 'undici';
 import { startServe, type Served } from '../helpers/serve.js';
@@ -57,7 +57,7 @@ describe('strata serve --htpasswd against hostile clients', () => {
   const work = tempDir();
   let srv: Served;
   let blob: string;
-  before(async () => {
+  beforeAll(async () => {
     // Two costs, as a file edited over the years has: alice 6 (as $2y$, the way htpasswd -B writes it), bob 8.
     const file = join(work, 'htpasswd');
     writeFileSync(file, `alice:${bcrypt.hashSync('alice-pw', 6).replace(/^\$2[ab]\$/, '$2y$')}\nbob:${bcrypt.hashSync('bob-pw', 8)}\n`);
@@ -72,7 +72,7 @@ describe('strata serve --htpasswd against hostile clients', () => {
     assert.equal(await status(pool, `${loc.pathname}?digest=${blob}`, { authorization: basic('alice', 'alice-pw'), 'content-type': 'application/octet-stream' }, 'PUT', bytes), 201);
     await pool.close();
   });
-  after(async () => {
+  afterAll(async () => {
     await srv?.stop();
     removeDir(work);
   });

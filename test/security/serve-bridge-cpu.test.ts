@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { startServe, type Served } from '../helpers/serve.js';
 import { nixEnv, prepareHello, removeDir, sh, tempDir } from '../helpers/strata.js';
 
@@ -66,16 +66,16 @@ async function biggestLayer(s: Served, name: string): Promise<{ digest: string; 
 const work = tempDir('strata-bridge-cpu-');
 let busybox: string;
 let bigFlake: string;
-before(() => {
+beforeAll(() => {
   busybox = join(prepareHello(join(work, 'hello')), 'bb', 'bin', 'busybox');
   // 64 MiB that gzip cannot shrink: the layer is as big as its file, and slow to make.
   bigFlake = flake(join(work, 'big'), busybox, `$bb mkdir -p $out; $bb head -c ${64 * MIB} /dev/urandom > $out/data`);
 });
-after(() => removeDir(work));
+afterAll(() => removeDir(work));
 
 describe('a failing build', () => {
   let broken: string;
-  before(() => {
+  beforeAll(() => {
     broken = flake(join(work, 'broken'), busybox, 'echo "the-nix-error-MARKER" >&2; exit 1');
   });
 
@@ -130,10 +130,10 @@ describe('a failing build', () => {
 
 describe('a 64 MiB layer', () => {
   let served: Served;
-  before(async () => {
+  beforeAll(async () => {
     served = await startServe(join(work, 'root-big'), ['--image', `big=${bigFlake}`]);
   });
-  after(() => served?.stop());
+  afterAll(() => served?.stop());
 
   test('100 suffix-range GETs make it at most once', async (t) => {
     const cpu0 = cpuSeconds(served);
@@ -156,7 +156,7 @@ describe('a 64 MiB layer', () => {
       lastBytes.push(...got);
     }
     const spent = cpuSeconds(served) - cpu1;
-    t.diagnostic(`first pull (build, one making to hash): ${oneMaking} s of server CPU; 100 GETs of bytes=-1: ${spent} s`);
+    await t.annotate(`first pull (build, one making to hash): ${oneMaking} s of server CPU; 100 GETs of bytes=-1: ${spent} s`);
     for (const b of lastBytes) assert.deepEqual(b, lastBytes[0]);
     await logged(() => events(served, 'layer').length >= 1);
     const made = events(served, 'layer').filter((e) => e.digest === layer.digest && e.outcome === 'made');

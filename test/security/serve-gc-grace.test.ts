@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createAccess } from '../../registry/server/access.js';
 import { createRegistryApp } from '../../registry/server/app.js';
 import { gc } from '../../registry/server/gc.js';
@@ -28,10 +28,10 @@ const sha = (b: Buffer | string) => sha256(b) as BlobDigest;
 
 let base: string;
 let n = 0;
-before(() => {
+beforeAll(() => {
   base = mkdtempSync(join(tmpdir(), 'strata-gc-grace-'));
 });
-after(() => rmSync(base, { recursive: true, force: true }));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 /** Sets every file under `root` back two hours: past a one-hour grace period. */
 function ageAll(root: string): void {
@@ -129,10 +129,10 @@ describe('gc grace for blobs a push found already there', () => {
 
 describe('gc grace over a socket, with strata gc', () => {
   let served: Served;
-  before(async () => {
+  beforeAll(async () => {
     served = await startServe(join(base, 'served'));
   });
-  after(() => served?.stop());
+  afterAll(() => served?.stop());
 
   it('HEAD → strata gc → PUT manifest succeeds', async () => {
     const f: Fetch = (path, init) => fetch(`${served.url}${path}`, init);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { startServe, type Served } from '../helpers/serve.js';
 import { removeDir, tempDir } from '../helpers/strata.js';
 
@@ -30,12 +30,12 @@ describe('strata serve --allow-anonymous-push on loopback', () => {
   const work = tempDir();
   let srv: Served;
   let port: string;
-  before(async () => {
+  beforeAll(async () => {
     // A bridged repository whose build fails fast: whether a build starts shows in the log.
     srv = await startServe(join(work, 'root'), ['--allow-anonymous-push', '--image', 'broken=./examples/golden#no-such-package']);
     port = new URL(srv.url).port;
   });
-  after(async () => {
+  afterAll(async () => {
     await srv?.stop();
     removeDir(work);
   });

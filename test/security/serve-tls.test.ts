@@ -15,7 +15,7 @@ import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { killChild, spawnTracked } from '../../conformance/reproducibility/children.js';
 import { TLS_HANDSHAKE_MS } from '../../src/serve-tls.js';
 import { skopeo } from '../helpers/podman.js';
@@ -112,10 +112,10 @@ async function until<T>(probe: () => Promise<T>, want: T, ms = 5000): Promise<T>
 
 let dir: string;
 let served: Running | undefined;
-before(() => {
+beforeAll(() => {
   dir = tempDir('strata-serve-tls-');
 });
-after(async () => {
+afterAll(async () => {
   if (served) await killChild(served.child);
   removeDir(dir);
 });
@@ -124,7 +124,7 @@ describe('strata serve --tls-cert/--tls-key', () => {
   let live: Pair;
   let first: Pair;
   let second: Pair;
-  before(async () => {
+  beforeAll(async () => {
     first = await makeCert(dir, 'first');
     second = await makeCert(dir, 'second');
     // The server reads these two paths; rotation writes new contents to them.

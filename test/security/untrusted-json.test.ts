@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { LayerCache } from '../../layers/cache.js';
 import { canonicalJson } from '../../base/canonical.js';
 import { nixEnv, removeDir, repoRoot, strataBin, tempDir } from '../helpers/strata.js';
@@ -123,14 +123,14 @@ class HostileRegistry {
 let reg: HostileRegistry;
 let work: string;
 let n = 0;
-before(async () => {
+beforeAll(async () => {
   reg = new HostileRegistry();
   await reg.start();
   reg.blobs.set(sha(config), config);
   reg.blobs.set(sha('layer'), Buffer.from('layer'));
   work = tempDir('strata-untrusted-');
 });
-after(async () => {
+afterAll(async () => {
   await reg.stop();
   removeDir(work);
 });
@@ -192,7 +192,7 @@ describe('a registry that lies in its JSON', () => {
     reg.serve(manifestWith({ ...goodLayer, digest: endless, size: 16 }));
     const r = await pull();
     expectOneLine(r, 7, /blob sha256:[0-9a-f]{64} .*longer than the 16 bytes/);
-    t.diagnostic(`the registry wrote ${reg.sent} bytes of 256 MiB before strata stopped reading`);
+    await t.annotate(`the registry wrote ${reg.sent} bytes of 256 MiB before strata stopped reading`);
     // What the sockets buffer between the two ends is all that may pass.
     assert.ok(reg.sent < 16 * 2 ** 20, `the registry wrote ${reg.sent} bytes before strata stopped reading`);
   });

@@ -1,7 +1,7 @@
 // Config and manifest blobs: bytes written out by hand, digests computed here.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { layerMediaType, makeConfig, makeManifest, rfc3339, type BuiltLayer } from '../../image/assemble.js';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;

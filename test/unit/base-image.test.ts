@@ -1,7 +1,7 @@
 // A base image's config under the description's, and its layers' media types in
 // the output's format.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { baseLayerMediaType, mergeConfig } from '../../src/base-image.js';
 import { StrataError } from '../../base/errors.js';
 import type { ContainerConfig } from '../../oci/types.js';

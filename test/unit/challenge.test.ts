@@ -1,7 +1,7 @@
 // WWW-Authenticate parsing (RFC 7235) for the header forms registries send,
 // and token scopes.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import fc from 'fast-check';
 import { StrataError } from '../../base/errors.js';
 import { parseWwwAuthenticate, scopeFor } from '../../registry/challenge.js';

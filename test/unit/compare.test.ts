@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import tar from 'tar-stream';
 import { alignLayers } from '../../compare/align.js';
 import { diffTargets } from '../../compare/diff.js';

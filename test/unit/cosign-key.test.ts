@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { StrataError } from '../../base/errors.js';
 import { loadPrivateKey, loadPublicKey } from '../../sign/keys.js';
 import { repoRoot } from '../helpers/strata.js';

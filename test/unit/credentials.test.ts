@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { StrataError } from '../../base/errors.js';
 import { redact, resolveCredential, type CredentialOptions } from '../../registry/credentials.js';
 
@@ -38,7 +38,7 @@ if [ "$url" = "docker.io" ]; then printf '{"Username":"podman-user","Secret":"po
   slow: `exec sleep 5`,
 };
 
-before(() => {
+beforeAll(() => {
   base = mkdtempSync(join(tmpdir(), 'strata-credentials-test-'));
   bin = join(base, 'bin');
   mkdirSync(bin);
@@ -48,7 +48,7 @@ before(() => {
     chmodSync(p, 0o755);
   }
 });
-after(() => rmSync(base, { recursive: true, force: true }));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 interface Sandbox {
   root: string;

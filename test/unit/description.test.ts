@@ -1,7 +1,7 @@
 // The image description: lib.image's JSON, CLI overrides over it, the store
 // paths it names, its users, and Nix's name parsing.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { applyOverrides, checkUser, closureRoots, normalisePort, parseDescriptionJson, type ImageDescription } from '../../nix/description.js';
 import { parseStoreName } from '../../nix/store-name.js';
 import { StrataError } from '../../base/errors.js';

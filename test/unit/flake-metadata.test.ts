@@ -2,11 +2,11 @@
 // shapes Nix's manual and source show (test/fixtures/nix/SOURCES.md).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { flakeRefOf, lockedUrl, parseFlakeMetadataJson } from '../../nix/flake-metadata.js';
 
 function fixture(name: string): string {
-  return readFileSync(new URL(`../../../test/fixtures/nix/${name}`, import.meta.url), 'utf8');
+  return readFileSync(new URL(`../fixtures/nix/${name}`, import.meta.url), 'utf8');
 }
 
 describe('parseFlakeMetadataJson', () => {

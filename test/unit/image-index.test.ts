@@ -1,7 +1,7 @@
 // The index model: platforms from configs, their order and matching, the media
 // type, and index bytes that do not depend on the order images are given in.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { comparePlatforms, indexMediaType, makeImageIndex, platformOfConfig, type IndexChild } from '../../image/image-index.js';
 import { normalizePlatform, platformMatches } from '../../oci/platform.js';
 import { sha256 } from '../../base/hash-tap.js';

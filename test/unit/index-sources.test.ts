@@ -1,7 +1,7 @@
 // What strata index takes: which arguments are images and which installables,
 // and which --platform values it reads.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { StrataError } from '../../base/errors.js';
 import { parsePlatform } from '../../oci/platform.js';
 import { parseSource } from '../../oci/reference.js';

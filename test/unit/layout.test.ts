@@ -3,14 +3,14 @@
 // ground folder imports nothing else from the repository, and no two files
 // (or folders) import each other, `import type` included — a type-only cycle
 // still ties two modules into one unit nobody can read alone.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Bottom first. A folder may import its own files and any folder before it. */
 export const LAYERS: string[][] = [

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { test } from 'node:test';
+import { test } from 'vitest';
 import { MadeLayers, type LayerToMake } from '../../src/made-layers.js';
 import type { LogEvent } from '../../registry/server/log.js';
 

@@ -3,7 +3,7 @@
 // Nix's manual, release notes and tests (see test/fixtures/nix/SOURCES.md).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import {
   decodeNixBase32,
   encodeNixBase32,
@@ -15,7 +15,7 @@ import {
 
 // Tests run from dist/test/unit/, so the repo root is three levels up.
 function fixture(name: string): string {
-  return readFileSync(new URL(`../../../test/fixtures/nix/${name}`, import.meta.url), 'utf8');
+  return readFileSync(new URL(`../fixtures/nix/${name}`, import.meta.url), 'utf8');
 }
 
 // Values from the offline flake built with Nix 2.8 (SOURCES.md).

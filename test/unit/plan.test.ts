@@ -1,6 +1,6 @@
 // Closure → layer groups: dependency order, the --max-layers merge, explicit groups.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { StrataError } from '../../base/errors.js';
 import { DEFAULT_MAX_LAYERS, MAX_LAYERS_LIMIT, planLayers, topologicalOrder, validateMaxLayers } from '../../layers/plan.js';
 import type { StorePathInfo } from '../../nix/json.js';

@@ -2,7 +2,7 @@
 // readers (copy, pull, diff, a base image) and push's look-up of the layers
 // already under the destination tag. Before, push compared os and architecture
 // only, so of linux/arm/v6 and linux/arm/v7 it took whichever came first.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { choosePlatform, platformMatches } from '../../oci/platform.js';
 import type { Descriptor, Platform } from '../../oci/types.js';

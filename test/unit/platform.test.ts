@@ -1,6 +1,6 @@
 // Nix systems and OCI platforms, both ways.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { StrataError } from '../../base/errors.js';
 import { formatPlatform, parseSystem } from '../../oci/platform.js';
 

@@ -1,7 +1,7 @@
 // Progress rendering: exact plain and NDJSON lines, JSON throttling, mode choice, bars on a fake terminal.
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, it, mock } from 'node:test';
+import { afterEach, describe, it, vi } from 'vitest';
 import type { ProgressEvent } from '../../base/events.js';
 import { createProgress, humanBytes, resolveMode, type ProgressStream } from '../../src/progress.js';
 
@@ -64,7 +64,7 @@ describe('plain mode', () => {
 });
 
 describe('json mode', () => {
-  afterEach(() => mock.timers.reset());
+  afterEach(() => vi.useRealTimers());
 
   it('writes every event as given, one object per line, no time field', () => {
     const { stream, text } = capture();
@@ -75,16 +75,16 @@ describe('json mode', () => {
   });
 
   it('throttles progress to one per blob per 250 ms, always keeping the last', () => {
-    mock.timers.enable({ apis: ['Date'], now: 0 });
+    vi.useFakeTimers({ toFake: ['Date'], now: 0 });
     const { stream, text } = capture();
     const p = createProgress('json', { stream });
     const progress = (id: string, bytes: number) => p.emit({ type: 'blob-progress', id, bytes });
     progress('a', 1); // written: first for a
     progress('a', 2); // held
     progress('b', 1); // written: blobs are throttled separately
-    mock.timers.tick(100);
+    vi.advanceTimersByTime(100);
     progress('a', 3); // held, replaces 2
-    mock.timers.tick(150);
+    vi.advanceTimersByTime(150);
     progress('a', 4); // 250 ms since the last written: written
     progress('a', 5); // held
     progress('a', 6); // held, replaces 5; written before done

@@ -1,7 +1,7 @@
 // Sources, destinations and tags: every transport form, Docker Hub normalisation,
 // the bare-destination shorthand, and what is refused.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { StrataError } from '../../base/errors.js';
 import { formatDockerReference, parseDestination, parseDockerReference, parseSource, referenceTag, resolveTag } from '../../oci/reference.js';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createReadStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
-import { describe, test } from 'node:test';
+import { describe, test } from 'vitest';
 import tar from 'tar-stream';
 import { indexTar } from '../../image/source.js';
 import { parseRangeEnd } from '../../registry/blobs.js';

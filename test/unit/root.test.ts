@@ -4,16 +4,16 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { rootEntries } from '../../layers/root.js';
 import type { ImageDescription } from '../../nix/description.js';
 import { StrataError } from '../../base/errors.js';
 
 let dir: string;
-before(() => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'strata-root-test-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function desc(over: Partial<ImageDescription>): ImageDescription {
   return { name: 'x', contents: [], copyToRoot: [], config: {}, layers: [], annotations: {}, tmp: false, users: [], ...over };

@@ -3,7 +3,7 @@
 // bytes for the same facts, and output the formats' schemas accept.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import fc from 'fast-check';
 import { parseFlakeMetadataJson } from '../../nix/flake-metadata.js';
 import { encodeNixBase32, parsePathInfoJson, type StorePathInfo } from '../../nix/json.js';
@@ -23,7 +23,7 @@ import {
 import { cycloneDxErrors, slsaErrors, spdxErrors, statementErrors } from '../helpers/sbom-schemas.js';
 
 function fixture(name: string): string {
-  return readFileSync(new URL(`../../../test/fixtures/nix/${name}`, import.meta.url), 'utf8');
+  return readFileSync(new URL(`../fixtures/nix/${name}`, import.meta.url), 'utf8');
 }
 
 const HELLO = '/nix/store/5ny4hqagm20kmrisivssc3blx9z66af5-hello';

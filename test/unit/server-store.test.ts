@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync 
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { RegistryError } from '../../registry/server/errors.js';
 import { gc } from '../../registry/server/gc.js';
 import { parseManifest } from '../../registry/server/manifest.js';
@@ -22,10 +22,10 @@ const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
 let base: string;
 let n = 0;
-before(() => {
+beforeAll(() => {
   base = mkdtempSync(join(tmpdir(), 'strata-server-store-'));
 });
-after(() => rmSync(base, { recursive: true, force: true }));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 function fresh(): Store {
   return new Store(join(base, `s${n++}`));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'vitest';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../../sign/keys.js';
 import { bundleOfLegacy, legacyAnnotations } from '../../sign/legacy.js';

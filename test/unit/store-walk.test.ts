@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { walkStorePath, type StoreObject } from '../../layers/store-walk.js';
 import type { TreeEntry } from '../../layers/tree.js';
 import { StrataError } from '../../base/errors.js';
@@ -25,7 +25,7 @@ const EMOJI = '\u{1F600}'; // F0 9F 98 80: after U+FFFD bytewise, before it in U
 let base: string;
 let tree: string;
 
-before(() => {
+beforeAll(() => {
   base = mkdtempSync(join(tmpdir(), 'strata-walk-test-'));
   tree = join(base, NAME);
   // Created out of order, with writable modes, to show the walk sorts and normalises.
@@ -49,7 +49,7 @@ before(() => {
   chmodSync(join(base, 'execfile'), 0o700);
   symlinkSync('/nix/store/aaaa-target', join(base, 'link'));
 });
-after(() => rmSync(base, { recursive: true, force: true }));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 interface Seen {
   type: TreeEntry['type'];
@@ -91,7 +91,8 @@ function corrupt(p: string) {
 }
 
 describe('walkStorePath', () => {
-  it('the hard-coded NAR hashes are what nix computes', { skip: !hasNix && 'nix is not on PATH' }, () => {
+  // Skipped when nix is not on PATH.
+  it.skipIf(!hasNix)('the hard-coded NAR hashes are what nix computes', () => {
     assert.equal(nixHashPath(tree), TREE_HASH);
     assert.equal(nixHashPath(join(base, 'plainfile')), FILE_HASH);
     assert.equal(nixHashPath(join(base, 'execfile')), EXEC_FILE_HASH);
@@ -155,7 +156,8 @@ describe('walkStorePath', () => {
     assert.deepEqual(await collect({ path: join(base, 'link'), narHash: LINK_HASH }), [{ type: 'symlink', path: 'nix/store/link', target: '/nix/store/aaaa-target' }]);
   });
 
-  it('refuses what a store path cannot hold', { skip: process.platform !== 'linux' && 'needs mkfifo' }, async () => {
+  // Skipped off Linux: it needs mkfifo.
+  it.skipIf(process.platform !== 'linux')('refuses what a store path cannot hold', async () => {
     const odd = join(base, 'odd');
     mkdirSync(odd);
     const r = spawnSync('mkfifo', [join(odd, 'fifo')]);

@@ -1,7 +1,7 @@
 // Property tests of the layering invariants, on random closure graphs shaped like
 // real ones (many tiny paths, a few huge ones), for both strategies.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import fc from 'fast-check';
 import { planLayers, type LayerGroup } from '../../layers/plan.js';
 import type { Strategy } from '../../layers/strategy.js';

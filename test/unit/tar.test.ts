@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { tarStream } from '../../layers/tar.js';
@@ -84,10 +84,10 @@ const hasPython = spawnSync('python3', ['-c', 'import tarfile']).status === 0;
 const hasGnuTar = /GNU tar/.test(spawnSync('tar', ['--version'], { encoding: 'utf8' }).stdout ?? '');
 
 let dir: string;
-before(() => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'strata-tar-test-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function pyList(tar: Buffer, name: string): PyMember[] {
   const file = join(dir, name);
@@ -107,7 +107,8 @@ function text(header: Buffer, off: number, len: number): string {
   return s.subarray(0, z < 0 ? len : z).toString('utf8');
 }
 
-describe('tarStream', { skip: !hasPython && 'python3 is not on PATH' }, () => {
+// Skipped when python3 is not on PATH.
+describe.skipIf(!hasPython)('tarStream', () => {
   it('writes every field as asked (read by python tarfile)', async () => {
     const tar = await tarBytes(sampleEntries(), MTIME);
     const members = pyList(tar, 'sample.tar');
@@ -174,7 +175,8 @@ describe('tarStream', { skip: !hasPython && 'python3 is not on PATH' }, () => {
     }
   });
 
-  it('is read the same by GNU tar', { skip: !hasGnuTar && 'GNU tar is not on PATH' }, async () => {
+  // Skipped when GNU tar is not on PATH.
+  it.skipIf(!hasGnuTar)('is read the same by GNU tar', async () => {
     const file = join(dir, 'gnu.tar');
     writeFileSync(file, await tarBytes(sampleEntries(), MTIME));
     const r = spawnSync('tar', ['--numeric-owner', '--utc', '--full-time', '-tvf', file], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C.UTF-8' } });

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createReadStream, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test } from 'vitest';
 import { writeFileAtomic } from '../../base/fs.js';
 
 test('a named pipe is written to and stays a pipe', { timeout: 10_000 }, async () => {
