@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assertValidOutput } from './validate.js';
 import { lastLine, runStrata as runStrataProcess, sh as shProcess, withNixConfig, type RunOptions, type RunResult } from '../../conformance/reproducibility/strata.js';
 
 export { copyGoldenExample as copyRepoExample, prepareHello } from '../../conformance/reproducibility/examples.js';
@@ -18,9 +19,22 @@ export function nixEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv
   return withNixConfig({ STRATA_CACHE_DIR: testCache, ...base });
 }
 
-/** Strata under the tests' Node (the lockfile's), from the repository root, with nixEnv() unless told otherwise. */
-export function runStrata(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return runStrataProcess(args, { ...opts, env: opts.env ?? nixEnv() });
+/** The local images a command names as its output: -o/--output's, and copy's destination (its second argument). */
+function outputsOf(args: string[]): string[] {
+  const out = args.flatMap((a, i) => (a === '-o' || a === '--output' ? [args[i + 1] ?? ''] : a.startsWith('--output=') ? [a.slice('--output='.length)] : []));
+  if (args[0] === 'copy') out.push(args.slice(1).filter((a) => !a.startsWith('-'))[1] ?? '');
+  return out;
+}
+
+/**
+ * Strata under the tests' Node (the lockfile's), from the repository root, with nixEnv() unless told otherwise.
+ * Every OCI layout or archive a successful run wrote is then validated against oci/schema.ts, blob by blob
+ * (test/helpers/validate.ts), so every image the tests make is held to the spec, not only the ones a test inspects.
+ */
+export async function runStrata(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await runStrataProcess(args, { ...opts, env: opts.env ?? nixEnv() });
+  if (r.code === 0) for (const output of outputsOf(args)) await assertValidOutput(output);
+  return r;
 }
 
 /** Asserts a run succeeded and returns the last line of stdout (the digest). */
