@@ -1,12 +1,11 @@
 // A layer as docker-archive holds it: the uncompressed tar, for an image whose
 // blobs are in a staging layout (a build's with a base image, or a copy's).
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { StrataError } from '../base/errors.js';
+import { HashTap } from '../base/hash-tap.js';
 import type { OciLayoutWriter } from './layout.js';
 import type { Digest } from '../base/digest.js';
 
@@ -18,15 +17,9 @@ import type { Digest } from '../base/digest.js';
 export async function uncompressedLayer(layout: OciLayoutWriter, l: { digest: Digest; diffID: Digest }): Promise<{ path: string; size: number }> {
   if (l.digest !== l.diffID) {
     const ok = await layout.importBlob(l.diffID, async (tmp) => {
-      const hash = createHash('sha256');
-      const tap = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
+      const tap = new HashTap();
       await pipeline(createReadStream(layout.blobPath(l.digest)), createGunzip(), tap, createWriteStream(tmp, { flags: 'wx' }));
-      return `sha256:${hash.digest('hex')}` === l.diffID;
+      return tap.value.digest === l.diffID;
     });
     if (!ok) throw new StrataError('reference', `base layer ${l.digest} does not unpack to its diffID ${l.diffID}`);
   }
