@@ -19,7 +19,8 @@ export interface BuiltLayer extends LayerDigests {
   comment: string;
 }
 
-export interface Blob {
+/** A JSON blob Strata made (a config, a manifest): its descriptor and exact bytes. */
+export interface MadeJson {
   descriptor: Descriptor;
   bytes: Buffer;
 }
@@ -35,7 +36,7 @@ export interface ConfigBase {
   history: HistoryEntry[];
 }
 
-export function makeConfig(args: { platform: Platform; config: ContainerConfig; layers: BuiltLayer[]; created: number; format: ManifestFormat; base?: ConfigBase }): Blob {
+export function makeConfig(args: { platform: Platform; config: ContainerConfig; layers: BuiltLayer[]; created: number; format: ManifestFormat; base?: ConfigBase }): MadeJson {
   const created = rfc3339(args.created);
   const history: HistoryEntry[] = [...(args.base?.history ?? []), ...args.layers.map((l) => ({ created, created_by: 'strata', comment: l.comment }))];
   const cfg: ImageConfig = {
@@ -55,7 +56,7 @@ export function makeConfig(args: { platform: Platform; config: ContainerConfig; 
 /** A layer as the manifest names it: a built one, or a base image's. */
 export type LayerDescriptor = Pick<BuiltLayer, 'mediaType' | 'digest' | 'size' | 'annotations'>;
 
-export function makeManifest(args: { config: Blob; layers: LayerDescriptor[]; annotations: Record<string, string>; format: ManifestFormat }): Blob {
+export function makeManifest(args: { config: MadeJson; layers: LayerDescriptor[]; annotations: Record<string, string>; format: ManifestFormat }): MadeJson {
   const docker = args.format === 'docker';
   const manifest: ImageManifest = {
     schemaVersion: 2,

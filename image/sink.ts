@@ -5,7 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StrataError } from '../base/errors.js';
-import type { SourceBlob } from './source.js';
+import type { Blob } from './model.js';
 import type { Digest } from '../base/digest.js';
 
 export interface BlobSink {
@@ -54,7 +54,7 @@ export class DigestOnlySink implements BlobSink {
  * already, checking its digest and size on the way: the source is not trusted
  * (and cuts a body longer than its descriptor, see cutAt in source.ts).
  */
-export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: (n: number) => void): Promise<{ action: 'exists' | 'downloaded' | 'copied'; bytes: number }> {
+export async function copyBlobInto(sink: BlobSink, b: Blob, onBytes?: (n: number) => void): Promise<{ action: 'exists' | 'downloaded' | 'copied'; bytes: number }> {
   const d = b.descriptor;
   if (await sink.verifyBlob(d.digest, d.size)) return { action: 'exists', bytes: 0 };
   let n = 0;
@@ -68,7 +68,7 @@ export async function importSourceBlob(sink: BlobSink, b: SourceBlob, onBytes?: 
         cb(null, chunk);
       },
     });
-    await pipeline(b.open(0), tap, createWriteStream(tmp, { flags: 'wx' }));
+    await pipeline(b.open(), tap, createWriteStream(tmp, { flags: 'wx' }));
     return n === d.size && `sha256:${hash.digest('hex')}` === d.digest;
   });
   if (!ok) throw new StrataError('registry', `blob ${d.digest} arrived damaged (its bytes do not match its digest); nothing was written`);

@@ -1,86 +1,48 @@
-// Images that already exist, read for copying: an OCI layout, an oci-archive
-// (read in place: the tar is indexed and blobs are byte ranges of it), or a
-// registry. Every source gives the same model: a manifest (or index) with its
-// children and the blobs they name, each openable from an offset so an upload
-// can resume. Bytes are never trusted: sinks check every digest.
+// Images that already exist: an OCI layout, an oci-archive (read in place:
+// the tar is indexed and blobs are byte ranges of it), and what every reader
+// shares (a registry's is registry/source.ts). Each gives the one model of
+// image/model.ts: an Image or an Index whose blobs open any byte range.
+// Bytes are never trusted: sinks check every digest.
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { StrataError } from '../base/errors.js';
+import { choosePlatform } from '../oci/platform.js';
 import { sha256 } from '../base/hash-tap.js';
-import { imageConfig, imageIndex, imageManifest, type OciIndex, type OciManifest } from '../oci/schema.js';
-import { parseOci, type JsonOrigin } from './oci-json.js';
+import { imageConfig, imageIndex, imageManifest, type OciIndex } from '../oci/schema.js';
+import { parseOci } from '../oci/parse.js';
+import { rangeOf, type Blob, type ImageOrIndex, type JsonSource, type RawManifest } from './model.js';
 import { Annotation, MediaType, type Descriptor, type ImageConfig, type Platform } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
 
 /** Blobs are read 1 MiB at a time: at Node's 64 KiB default, reads and GC cost 17% of a push's CPU (docs/benchmarks/push.md). */
 const READ_CHUNK = 2 ** 20;
 
-export interface SourceBlob {
-  descriptor: Descriptor;
-  /** The blob's bytes from `offset` on. */
-  open(offset: number): Readable;
-  /** A repository of the same registry that has it (for cross-repository mounts). */
-  mountFrom?: { registry: string; repository: string };
-}
-
-export interface SourceImage {
-  /** The manifest or index bytes, exactly as they are stored (their digest is the image's). */
-  manifest: { bytes: Buffer; mediaType: string; digest: Digest };
-  /** Config and layers of a manifest; nothing for an index. */
-  blobs: SourceBlob[];
-  /** The manifests of an index, each a SourceImage. */
-  children: SourceImage[];
-  /** The JSON of `manifest`, checked against the spec's grammar: `indexJson` exactly when isIndex(manifest.mediaType), else `manifestJson`. */
-  indexJson?: OciIndex;
-  manifestJson?: OciManifest;
-  /** Where its JSON came from: what a lie in its config is (exit 7 from a registry). */
-  source?: JsonSource;
-}
-
-/** Every blob of an image tree once, the children's first. */
-export function uniqueBlobs(img: SourceImage): SourceBlob[] {
-  const seen = new Map<string, SourceBlob>();
-  const visit = (i: SourceImage) => {
-    for (const c of i.children) visit(c);
-    for (const b of i.blobs) if (!seen.has(b.descriptor.digest)) seen.set(b.descriptor.digest, b);
-  };
-  visit(img);
-  return [...seen.values()];
-}
-
 export function isIndex(mediaType: string): boolean {
   return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList;
 }
 
 
-/** Where a source's JSON comes from (`oci:DIR`, `REGISTRY/REPO`), and the error its lies are. */
-export interface JsonSource {
-  where: string;
-  code: JsonOrigin;
-}
-
 /**
- * Reads a manifest or index blob and builds the SourceImage tree below it.
+ * Reads a manifest or index blob and builds the Image or Index tree below it.
  * Every descriptor is checked against the spec's grammar before it names a
  * path or a URL (a digest "sha256:../../x" would climb out of a layout).
  */
-export async function imageFrom(manifest: SourceImage['manifest'], readBlob: (d: Descriptor) => Promise<Buffer>, blob: (d: Descriptor) => SourceBlob, source: JsonSource, platform?: Platform): Promise<SourceImage> {
+export async function imageFrom(manifest: RawManifest, readBlob: (d: Descriptor) => Promise<Buffer>, blob: (d: Descriptor) => Blob, source: JsonSource, platform?: Platform): Promise<ImageOrIndex> {
   const at = (kind: string) => `${kind} ${manifest.digest} in ${source.where}`;
   if (isIndex(manifest.mediaType)) {
     const index = parseOci(imageIndex, manifest.bytes, at('index'), source.code);
-    const chosen = platform ? index.manifests.filter((m) => m.platform && m.platform.os === platform.os && m.platform.architecture === platform.architecture && (!platform.variant || m.platform.variant === platform.variant)) : index.manifests;
     if (platform) {
-      if (chosen.length === 0) throw new StrataError('platform', `the image index has no ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''} image (it has ${index.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : '?')).join(', ')})`);
-      const d = chosen[0]!;
+      const d = choosePlatform(index.manifests, platform);
+      if (!d) throw new StrataError('platform', `the image index has no ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''} image (it has ${index.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : '?')).join(', ')})`);
       return imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source);
     }
-    const children = await Promise.all(chosen.map(async (d) => imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source)));
-    return { manifest, blobs: [], children, source, indexJson: index };
+    const children = await Promise.all(index.manifests.map(async (d) => imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source)));
+    return { kind: 'index', manifest, json: index, children, source };
   }
   const m = parseOci(imageManifest, manifest.bytes, at('manifest'), source.code);
-  return { manifest, blobs: [m.config, ...m.layers].map(blob), children: [], source, manifestJson: m };
+  return { kind: 'image', manifest, json: m, config: blob(m.config), layers: m.layers.map(blob), source };
 }
 
 /** The most a blob read whole (a config, a manifest, a signature) may declare: it is held in memory. */
@@ -111,11 +73,11 @@ const CONTAINER_CONFIG_TYPES: readonly string[] = [MediaType.ociConfig, MediaTyp
  * artifact's config has a type of its own). Its diff_ids (and architecture and os, if given)
  * are checked; the rest is read as its maker wrote it.
  */
-export async function readContainerConfig(img: SourceImage, where: string): Promise<ImageConfig> {
+export async function readContainerConfig(img: ImageOrIndex, where: string): Promise<ImageConfig> {
   const code = img.source?.code ?? 'usage';
-  const c = img.blobs[0];
+  const c = img.kind === 'image' ? img.config : undefined;
   if (!c || !CONTAINER_CONFIG_TYPES.includes(c.descriptor.mediaType)) throw new StrataError('reference', `not a container image (its config is ${c?.descriptor.mediaType ?? 'missing'})`);
-  const bytes = await readChecked(c.open(0), c.descriptor, where, code === 'registry' ? 'registry' : 'reference');
+  const bytes = await readChecked(c.open(), c.descriptor, where, code === 'registry' ? 'registry' : 'reference');
   return parseOci(imageConfig, bytes, `config ${c.descriptor.digest} of ${where}`, code) as unknown as ImageConfig;
 }
 
@@ -153,8 +115,25 @@ function pickFromIndex(index: OciIndex, tag: string | undefined, where: string):
   return index.manifests[0]!;
 }
 
+function layoutBlobPath(dir: string, d: Digest): string {
+  return join(dir, 'blobs', 'sha256', d.slice('sha256:'.length));
+}
+
+/** A blob of an OCI layout directory; its descriptor's digest must have been checked (it names a file). */
+export function layoutBlob(dir: string, d: Descriptor): Blob {
+  return {
+    descriptor: d,
+    open: (range) => {
+      const { start, length, toEnd } = rangeOf(range, d.size);
+      // To the blob's end, one byte more is asked for, so a file longer than its descriptor is noticed.
+      const file = createReadStream(layoutBlobPath(dir, d.digest), { start, end: start + length - (toEnd ? 0 : 1), highWaterMark: READ_CHUNK });
+      return cutAt(file, length, () => tooLongError(d, `oci:${dir}`, 'reference'));
+    },
+  };
+}
+
 /** An image of an OCI layout directory. */
-export async function readOciLayout(dir: string, tag: string | undefined, platform?: Platform): Promise<SourceImage> {
+export async function readOciLayout(dir: string, tag: string | undefined, platform?: Platform): Promise<ImageOrIndex> {
   const where = `oci:${dir}`;
   let text: string;
   try {
@@ -164,9 +143,9 @@ export async function readOciLayout(dir: string, tag: string | undefined, platfo
   }
   const index = parseOci(imageIndex, text, `index.json of ${where}`, 'usage');
   // Digests are checked (sha256 and 64 hex) before they name a file here.
-  const path = (d: Digest) => join(dir, 'blobs', 'sha256', d.slice('sha256:'.length));
+  const path = (d: Digest) => layoutBlobPath(dir, d);
   const top = pickFromIndex(index, tag, where);
-  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => cutAt(createReadStream(path(d.digest), { start: offset, highWaterMark: READ_CHUNK }), d.size - offset, () => tooLongError(d, where, 'reference')) });
+  const blob = (d: Descriptor): Blob => layoutBlob(dir, d);
   const readBlob = async (d: Descriptor) => readChecked(createReadStream(path(d.digest), { end: d.size }), d, where).catch((e: unknown) => {
     throw e instanceof StrataError ? e : new StrataError('reference', `${where} lacks blob ${d.digest}: ${(e as Error).message}`);
   });
@@ -227,11 +206,12 @@ export async function indexTar(file: string): Promise<Map<string, TarMember>> {
   return members;
 }
 
-/** The bytes of a tar's member (from `offset` on), read in place. */
-export function openTarMember(file: string, members: Map<string, TarMember>, name: string, where: string, offset = 0): Readable {
+/** The bytes of a tar's member (from `offset` on, at most `length` of them), read in place. */
+export function openTarMember(file: string, members: Map<string, TarMember>, name: string, where: string, offset = 0, length = Infinity): Readable {
   const m = members.get(name);
   if (!m) throw new StrataError('reference', `${where} has no ${name}`);
-  return m.size - offset <= 0 ? Readable.from([]) : createReadStream(file, { start: m.offset + offset, end: m.offset + m.size - 1, highWaterMark: READ_CHUNK });
+  const end = Math.min(m.size, offset + length);
+  return end - offset <= 0 ? Readable.from([]) : createReadStream(file, { start: m.offset + offset, end: m.offset + end - 1, highWaterMark: READ_CHUNK });
 }
 
 /** A tar member's bytes, whole (index.json, a config: small files). */
@@ -244,7 +224,7 @@ export async function readTarMember(file: string, members: Map<string, TarMember
 }
 
 /** An image of an oci-archive, read in place. */
-export async function readOciArchive(file: string, tag: string | undefined, platform?: Platform): Promise<SourceImage> {
+export async function readOciArchive(file: string, tag: string | undefined, platform?: Platform): Promise<ImageOrIndex> {
   const where = `oci-archive:${file}`;
   let members: Map<string, TarMember>;
   try {
@@ -252,7 +232,7 @@ export async function readOciArchive(file: string, tag: string | undefined, plat
   } catch (e) {
     throw new StrataError('reference', `${where} cannot be read: ${(e as Error).message}`, { cause: e });
   }
-  const range = (name: string, offset = 0): Readable => openTarMember(file, members, name, where, offset);
+  const range = (name: string, offset = 0, length?: number): Readable => openTarMember(file, members, name, where, offset, length);
   const blobName = (d: Digest) => `blobs/${d.replace(':', '/')}`;
   let text: Buffer;
   try {
@@ -262,7 +242,13 @@ export async function readOciArchive(file: string, tag: string | undefined, plat
   }
   const index = parseOci(imageIndex, text, `index.json of ${where}`, 'usage');
   const top = pickFromIndex(index, tag, where);
-  const blob = (d: Descriptor): SourceBlob => ({ descriptor: d, open: (offset) => cutAt(range(blobName(d.digest), offset), d.size - offset, () => tooLongError(d, where, 'reference')) });
+  const blob = (d: Descriptor): Blob => ({
+    descriptor: d,
+    open: (r) => {
+      const { start, length, toEnd } = rangeOf(r, d.size);
+      return cutAt(range(blobName(d.digest), start, toEnd ? Infinity : length), length, () => tooLongError(d, where, 'reference'));
+    },
+  });
   const readBlob = (d: Descriptor) => readChecked(range(blobName(d.digest)), d, where);
   return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, { where, code: 'usage' }, platform);
 }

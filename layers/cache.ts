@@ -106,6 +106,25 @@ export class LayerCache {
   }
 
   /**
+   * A file to stream a blob into while it is made elsewhere (a push uploads it,
+   * serve answers with it): `keep` lands it under its digest once the maker
+   * reports the digest and size, `drop` throws it away (a making cut short).
+   */
+  async blobFile(): Promise<{ path: string; keep(digest: Digest, size: number): Promise<void>; drop(): Promise<void> }> {
+    const path = join(this.dir, 'blobs', 'sha256', `.tmp-${randomBytes(6).toString('hex')}`);
+    const drop = () => unlink(path).catch(() => undefined);
+    return {
+      path,
+      drop,
+      keep: async (digest, size) => {
+        const st = await stat(path).catch(() => undefined);
+        if (st?.size === size) await this.addBlob(path, digest);
+        await drop();
+      },
+    };
+  }
+
+  /**
    * Copies the cached blob `digest` to `dest` and lets `accept` check the copy
    * (its digest, sizes and diffID: see verifyLayerFile), so the bytes are read
    * once for the copy and once for the check, no more. False, with the copy and
@@ -130,6 +149,11 @@ export class LayerCache {
     await fh.sync();
     await fh.close();
     return true;
+  }
+
+  /** Forgets a blob that failed its check. */
+  async dropBlob(digest: Digest): Promise<void> {
+    await unlink(this.blobPath(digest)).catch(() => undefined);
   }
 
   /** Drops the least recently used blobs while the cache holds more than its limit. */

@@ -5,7 +5,7 @@
 import { settleAll } from '../base/settle.js';
 import pLimit from 'p-limit';
 import type { Progress } from '../base/events.js';
-import { uniqueBlobs, type SourceBlob, type SourceImage } from '../image/source.js';
+import { blobsOf, uniqueBlobs, type Blob, type ImageOrIndex } from '../image/model.js';
 import type { Digest } from '../base/digest.js';
 import { blobLabel, blobSize, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
 import { headManifest, putManifest } from './manifests.js';
@@ -96,13 +96,13 @@ export interface PushSummary {
 }
 
 /** A blob of an existing image, to push as it is: mounted when another repository of the destination's registry has it. */
-export function sourceBlobToPush(b: SourceBlob, repo: Repository, label: string): BlobToPush {
+export function blobToPush(b: Blob, repo: Repository, label: string): BlobToPush {
   const { digest, size } = b.descriptor;
   const sameRegistry = b.mountFrom && b.mountFrom.registry === repo.session.registry && b.mountFrom.repository !== repo.name;
   return {
     id: digest,
     label,
-    source: { digest, size, open: (offset) => ({ stream: b.open(offset), done: Promise.resolve({ digest, size }) }) },
+    source: { digest, size, open: (offset) => ({ stream: b.open({ start: offset }), done: Promise.resolve({ digest, size }) }) },
     ...(sameRegistry ? { mountFrom: [b.mountFrom!.repository] } : {}),
   };
 }
@@ -112,20 +112,20 @@ export function sourceBlobToPush(b: SourceBlob, repo: Repository, label: string)
  * registry that has a manifest has everything it names (it checks on PUT), so
  * one HEAD stands for a whole image or index, as in go-containerregistry.
  */
-async function missingImages(img: SourceImage, repo: Repository): Promise<SourceImage[]> {
+async function missingImages(img: ImageOrIndex, repo: Repository): Promise<ImageOrIndex[]> {
   if ((await headManifest(repo, img.manifest.digest, true)) === img.manifest.digest) return [];
-  const below = await Promise.all(img.children.map((c) => missingImages(c, repo)));
+  const below = img.kind === 'index' ? await Promise.all(img.children.map((c) => missingImages(c, repo))) : [];
   return [...below.flat(), img];
 }
 
 /** Pushes an existing image (layout, archive or another registry's) as it is: same bytes, same digest. */
-export async function pushSourceImage(img: SourceImage, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
+export async function pushImage(img: ImageOrIndex, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
   const run = limiter(opts.concurrency);
   const missing = await missingImages(img, repo);
-  const needed = new Set(missing.flatMap((i) => i.blobs.map((b) => b.descriptor.digest)));
+  const needed = new Set(missing.flatMap((i) => blobsOf(i).map((b) => b.descriptor.digest)));
   const pushed = await settleAll(
     uniqueBlobs(img).map((b) => {
-      if (needed.has(b.descriptor.digest)) return run(() => pushBlob(repo, sourceBlobToPush(b, repo, blobLabel(b.descriptor)), opts));
+      if (needed.has(b.descriptor.digest)) return run(() => pushBlob(repo, blobToPush(b, repo, blobLabel(b.descriptor)), opts));
       const there: PushedBlob = { digest: b.descriptor.digest, size: b.descriptor.size, action: 'exists', sent: 0 };
       opts.progress.emit({ type: 'blob-done', id: there.digest, digest: there.digest, size: there.size, action: 'exists' });
       return Promise.resolve(there);

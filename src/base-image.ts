@@ -3,7 +3,8 @@
 // nix2container users expect. Only its manifest and config are read here; layer
 // bytes are left to the sink that needs them (none for strata digest), which
 // checks them against their digests.
-import { readContainerConfig, type SourceBlob, type SourceImage } from '../image/source.js';
+import { readContainerConfig } from '../image/source.js';
+import type { Blob, ImageOrIndex } from '../image/model.js';
 import { type ContainerConfig, type Descriptor, type HistoryEntry, type ImageConfig, type Platform } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
 import { readSource, type RegistryOptions } from './copy.js';
@@ -15,7 +16,7 @@ import { formatDockerReference, parseDestination, type Reference } from '../oci/
 export interface BaseLayer {
   descriptor: Descriptor;
   diffID: Digest;
-  source: SourceBlob;
+  source: Blob;
 }
 
 export interface BaseImage {
@@ -36,7 +37,7 @@ export async function resolveBase(reference: string, platform: Platform, reg: Re
   const fail = (code: StrataError['code'], why: string) => new StrataError(code, `base image ${reference}: ${why}`);
   // A bare REGISTRY/REPO[:TAG|@DIGEST] is docker://, as for destinations.
   let ref: Reference;
-  let img: SourceImage;
+  let img: ImageOrIndex;
   let config: ImageConfig;
   try {
     ref = parseDestination(reference);
@@ -52,7 +53,7 @@ export async function resolveBase(reference: string, platform: Platform, reg: Re
   if (!platformMatches(theirs, platform)) {
     throw fail('platform', `it is a ${formatPlatform(theirs)} image and this one is for ${formatPlatform(platform)}; name the base's ${formatPlatform(platform)} image, or build with --platform ${formatPlatform(theirs)}`);
   }
-  const layerBlobs = img.blobs.slice(1);
+  const layerBlobs = img.kind === 'image' ? img.layers : [];
   const diffIDs = config.rootfs?.diff_ids ?? [];
   if (diffIDs.length !== layerBlobs.length) throw fail('reference', `its config lists ${diffIDs.length} diff_ids for ${layerBlobs.length} layers`);
   return {

@@ -9,17 +9,16 @@
 // so pulls cannot make the server build again and again: clients are told it
 // failed and when to retry, the server's log gets the Nix error, once.
 import { access } from 'node:fs/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { MediaType } from '../oci/types.js';
 import type { GcRoots } from '../nix/installable.js';
 import { BridgeError, type Bridge, type BridgedBlob, type BridgedManifest } from '../registry/server/bridge.js';
 import type { BuildRequest } from './build.js';
 import type { RegistryOptions } from './copy.js';
 import { StrataError } from '../base/errors.js';
-import { streamLayer } from './layer-stream.js';
 import { MadeLayers } from './made-layers.js';
 import { jsonLogger, type Logger } from '../registry/server/log.js';
-import { planNixImage } from './nix-image.js';
+import { planNixImage } from './build.js';
 import type { ManifestFormat } from '../image/assemble.js';
 
 export type BridgeBuildOptions = Pick<BuildRequest, 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'compression' | 'system'> & {
@@ -51,27 +50,6 @@ interface ServedImage {
   tag: string;
   blobs: Map<string, { size: number; open(start: number, end: number): Readable; storePaths: string[] }>;
   roots: GcRoots;
-}
-
-/** Bytes [start, end] of a stream that starts at 0: the rest is dropped and the producer stopped. */
-function slice(source: Readable, start: number, end: number): Readable {
-  let pos = 0;
-  const out = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      const from = Math.max(start - pos, 0);
-      const to = Math.min(end + 1 - pos, chunk.length);
-      pos += chunk.length;
-      if (to > from) this.push(chunk.subarray(from, to));
-      if (pos > end) {
-        this.push(null);
-        source.unpipe(this);
-        source.destroy();
-      }
-      cb();
-    },
-  });
-  source.on('error', (e) => out.destroy(e));
-  return source.pipe(out);
 }
 
 /** Which manifest form a client gets: OCI unless it accepts only Docker's. */
@@ -130,17 +108,17 @@ export class NixBridge implements Bridge {
       if (format === 'docker' && compression === 'zstd') throw new BridgeError(404, 'MANIFEST_UNKNOWN', 'this image has zstd layers, which Docker manifests cannot name; accept OCI manifests');
       const planned = await planNixImage({ ...this.options, installable, compression, format }, this.registry);
       roots = planned.roots;
-      const { prepared, plan, image } = planned;
+      const { prepared, nix, image } = planned;
       const o = prepared.writeOptions;
       const baseLayers = o.base?.layers ?? [];
       const blobs: ServedImage['blobs'] = new Map();
       image.layers.forEach((l, i) => {
         if (i < baseLayers.length) {
           const src = baseLayers[i]!.source;
-          blobs.set(l.digest, { size: l.size, storePaths: [], open: (start, end) => slice(src.open(start), 0, end - start) });
+          blobs.set(l.digest, { size: l.size, storePaths: [], open: (start, end) => src.open({ start, end: end + 1 }) });
         } else {
-          const p = plan.layers[i - baseLayers.length]!;
-          const layer = { digest: l.digest, size: l.size, image: name, make: (skip: number) => streamLayer(p, o, skip).stream };
+          const p = nix.layers[i - baseLayers.length]!;
+          const layer = { digest: l.digest, size: l.size, image: name, make: (skip: number) => nix.make(p, skip).stream };
           blobs.set(l.digest, { size: l.size, storePaths: p.storePaths, open: (start, end) => this.made.open(layer, start, end) });
         }
       });

@@ -2,7 +2,8 @@
 // description → layer groups → tar streams → a sink (OCI layout or archive).
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assembleAndWrite, type WriteImageOptions, type WrittenImage } from './write-image.js';
+import type { WriteImageOptions, WrittenImage } from './image-plan.js';
+import { NixImage } from './nix-image.js';
 import { resolveBase, type BaseImage } from './base-image.js';
 import { uncompressedLayer } from '../image/uncompressed-layer.js';
 import { DigestOnlySink } from '../image/sink.js';
@@ -53,6 +54,8 @@ export interface BuildRequest {
   reuseFrom?: string[];
   /** Called with what was found before any layer is made: strata sbom reads the closure of the very image whose digest it attests. */
   onPrepared?: (image: PreparedImage) => void;
+  /** Called with the image's manifest, config and layers once it is written (strata index takes its children so, without reading them back). */
+  onWritten?: (image: WrittenImage) => void;
 }
 
 export interface BuildResult {
@@ -179,11 +182,12 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         });
         // Held tags are still the image to reuse layers from, as a written tag is.
         if (req.holdTags && tags[0]) reuseFrom.push({ repo, reference: tags[0] });
-        const { image, summary: pushed } = await pushNixImage({ image: writeOptions, repo, tags: req.holdTags ? [] : tags, reuseFrom, push });
+        const { image, summary: pushed } = await pushNixImage({ image: await NixImage.plan(writeOptions, (text) => push.progress.emit({ type: 'warning', text })), repo, tags: req.holdTags ? [] : tags, reuseFrom, push });
+        req.onWritten?.(image);
         return { ...summary(image, image.manifest.descriptor.digest, formatReference(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
       }
       if (digestOnly) {
-        const image = await assembleAndWrite(new DigestOnlySink(), writeOptions);
+        const image = await (await NixImage.plan(writeOptions)).writeInto(new DigestOnlySink());
         return summary(image, image.manifest.descriptor.digest, 'none');
       }
 
@@ -193,9 +197,10 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
       const layout = await OciLayoutWriter.open(stageDir ? join(stageDir, 'layout') : out.path);
       layoutInFlight = layout;
       try {
-        const image = await assembleAndWrite(layout, writeOptions);
+        const image = await (await NixImage.plan(writeOptions)).writeInto(layout);
         const refName = out.transport === 'docker-archive' ? undefined : tag;
         await layout.commit(image.manifest.descriptor, refName);
+        req.onWritten?.(image);
         let digest = image.manifest.descriptor.digest;
         if (out.transport === 'oci-archive') {
           await writeOciArchive(layout.root, out.path, req.sourceDateEpoch);
@@ -227,4 +232,36 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
       await roots.release();
     }
   });
+}
+
+export interface PlannedNixImage {
+  prepared: PreparedImage;
+  nix: NixImage;
+  image: WrittenImage;
+  roots: GcRoots;
+}
+
+/**
+ * A Nix installable's image exactly as `strata digest` computes it (layers
+ * from the cache, or made and hashed, nothing written), kept open so that any
+ * layer can be made again from the store: what the serve bridge serves and
+ * `strata diff` reads an installable through. The caller releases the GC roots.
+ * `reg` gives the registry options for reading a base image, made only when there is one.
+ */
+export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions): Promise<PlannedNixImage> {
+  const format: ManifestFormat = req.format;
+  const compression: Compression = req.compression ?? 'gzip';
+  checkLayerType(format, compression);
+  const host = hostSystem();
+  const { system, platform } = parseSystem(req.system ?? host);
+  const roots = await GcRoots.create();
+  try {
+    const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg });
+    const nix = await NixImage.plan(prepared.writeOptions);
+    const image = await nix.writeInto(new DigestOnlySink());
+    return { prepared, nix, image, roots };
+  } catch (e) {
+    await roots.release();
+    throw e;
+  }
 }

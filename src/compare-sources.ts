@@ -6,8 +6,9 @@
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { readDockerArchive } from '../image/docker-archive.js';
-import { parseOci } from '../image/oci-json.js';
-import { readContainerConfig, type SourceImage } from '../image/source.js';
+import { parseOci } from '../oci/parse.js';
+import { readContainerConfig } from '../image/source.js';
+import type { ImageOrIndex } from '../image/model.js';
 import { imageConfig, imageManifest } from '../oci/schema.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
@@ -17,7 +18,7 @@ import type { CompareImage, CompareLayer, CompareTarget, OpenedTarget } from '..
 import type { BuildRequest } from './build.js';
 import { readSource, type RegistryOptions } from './copy.js';
 import { StrataError } from '../base/errors.js';
-import { planNixImage } from './nix-image.js';
+import { planNixImage } from './build.js';
 import { formatReference, parseSource } from '../oci/reference.js';
 
 /** A HashTap that, at the end, fails the stream unless what passed is `expect`. */
@@ -96,9 +97,9 @@ function layersOf(where: string, manifest: ImageManifest | undefined, config: Im
   });
 }
 
-async function imageOfSource(img: SourceImage, where: string): Promise<CompareImage> {
+async function imageOfSource(img: ImageOrIndex, where: string): Promise<CompareImage> {
   // An index without children is read as a manifest, and refused as one.
-  const parsed = img.manifestJson ?? parseOci(imageManifest, img.manifest.bytes, `manifest ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
+  const parsed = img.kind === 'image' ? img.json : parseOci(imageManifest, img.manifest.bytes, `manifest ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
   // The descriptor that named it gives the media type the JSON may leave out.
   const json: ImageManifest = { ...parsed, mediaType: parsed.mediaType ?? img.manifest.mediaType };
   let config: ImageConfig;
@@ -107,18 +108,18 @@ async function imageOfSource(img: SourceImage, where: string): Promise<CompareIm
   } catch (e) {
     throw e instanceof StrataError ? new StrataError(e.code, `${where}: ${e.message.replace(`${where}: `, '')}`) : e;
   }
-  const blobs = img.blobs.slice(1);
+  const blobs = img.kind === 'image' ? img.layers : [];
   return {
     kind: 'image',
     manifest: { digest: img.manifest.digest, mediaType: img.manifest.mediaType, json },
-    config: { digest: img.blobs[0]!.descriptor.digest, json: config },
-    layers: layersOf(where, json, config, blobs.length, (i) => ({ bytes: blobs[i]!.open(0) })),
+    config: { digest: img.kind === 'image' ? img.config.descriptor.digest : json.config.digest, json: config },
+    layers: layersOf(where, json, config, blobs.length, (i) => ({ bytes: blobs[i]!.open() })),
   };
 }
 
-function targetOfSource(img: SourceImage, where: string): Promise<CompareTarget> | CompareTarget {
-  if (img.blobs.length || !img.children.length) return imageOfSource(img, where);
-  const parsed = img.indexJson!;
+function targetOfSource(img: ImageOrIndex, where: string): Promise<CompareTarget> | CompareTarget {
+  if (img.kind === 'image' || !img.children.length) return imageOfSource(img, where);
+  const parsed = img.json;
   const json: ImageIndex = { ...parsed, mediaType: parsed.mediaType ?? img.manifest.mediaType };
   return {
     kind: 'index',
@@ -137,19 +138,21 @@ async function dockerArchiveImage(file: string, where: string, name: Parameters<
 
 /** The image an installable makes with `req`'s settings, as `strata digest` computes it. */
 async function installableImage(req: Omit<BuildRequest, 'output'>, registry: RegistryOptions): Promise<OpenedTarget> {
-  const { prepared, plan, image, roots } = await planNixImage(req, () => registry);
+  const { prepared, nix, image, roots } = await planNixImage(req, () => registry);
   const o = prepared.writeOptions;
   const base = o.base?.layers ?? [];
-  const manifest = JSON.parse(image.manifest.bytes.toString('utf8')) as ImageManifest;
-  const config = JSON.parse(image.config.bytes.toString('utf8')) as ImageConfig;
   const where = req.installable;
+  // Strata's own JSON, read through the same schemas as anyone's: a refusal here is a bug in the writer.
+  const parsed = parseOci(imageManifest, image.manifest.bytes, `manifest of ${where}`, 'usage');
+  const manifest: ImageManifest = { ...parsed, mediaType: parsed.mediaType ?? image.manifest.descriptor.mediaType };
+  const config = parseOci(imageConfig, image.config.bytes, `config of ${where}`, 'usage') as unknown as ImageConfig;
   const target: CompareImage = {
     kind: 'image',
     manifest: { digest: image.manifest.descriptor.digest, mediaType: image.manifest.descriptor.mediaType, json: manifest },
     config: { digest: image.config.descriptor.digest, json: config },
     // The base's layers come from where the base is; Strata's own are made again from the store, as tars.
     layers: layersOf(where, manifest, config, image.layers.length, (i) =>
-      i < base.length ? { bytes: base[i]!.source.open(0) } : { bytes: layerTar(plan.layers[i - base.length]!.input, o.mtime), tar: true },
+      i < base.length ? { bytes: base[i]!.source.open() } : { bytes: layerTar(nix.layers[i - base.length]!.input, o.mtime), tar: true },
     ),
   };
   return { reference: where, target, close: () => roots.release() };

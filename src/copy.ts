@@ -10,12 +10,13 @@ import { parseOci } from '../oci/parse.js';
 import { imageConfig } from '../oci/schema.js';
 import { stageBeside } from '../base/fs.js';
 import { OciLayoutWriter } from '../image/layout.js';
-import { importSourceBlob } from '../image/sink.js';
-import { readOciArchive, readOciLayout, uniqueBlobs, type SourceImage } from '../image/source.js';
+import { copyBlobInto } from '../image/sink.js';
+import { readOciArchive, readOciLayout } from '../image/source.js';
+import { uniqueBlobs, type ImageOrIndex } from '../image/model.js';
 import type { Platform } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
 import { blobLabel, type Repository } from '../registry/blobs.js';
-import { limiter, pushSourceImage, type PushOptions } from '../registry/push.js';
+import { limiter, pushImage, type PushOptions } from '../registry/push.js';
 import { RegistrySession, type SessionOptions } from '../registry/session.js';
 import { readRegistryImage } from '../registry/source.js';
 import { StrataError } from '../base/errors.js';
@@ -55,7 +56,7 @@ export function repositoryOf(ref: { registry: string; repository: string }, opts
   return { session: RegistrySession.for(ref.registry, opts), name: ref.repository };
 }
 
-export async function readSource(source: Reference, reg: RegistryOptions, platform?: Platform): Promise<SourceImage> {
+export async function readSource(source: Reference, reg: RegistryOptions, platform?: Platform): Promise<ImageOrIndex> {
   switch (source.transport) {
     case 'oci':
       return readOciLayout(source.path, source.tag, platform);
@@ -71,21 +72,21 @@ export async function readSource(source: Reference, reg: RegistryOptions, platfo
 }
 
 /** Streams every blob of `img` into a layout, checking each digest on the way. */
-async function writeToLayout(img: SourceImage, layout: OciLayoutWriter, reg: RegistryOptions): Promise<{ bytes: number; blobs: CopyResult['blobs'] }> {
+async function writeToLayout(img: ImageOrIndex, layout: OciLayoutWriter, reg: RegistryOptions): Promise<{ bytes: number; blobs: CopyResult['blobs'] }> {
   const run = limiter(reg.push.concurrency);
   const progress = reg.push.progress;
   const jobs = uniqueBlobs(img).map((b) =>
     run(async () => {
       const d = b.descriptor;
       progress.emit({ type: 'blob-start', id: d.digest, label: blobLabel(d), size: d.size });
-      const { action, bytes } = await importSourceBlob(layout, b, (n) => progress.emit({ type: 'blob-progress', id: d.digest, bytes: n }));
+      const { action, bytes } = await copyBlobInto(layout, b, (n) => progress.emit({ type: 'blob-progress', id: d.digest, bytes: n }));
       progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action });
       return { digest: d.digest, size: d.size, action, bytes };
     }),
   );
   const done = await settleAll(jobs);
-  const writeManifests = async (i: SourceImage) => {
-    for (const c of i.children) await writeManifests(c);
+  const writeManifests = async (i: ImageOrIndex) => {
+    if (i.kind === 'index') for (const c of i.children) await writeManifests(c);
     await layout.writeBlob(i.manifest.bytes, i.manifest.digest);
   };
   await writeManifests(img);
@@ -98,18 +99,18 @@ export async function copyImage(req: CopyRequest): Promise<CopyResult> {
   const img = await readSource(req.source, req.registry, req.platform);
   const untagged = req.byDigest || (dst.transport === 'docker' && dst.ref.digest && !req.tags.length && !dst.ref.tag);
   const tags = untagged ? [] : req.tags.length ? req.tags : [resolveTag(undefined, referenceTag(dst), referenceTag(req.source))];
-  if (!req.holdTags || dst.transport !== 'docker') return writeSourceImage(img, dst, tags, req.registry);
-  return { ...(await writeSourceImage(img, dst, [], req.registry)), tags };
+  if (!req.holdTags || dst.transport !== 'docker') return writeImage(img, dst, tags, req.registry);
+  return { ...(await writeImage(img, dst, [], req.registry)), tags };
 }
 
 /** Writes an image tree as it is to a registry (by digest, then `tags`) or into a layout (named by the first tag). */
-export async function writeSourceImage(img: SourceImage, dst: Reference, tags: string[], registry: RegistryOptions): Promise<CopyResult> {
+export async function writeImage(img: ImageOrIndex, dst: Reference, tags: string[], registry: RegistryOptions): Promise<CopyResult> {
   const digest = img.manifest.digest;
   const descriptor = { mediaType: img.manifest.mediaType, digest, size: img.manifest.bytes.length };
   switch (dst.transport) {
     case 'docker': {
       if (dst.ref.digest && dst.ref.digest !== digest) throw new StrataError('reference', `${formatReference(dst)} names digest ${dst.ref.digest}, but the image is ${digest}`);
-      const s = await pushSourceImage(img, repositoryOf(dst.ref, registry.session), tags, registry.push);
+      const s = await pushImage(img, repositoryOf(dst.ref, registry.session), tags, registry.push);
       return { digest, output: `docker://${dst.ref.registry}/${dst.ref.repository}`, tags, bytes: s.sent, blobs: s.blobs };
     }
     case 'oci':
@@ -147,8 +148,8 @@ export async function writeSourceImage(img: SourceImage, dst: Reference, tags: s
  * against their diffIDs, and the archive is written atomically. The result is
  * named by the config digest (the image ID), as `build -o docker-archive:` is.
  */
-async function writeDockerArchiveOf(img: SourceImage, dst: Extract<Reference, { transport: 'docker-archive' }>, tags: string[], registry: RegistryOptions): Promise<CopyResult> {
-  const m = img.manifestJson;
+async function writeDockerArchiveOf(img: ImageOrIndex, dst: Extract<Reference, { transport: 'docker-archive' }>, tags: string[], registry: RegistryOptions): Promise<CopyResult> {
+  const m = img.kind === 'image' ? img.json : undefined;
   if (!m) throw new StrataError('usage', `${formatReference(dst)} holds one image, and the source is a multi-platform index: pick one with --platform`);
   const zstd = m.layers.find((l) => /zstd/.test(l.mediaType));
   if (zstd) throw new StrataError('unsupported', `${formatReference(dst)}: layer ${zstd.digest} is zstd-compressed, which docker-archive cannot hold; copy to oci: or oci-archive:`);

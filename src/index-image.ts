@@ -10,17 +10,21 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatPlatform, hostSystem, parsePlatform, parseSystem } from '../oci/platform.js';
 import { build, type BuildRequest } from './build.js';
-import { readSource, repositoryOf, writeSourceImage, type CopyResult, type RegistryOptions } from './copy.js';
+import { readSource, repositoryOf, writeImage, type CopyResult, type RegistryOptions } from './copy.js';
 import { StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
 import { formatReference, parseSource, referenceTag, resolveTag, type Reference } from '../oci/reference.js';
 import { stageBeside } from '../base/fs.js';
 import { comparePlatforms, makeImageIndex, onePerPlatform, platformOfConfig, type IndexChild } from '../image/image-index.js';
 import { platformMatches } from '../oci/platform.js';
-import { isIndex, readContainerConfig, readOciLayout, type SourceImage } from '../image/source.js';
+import { layoutBlob, readContainerConfig } from '../image/source.js';
+import { writtenImage, type WrittenImage } from './image-plan.js';
+import type { ImageOrIndex } from '../image/model.js';
+import { parseOci } from '../oci/parse.js';
+import { imageIndex } from '../oci/schema.js';
 import type { Platform } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
-import { readRegistryImage } from '../registry/source.js';
+import { registryBlob } from '../registry/source.js';
 
 export interface IndexRequest {
   /** Images and installables, as given. */
@@ -57,7 +61,7 @@ interface Asked {
 }
 
 interface Child extends IndexChild {
-  image: SourceImage;
+  image: ImageOrIndex;
   digest: Digest;
 }
 
@@ -87,7 +91,7 @@ function indexTags(dst: Reference, extra: string[], byDigest: boolean): string[]
 }
 
 /** Where an image's config says it runs; the message names the source. */
-async function childOf(image: SourceImage, source: string): Promise<Child> {
+async function childOf(image: ImageOrIndex, source: string): Promise<Child> {
   try {
     const platform = platformOfConfig(await readContainerConfig(image, source));
     const { mediaType, digest, bytes } = image.manifest;
@@ -99,9 +103,9 @@ async function childOf(image: SourceImage, source: string): Promise<Child> {
 }
 
 /** The images of a source: itself, or an index's children (nested indexes flattened, attestations left out). */
-async function imagesOf(img: SourceImage, source: string): Promise<Child[]> {
-  if (!isIndex(img.manifest.mediaType)) return [await childOf(img, source)];
-  const { manifests } = img.indexJson!;
+async function imagesOf(img: ImageOrIndex, source: string): Promise<Child[]> {
+  if (img.kind === 'image') return [await childOf(img, source)];
+  const { manifests } = img.json;
   const kept = img.children.filter((_, i) => manifests[i]?.annotations?.[ATTESTATION.key] !== ATTESTATION.value);
   return (await Promise.all(kept.map((c) => imagesOf(c, `${source}@${c.manifest.digest}`)))).flat();
 }
@@ -116,17 +120,24 @@ function selected(images: Child[], source: string, index: boolean, asked: Asked[
   return chosen;
 }
 
-/** Builds an installable for one system, into the destination's repository by digest or into a staging layout, and reads it back. */
-async function buildChild(req: IndexRequest, installable: string, system: string, stage: string | undefined, n: number): Promise<SourceImage> {
+/**
+ * Builds an installable for one system, into the destination's repository by
+ * digest or into a staging layout, and takes the image as written (nothing is
+ * read back): its layers open from where they now are.
+ */
+async function buildChild(req: IndexRequest, installable: string, system: string, stage: string | undefined, n: number): Promise<ImageOrIndex> {
   const dst = req.destination;
+  let written: WrittenImage | undefined;
+  const onWritten = (w: WrittenImage) => void (written = w);
   if (dst.transport === 'docker') {
-    const repo = { registry: dst.ref.registry, repository: dst.ref.repository };
-    const r = await build({ ...req.build, installable, system, output: { transport: 'docker', ref: repo }, byDigest: true, registry: req.registry });
-    return readRegistryImage(repositoryOf(repo, req.registry.session), { ...repo, digest: r.manifestDigest });
+    const ref = { registry: dst.ref.registry, repository: dst.ref.repository };
+    await build({ ...req.build, installable, system, output: { transport: 'docker', ref }, byDigest: true, registry: req.registry, onWritten });
+    const repo = repositoryOf(ref, req.registry.session);
+    return writtenImage(written!, (d) => registryBlob(repo, d), installable);
   }
   const tag = `build-${n}`;
-  await build({ ...req.build, installable, system, output: { transport: 'oci', path: stage!, tag }, registry: req.registry });
-  return readOciLayout(stage!, tag);
+  await build({ ...req.build, installable, system, output: { transport: 'oci', path: stage!, tag }, registry: req.registry, onWritten });
+  return writtenImage(written!, (d) => layoutBlob(stage!, d), installable);
 }
 
 export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
@@ -147,7 +158,7 @@ export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
         const img = await readSource(s.ref, req.registry);
         const images = await imagesOf(img, s.text);
         if (!images.length) throw new StrataError('reference', `${s.text} is an index of no container image`);
-        return selected(images, s.text, isIndex(img.manifest.mediaType), asked);
+        return selected(images, s.text, img.kind === 'index', asked);
       }),
   );
   // Installables: one build per --platform (this machine's without one), planned before any is made.
@@ -175,9 +186,9 @@ export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
       }
       const children = onePerPlatform([...found.flat(), ...built]);
       const made = makeImageIndex(children, req.annotations);
-      const image: SourceImage = { manifest: { bytes: made.bytes, mediaType: made.mediaType, digest: made.digest }, blobs: [], children: children.map((c) => c.image) };
+      const image: ImageOrIndex = { kind: 'index', manifest: { bytes: made.bytes, mediaType: made.mediaType, digest: made.digest }, json: parseOci(imageIndex, made.bytes, `index ${made.digest}`, 'usage'), children: children.map((c) => c.image) };
       const held = req.holdTags && dst.transport === 'docker';
-      const written = await writeSourceImage(image, dst, held ? [] : tags, req.registry);
+      const written = await writeImage(image, dst, held ? [] : tags, req.registry);
       const sourceOf = new Map(children.map((c) => [c.descriptor.digest, c.source]));
       return {
         digest: made.digest,

@@ -3,27 +3,17 @@
 // answers a blob GET with. Store layers are made in a worker thread; the root
 // layer (small, in memory) here. The worker pool is loaded on first use, so a
 // command that makes no layer never pays for it.
-import { PassThrough, Transform, type Readable } from 'node:stream';
-import type { Compression } from '../layers/compress.js';
+import { PassThrough, type Readable } from 'node:stream';
+import { sliceStream } from '../base/byte-range.js';
+import type { Compression } from '../oci/layer-types.js';
 import type { LayerDigests } from '../layers/layer.js';
-import type { PlannedLayer } from './write-image.js';
+import type { PlannedLayer } from './image-plan.js';
 
 let poolModule: Promise<typeof import('../layers/pool.js')> | undefined;
 
-/** Drops the first `n` bytes. */
-function skipBytes(n: number): Transform {
-  let left = n;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      if (left >= chunk.length) {
-        left -= chunk.length;
-        return cb();
-      }
-      const out = chunk.subarray(left);
-      left = 0;
-      cb(null, out);
-    },
-  });
+/** The worker pool's module, loaded once on first use; closeLayerPool closes what it started. */
+export function layerPool(): Promise<typeof import('../layers/pool.js')> {
+  return (poolModule ??= import('../layers/pool.js'));
 }
 
 /** The layer's bytes from `skip` on; `done` gives its digests once all are made. Destroying the stream stops the making. */
@@ -33,9 +23,9 @@ export function streamLayer(p: PlannedLayer, opts: { compression: Compression; m
   if (p.input.extra?.length) {
     done = import('../layers/layer.js').then(({ writeLayer }) => writeLayer(p.input, opts, out));
     done.catch((e: unknown) => out.destroy(e as Error));
-    return { stream: skip ? out.pipe(skipBytes(skip)) : out, done };
+    return { stream: skip ? sliceStream(out, skip) : out, done };
   }
-  done = (poolModule ??= import('../layers/pool.js')).then(({ streamLayerFromWorker }) => {
+  done = layerPool().then(({ streamLayerFromWorker }) => {
     const made = streamLayerFromWorker({ storeObjects: p.input.storeObjects, ...opts }, skip);
     made.stream.on('error', (e) => out.destroy(e));
     out.on('close', () => made.stream.destroy());

@@ -8,18 +8,20 @@
 // of the destination's registry, else streamed from wherever the base is.
 import { settleAll } from '../base/settle.js';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { parseOci } from '../image/oci-json.js';
+import { PassThrough, type Readable } from 'node:stream';
+import { parseOci } from '../oci/parse.js';
 import { readChecked } from '../image/source.js';
 import { StrataAnnotation, type Platform } from '../oci/types.js';
+import { choosePlatform } from '../oci/platform.js';
 import { type Digest } from '../base/digest.js';
 import { imageConfig } from '../oci/schema.js';
 import type { LayerDigests } from '../layers/layer.js';
 import { blobSize, bufferSource, getBlob, shortDigest, type BlobBytes, type Repository } from '../registry/blobs.js';
 import { getManifest, headManifest } from '../registry/manifests.js';
-import { limiter, pushBlob, putManifestAndTags, sourceBlobToPush, type PushedBlob, type PushOptions, type PushSummary } from '../registry/push.js';
-import { closeLayerPool, streamLayer } from './layer-stream.js';
-import { finishImage, planImage, type PlannedLayer, type WriteImageOptions, type WrittenImage } from './write-image.js';
+import { limiter, pushBlob, putManifestAndTags, blobToPush, type PushedBlob, type PushOptions, type PushSummary } from '../registry/push.js';
+import { closeLayerPool } from './layer-stream.js';
+import type { WrittenImage } from './image-plan.js';
+import type { NixImage } from './nix-image.js';
 
 /** A layer known by its key elsewhere: its digests, and the repository that has it. */
 interface KnownLayer {
@@ -40,7 +42,7 @@ export async function layersByKey(repo: Repository, reference: string, platform:
   // getManifest checks what it returns against the spec's grammar: its digests are safe to ask for.
   let m = await getManifest(repo, reference, { push: true });
   if (m?.index) {
-    const child = m.index.manifests.find((d) => d.platform?.os === platform.os && d.platform.architecture === platform.architecture);
+    const child = choosePlatform(m.index.manifests, platform);
     m = child ? await getManifest(repo, child.digest, { push: true }) : undefined;
   }
   const manifest = m?.manifest;
@@ -57,7 +59,7 @@ export async function layersByKey(repo: Repository, reference: string, platform:
 }
 
 export interface NixPushRequest {
-  image: WriteImageOptions;
+  image: NixImage;
   repo: Repository;
   tags: string[];
   /** Other images (same registry) whose matching layers may be reused: --reuse-from. */
@@ -65,21 +67,35 @@ export interface NixPushRequest {
   push: PushOptions;
 }
 
+/** A stream whose source is decided asynchronously (after a check), for an upload's open(). */
+function deferredStream(open: () => Promise<Readable>): Readable {
+  const out = new PassThrough();
+  open().then(
+    (s) => {
+      s.on('error', (e) => out.destroy(e));
+      out.on('close', () => s.destroy());
+      s.pipe(out);
+    },
+    (e: unknown) => out.destroy(e as Error),
+  );
+  return out;
+}
+
 export async function pushNixImage(request: NixPushRequest): Promise<{ image: WrittenImage; summary: PushSummary }> {
   // --reuse-from's repositories of this registry are mount sources for every blob, made now or cached.
   const reusable = request.reuseFrom.filter((r) => r.repo.session.registry === request.repo.session.registry).map((r) => r.repo.name);
   const req = { ...request, push: { ...request.push, mountFrom: [...(request.push.mountFrom ?? []), ...reusable] } };
-  const o = req.image;
-  const plan = await planImage(o);
+  const nix = req.image;
+  const o = nix.options;
   const known = new Map<string, KnownLayer>();
   for (const r of [...req.reuseFrom, { repo: req.repo, reference: req.tags[0] ?? 'latest' }]) {
     for (const [k, v] of await layersByKey(r.repo, r.reference, o.platform)) known.set(k, v);
   }
   // Every layer known: the manifest is known too, and a registry that has it
   // has all it names (it checks on PUT). One HEAD then replaces one per blob.
-  const hits = await Promise.all(plan.layers.map(async (p) => (await o.cache?.get(p.key)) ?? known.get(p.key)));
+  const hits = await Promise.all(nix.layers.map(async (p) => (await nix.known(p)) ?? known.get(p.key)));
   if (hits.every((h): h is LayerDigests => h !== undefined)) {
-    const image = finishImage(o, plan, hits);
+    const image = nix.finish(hits);
     const m = image.manifest;
     if ((await headManifest(req.repo, m.descriptor.digest, true)) === m.descriptor.digest) {
       const blobs = [...image.layers, image.config.descriptor].map((l): PushedBlob => ({ digest: l.digest, size: l.size, action: 'exists', sent: 0 }));
@@ -88,8 +104,6 @@ export async function pushNixImage(request: NixPushRequest): Promise<{ image: Wr
       return { image, summary: { digest: m.descriptor.digest, blobs, sent: 0 } };
     }
   }
-  const layerOpts = { compression: o.compression, mtime: o.mtime };
-  const make = (p: PlannedLayer, offset: number) => streamLayer(p, layerOpts, offset);
 
   const run = limiter(req.push.concurrency);
   const results: { digests: LayerDigests; pushed: PushedBlob }[] = [];
@@ -100,38 +114,32 @@ export async function pushNixImage(request: NixPushRequest): Promise<{ image: Wr
       // The base's layers as they are: already there, mounted from the base's repository, or streamed from the base.
       ...baseLayers.map((l, i) =>
         run(async () => {
-          basePushed[i] = await pushBlob(req.repo, sourceBlobToPush(l.source, req.repo, `base layer ${i + 1}/${baseLayers.length} ${shortDigest(l.descriptor.digest)}`), req.push);
+          basePushed[i] = await pushBlob(req.repo, blobToPush(l.source, req.repo, `base layer ${i + 1}/${baseLayers.length} ${shortDigest(l.descriptor.digest)}`), req.push);
         }),
       ),
-      ...plan.layers.map((p, i) =>
+      ...nix.layers.map((p, i) =>
         run(async () => {
-          const label = `layer ${i + 1}/${plan.layers.length}: ${p.comment.replace(/^store paths: /, '')}`;
+          const label = `layer ${i + 1}/${nix.layers.length}: ${p.comment.replace(/^store paths: /, '')}`;
           const hit: KnownLayer | undefined = hits[i];
           if (hit) {
-            // Another repository of the registry has it, or the cache has its bytes:
-            // pushBlob checks the registry first, then mounts or uploads.
-            const cached = o.cache?.blobPath(hit.digest);
-            const cachedSize = cached ? await stat(cached).then((s) => s.size, () => -1) : -1;
-            const mountable = (hit.repository && hit.repository !== req.repo.name) || req.push.mountFrom.length > 0 || (await req.push.locations?.repositories(req.repo.session.registry, hit.digest))?.length;
-            if (mountable || cachedSize === hit.size) {
-              const pushed = await pushBlob(
-                req.repo,
-                {
-                  id: p.key,
-                  label,
-                  source: {
-                    digest: hit.digest,
-                    size: hit.size,
-                    open: (offset): BlobBytes => ({
-                      stream: cachedSize === hit.size ? createReadStream(cached!, { start: offset }) : make(p, offset).stream,
-                      done: Promise.resolve({ digest: hit.digest, size: hit.size }),
-                    }),
-                  },
-                  ...(hit.repository && hit.repository !== req.repo.name ? { mountFrom: [hit.repository] } : {}),
-                },
-                req.push,
-              );
-              results[i] = { digests: hit, pushed };
+            let checked: Promise<string | undefined> | undefined;
+            const cachedFile = () => (checked ??= nix.cachedBlob(hit));
+            // Known bytes, sent by digest: the cache's blob, checked before it is read
+            // (a damaged one is dropped and the layer made again, to the same digest).
+            const cachedOr = (offset: number): BlobBytes => ({
+              stream: deferredStream(async () => {
+                const file = await cachedFile();
+                return file ? createReadStream(file, { start: offset }) : nix.make(p, offset).stream;
+              }),
+              done: Promise.resolve({ digest: hit.digest, size: hit.size }),
+            });
+            const byDigest = (mountFrom: string[]) =>
+              pushBlob(req.repo, { id: p.key, label, source: { digest: hit.digest, size: hit.size, open: cachedOr }, ...(mountFrom.length ? { mountFrom } : {}) }, req.push);
+            const elsewhere = hit.repository && hit.repository !== req.repo.name ? [hit.repository] : [];
+            const mountable = elsewhere.length > 0 || req.push.mountFrom.length > 0 || (await req.push.locations?.repositories(req.repo.session.registry, hit.digest))?.length;
+            // Another repository of the registry may have it: pushBlob checks, then mounts or uploads.
+            if (mountable) {
+              results[i] = { digests: hit, pushed: await byDigest(elsewhere) };
               return;
             }
             if ((await blobSize(req.repo, hit.digest)) !== undefined) {
@@ -139,8 +147,12 @@ export async function pushNixImage(request: NixPushRequest): Promise<{ image: Wr
               results[i] = { digests: hit, pushed: { digest: hit.digest, size: hit.size, action: 'exists', sent: 0 } };
               return;
             }
+            if (await cachedFile()) {
+              results[i] = { digests: hit, pushed: await byDigest([]) };
+              return;
+            }
           }
-          // Made now: the digest is known once the last byte is sent.
+          // Made now: the digest is known once the last byte is sent; made whole, the bytes land in the cache too.
           let last: Promise<LayerDigests> | undefined;
           const pushed = await pushBlob(
             req.repo,
@@ -149,7 +161,7 @@ export async function pushNixImage(request: NixPushRequest): Promise<{ image: Wr
               label,
               source: {
                 open: (offset) => {
-                  const m = make(p, offset);
+                  const m = nix.make(p, offset);
                   last = m.done;
                   return m;
                 },
@@ -158,10 +170,8 @@ export async function pushNixImage(request: NixPushRequest): Promise<{ image: Wr
             req.push,
           );
           const digests = await last!;
-          if (hit && hit.digest !== digests.digest) {
-            process.stderr.write(`strata: warning: layer ${p.key} was known as ${hit.digest} and is ${digests.digest} now; using the new bytes\n`);
-          }
-          await o.cache?.put(p.key, digests);
+          // A layer known from a registry only (no cache entry): say so if it came out other than that registry has.
+          if (hit?.repository && hit.digest !== digests.digest) await nix.remember(p, digests, hit, `in ${hit.repository}`);
           results[i] = { digests, pushed };
         }),
       ),
@@ -169,7 +179,7 @@ export async function pushNixImage(request: NixPushRequest): Promise<{ image: Wr
   } finally {
     await closeLayerPool();
   }
-  const image = finishImage(o, plan, results.map((r) => r.digests));
+  const image = nix.finish(results.map((r) => r.digests));
   const config = image.config;
   const pushedConfig = await pushBlob(
     req.repo,

@@ -1,18 +1,19 @@
-// Writes an image's blobs into an OCI layout: each layer streamed from the store
-// through tar and the compressor into the layout, then the config and manifest.
-import { settleAll } from '../base/settle.js';
-import pLimit from 'p-limit';
-import { makeConfig, makeManifest, layerMediaType, type Blob, type BuiltLayer, type LayerDescriptor, type ManifestFormat } from '../image/assemble.js';
+// The plan of a Nix installable's image: its layers decided from the closure and
+// the description (each with the key its bytes are a pure function of), and its
+// config and manifest once the layers' digests are known. Nothing here reads or
+// writes a layer; NixImage (nix-image.ts) does, for every destination.
+import { makeConfig, makeManifest, layerMediaType, type MadeJson, type BuiltLayer, type LayerDescriptor, type ManifestFormat } from '../image/assemble.js';
 import { canonicalJson } from '../base/canonical.js';
-import { importSourceBlob, type BlobSink } from '../image/sink.js';
-import { Annotation, StrataAnnotation, type Platform } from '../oci/types.js';
+import { Annotation, StrataAnnotation, type Descriptor, type Platform } from '../oci/types.js';
+import { bufferBlob, type Blob, type Image } from '../image/model.js';
+import { parseOci } from '../oci/parse.js';
+import { imageManifest } from '../oci/schema.js';
 import { type Digest } from '../base/digest.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
 import { sha256 } from '../base/hash-tap.js';
 import { LAYER_FORMAT_VERSION } from '../layers/format.js';
 import type { LayerDigests, LayerInput } from '../layers/layer.js';
 import type { LayerCache } from '../layers/cache.js';
-import { verifyLayerFile } from '../layers/verify.js';
 import { planLayers } from '../layers/plan.js';
 import { rootEntries } from '../layers/root.js';
 import type { TreeEntry } from '../layers/tree.js';
@@ -41,8 +42,8 @@ export interface WriteImageOptions {
 export type ImageLayer = LayerDescriptor & { diffID: Digest; storePaths: string[] };
 
 export interface WrittenImage {
-  manifest: Blob;
-  config: Blob;
+  manifest: MadeJson;
+  config: MadeJson;
   /** Every layer, bottom first: the base's, then Strata's. */
   layers: ImageLayer[];
 }
@@ -58,34 +59,6 @@ export function layerKey(input: LayerInput, opts: { compressorId: string; mtime:
     e.type === 'symlink' ? [e.path, 'l', e.target] : e.type === 'directory' ? [e.path, 'd', e.mode] : [e.path, 'f', e.mode, e.size, fileDigest(e)],
   );
   return sha256(canonicalJson({ v: LAYER_FORMAT_VERSION, c: opts.compressorId, m: opts.mtime, p: input.storeObjects.map((o) => [o.path, o.narHash]), x: extra }));
-}
-
-/**
- * Puts one layer into the layout: the layout's own copy or the cache's when the
- * key is known and the bytes check out, else made from the store (and then
- * remembered). A cache entry that disagrees with freshly made bytes is replaced
- * and reported: it means a layer was not reproducible.
- */
-async function storeLayer(layout: BlobSink, cache: LayerCache | undefined, key: string, compression: Compression, make: () => Promise<LayerDigests>): Promise<LayerDigests> {
-  const hit = await cache?.get(key);
-  if (hit && cache) {
-    const have = layout.blobFile(hit.digest);
-    // A sink that keeps no bytes (strata digest) takes a whole entry as it is.
-    if (have === undefined) return hit;
-    if (await verifyLayerFile(have, hit, compression)) return hit;
-    const copied = await layout.importBlob(hit.digest, (tmp) => cache.copyBlobTo(hit.digest, tmp, (copy) => verifyLayerFile(copy, hit, compression)));
-    if (copied) return hit;
-  }
-  const made = await make();
-  if (cache) {
-    if (hit && (hit.digest !== made.digest || hit.diffID !== made.diffID || hit.size !== made.size || hit.uncompressedSize !== made.uncompressedSize)) {
-      process.stderr.write(`strata: warning: layer ${key} was ${hit.digest} (diffID ${hit.diffID}) in the cache and is ${made.digest} (diffID ${made.diffID}) now; the cache entry is replaced\n`);
-    }
-    await cache.put(key, made);
-    const file = layout.blobFile(made.digest);
-    if (file) await cache.addBlob(file, made.digest);
-  }
-  return made;
 }
 
 /** One layer to make: what goes in it, its cache key and its history line. */
@@ -167,36 +140,19 @@ export function finishImage(o: WriteImageOptions, plan: ImagePlan, made: LayerDi
   return { manifest, config, layers };
 }
 
-/** Writes the image into `layout`; `plan` when the caller planned it already. */
-export async function assembleAndWrite(layout: BlobSink, o: WriteImageOptions, plan?: ImagePlan): Promise<WrittenImage> {
-  plan ??= await planImage(o);
-  // The base's blobs are copied (downloaded) while Strata's layers are made; a few at a time.
-  const limit = pLimit(4);
-  const imported = settleAll((o.base?.layers ?? []).map((l) => limit(() => importSourceBlob(layout, l.source))));
-  // Store layers are made on every core; the root layer (small, in memory) here.
-  let pool: typeof import('../layers/pool.js') | undefined;
-  const making = settleAll(
-    plan.layers.map(({ input, key }) => {
-      const opts = { compression: o.compression, mtime: o.mtime };
-      // Loaded on first use: a warm build or digest makes no layer and skips their start-up cost.
-      const make = input.extra?.length
-        ? async () => {
-            const { writeLayer } = await import('../layers/layer.js');
-            return layout.writeBlobStream((sink) => writeLayer(input, opts, sink));
-          }
-        : async () => {
-            pool ??= await import('../layers/pool.js');
-            const { makeLayerInWorker } = pool;
-            return layout.writeBlobFile((dest) => makeLayerInWorker({ storeObjects: input.storeObjects, ...opts, dest }));
-          };
-      return storeLayer(layout, o.cache, key, o.compression, make);
-    }),
-  ).finally(() => pool?.closePool());
-  // Both finish before either's failure is reported: an abort must not race a write.
-  await Promise.allSettled([making, imported]);
-  const [made] = await Promise.all([making, imported]);
-  const image = finishImage(o, plan, made);
-  await layout.writeBlob(image.config.bytes, image.config.descriptor.digest);
-  await layout.writeBlob(image.manifest.bytes, image.manifest.descriptor.digest);
-  return image;
+/**
+ * A written image in the one model, without reading it back: its manifest and
+ * config from memory, its layers opened by `layer` from where they were written.
+ */
+export function writtenImage(w: WrittenImage, layer: (d: Descriptor) => Blob, where: string): Image {
+  const m = w.manifest;
+  // Strata's own JSON, read through the same schemas as anyone's: a refusal here is a bug in the writer.
+  const json = parseOci(imageManifest, m.bytes, `manifest ${m.descriptor.digest} of ${where}`, 'usage');
+  return {
+    kind: 'image',
+    manifest: { bytes: m.bytes, mediaType: m.descriptor.mediaType, digest: m.descriptor.digest },
+    json,
+    config: bufferBlob(w.config.descriptor, w.config.bytes),
+    layers: json.layers.map(layer),
+  };
 }
