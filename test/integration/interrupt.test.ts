@@ -2,7 +2,7 @@
 // left behind; a lock left by a killed writer does not block the next one.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, test } from 'vitest';
 import { nixEnv, removeDir, runStrata, sh, strataBin, tempDir } from '../helpers/strata.js';
@@ -21,13 +21,34 @@ afterAll(() => {
   removeDir(work);
 });
 
+/** The processes `pid` has started (Linux's /proc), none once it is gone. */
+function children(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * SIGINT `ms` after Strata first runs nix, i.e. once start-up is over and the
+ * work has begun: a clock started at spawn would measure start-up (slower from
+ * the sources, and on a loaded machine) as much as the work, and could stop
+ * Strata before it has anything to clean up.
+ */
 function interruptAfter(ms: number, args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [strataBin, ...args], { env: nixEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGINT'), ms);
+    let timer: NodeJS.Timeout | undefined;
+    const poll = setInterval(() => {
+      if (!children(child.pid!)) return;
+      clearInterval(poll);
+      timer = setTimeout(() => child.kill('SIGINT'), ms);
+    }, 10);
     child.on('close', (code) => {
+      clearInterval(poll);
       clearTimeout(timer);
       resolve({ code, stderr });
     });
@@ -36,7 +57,7 @@ function interruptAfter(ms: number, args: string[]): Promise<{ code: number | nu
 
 test('Ctrl-C during a build into a new layout leaves nothing', async () => {
   const out = join(work, 'new-layout');
-  const r = await interruptAfter(1500, ['build', bigPath, '-o', `oci:${out}`, '--no-cache']);
+  const r = await interruptAfter(1000, ['build', bigPath, '-o', `oci:${out}`, '--no-cache']);
   assert.equal(r.code, 130, r.stderr);
   assert.match(r.stderr, /strata: interrupted \(SIGINT\); cleaning up/);
   assert.ok(!existsSync(out));
@@ -49,7 +70,7 @@ test('Ctrl-C while adding to an existing layout leaves its index and blobs whole
   assert.equal(first.code, 0, first.stderr);
   const before = readdirSync(join(out, 'blobs', 'sha256')).sort();
   const index = sh('cat', [join(out, 'index.json')]);
-  const r = await interruptAfter(1500, ['build', bigPath, '-o', `oci:${out}:two`, '--no-cache']);
+  const r = await interruptAfter(1000, ['build', bigPath, '-o', `oci:${out}:two`, '--no-cache']);
   assert.equal(r.code, 130, r.stderr);
   const after = readdirSync(join(out, 'blobs', 'sha256'));
   // Complete blobs that landed stay (another writer may already refer to one);
