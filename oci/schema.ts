@@ -89,6 +89,7 @@ export const imageManifest = z
     mediaType: mediaType.optional(),
     artifactType: mediaType.optional(),
     config: descriptor,
+    // May be empty: image-spec's JSON schema says minItems 1, but v1.1's artifact guidance and distribution take none.
     layers: z.array(descriptor),
     subject: manifestDescriptor.optional(),
     annotations: annotations.optional(),
