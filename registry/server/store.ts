@@ -7,6 +7,8 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import type { Descriptor } from '../../oci/types.js';
+import { parseOci } from '../../oci/parse.js';
+import { descriptor } from '../../oci/schema.js';
 import { mkdirs } from '../../base/fs.js';
 import { ifExists, removeFile, touch, writeAtomic } from './files.js';
 import { Layout } from './layout.js';
@@ -218,7 +220,9 @@ export class Store implements RegistryStore {
       const digest = `sha256:${hex}`;
       if (!isBlobDigest(digest) || !(await exists(this.layout.manifestLink(name, digest)))) continue;
       const text = await readText(this.layout.referrer(name, subject, digest));
-      if (text) out.push(JSON.parse(text) as Descriptor);
+      // Written by putManifest from a checked manifest and read back through the same schema: a damaged entry
+      // is a 500 whose log line names it and the field, not a descriptor served as it is (the code is the CLI's only).
+      if (text) out.push(parseOci(descriptor, text, `referrer entry ${digest} of ${name}`, 'usage'));
     }
     return out;
   }
