@@ -8,8 +8,8 @@ import { blobUnknown, digestInvalid } from './errors.js';
 import { isBlobDigest, type BlobDigest, type RepoName, type RouteOf } from './names.js';
 import type { BlobReader } from './storage.js';
 
-/** A byte range of a blob, both ends inclusive. */
-export interface ByteRange {
+/** A byte range of a blob as HTTP writes it: both ends inclusive (image/model.ts's ByteRange ends before `end`). */
+export interface HttpRange {
   start: number;
   end: number;
 }
@@ -19,7 +19,7 @@ export interface ByteRange {
  * "bytes=-n". undefined means "send it all": no header, several ranges, or a
  * header that cannot be read, which the RFC says to ignore.
  */
-export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
+export function parseRange(header: string | undefined, size: number): HttpRange | 'unsatisfiable' | undefined {
   const m = header?.trim().match(/^bytes=(\d*)-(\d*)$/);
   if (!m || (m[1] === '' && m[2] === '')) return undefined;
   if (m[1] === '') {

@@ -3,12 +3,12 @@ import type { Context } from 'hono';
 import { bridged, requestBody, type Deps, type Endpoint, type Env, type Handler } from './context.js';
 import { digestInvalid, manifestInvalid, manifestUnknown, RegistryError } from './errors.js';
 import { accepts, parseAccept, parseManifest } from './manifest.js';
-import { parseReference, referenceText, type Reference, type RepoName, type RouteOf } from './names.js';
+import { parseReference, referenceText, type ManifestReference, type RepoName, type RouteOf } from './names.js';
 import type { BridgedManifest } from './bridge.js';
 import type { StoredManifest } from './storage.js';
 
 /** A reference to read or delete: one that cannot be valid names nothing stored, hence 404. */
-function existingReference(text: string): Reference {
+function existingReference(text: string): ManifestReference {
   const ref = parseReference(text);
   if (!ref) throw manifestUnknown(text.slice(0, 128));
   return ref;

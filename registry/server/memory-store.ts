@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type { Descriptor } from '../../oci/types.js';
 import { uploadUnknown } from './errors.js';
 import type { ParsedManifest } from './manifest.js';
-import { isUploadId, type BlobDigest, type Reference, type RepoName, type Tag, type UploadId } from './names.js';
+import { isUploadId, type BlobDigest, type ManifestReference, type RepoName, type Tag, type UploadId } from './names.js';
 import {
   checkChunkLength,
   checkChunkStart,
@@ -164,13 +164,13 @@ export class MemoryStore implements RegistryStore {
 
   // ---- manifests and tags ----
 
-  private resolve(name: RepoName, ref: Reference): BlobDigest | undefined {
+  private resolve(name: RepoName, ref: ManifestReference): BlobDigest | undefined {
     const r = this.repos.get(name);
     const digest = 'digest' in ref ? ref.digest : r?.tags.get(ref.tag);
     return digest && r?.manifests.has(digest) ? digest : undefined;
   }
 
-  async getManifest(name: RepoName, ref: Reference): Promise<StoredManifest | undefined> {
+  async getManifest(name: RepoName, ref: ManifestReference): Promise<StoredManifest | undefined> {
     const digest = this.resolve(name, ref);
     const mediaType = digest && this.repos.get(name)?.manifests.get(digest);
     const bytes = digest && this.blobs.get(digest);

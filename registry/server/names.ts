@@ -36,15 +36,15 @@ export function hexOf(d: BlobDigest): string {
 }
 
 /** A manifest reference: a digest or a tag. */
-export type Reference = { digest: BlobDigest } | { tag: Tag };
+export type ManifestReference = { digest: BlobDigest } | { tag: Tag };
 
-export function parseReference(s: string): Reference | undefined {
+export function parseReference(s: string): ManifestReference | undefined {
   if (isBlobDigest(s)) return { digest: s };
   if (isTag(s)) return { tag: s };
   return undefined;
 }
 
-export function referenceText(r: Reference): string {
+export function referenceText(r: ManifestReference): string {
   return 'digest' in r ? r.digest : r.tag;
 }
 

@@ -8,7 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Descriptor } from '../../oci/types.js';
 import { digestInvalid, RegistryError } from './errors.js';
 import type { ParsedManifest } from './manifest.js';
-import type { BlobDigest, Reference, RepoName, Tag, UploadId } from './names.js';
+import type { BlobDigest, ManifestReference, RepoName, Tag, UploadId } from './names.js';
 
 /** A blob ready to be read: its size now, its bytes when a range is opened. */
 export interface BlobReader {
@@ -63,7 +63,7 @@ export interface RegistryStore {
   unlinkBlob(name: RepoName, digest: BlobDigest): Promise<boolean>;
   /** Cross-repository mount: true when `from` links the blob (and now `name` does too). */
   mount(name: RepoName, from: RepoName, digest: BlobDigest): Promise<boolean>;
-  getManifest(name: RepoName, ref: Reference): Promise<StoredManifest | undefined>;
+  getManifest(name: RepoName, ref: ManifestReference): Promise<StoredManifest | undefined>;
   /** The references of `m` that `name` lacks: blobs it does not link, child manifests it does not have. */
   missingReferences(name: RepoName, m: ParsedManifest): Promise<Descriptor[]>;
   /** Stores a checked manifest, its referrer entry, and the tag last. */

@@ -13,7 +13,7 @@ import { mkdirs } from '../../base/fs.js';
 import { ifExists, removeFile, touch, writeAtomic } from './files.js';
 import { Layout } from './layout.js';
 import type { ParsedManifest } from './manifest.js';
-import { isBlobDigest, isTag, type BlobDigest, type Reference, type RepoName, type Tag } from './names.js';
+import { isBlobDigest, isTag, type BlobDigest, type ManifestReference, type RepoName, type Tag } from './names.js';
 import type { BlobReader, RegistryStore, StoredManifest } from './storage.js';
 import { Uploads } from './uploads.js';
 
@@ -140,13 +140,13 @@ export class Store implements RegistryStore {
   // ---- manifests and tags ----
 
   /** The digest a reference stands for in `name`, when it has that manifest. */
-  async resolve(name: RepoName, ref: Reference): Promise<BlobDigest | undefined> {
+  async resolve(name: RepoName, ref: ManifestReference): Promise<BlobDigest | undefined> {
     if ('digest' in ref) return (await exists(this.layout.manifestLink(name, ref.digest))) ? ref.digest : undefined;
     const target = (await readText(this.layout.tag(name, ref.tag)))?.trim();
     return target && isBlobDigest(target) && (await exists(this.layout.manifestLink(name, target))) ? target : undefined;
   }
 
-  async getManifest(name: RepoName, ref: Reference): Promise<StoredManifest | undefined> {
+  async getManifest(name: RepoName, ref: ManifestReference): Promise<StoredManifest | undefined> {
     const digest = await this.resolve(name, ref);
     if (!digest) return undefined;
     const mediaType = await readText(this.layout.manifestLink(name, digest));
