@@ -9,7 +9,7 @@ import { Readable, Transform } from 'node:stream';
 import { StrataError } from '../base/errors.js';
 import { sha256 } from '../base/hash-tap.js';
 import type { Digest } from '../base/digest.js';
-import { backoffDelay, DEFAULT_RETRY, errorReason, isRetryableError, RETRY_STATUSES, sleep } from './retry.js';
+import { backoffDelay, DEFAULT_RETRY, errorReason, isRetryableError, sleep } from './retry.js';
 import { RegistryHttpError, type RegistrySession } from './session.js';
 import { discard, type RegistryResponse } from './http.js';
 
@@ -227,7 +227,7 @@ class UploadLost extends Error {}
 
 /** A dropped connection or an answer worth another try (408, 429, 5xx). */
 function transient(e: unknown): boolean {
-  return isRetryableError(e) || (e instanceof RegistryHttpError && RETRY_STATUSES.has(e.status));
+  return isRetryableError(e) || (e instanceof RegistryHttpError && e.retryable);
 }
 
 /** Where the registry's copy of an upload ends, and the Location to continue at. */

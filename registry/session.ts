@@ -88,7 +88,7 @@ function flatHeaders(h: Record<string, string | string[] | undefined>): Record<s
  * if any: at most MAX_ERROR_BYTES of it, read for at most `ms` (what has come
  * by then is used), so an endless or trickled error body cannot hold the error up.
  */
-export async function errorDetail(res: RegistryResponse, ms: number): Promise<string> {
+export async function errorDetail(res: RegistryResponse, ms: number): Promise<{ text: string; code?: string }> {
   const parts: Buffer[] = [];
   let n = 0;
   const timer = setTimeout(() => res.body.destroy(), Math.min(ms, res.deadline?.remaining() ?? ms));
@@ -107,20 +107,44 @@ export async function errorDetail(res: RegistryResponse, ms: number): Promise<st
   try {
     const j = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
     const e = j.errors?.[0];
-    if (e) return [e.code, e.message].filter(Boolean).join(': ');
+    if (e) return { text: [e.code, e.message].filter(Boolean).join(': '), ...(typeof e.code === 'string' ? { code: e.code } : {}) };
   } catch {
     // not JSON: fall through
   }
-  return text.trim().split('\n')[0]?.slice(0, 200) ?? '';
+  return { text: text.trim().split('\n')[0]?.slice(0, 200) ?? '' };
 }
 
 /** A registry answered with a status the request did not expect. */
+/**
+ * A registry's refusal: its HTTP status, the distribution spec's error code
+ * when the body names one (MANIFEST_INVALID, DENIED …), whether trying again
+ * could help, and the URL asked without its query (an upload Location's query
+ * may carry the registry's state or a signature). Callers add context by
+ * wrapping (`cause`), never by rewriting the message.
+ */
 export class RegistryHttpError extends StrataError {
+  readonly retryable: boolean;
+  readonly url: string;
+  readonly specCode?: string;
   constructor(
     readonly status: number,
     message: string,
+    at: { url: string; specCode?: string | undefined },
   ) {
     super(status === 401 || status === 403 ? 'auth' : 'registry', message);
+    this.retryable = RETRY_STATUSES.has(status);
+    this.url = redactUrl(at.url);
+    if (at.specCode !== undefined) this.specCode = at.specCode;
+  }
+}
+
+/** A URL for messages and logs: scheme, host, port and path; no user info, query or fragment. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(unparseable URL)';
   }
 }
 
@@ -290,12 +314,13 @@ export class RegistrySession {
         await wait(delayMs);
         continue;
       }
-      const detail = await errorDetail(deadline ? { ...res, deadline } : res, this.timeoutMs);
+      const { text: detail, code: specCode } = await errorDetail(deadline ? { ...res, deadline } : res, this.timeoutMs);
       const who = own ? `registry ${this.registry}` : `${new URL(res.url).origin} (where registry ${this.registry} sent the request, without credentials)`;
+      const at = { url: res.url, specCode };
       if (res.status === 401 || res.status === 403) {
-        throw new RegistryHttpError(res.status, `${r.step} failed: ${who} ${res.status === 401 ? 'refused' : 'denied'} access${own ? this.auth.describeCredential() : ''}${detail ? ` (${detail})` : ''}`);
+        throw new RegistryHttpError(res.status, `${r.step} failed: ${who} ${res.status === 401 ? 'refused' : 'denied'} access${own ? this.auth.describeCredential() : ''}${detail ? ` (${detail})` : ''}`, at);
       }
-      throw new RegistryHttpError(res.status, `${r.step} failed: ${who} answered ${res.status}${detail ? ` (${detail})` : ''}`);
+      throw new RegistryHttpError(res.status, `${r.step} failed: ${who} answered ${res.status}${detail ? ` (${detail})` : ''}`, at);
     }
   }
 
