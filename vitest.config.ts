@@ -2,8 +2,7 @@
 // specifiers NodeNext needs to the `./x.ts` beside them), so no tsc step comes
 // first. Two projects: unit tests are pure and run in parallel; integration and
 // security tests start real registries, servers and nix builds, so they run one
-// file at a time and only after the unit tests are done (groupOrder), as
-// node --test --test-concurrency=1 ran them before.
+// file at a time and only after the unit tests are done (groupOrder).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -13,8 +12,8 @@ export default defineConfig({
     pool: 'forks',
     // nix builds and registries: minutes, not vitest's 5 s default. A test that
     // needs longer still says so itself.
-    testTimeout: 10 * 60_000,
-    hookTimeout: 10 * 60_000,
+    testTimeout: 20 * 60_000,
+    hookTimeout: 20 * 60_000,
     teardownTimeout: 60_000,
     projects: [
       {

@@ -13,7 +13,7 @@ import {
   type StorePathInfo,
 } from '../../nix/json.js';
 
-// Tests run from dist/test/unit/, so the repo root is three levels up.
+// Tests run from their sources: the fixtures are beside this folder.
 function fixture(name: string): string {
   return readFileSync(new URL(`../fixtures/nix/${name}`, import.meta.url), 'utf8');
 }
