@@ -9,13 +9,15 @@
 // so pulls cannot make the server build again and again: clients are told it
 // failed and when to retry, the server's log gets the Nix error, once.
 import { access } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
 import { MediaType } from '../oci/types.js';
 import type { GcRoots } from '../nix/installable.js';
-import { BridgeError, type Bridge, type BridgedBlob, type BridgedManifest } from '../registry/server/bridge.js';
+import { BridgeError, type Bridge, type BridgedManifest } from '../registry/server/bridge.js';
+import { blobsOf, rangeOf, type Blob, type Image } from '../image/model.js';
+import { writtenImage } from './image-plan.js';
 import type { BuildRequest } from './build.js';
 import type { RegistryOptions } from './copy.js';
 import { StrataError } from '../base/errors.js';
+import { defaults } from './defaults.js';
 import { MadeLayers } from './made-layers.js';
 import { jsonLogger, type Logger } from '../registry/server/log.js';
 import { planNixImage } from './build.js';
@@ -33,11 +35,7 @@ export type BridgeBuildOptions = Pick<BuildRequest, 'overrides' | 'maxLayers' | 
   log?: Logger;
 };
 
-const DEFAULT_BUILD_WAIT_MS = 5 * 60_000;
-export const DEFAULT_BUILD_BACKOFF_MS = 30_000;
 const MAX_BACKOFF_MS = 15 * 60_000;
-export const DEFAULT_LAYER_CACHE_BYTES = 2 * 2 ** 30;
-export const DEFAULT_LAYER_JOBS = 2;
 
 interface Failure {
   /** When a pull may build again. */
@@ -48,7 +46,10 @@ interface Failure {
 interface ServedImage {
   manifest: BridgedManifest;
   tag: string;
-  blobs: Map<string, { size: number; open(start: number, end: number): Readable; storePaths: string[] }>;
+  /** The image in the one model: its blobs open any byte range (Strata's own layers through the kept makings). */
+  image: Image;
+  /** The store paths each of Strata's own layers is made from, by digest: checked before a layer is made again. */
+  storePaths: Map<string, string[]>;
   roots: GcRoots;
 }
 
@@ -73,7 +74,7 @@ export class NixBridge implements Bridge {
     private readonly registry: () => RegistryOptions,
   ) {
     this.log = options.log ?? jsonLogger();
-    this.made = new MadeLayers({ maxBytes: options.layerCacheBytes ?? DEFAULT_LAYER_CACHE_BYTES, jobs: options.layerJobs ?? DEFAULT_LAYER_JOBS, log: this.log });
+    this.made = new MadeLayers({ maxBytes: options.layerCacheBytes ?? defaults.serve.layerCacheBytes, jobs: options.layerJobs ?? defaults.serve.layerJobs, log: this.log });
   }
 
   handles(name: string): boolean {
@@ -104,36 +105,38 @@ export class NixBridge implements Bridge {
     };
     let roots: GcRoots | undefined;
     try {
-      const compression = this.options.compression ?? 'gzip';
+      const compression = this.options.compression ?? defaults.compression;
       if (format === 'docker' && compression === 'zstd') throw new BridgeError(404, 'MANIFEST_UNKNOWN', 'this image has zstd layers, which Docker manifests cannot name; accept OCI manifests');
       const planned = await planNixImage({ ...this.options, installable, compression, format }, this.registry);
       roots = planned.roots;
       const { prepared, nix, image } = planned;
       const o = prepared.writeOptions;
       const baseLayers = o.base?.layers ?? [];
-      const blobs: ServedImage['blobs'] = new Map();
-      image.layers.forEach((l, i) => {
-        if (i < baseLayers.length) {
-          const src = baseLayers[i]!.source;
-          blobs.set(l.digest, { size: l.size, storePaths: [], open: (start, end) => src.open({ start, end: end + 1 }) });
-        } else {
-          const p = nix.layers[i - baseLayers.length]!;
-          const layer = { digest: l.digest, size: l.size, image: name, make: (skip: number) => nix.make(p, skip).stream };
-          blobs.set(l.digest, { size: l.size, storePaths: p.storePaths, open: (start, end) => this.made.open(layer, start, end) });
-        }
-      });
-      const config = image.config;
-      blobs.set(config.descriptor.digest, { size: config.bytes.length, storePaths: [], open: (start, end) => sliceOf(config.bytes, start, end) });
+      const storePaths = new Map<string, string[]>();
+      // The base's layers come from where the base is; Strata's own are made (again) from the store, kept for range requests.
+      const served = writtenImage(image, (d, i): Blob => {
+        if (i < baseLayers.length) return { descriptor: d, open: (range) => baseLayers[i]!.source.open(range) };
+        const p = nix.layers[i - baseLayers.length]!;
+        storePaths.set(d.digest, p.storePaths);
+        const layer = { digest: d.digest, size: d.size, image: name, make: (skip: number) => nix.make(p, skip).stream };
+        return {
+          descriptor: d,
+          open: (range) => {
+            const { start, length } = rangeOf(range, d.size);
+            return this.made.open(layer, start, start + length - 1);
+          },
+        };
+      }, name);
       this.failures.delete(name);
       logBuild('built', { digest: image.manifest.descriptor.digest });
-      return { manifest: { bytes: image.manifest.bytes, mediaType: image.manifest.descriptor.mediaType, digest: image.manifest.descriptor.digest }, tag: prepared.tag, blobs, roots: planned.roots };
+      return { manifest: served.manifest, tag: prepared.tag, image: served, storePaths, roots: planned.roots };
     } catch (e) {
       await roots?.release();
       if (e instanceof BridgeError) throw e;
       // The whole error for the operator; for the client, that it failed and when to come back,
       // nothing of the installable, the store or this machine's paths.
       logBuild('failed', { error: errorWithCauses(e) });
-      const backoffMs = Math.min(this.failures.has(name) ? this.failures.get(name)!.backoffMs * 2 : (this.options.buildBackoffMs ?? DEFAULT_BUILD_BACKOFF_MS), MAX_BACKOFF_MS);
+      const backoffMs = Math.min(this.failures.has(name) ? this.failures.get(name)!.backoffMs * 2 : (this.options.buildBackoffMs ?? defaults.serve.buildBackoffMs), MAX_BACKOFF_MS);
       const failure = { until: Date.now() + backoffMs, backoffMs };
       this.failures.set(name, failure);
       throw unavailable(name, failure.until);
@@ -162,7 +165,7 @@ export class NixBridge implements Bridge {
    * on: a client waiting on a long build gets an answer, not a hung connection.
    */
   private async waitFor(name: string, format: ManifestFormat): Promise<ServedImage> {
-    const wait = this.options.buildWaitMs ?? DEFAULT_BUILD_WAIT_MS;
+    const wait = this.options.buildWaitMs ?? defaults.serve.buildWaitMs;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BridgeError(503, 'TOOMANYREQUESTS', `${name} is still being built; try again shortly`, { 'retry-after': '10' })), wait);
@@ -174,22 +177,22 @@ export class NixBridge implements Bridge {
     }
   }
 
-  async blob(name: string, digest: string): Promise<BridgedBlob | undefined> {
+  async blob(name: string, digest: string): Promise<Blob | undefined> {
     const forms = (['oci', 'docker'] as const).filter((f) => this.images.has(`${name}\0${f}`));
     for (const f of forms.length ? forms : (['oci'] as const)) {
       let img = await this.image(name, f);
-      let b = img.blobs.get(digest);
+      const find = () => blobsOf(img.image).find((b) => b.descriptor.digest === digest);
+      let b = find();
       if (!b) continue;
-      if (!(await allPresent(b.storePaths))) {
+      if (!(await allPresent(img.storePaths.get(digest) ?? []))) {
         // Collected despite the roots (nix-store --delete --ignore-liveness): realise the image again.
         this.images.delete(`${name}\0${f}`);
         await img.roots.release();
         img = await this.image(name, f);
-        b = img.blobs.get(digest);
+        b = find();
         if (!b) throw new BridgeError(404, 'BLOB_UNKNOWN', `${digest} is no longer part of ${name}: its store paths came back with other contents; fetch the manifest again`);
       }
-      const blob = b;
-      return { size: blob.size, open: (start, end) => blob.open(start, end) };
+      return b;
     }
     return undefined;
   }
@@ -219,12 +222,6 @@ function errorWithCauses(e: unknown): string {
 function unavailable(name: string, until: number): BridgeError {
   const s = Math.max(1, Math.ceil((until - Date.now()) / 1000));
   return new BridgeError(503, 'UNKNOWN', `the image for ${name} failed to build; retry after ${s} s`, { 'retry-after': String(s) });
-}
-
-function sliceOf(bytes: Buffer, start: number, end: number): Readable {
-  const s = new PassThrough();
-  s.end(bytes.subarray(start, end + 1));
-  return s;
 }
 
 async function allPresent(paths: string[]): Promise<boolean> {

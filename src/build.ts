@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { WriteImageOptions, WrittenImage } from './image-plan.js';
 import { NixImage } from './nix-image.js';
 import { resolveBase, type BaseImage } from './base-image.js';
-import { uncompressedLayer } from '../image/uncompressed-layer.js';
+import { writeDockerArchiveFrom } from '../image/docker-archive-writer.js';
 import { DigestOnlySink } from '../image/sink.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from '../nix/description.js';
 import { StrataError } from '../base/errors.js';
@@ -15,6 +15,7 @@ import { formatReference, parseDockerReference, parseSource, resolveTag, referen
 import { repositoryOf, type RegistryOptions } from './copy.js';
 import { pushNixImage } from './push-image.js';
 import { createProgress } from './progress.js';
+import { defaults } from './defaults.js';
 import { closure, GcRoots, realise } from '../nix/installable.js';
 import type { Compression } from '../layers/compress.js';
 import type { Strategy } from '../layers/strategy.js';
@@ -23,7 +24,7 @@ import { checkLayerType, type ManifestFormat } from '../image/assemble.js';
 import type { Platform } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
 import { OciLayoutWriter } from '../image/layout.js';
-import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
+import { writeOciArchive } from '../image/archive.js';
 import { shortName } from '../image/docker-archive.js';
 import { stageBeside } from '../base/fs.js';
 
@@ -79,7 +80,7 @@ export interface BuildResult {
 
 function defaultRegistryOptions(): RegistryOptions {
   const progress = createProgress('auto');
-  return { session: { progress }, push: { concurrency: 4, progress } };
+  return { session: { progress }, push: { concurrency: defaults.concurrency, progress } };
 }
 
 export interface PreparedImage {
@@ -139,7 +140,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
     throw new StrataError('usage', `--format docker is for registries and docker-archive; an OCI layout (${out.transport}:) holds OCI manifests`);
   }
   const format: ManifestFormat = dockerArchive ? 'docker' : req.format;
-  const compression: Compression = dockerArchive ? 'none' : (req.compression ?? 'gzip');
+  const compression: Compression = dockerArchive ? defaults.dockerArchiveCompression : (req.compression ?? defaults.compression);
   checkLayerType(format, compression);
   let registry = req.registry;
   // Made only when a registry is talked to: a base to read, or the push.
@@ -208,16 +209,9 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
           const repoTag = out.name
             ? shortName({ registry: out.name.registry, repository: out.name.repository, tag })
             : `${description.name}:${tag}`;
-          await writeDockerArchive(
-            {
-              config: { digest: image.config.descriptor.digest, bytes: image.config.bytes },
-              // Strata's layers are uncompressed here; a base's may not be.
-              layers: await Promise.all(image.layers.map(async (l) => ({ diffID: l.diffID, ...(await uncompressedLayer(layout, l)) }))),
-              repoTags: [repoTag],
-            },
-            out.path,
-            req.sourceDateEpoch,
-          );
+          // Strata's layers are uncompressed here; a base's may not be.
+          const config = { digest: image.config.descriptor.digest, bytes: image.config.bytes };
+          await writeDockerArchiveFrom(layout, { config, layers: image.layers, repoTags: [repoTag] }, out.path, req.sourceDateEpoch);
           digest = image.config.descriptor.digest;
         }
         return summary(image, digest, formatReference(out));
@@ -250,7 +244,7 @@ export interface PlannedNixImage {
  */
 export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions): Promise<PlannedNixImage> {
   const format: ManifestFormat = req.format;
-  const compression: Compression = req.compression ?? 'gzip';
+  const compression: Compression = req.compression ?? defaults.compression;
   checkLayerType(format, compression);
   const host = hostSystem();
   const { system, platform } = parseSystem(req.system ?? host);

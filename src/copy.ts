@@ -4,8 +4,8 @@
 import { settleAll } from '../base/settle.js';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeDockerArchive, writeOciArchive } from '../image/archive.js';
-import { uncompressedLayer } from '../image/uncompressed-layer.js';
+import { writeOciArchive } from '../image/archive.js';
+import { writeDockerArchiveFrom } from '../image/docker-archive-writer.js';
 import { parseOci } from '../oci/parse.js';
 import { imageConfig } from '../oci/schema.js';
 import { stageBeside } from '../base/fs.js';
@@ -160,10 +160,10 @@ async function writeDockerArchiveOf(img: ImageOrIndex, dst: Extract<Reference, {
     const configBytes = await readFile(layout.blobPath(m.config.digest));
     const diffIDs = (parseOci(imageConfig, configBytes, `config ${m.config.digest}`, 'registry') as { rootfs: { diff_ids: Digest[] } }).rootfs.diff_ids;
     if (diffIDs.length !== m.layers.length) throw new StrataError('registry', `config ${m.config.digest} lists ${diffIDs.length} diffIDs for ${m.layers.length} layers`);
-    const layers = await Promise.all(m.layers.map(async (l, i) => ({ diffID: diffIDs[i]!, ...(await uncompressedLayer(layout, { digest: l.digest as Digest, diffID: diffIDs[i]! })) })));
+    const layers = m.layers.map((l, i) => ({ digest: l.digest as Digest, diffID: diffIDs[i]! }));
     const tag = tags[0] ?? 'latest';
     const name = dst.name ? shortName({ registry: dst.name.registry, repository: dst.name.repository, tag: dst.name.tag ?? tag }) : undefined;
-    await writeDockerArchive({ config: { digest: m.config.digest as Digest, bytes: configBytes }, layers, repoTags: name ? [name] : [] }, dst.path, 0);
+    await writeDockerArchiveFrom(layout, { config: { digest: m.config.digest as Digest, bytes: configBytes }, layers, repoTags: name ? [name] : [] }, dst.path, 0);
     return { digest: m.config.digest as Digest, output: formatReference(dst), tags: name ? [name] : [], bytes: w.bytes, blobs: w.blobs };
   } finally {
     await rm(stage, { recursive: true, force: true });

@@ -144,7 +144,7 @@ export function finishImage(o: WriteImageOptions, plan: ImagePlan, made: LayerDi
  * A written image in the one model, without reading it back: its manifest and
  * config from memory, its layers opened by `layer` from where they were written.
  */
-export function writtenImage(w: WrittenImage, layer: (d: Descriptor) => Blob, where: string): Image {
+export function writtenImage(w: WrittenImage, layer: (d: Descriptor, i: number) => Blob, where: string): Image {
   const m = w.manifest;
   // Strata's own JSON, read through the same schemas as anyone's: a refusal here is a bug in the writer.
   const json = parseOci(imageManifest, m.bytes, `manifest ${m.descriptor.digest} of ${where}`, 'usage');

@@ -39,14 +39,8 @@ async function reader(deps: Deps, name: RepoName, digest: BlobDigest): Promise<B
   if (!bridge) return deps.store.openBlob(name, digest);
   const blob = await bridge.blob(name, digest);
   if (!blob) return undefined;
-  return {
-    size: blob.size,
-    open: (start, end) => {
-      const s = blob.open(start, end);
-      return s instanceof Readable ? s : new Readable().wrap(s);
-    },
-    close: async () => undefined,
-  };
+  // The server's ranges are inclusive (as HTTP's), the model's end exclusive.
+  return { size: blob.descriptor.size, open: (start, end) => blob.open({ start, end: end + 1 }), close: async () => undefined };
 }
 
 /**

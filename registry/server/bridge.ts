@@ -1,6 +1,7 @@
 // The seam between the registry server and images made on demand (from Nix,
 // by another module): for the repositories a bridge handles, manifests, blobs
 // and tags come from it instead of the store, and pushes are refused.
+import type { Blob } from '../../image/model.js';
 import { RegistryError, type ErrorCode, type ErrorStatus } from './errors.js';
 
 export interface BridgedManifest {
@@ -9,18 +10,12 @@ export interface BridgedManifest {
   digest: string;
 }
 
-export interface BridgedBlob {
-  size: number;
-  /** Bytes start..end, both inclusive. */
-  open(start: number, end: number): NodeJS.ReadableStream;
-}
-
 export interface Bridge {
   handles(name: string): boolean;
   /** The manifest for a tag or digest, in a media type the client accepts (accept = parsed Accept header, empty = any); undefined: unknown. Throws BridgeError(status, code, message) for build failures. */
   manifest(name: string, reference: string, accept: string[]): Promise<BridgedManifest | undefined>;
-  /** A blob of a served image: its size and a stream of bytes [start, end]; undefined: unknown. */
-  blob(name: string, digest: string): Promise<BridgedBlob | undefined>;
+  /** A blob of a served image, in the one image model (image/model.ts); undefined: unknown. */
+  blob(name: string, digest: string): Promise<Blob | undefined>;
   tags(name: string): Promise<string[]>;
 }
 

@@ -415,7 +415,12 @@ describe('the bridge hook', () => {
         if (reference === 'broken') throw new BridgeError(500, 'UNSUPPORTED', 'nix build failed');
         return reference === 't' || reference === top.digest ? { bytes: readFileSync(path(top.digest)), mediaType: top.mediaType, digest: top.digest } : undefined;
       },
-      blob: async (_name, digest) => (/^sha256:[a-f0-9]{64}$/.test(digest) && existsSync(path(digest)) ? { size: statSync(path(digest)).size, open: (start, end) => createReadStream(path(digest), { start, end }) } : undefined),
+      blob: async (_name, digest) => {
+        if (!/^sha256:[a-f0-9]{64}$/.test(digest) || !existsSync(path(digest))) return undefined;
+        const size = statSync(path(digest)).size;
+        const descriptor = { mediaType: 'application/octet-stream', digest: digest as `sha256:${string}`, size };
+        return { descriptor, open: (r) => createReadStream(path(digest), { start: r?.start ?? 0, end: (r?.end ?? size) - 1 }) };
+      },
       tags: async () => ['t'],
     };
   }

@@ -1,5 +1,6 @@
-// A layer as docker-archive holds it: the uncompressed tar, for an image whose
-// blobs are in a staging layout (a build's with a base image, or a copy's).
+// docker-archive from an image staged in an OCI layout, for both a build and a
+// copy: each layer as the archive holds it (the uncompressed tar, a compressed
+// one unpacked and checked against its diffID), then the archive itself.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +9,7 @@ import { StrataError } from '../base/errors.js';
 import { HashTap } from '../base/hash-tap.js';
 import type { OciLayoutWriter } from './layout.js';
 import type { Digest } from '../base/digest.js';
+import { writeDockerArchive } from './archive.js';
 
 /**
  * A layer as docker-archive holds it: the uncompressed tar. A compressed base
@@ -25,4 +27,15 @@ export async function uncompressedLayer(layout: OciLayoutWriter, l: { digest: Di
   }
   const path = layout.blobPath(l.diffID);
   return { path, size: (await stat(path)).size };
+}
+
+/** Writes `file` as docker save would, from an image whose blobs are in `layout`: the one docker-archive writer. */
+export async function writeDockerArchiveFrom(
+  layout: OciLayoutWriter,
+  img: { config: { digest: Digest; bytes: Buffer }; layers: { digest: Digest; diffID: Digest }[]; repoTags: string[] },
+  file: string,
+  mtime: number,
+): Promise<void> {
+  const layers = await Promise.all(img.layers.map(async (l) => ({ diffID: l.diffID, ...(await uncompressedLayer(layout, l)) })));
+  await writeDockerArchive({ config: img.config, layers, repoTags: img.repoTags }, file, mtime);
 }
