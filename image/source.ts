@@ -125,6 +125,7 @@ export function layoutBlob(dir: string, d: Descriptor): Blob {
     descriptor: d,
     open: (range) => {
       const { start, length, toEnd } = rangeOf(range, d.size);
+      if (length === 0 && !toEnd) return Readable.from([]);
       // To the blob's end, one byte more is asked for, so a file longer than its descriptor is noticed.
       const file = createReadStream(layoutBlobPath(dir, d.digest), { start, end: start + length - (toEnd ? 0 : 1), highWaterMark: READ_CHUNK });
       return cutAt(file, length, () => tooLongError(d, `oci:${dir}`, 'reference'));

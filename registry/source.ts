@@ -1,7 +1,7 @@
 // An image in a registry in the one model (image/model.ts): the manifest is
 // fetched and checked now, blobs are streamed when a sink opens them (a range
 // with a Range request, so an upload of a copied blob can resume).
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { StrataError } from '../base/errors.js';
 import { cutAt, imageFrom, readChecked, tooLongError } from '../image/source.js';
 import { rangeOf, type Blob, type ByteRange, type ImageOrIndex } from '../image/model.js';
@@ -17,6 +17,7 @@ import { getManifest } from './manifests.js';
 function openRemote(repo: Repository, d: Descriptor, range: ByteRange | undefined, where: string): Readable {
   const { start, length, toEnd } = rangeOf(range, d.size);
   const partial = start > 0 || !toEnd;
+  if (length === 0 && !toEnd) return Readable.from([]);
   const out = new PassThrough();
   void (async () => {
     const res = await repo.session.request({
