@@ -9,9 +9,15 @@ export class HashTap extends Transform {
   private bytes = 0;
   private result: { digest: Digest; size: number } | undefined;
 
+  /** `onBytes` hears the running total (for progress). */
+  constructor(private readonly onBytes?: (total: number) => void) {
+    super();
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: (e?: Error | null, data?: Buffer) => void): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    this.onBytes?.(this.bytes);
     done(null, chunk);
   }
 

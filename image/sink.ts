@@ -1,10 +1,10 @@
 // Where an image's blobs go. The OCI layout writer is one sink; computing a
 // digest without writing an image (strata digest) is another: it keeps no bytes.
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { Transform, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StrataError } from '../base/errors.js';
+import { HashTap } from '../base/hash-tap.js';
 import type { Blob } from './model.js';
 import type { Digest } from '../base/digest.js';
 
@@ -59,17 +59,10 @@ export async function copyBlobInto(sink: BlobSink, b: Blob, onBytes?: (n: number
   if (await sink.verifyBlob(d.digest, d.size)) return { action: 'exists', bytes: 0 };
   let n = 0;
   const ok = await sink.importBlob(d.digest, async (tmp) => {
-    const hash = createHash('sha256');
-    const tap = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        n += chunk.length;
-        onBytes?.(n);
-        cb(null, chunk);
-      },
-    });
+    const tap = new HashTap(onBytes);
     await pipeline(b.open(), tap, createWriteStream(tmp, { flags: 'wx' }));
-    return n === d.size && `sha256:${hash.digest('hex')}` === d.digest;
+    n = tap.value.size;
+    return tap.value.size === d.size && tap.value.digest === d.digest;
   });
   if (!ok) throw new StrataError('registry', `blob ${d.digest} arrived damaged (its bytes do not match its digest); nothing was written`);
   // A registry's blob names its repository (for mounts); a layout's or an archive's was copied from disk.
