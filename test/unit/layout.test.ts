@@ -5,42 +5,15 @@
 // still ties two modules into one unit nobody can read alone.
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { LAYERS, productFiles, repoRoot as root } from '../helpers/product.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Bottom first. A folder may import its own files and any folder before it. */
-export const LAYERS: string[][] = [
-  ['base'],
-  ['oci'],
-  ['nix'],
-  ['layers'],
-  ['image'],
-  ['registry'],
-  ['compare', 'sign'],
-  ['registry/server'],
-  ['src'],
-];
 const rank = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i] as const)));
 
 function folderOf(file: string): string {
   return [...rank.keys()].filter((f) => file.startsWith(f + '/')).sort((a, b) => b.length - a.length)[0] ?? '';
-}
-
-function productFiles(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(join(root, dir)).sort()) {
-      const rel = join(dir, name);
-      if (statSync(join(root, rel)).isDirectory()) walk(rel);
-      else if (rel.endsWith('.ts') && !rel.endsWith('.d.ts') && !rel.endsWith('.test.ts')) out.push(rel);
-    }
-  };
-  for (const top of new Set([...rank.keys()].map((f) => f.split('/')[0]!))) walk(top);
-  return out;
 }
 
 /** Every relative module a file names: static, `import type`, `export … from` and `import()`. */

@@ -3,14 +3,12 @@
 // one a file means. Re-exports (`export { x } from`, or of an imported name)
 // are not definitions and may repeat.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { productFiles, repoRoot as root } from '../helpers/product.js';
 import { test } from 'vitest';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const PRODUCT_FOLDERS = ['base', 'oci', 'nix', 'layers', 'image', 'registry', 'compare', 'sign', 'src'];
 
 /**
  * Known duplicates still to be renamed, each with the name it should get. The
@@ -18,19 +16,6 @@ const PRODUCT_FOLDERS = ['base', 'oci', 'nix', 'layers', 'image', 'registry', 'c
  * until it is taken off.
  */
 const PENDING: Record<string, string> = {};
-
-function productFiles(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(join(root, dir)).sort()) {
-      const rel = join(dir, name);
-      if (statSync(join(root, rel)).isDirectory()) walk(rel);
-      else if (rel.endsWith('.ts') && !rel.endsWith('.d.ts') && !rel.endsWith('.test.ts')) out.push(rel);
-    }
-  };
-  for (const top of PRODUCT_FOLDERS) walk(top);
-  return out;
-}
 
 /** The names a module defines and exports: declarations with `export`, and `export { local }` of its own bindings. */
 function exportedDefinitions(source: string, file = 'x.ts'): string[] {
