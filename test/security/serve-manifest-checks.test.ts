@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createAccess } from '../../registry/server/access.js';
 import { createRegistryApp } from '../../registry/server/app.js';
 import { Store } from '../../registry/server/store.js';
@@ -32,10 +32,10 @@ const sha = sha256;
 
 let base: string;
 let n = 0;
-before(() => {
+beforeAll(() => {
   base = mkdtempSync(join(tmpdir(), 'strata-manifest-checks-'));
 });
-after(() => rmSync(base, { recursive: true, force: true }));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 type App = ReturnType<typeof createRegistryApp>;
 
@@ -127,12 +127,36 @@ describe('manifest PUT checks', () => {
   });
 });
 
+describe('manifest PUT checks against the OCI schemas (oci/schema.ts, as Strata reads)', () => {
+  it('refuses a wrong-typed field, a digest or media type off the grammar, with a message naming the field', async () => {
+    const { app, config, layer } = await setup();
+    const m = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
+    const subject = { mediaType: OCI_MANIFEST, digest: sha('subject'), size: 2 };
+    const cases: [object, RegExp][] = [
+      [{ ...m, annotations: { 'org.example': 1 } }, /annotations\["org\.example"\] 1 is not a string/],
+      [{ ...m, layers: [{ ...layer, annotations: { a: ['b'] } }] }, /layers\[0\]\.annotations\.a \["b"\] is not a string/],
+      [{ ...m, artifactType: 3 }, /artifactType 3 is not a string/],
+      [{ ...m, subject: { ...subject, mediaType: 'not a media type' } }, /subject\.mediaType "not a media type" is not a media type/],
+      [{ ...m, config: { ...config, digest: 'sha256:abc' } }, /config\.digest "sha256:abc" is not a sha256 digest/],
+      [{ ...m, schemaVersion: 1 }, /schemaVersion 1 is not 2/],
+    ];
+    for (const [body, message] of cases) {
+      const r = await app.request('/v2/a/manifests/t', { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': OCI_MANIFEST } });
+      const errors = ((await r.json()) as { errors: { code: string; message: string }[] }).errors;
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.deepEqual(errors.map((e) => e.code), ['MANIFEST_INVALID']);
+      assert.match(errors[0]!.message, message);
+      await notStored(app);
+    }
+  });
+});
+
 describe('manifest PUT checks over a socket', () => {
   let served: Served;
-  before(async () => {
+  beforeAll(async () => {
     served = await startServe(join(base, 'served'));
   });
-  after(() => served?.stop());
+  afterAll(() => served?.stop());
 
   it('a manifest sent as application/json is refused and not stored', async () => {
     const blob = Buffer.from('{"os":"linux","architecture":"amd64"}');
