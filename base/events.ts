@@ -12,4 +12,7 @@ export type ProgressEvent =
   | { type: 'message'; text: string }
   /** Something the user should know that does not stop the work (a cache entry that lied). Shown even with --progress quiet. */
   | { type: 'warning'; text: string };
-export interface Progress { emit(e: ProgressEvent): void; close(): void }
+export interface Progress {
+  emit(e: ProgressEvent): void;
+  close(): void;
+}

@@ -24,14 +24,7 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { Zstd } from '@hpcc-js/wasm-zstd';
 import { Deflate } from 'pako';
-import {
-  BlockCompressor,
-  GZIP_LEVEL,
-  ZSTD_LEVEL,
-  compressorInfo,
-  createCompressor,
-  installedVersion,
-} from '../layers/compress.js';
+import { BlockCompressor, GZIP_LEVEL, ZSTD_LEVEL, compressorInfo, createCompressor, installedVersion } from '../layers/compress.js';
 
 interface Candidate {
   name: string;
@@ -214,11 +207,8 @@ const candidates: Candidate[] = [
     format: 'zstd',
     reference: true,
     describe: () =>
-      typeof zlib.createZstdCompress === 'function'
-        ? `node ${process.version} libzstd ${process.versions.zstd ?? '?'} level=${ZSTD_LEVEL}`
-        : undefined,
-    create: () =>
-      Promise.resolve(zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } })),
+      typeof zlib.createZstdCompress === 'function' ? `node ${process.version} libzstd ${process.versions.zstd ?? '?'} level=${ZSTD_LEVEL}` : undefined,
+    create: () => Promise.resolve(zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } })),
   },
 ];
 
@@ -303,7 +293,10 @@ function parseArgs(argv: string[]): { file: string; only?: string[]; minBytes: n
       if (v === undefined) throw new Error(`${a} needs a value`);
       return v;
     };
-    if (a === '--only') only = next().split(',').map((s) => s.trim());
+    if (a === '--only')
+      only = next()
+        .split(',')
+        .map((s) => s.trim());
     else if (a === '--min-bytes') minBytes = Number(next());
     else if (a === '--run') run = next();
     else if (a === '--candidates') candidatesDir = next();
@@ -331,8 +324,9 @@ async function main(): Promise<void> {
 
   const script = fileURLToPath(import.meta.url);
   const size = statSync(args.file).size;
-  console.log(`node ${process.version} on ${process.arch}, input ${args.file} (${size} bytes)` +
-    (args.minBytes > size ? `, repeated to >= ${args.minBytes} bytes` : ''));
+  console.log(
+    `node ${process.version} on ${process.arch}, input ${args.file} (${size} bytes)` + (args.minBytes > size ? `, repeated to >= ${args.minBytes} bytes` : ''),
+  );
   const header = ['candidate', 'MB/s', 'ratio', 'out bytes', 'peak RSS MiB', 'sha256 (first 16)', 'implementation'];
   const rows: string[][] = [];
   for (const c of candidates) {

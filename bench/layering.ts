@@ -18,12 +18,19 @@ const maxLayers = (maxIdx > 0 ? Number(process.argv[maxIdx + 1]) : 100) - 1;
 
 const closures = JSON.parse(readFileSync(join(dir, 'closures.json'), 'utf8')) as Record<string, { outPath: string }>;
 function closureOf(name: string): StorePathInfo[] {
-  const r = spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--json', '--recursive', closures[name]!.outPath], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--json', '--recursive', closures[name]!.outPath], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
   if (r.status !== 0) throw new Error(r.stderr);
   return parsePathInfoJson(r.stdout);
 }
 
-const key = (g: LayerGroup) => g.paths.map((p) => `${p.path}:${p.narHash}`).sort().join(',');
+const key = (g: LayerGroup) =>
+  g.paths
+    .map((p) => `${p.path}:${p.narHash}`)
+    .sort()
+    .join(',');
 const size = (g: LayerGroup) => g.paths.reduce((n, p) => n + p.narSize, 0);
 const MB = (n: number) => (n / 1e6).toFixed(1);
 
@@ -48,7 +55,9 @@ const bumpBytes = changedBytes(bumped);
 const sharedIdeal = B.filter((p) => inA.has(p.path)).reduce((n, p) => n + p.narSize, 0);
 
 console.log(`closures: appA ${A.length} paths ${MB(A.reduce((n, p) => n + p.narSize, 0))} MB; appB ${B.length} paths; layers for store paths: ${maxLayers}`);
-console.log(`(a) app change: ${changed.filter((p) => !inA.has(p.path)).length} path, ${MB(appSize)} MB; (b) library bump: ${bumped.filter((p) => !inA.has(p.path)).length} paths, ${MB(bumpBytes)} MB; (c) appA and appB share ${MB(sharedIdeal)} MB of paths\n`);
+console.log(
+  `(a) app change: ${changed.filter((p) => !inA.has(p.path)).length} path, ${MB(appSize)} MB; (b) library bump: ${bumped.filter((p) => !inA.has(p.path)).length} paths, ${MB(bumpBytes)} MB; (c) appA and appB share ${MB(sharedIdeal)} MB of paths\n`,
+);
 console.log('| strategy | layers | largest layer MB | (a) re-push MB | (a) vs app | (b) re-push MB | (b) vs changed | (c) shared MB | (c) vs ideal |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const s of STRATEGIES) {

@@ -10,7 +10,9 @@ import { parsePathInfoJson } from '../nix/json.js';
 
 const root = process.argv[2];
 if (!root) throw new Error('usage: store-read-closure.js STORE_PATH');
-const infos = parsePathInfoJson(spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '-r', '--json', root], { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout);
+const infos = parsePathInfoJson(
+  spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '-r', '--json', root], { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout,
+);
 const bytes = infos.reduce((n, i) => n + i.narSize, 0);
 const discard = () => new Writable({ write: (_c, _e, cb) => cb() });
 

@@ -60,10 +60,10 @@ async function main(): Promise<void> {
   if (paths.length === 0) {
     paths = ['/usr/lib/python3.11', '/usr/lib/x86_64-linux-gnu'].map((p) => spawnSync('nix-store', ['--add', p], { encoding: 'utf8' }).stdout.trim());
   }
-  const infos = parsePathInfoJson(spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths], { encoding: 'utf8' }).stdout);
-  console.log(
-    `| store path | NAR size | files (fs walk) | fs walk + NAR check + tar, MB/s | nix-store --dump + sha256, MB/s | ratio fs/dump |`,
+  const infos = parsePathInfoJson(
+    spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths], { encoding: 'utf8' }).stdout,
   );
+  console.log(`| store path | NAR size | files (fs walk) | fs walk + NAR check + tar, MB/s | nix-store --dump + sha256, MB/s | ratio fs/dump |`);
   console.log(`|---|---|---|---|---|---|`);
   for (const info of infos) {
     let files = 0;

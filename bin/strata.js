@@ -5,7 +5,9 @@
 const [major, minor, patch] = process.versions.node.split('.').map(Number);
 const supported = (major === 22 && (minor > 22 || (minor === 22 && patch >= 2))) || (major === 24 && minor >= 15) || major >= 26;
 if (!supported) {
-  process.stderr.write(`strata: Node ${process.versions.node} is not supported; Strata needs Node 22.22.2+ (22.x), 24.15+ (24.x) or 26+ (install one, e.g. from nodejs.org or nvm; in a checkout, 'npx --no-install strata' uses the pinned Node 24)\n`);
+  process.stderr.write(
+    `strata: Node ${process.versions.node} is not supported; Strata needs Node 22.22.2+ (22.x), 24.15+ (24.x) or 26+ (install one, e.g. from nodejs.org or nvm; in a checkout, 'npx --no-install strata' uses the pinned Node 24)\n`,
+  );
   process.exit(2);
 }
 const { main } = await import('../dist/src/cli.js');

@@ -66,7 +66,9 @@ export async function diffImages(a: CompareImage, b: CompareImage): Promise<Imag
   const identical = bothManifests ? a.manifest!.digest === b.manifest!.digest : a.config.digest === b.config.digest;
   const empty = { manifest: [], config: [], layers: [], storePaths: [], files: [], hints: [] };
   const archives = [a, b].flatMap((x, i) => (x.manifest ? [] : [i === 0 ? 'A' : 'B']));
-  const note = !archives.length ? undefined : `${archives.length === 2 ? 'A and B are docker-archives, which hold' : `${archives[0]} is a docker-archive, which holds`} no manifest: compared by config (the image ID) and layers`;
+  const note = !archives.length
+    ? undefined
+    : `${archives.length === 2 ? 'A and B are docker-archives, which hold' : `${archives[0]} is a docker-archive, which holds`} no manifest: compared by config (the image ID) and layers`;
   if (identical) return { ...base, identical, ...(note ? { note } : {}), ...empty };
 
   const manifest = bothManifests ? diffFields(a.manifest!.json, b.manifest!.json, (p) => p === 'config' || p === 'layers') : [];
@@ -90,8 +92,16 @@ export async function diffImages(a: CompareImage, b: CompareImage): Promise<Imag
   // Layers with the same tar on both sides hold the same files: only the others are read.
   const limit = pLimit(2);
   const [filesA, filesB] = await Promise.all([
-    filesOf(a, layers.filter((l) => l.a && (l.status === 'differs' || l.status === 'only-in-a')).map((l) => l.a!.layer), limit),
-    filesOf(b, layers.filter((l) => l.b && (l.status === 'differs' || l.status === 'only-in-b')).map((l) => l.b!.layer), limit),
+    filesOf(
+      a,
+      layers.filter((l) => l.a && (l.status === 'differs' || l.status === 'only-in-a')).map((l) => l.a!.layer),
+      limit,
+    ),
+    filesOf(
+      b,
+      layers.filter((l) => l.b && (l.status === 'differs' || l.status === 'only-in-b')).map((l) => l.b!.layer),
+      limit,
+    ),
   ]);
   const { storePaths, files } = diffStorePaths(sideFiles(filesA), sideFiles(filesB));
   const d: ImageDiff = { ...base, identical, ...(note ? { note } : {}), manifest, config, layers, storePaths, files, hints: [] };
@@ -113,7 +123,8 @@ export async function diffTargets(a: CompareTarget, b: CompareTarget, platform?:
       checkPlatform(b, platform, 'B');
     } else {
       const [pa, pb] = [platformOf(a.config.json), platformOf(b.config.json)];
-      if (!samePlatform(pa, pb)) throw new StrataError('platform', `A is a ${formatPlatform(pa)} image and B a ${formatPlatform(pb)} one: diff compares images of one platform`);
+      if (!samePlatform(pa, pb))
+        throw new StrataError('platform', `A is a ${formatPlatform(pa)} image and B a ${formatPlatform(pb)} one: diff compares images of one platform`);
     }
     const d = await diffImages(a, b);
     return { ...head, identical: d.identical, images: [d] };

@@ -20,7 +20,10 @@ function value(v: unknown): string {
 
 function field(c: FieldChange): string {
   if (c.onlyInA || c.onlyInB) {
-    const parts = [c.onlyInA?.length ? `only A has ${c.onlyInA.map(value).join(', ')}` : '', c.onlyInB?.length ? `only B has ${c.onlyInB.map(value).join(', ')}` : ''];
+    const parts = [
+      c.onlyInA?.length ? `only A has ${c.onlyInA.map(value).join(', ')}` : '',
+      c.onlyInB?.length ? `only B has ${c.onlyInB.map(value).join(', ')}` : '',
+    ];
     return `${c.path}: ${parts.filter(Boolean).join('; ')}`;
   }
   if (!('b' in c)) return `${c.path}: only in A, ${value(c.a)}`;
@@ -47,7 +50,16 @@ function fact(k: keyof FileFacts, f: FileFacts): string {
   }
 }
 
-const FACT_NAMES: Record<keyof FileFacts, string> = { type: 'type', mode: 'mode', uid: 'uid', gid: 'gid', size: 'size', sha256: 'content', target: 'target', mtime: 'mtime' };
+const FACT_NAMES: Record<keyof FileFacts, string> = {
+  type: 'type',
+  mode: 'mode',
+  uid: 'uid',
+  gid: 'gid',
+  size: 'size',
+  sha256: 'content',
+  target: 'target',
+  mtime: 'mtime',
+};
 
 function describeFile(f: FileFacts): string {
   if (f.type === 'file') return `file, ${f.size} bytes, ${mode(f.mode)}`;
@@ -117,12 +129,19 @@ function imageLines(d: ImageDiff, o: RenderOptions): string[] {
   const count = (s: LayerPair['status']) => d.layers.filter((l) => l.status === s).length;
   const inA = d.layers.filter((l) => l.a).length;
   const inB = d.layers.filter((l) => l.b).length;
-  const summary = [`${inA} in A, ${inB} in B`, `${count('identical')} identical`, ...(count('recompressed') ? [`${count('recompressed')} recompressed`] : [])].join(', ');
+  const summary = [
+    `${inA} in A, ${inB} in B`,
+    `${count('identical')} identical`,
+    ...(count('recompressed') ? [`${count('recompressed')} recompressed`] : []),
+  ].join(', ');
   section(
     `layers: ${summary}`,
     d.layers.filter((l) => l.status !== 'identical').flatMap((l) => [layerLine(l), ...l.descriptor.map((c) => `  descriptor ${field(c)}`)]),
   );
-  section('store paths:', d.storePaths.flatMap((s) => storePathLines(s, o)));
+  section(
+    'store paths:',
+    d.storePaths.flatMap((s) => storePathLines(s, o)),
+  );
   section('files outside the store:', fileLines(d.files, true, o));
   section('likely cause:', d.hints);
   return out;

@@ -130,8 +130,10 @@ export function diffStorePaths(a: SideFiles, b: SideFiles): { storePaths: StoreP
     paired.add(pa).add(pb);
     changes.push(compareStorePath(pa, pb)!);
   }
-  for (const pa of onlyA.filter((p) => !paired.has(p))) changes.push({ change: 'removed', name: pa.name, a: pa.path, layer: { a: pa.layer }, files: [], fileCount: { a: pa.files.size } });
-  for (const pb of onlyB.filter((p) => !paired.has(p))) changes.push({ change: 'added', name: pb.name, b: pb.path, layer: { b: pb.layer }, files: [], fileCount: { b: pb.files.size } });
+  for (const pa of onlyA.filter((p) => !paired.has(p)))
+    changes.push({ change: 'removed', name: pa.name, a: pa.path, layer: { a: pa.layer }, files: [], fileCount: { a: pa.files.size } });
+  for (const pb of onlyB.filter((p) => !paired.has(p)))
+    changes.push({ change: 'added', name: pb.name, b: pb.path, layer: { b: pb.layer }, files: [], fileCount: { b: pb.files.size } });
   changes.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : (x.a ?? x.b ?? '') < (y.a ?? y.b ?? '') ? -1 : 1));
 
   const factsOf = (m: SideFiles['other']) => new Map([...m].map(([p, v]) => [p, v.facts]));

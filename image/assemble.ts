@@ -36,7 +36,14 @@ export interface ConfigBase {
   history: HistoryEntry[];
 }
 
-export function makeConfig(args: { platform: Platform; config: ContainerConfig; layers: BuiltLayer[]; created: number; format: ManifestFormat; base?: ConfigBase }): MadeJson {
+export function makeConfig(args: {
+  platform: Platform;
+  config: ContainerConfig;
+  layers: BuiltLayer[];
+  created: number;
+  format: ManifestFormat;
+  base?: ConfigBase;
+}): MadeJson {
   const created = rfc3339(args.created);
   const history: HistoryEntry[] = [...(args.base?.history ?? []), ...args.layers.map((l) => ({ created, created_by: 'strata', comment: l.comment }))];
   const cfg: ImageConfig = {
@@ -76,7 +83,8 @@ export function makeManifest(args: { config: MadeJson; layers: LayerDescriptor[]
 
 /** Refuses what no manifest can name: Docker's media types have no zstd layer. */
 export function checkLayerType(format: ManifestFormat, compression: Compression): void {
-  if (format === 'docker' && compression === 'zstd') throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
+  if (format === 'docker' && compression === 'zstd')
+    throw new StrataError('usage', 'Docker manifests have no zstd layer type; use --format oci or --compression gzip');
 }
 
 export type { Digest };

@@ -12,7 +12,6 @@ import { dockerArchiveManifest, type DockerArchiveEntry as ArchiveManifestEntry 
 import { indexTar, openTarMember, readTarMember, type TarMember } from './source.js';
 import type { Digest } from '../base/digest.js';
 
-
 export interface DockerArchiveImage {
   config: { digest: Digest; bytes: Buffer };
   repoTags: string[];
@@ -43,7 +42,11 @@ export async function readDockerArchive(file: string, name?: DockerReference): P
   if (name) {
     const wanted = [formatDockerReference(name), shortName(name)];
     entry = entries.find((e) => tags(e).some((t) => wanted.includes(t)));
-    if (!entry) throw new StrataError('reference', `${where} has no image named ${shortName(name)} (it has ${entries.flatMap(tags).join(', ') || 'untagged images only'})`);
+    if (!entry)
+      throw new StrataError(
+        'reference',
+        `${where} has no image named ${shortName(name)} (it has ${entries.flatMap(tags).join(', ') || 'untagged images only'})`,
+      );
   } else {
     if (entries.length !== 1) throw new StrataError('reference', `${where} holds ${entries.length} images; name one with docker-archive:FILE:NAME:TAG`);
     entry = entries[0]!;

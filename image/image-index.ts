@@ -92,7 +92,10 @@ export function makeImageIndex(children: IndexChild[], annotations: Record<strin
   const unique = onePerPlatform(children.map((c) => ({ ...c, digest: c.descriptor.digest })));
   const mediaType = indexMediaType(unique.map((c) => c.descriptor));
   if (mediaType === MediaType.dockerManifestList && Object.keys(annotations).length) {
-    throw new StrataError('usage', 'every image is a Docker v2 schema 2 manifest, so the index is a Docker manifest list, which has no annotations; drop --annotation or push the images with --format oci');
+    throw new StrataError(
+      'usage',
+      'every image is a Docker v2 schema 2 manifest, so the index is a Docker manifest list, which has no annotations; drop --annotation or push the images with --format oci',
+    );
   }
   const index: ImageIndex = {
     schemaVersion: 2,

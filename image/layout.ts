@@ -83,7 +83,8 @@ export class OciLayoutWriter implements BlobSink {
         if (!st.isDirectory()) throw new StrataError('output', `${dir} exists and is not a directory`);
         if (await exists(join(dir, 'oci-layout'))) {
           const layout = parseOci(ociLayout, await readFile(join(dir, 'oci-layout'), 'utf8'), `oci-layout of oci:${dir}`, 'usage');
-          if (layout.imageLayoutVersion !== '1.0.0') throw new StrataError('output', `${dir} is an OCI layout of version ${layout.imageLayoutVersion}, not 1.0.0`);
+          if (layout.imageLayoutVersion !== '1.0.0')
+            throw new StrataError('output', `${dir} is an OCI layout of version ${layout.imageLayoutVersion}, not 1.0.0`);
           await mkdirs(join(dir, 'blobs', 'sha256'));
           return new OciLayoutWriter(dir, dir);
         }

@@ -54,7 +54,11 @@ export class DigestOnlySink implements BlobSink {
  * already, checking its digest and size on the way: the source is not trusted
  * (and cuts a body longer than its descriptor, see cutAt in source.ts).
  */
-export async function copyBlobInto(sink: BlobSink, b: Blob, onBytes?: (n: number) => void): Promise<{ action: 'exists' | 'downloaded' | 'copied'; bytes: number }> {
+export async function copyBlobInto(
+  sink: BlobSink,
+  b: Blob,
+  onBytes?: (n: number) => void,
+): Promise<{ action: 'exists' | 'downloaded' | 'copied'; bytes: number }> {
   const d = b.descriptor;
   if (await sink.verifyBlob(d.digest, d.size)) return { action: 'exists', bytes: 0 };
   let n = 0;

@@ -23,22 +23,33 @@ export function isIndex(mediaType: string): boolean {
   return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList;
 }
 
-
 /**
  * Reads a manifest or index blob and builds the Image or Index tree below it.
  * Every descriptor is checked against the spec's grammar before it names a
  * path or a URL (a digest "sha256:../../x" would climb out of a layout).
  */
-export async function imageFrom(manifest: RawManifest, readBlob: (d: Descriptor) => Promise<Buffer>, blob: (d: Descriptor) => Blob, source: JsonSource, platform?: Platform): Promise<ImageOrIndex> {
+export async function imageFrom(
+  manifest: RawManifest,
+  readBlob: (d: Descriptor) => Promise<Buffer>,
+  blob: (d: Descriptor) => Blob,
+  source: JsonSource,
+  platform?: Platform,
+): Promise<ImageOrIndex> {
   const at = (kind: string) => `${kind} ${manifest.digest} in ${source.where}`;
   if (isIndex(manifest.mediaType)) {
     const index = parseOci(imageIndex, manifest.bytes, at('index'), source.code);
     if (platform) {
       const d = choosePlatform(index.manifests, platform);
-      if (!d) throw new StrataError('platform', `the image index has no ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''} image (it has ${index.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : '?')).join(', ')})`);
+      if (!d)
+        throw new StrataError(
+          'platform',
+          `the image index has no ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''} image (it has ${index.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : '?')).join(', ')})`,
+        );
       return imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source);
     }
-    const children = await Promise.all(index.manifests.map(async (d) => imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source)));
+    const children = await Promise.all(
+      index.manifests.map(async (d) => imageFrom({ bytes: await readBlob(d), mediaType: d.mediaType, digest: d.digest }, readBlob, blob, source)),
+    );
     return { kind: 'index', manifest, json: index, children, source };
   }
   const m = parseOci(imageManifest, manifest.bytes, at('manifest'), source.code);
@@ -62,7 +73,8 @@ export async function readChecked(stream: Readable, d: Descriptor, where: string
     parts.push(c as Buffer);
   }
   const bytes = Buffer.concat(parts);
-  if (bytes.length !== d.size || sha256(bytes) !== d.digest) throw new StrataError(code, `${where}: blob ${d.digest} is damaged (its bytes do not match its digest)`);
+  if (bytes.length !== d.size || sha256(bytes) !== d.digest)
+    throw new StrataError(code, `${where}: blob ${d.digest} is damaged (its bytes do not match its digest)`);
   return bytes;
 }
 
@@ -76,7 +88,8 @@ const CONTAINER_CONFIG_TYPES: readonly string[] = [MediaType.ociConfig, MediaTyp
 export async function readContainerConfig(img: ImageOrIndex, where: string): Promise<ImageConfig> {
   const code = img.source?.code ?? 'usage';
   const c = img.kind === 'image' ? img.config : undefined;
-  if (!c || !CONTAINER_CONFIG_TYPES.includes(c.descriptor.mediaType)) throw new StrataError('reference', `not a container image (its config is ${c?.descriptor.mediaType ?? 'missing'})`);
+  if (!c || !CONTAINER_CONFIG_TYPES.includes(c.descriptor.mediaType))
+    throw new StrataError('reference', `not a container image (its config is ${c?.descriptor.mediaType ?? 'missing'})`);
   const bytes = await readChecked(c.open(), c.descriptor, where, code === 'registry' ? 'registry' : 'reference');
   return parseOci(imageConfig, bytes, `config ${c.descriptor.digest} of ${where}`, code) as unknown as ImageConfig;
 }
@@ -108,7 +121,11 @@ export function tooLongError(d: Descriptor, where: string, code: 'reference' | '
 function pickFromIndex(index: OciIndex, tag: string | undefined, where: string): Descriptor {
   if (tag) {
     const d = index.manifests.find((m) => m.annotations?.[Annotation.refName] === tag);
-    if (!d) throw new StrataError('reference', `${where} has no image tagged '${tag}' (it has ${index.manifests.map((m) => m.annotations?.[Annotation.refName] ?? m.digest).join(', ') || 'none'})`);
+    if (!d)
+      throw new StrataError(
+        'reference',
+        `${where} has no image tagged '${tag}' (it has ${index.manifests.map((m) => m.annotations?.[Annotation.refName] ?? m.digest).join(', ') || 'none'})`,
+      );
     return d;
   }
   if (index.manifests.length !== 1) throw new StrataError('reference', `${where} holds ${index.manifests.length} images; name one with :TAG`);
@@ -147,9 +164,10 @@ export async function readOciLayout(dir: string, tag: string | undefined, platfo
   const path = (d: Digest) => layoutBlobPath(dir, d);
   const top = pickFromIndex(index, tag, where);
   const blob = (d: Descriptor): Blob => layoutBlob(dir, d);
-  const readBlob = async (d: Descriptor) => readChecked(createReadStream(path(d.digest), { end: d.size }), d, where).catch((e: unknown) => {
-    throw e instanceof StrataError ? e : new StrataError('reference', `${where} lacks blob ${d.digest}: ${(e as Error).message}`);
-  });
+  const readBlob = async (d: Descriptor) =>
+    readChecked(createReadStream(path(d.digest), { end: d.size }), d, where).catch((e: unknown) => {
+      throw e instanceof StrataError ? e : new StrataError('reference', `${where} lacks blob ${d.digest}: ${(e as Error).message}`);
+    });
   return imageFrom({ bytes: await readBlob(top), mediaType: top.mediaType, digest: top.digest }, readBlob, blob, { where, code: 'usage' }, platform);
 }
 
@@ -160,7 +178,11 @@ export interface TarMember {
 
 /** Header fields of a ustar header block; pax headers ('x') may override path and size. */
 function parseOctal(buf: Buffer, start: number, len: number): number {
-  const s = buf.subarray(start, start + len).toString('latin1').replace(/\0.*$/, '').trim();
+  const s = buf
+    .subarray(start, start + len)
+    .toString('latin1')
+    .replace(/\0.*$/, '')
+    .trim();
   return s ? parseInt(s, 8) : 0;
 }
 
@@ -185,7 +207,7 @@ export async function indexTar(file: string): Promise<Map<string, TarMember>> {
         const body = Buffer.alloc(size);
         await fh.read(body, 0, size, dataStart);
         pax = {};
-        for (let i = 0; i < body.length; ) {
+        for (let i = 0; i < body.length;) {
           const sp = body.indexOf(0x20, i);
           const len = Number(body.subarray(i, sp).toString());
           const kv = body.subarray(sp + 1, i + len - 1).toString('utf8');
@@ -218,7 +240,8 @@ export function openTarMember(file: string, members: Map<string, TarMember>, nam
 /** A tar member's bytes, whole (index.json, a config: small files). */
 export async function readTarMember(file: string, members: Map<string, TarMember>, name: string, where: string): Promise<Buffer> {
   const size = members.get(name)?.size ?? 0;
-  if (size > MAX_WHOLE_BLOB) throw new StrataError('reference', `${where}: ${name} has ${size} bytes, more than the ${MAX_WHOLE_BLOB} Strata reads into memory`);
+  if (size > MAX_WHOLE_BLOB)
+    throw new StrataError('reference', `${where}: ${name} has ${size} bytes, more than the ${MAX_WHOLE_BLOB} Strata reads into memory`);
   const parts: Buffer[] = [];
   for await (const c of openTarMember(file, members, name, where)) parts.push(c as Buffer);
   return Buffer.concat(parts);

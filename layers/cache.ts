@@ -76,7 +76,8 @@ export class LayerCache {
       // The entry's digests name cached blob files and go into manifests: the spec's grammar first, then the checksum.
       const e = checkOci(cacheEntry, text);
       const l = e.layer;
-      if (e.key === key && e.check === sha256(canonicalJson({ key: e.key, layer: l }))) return { digest: l.digest, diffID: l.diffID, size: l.size, uncompressedSize: l.uncompressedSize };
+      if (e.key === key && e.check === sha256(canonicalJson({ key: e.key, layer: l })))
+        return { digest: l.digest, diffID: l.diffID, size: l.size, uncompressedSize: l.uncompressedSize };
     } catch {
       // fall through: unreadable or ill-formed JSON is a damaged entry
     }
@@ -93,7 +94,13 @@ export class LayerCache {
   /** Keeps a copy of a blob just written elsewhere: a hard link when possible. */
   async addBlob(from: string, digest: Digest): Promise<void> {
     const dest = this.blobPath(digest);
-    if (await stat(dest).then(() => true, () => false)) return;
+    if (
+      await stat(dest).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
     const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       await link(from, tmp).catch(() => copyFile(from, tmp, constants.COPYFILE_EXCL));

@@ -257,9 +257,7 @@ function loadZstd(): Promise<ZstdRuntime> {
         !fns(cls, ['compressBound', 'CStreamOutSize', 'isError', 'getErrorName', 'version']) ||
         !fns(cls.prototype as object | undefined, ['setCompressionLevel', 'compressChunk', 'compressEnd', 'delete'])
       ) {
-        throw new Error(
-          `@hpcc-js/wasm-zstd@${installedVersion('@hpcc-js/wasm-zstd')} does not have the internals Strata's zstd compressor uses`,
-        );
+        throw new Error(`@hpcc-js/wasm-zstd@${installedVersion('@hpcc-js/wasm-zstd')} does not have the internals Strata's zstd compressor uses`);
       }
       const version = cls.version();
       if (version !== LIBZSTD_VERSION) {

@@ -19,7 +19,10 @@ export function topologicalOrder(infos: StorePathInfo[]): StorePathInfo[] {
   const pending = new Map(infos.map((i) => [i.path, new Set(i.references.filter((r) => r !== i.path && byPath.has(r)))]));
   const dependents = new Map<string, string[]>();
   for (const [p, refs] of pending) for (const r of refs) dependents.set(r, [...(dependents.get(r) ?? []), p]);
-  const ready = [...pending].filter(([, refs]) => refs.size === 0).map(([p]) => p).sort(compareBytes);
+  const ready = [...pending]
+    .filter(([, refs]) => refs.size === 0)
+    .map(([p]) => p)
+    .sort(compareBytes);
   const out: StorePathInfo[] = [];
   while (ready.length > 0) {
     const p = ready.shift()!;
@@ -85,7 +88,11 @@ export function planLayers(closure: StorePathInfo[], opts: PlanOptions): LayerGr
   const rest = ordered.filter((i) => !placed.has(i.path));
   if (rest.length === 0) return groups;
   const budget = opts.maxLayers - groups.length;
-  if (budget < 1) throw new StrataError('description', `the description's ${groups.length} explicit layer groups leave no layer for the other store paths under --max-layers ${opts.maxLayers}`);
+  if (budget < 1)
+    throw new StrataError(
+      'description',
+      `the description's ${groups.length} explicit layer groups leave no layer for the other store paths under --max-layers ${opts.maxLayers}`,
+    );
   const planned = opts.strategy === 'popularity' ? popularity(rest, budget) : stable({ paths: rest, roots: opts.roots }, budget);
   return [...groups, ...planned.map((paths) => ({ paths }))];
 }

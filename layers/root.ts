@@ -37,7 +37,15 @@ class RootTree {
     const e = this.entries.get(path);
     if (e) throw collision(path, e.origin, 'strata');
     const bytes = Buffer.from(content, 'utf8');
-    this.entries.set(path, { type: 'file', path, mode, size: bytes.length, open: () => Readable.from([bytes]), contentDigest: sha256(bytes), origin: 'strata' });
+    this.entries.set(path, {
+      type: 'file',
+      path,
+      mode,
+      size: bytes.length,
+      open: () => Readable.from([bytes]),
+      contentDigest: sha256(bytes),
+      origin: 'strata',
+    });
   }
 
   private parents(path: string): void {
@@ -88,7 +96,10 @@ function passwd(users: UserEntry[]): { passwd: string; group: string } {
   for (const u of list) if (!groups.has(u.gid)) groups.set(u.gid, u.name === 'nobody' ? 'nogroup' : u.name);
   return {
     passwd: list.map((u) => `${u.name}:x:${u.uid}:${u.gid}:${u.name}:${u.home}:${u.shell}\n`).join(''),
-    group: [...groups].sort((a, b) => a[0] - b[0]).map(([gid, name]) => `${name}:x:${gid}:\n`).join(''),
+    group: [...groups]
+      .sort((a, b) => a[0] - b[0])
+      .map(([gid, name]) => `${name}:x:${gid}:\n`)
+      .join(''),
   };
 }
 

@@ -65,7 +65,10 @@ export async function* walkStorePath(obj: StoreObject): AsyncGenerator<TreeEntry
   yield* walk(obj.path, `nix/store/${name}`, nar);
   const got = `sha256-${nar.hash.digest('base64')}`;
   if (got !== obj.narHash) {
-    throw new StrataError('store-corrupt', `store path ${obj.path} does not match its NAR hash (registered ${obj.narHash}, read ${got}); run 'nix-store --verify --check-contents --repair'`);
+    throw new StrataError(
+      'store-corrupt',
+      `store path ${obj.path} does not match its NAR hash (registered ${obj.narHash}, read ${got}); run 'nix-store --verify --check-contents --repair'`,
+    );
   }
 }
 

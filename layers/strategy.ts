@@ -77,7 +77,9 @@ const groupSize = (g: Group) => g.reduce((n, p) => n + p.narSize, 0);
 /** Sorts groups so that dependencies come first: by the height of their highest path, then by path. */
 function sortGroups(groups: Group[], g: Graph): Group[] {
   const key = (grp: Group) => {
-    const top = grp.reduce((a, b) => (g.height.get(b.path)! > g.height.get(a.path)! || (g.height.get(b.path) === g.height.get(a.path) && compareBytes(b.path, a.path) < 0) ? b : a));
+    const top = grp.reduce((a, b) =>
+      g.height.get(b.path)! > g.height.get(a.path)! || (g.height.get(b.path) === g.height.get(a.path) && compareBytes(b.path, a.path) < 0) ? b : a,
+    );
     return { h: g.height.get(top.path)!, p: top.path };
   };
   const inner = (grp: Group) => [...grp].sort((a, b) => g.height.get(a.path)! - g.height.get(b.path)! || compareBytes(a.path, b.path));
@@ -102,7 +104,11 @@ const FIRST_THRESHOLD = 64 * 1024;
 export function stable(graph: ClosureGraph, maxLayers: number): Group[] {
   const g = analyse(graph.paths);
   const all = [...g.byPath.values()];
-  if (all.length <= maxLayers) return sortGroups(all.map((p) => [p]), g);
+  if (all.length <= maxLayers)
+    return sortGroups(
+      all.map((p) => [p]),
+      g,
+    );
   const roots = new Set(graph.roots.filter((r) => g.byPath.has(r)));
   // Volatile: the roots and what only they use directly. (Not transitively: in
   // an image with one root, every path is used only through it.)

@@ -32,7 +32,11 @@ export type LayerResult = { ok: true; digests: LayerDigests } | { ok: false; cod
 
 export default async function makeLayer(task: LayerTask): Promise<LayerResult> {
   try {
-    const digests = await writeLayer({ storeObjects: task.storeObjects }, { compression: task.compression, mtime: task.mtime }, task.port ? portWritable(task.port) : task.dest ? createWriteStream(task.dest, { flags: 'wx' }) : discard());
+    const digests = await writeLayer(
+      { storeObjects: task.storeObjects },
+      { compression: task.compression, mtime: task.mtime },
+      task.port ? portWritable(task.port) : task.dest ? createWriteStream(task.dest, { flags: 'wx' }) : discard(),
+    );
     return { ok: true, digests };
   } catch (e) {
     return e instanceof StrataError ? { ok: false, code: e.code, message: e.message } : { ok: false, message: (e as Error).message ?? String(e) };

@@ -65,7 +65,17 @@ const descriptionSchema = z
     annotations: stringMap.default({}),
     tmp: z.boolean().default(true),
     users: z
-      .array(z.object({ name: z.string().regex(/^[a-z_][a-z0-9_-]*$/), uid: z.number().int().min(0), gid: z.number().int().min(0), home: z.string().optional(), shell: z.string().optional() }).strict())
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[a-z_][a-z0-9_-]*$/),
+            uid: z.number().int().min(0),
+            gid: z.number().int().min(0),
+            home: z.string().optional(),
+            shell: z.string().optional(),
+          })
+          .strict(),
+      )
       .default([]),
     caCertificates: z.string().nullish(),
     fromImage: z.string().min(1).nullish(),
@@ -112,7 +122,13 @@ export function parseDescriptionJson(json: unknown): ImageDescription {
     throw new StrataError('description', `invalid image description: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   const d = r.data;
-  const users: UserEntry[] = d.users.map((u) => ({ name: u.name, uid: u.uid, gid: u.gid, home: u.home ?? (u.uid === 0 ? '/root' : `/home/${u.name}`), shell: u.shell ?? '/sbin/nologin' }));
+  const users: UserEntry[] = d.users.map((u) => ({
+    name: u.name,
+    uid: u.uid,
+    gid: u.gid,
+    home: u.home ?? (u.uid === 0 ? '/root' : `/home/${u.name}`),
+    shell: u.shell ?? '/sbin/nologin',
+  }));
   return {
     name: d.name,
     ...(d.tag ? { tag: d.tag } : {}),
@@ -135,7 +151,8 @@ export async function describePackage(outputs: string[], meta: PackageMeta): Pro
   const name = meta.pname ?? parseStoreName(meta.name ?? storeName).name;
   const config: ContainerConfig = {};
   const bins = await readdir(`${main}/bin`).catch(() => [] as string[]);
-  const program = [meta.mainProgram, meta.pname, parseStoreName(meta.name ?? storeName).name].find((p) => p && bins.includes(p)) ?? (bins.length === 1 ? bins[0] : undefined);
+  const program =
+    [meta.mainProgram, meta.pname, parseStoreName(meta.name ?? storeName).name].find((p) => p && bins.includes(p)) ?? (bins.length === 1 ? bins[0] : undefined);
   if (meta.mainProgram && program !== meta.mainProgram) {
     throw new StrataError('description', `meta.mainProgram '${meta.mainProgram}' is not in ${main}/bin`);
   }
@@ -145,7 +162,12 @@ export async function describePackage(outputs: string[], meta: PackageMeta): Pro
 }
 
 function sanitizeName(n: string): string {
-  return n.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 'image';
+  return (
+    n
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^[^a-z0-9]+/, '') || 'image'
+  );
 }
 
 export async function describe(r: Realised): Promise<ImageDescription> {

@@ -143,7 +143,13 @@ export function parseFlakeMetadataJson(text: string): FlakeMetadata {
     .map((id): FlakeInput => {
       const node = nodes[id]!;
       if (!node.locked) throw new Error(`${what}: lock node '${id}' is not locked`);
-      return { id, path: paths.get(id) ?? id, flake: node.flake !== false, inputs: inputsOf(id), ...lockedSource(scalars(node.locked), undefined, `${what}: lock node '${id}'`) };
+      return {
+        id,
+        path: paths.get(id) ?? id,
+        flake: node.flake !== false,
+        inputs: inputsOf(id),
+        ...lockedSource(scalars(node.locked), undefined, `${what}: lock node '${id}'`),
+      };
     });
   return {
     originalUrl: m.originalUrl,
@@ -220,7 +226,10 @@ export function lockedUrl(attrs: FlakeAttrs): string {
   };
   const join = (base: string, q: string): string => (q === '' ? base : `${base}${base.includes('?') ? '&' : '?'}${q}`);
   if (['github', 'gitlab', 'sourcehut'].includes(type)) {
-    return join(`${type}:${attrs.owner}/${attrs.repo}${attrs.rev ? `/${attrs.rev}` : attrs.ref ? `/${attrs.ref}` : ''}`, query(['owner', 'repo', 'rev', 'ref']));
+    return join(
+      `${type}:${attrs.owner}/${attrs.repo}${attrs.rev ? `/${attrs.rev}` : attrs.ref ? `/${attrs.ref}` : ''}`,
+      query(['owner', 'repo', 'rev', 'ref']),
+    );
   }
   if (type === 'path') return join(`path:${attrs.path}`, query(['path']));
   if (typeof attrs.url === 'string') return join(`${type}+${attrs.url}`, query(['url']));

@@ -67,7 +67,11 @@ export function installableForSystem(installable: string, system: string, host: 
   const fragment = hash < 0 ? 'default' : installable.slice(hash + 1);
   const named = /^(?:packages|legacyPackages)\.([^.]+)\./.exec(fragment)?.[1];
   if (named !== undefined) {
-    if (named !== system) throw new StrataError('platform', `${installable} names system ${named}, but the image is for ${system}; drop --system/--platform or name packages.${system}`);
+    if (named !== system)
+      throw new StrataError(
+        'platform',
+        `${installable} names system ${named}, but the image is for ${system}; drop --system/--platform or name packages.${system}`,
+      );
     return installable;
   }
   if (system === host) return installable;

@@ -248,24 +248,28 @@ function storePathOrFail(what: string, p: string, storeDir: string, where: strin
 // nix path-info --json
 
 /** Store object info: the fields Strata reads, in every version of the format. */
-const pathInfoEntrySchema = z.object({
-  version: z.number().int().optional(),
-  path: z.string().optional(),
-  storeDir: z.string().optional(),
-  narHash: z.unknown(),
-  narSize: z.number().int().nonnegative(),
-  references: z.array(z.string()),
-}).passthrough();
+const pathInfoEntrySchema = z
+  .object({
+    version: z.number().int().optional(),
+    path: z.string().optional(),
+    storeDir: z.string().optional(),
+    narHash: z.unknown(),
+    narSize: z.number().int().nonnegative(),
+    references: z.array(z.string()),
+  })
+  .passthrough();
 
 /** Nix < 2.19: one object per path, `valid: false` for a path not in the store. */
 const legacyArraySchema = z.array(z.object({ path: z.string(), valid: z.boolean().optional() }).passthrough());
 
 /** Nix 2.33+ with `--json-format 2` or `3`. */
-const versionedSchema = z.object({
-  version: z.number().int(),
-  storeDir: z.string(),
-  info: z.record(z.string(), z.unknown()),
-}).passthrough();
+const versionedSchema = z
+  .object({
+    version: z.number().int(),
+    storeDir: z.string(),
+    info: z.record(z.string(), z.unknown()),
+  })
+  .passthrough();
 
 /** Nix 2.19+ (and 2.33+ `--json-format 1`): absolute store path → info or null. */
 const pathMapSchema = z.record(z.string(), z.unknown());
@@ -351,16 +355,18 @@ export function parsePathInfoJson(text: string, storeDir = '/nix/store'): StoreP
 // nix build --json
 
 /** A derivation that was built, plus optional statistics (startTime, stopTime, cpuUser, cpuSystem) since 2.12. */
-const builtSchema = z.object({
-  // A string, or for a derivation made by another derivation (dynamic derivations)
-  // {"drvPath", "output", "outputPath"}, whose outputPath is the .drv that was built.
-  drvPath: z.union([z.string(), z.object({ output: z.string(), outputPath: z.string().nullable() }).passthrough()]),
-  outputs: z.record(z.string(), z.string().nullable()),
-  startTime: z.number().optional(),
-  stopTime: z.number().optional(),
-  cpuUser: z.number().optional(),
-  cpuSystem: z.number().optional(),
-}).passthrough();
+const builtSchema = z
+  .object({
+    // A string, or for a derivation made by another derivation (dynamic derivations)
+    // {"drvPath", "output", "outputPath"}, whose outputPath is the .drv that was built.
+    drvPath: z.union([z.string(), z.object({ output: z.string(), outputPath: z.string().nullable() }).passthrough()]),
+    outputs: z.record(z.string(), z.string().nullable()),
+    startTime: z.number().optional(),
+    stopTime: z.number().optional(),
+    cpuUser: z.number().optional(),
+    cpuSystem: z.number().optional(),
+  })
+  .passthrough();
 
 /** Nix 2.8: a store-path installable is {"path": ...}. */
 const opaqueSchema = z.object({ path: z.string() }).passthrough();

@@ -43,7 +43,12 @@ function run(cmd: string, args: string[], opts: NixRunOptions): Promise<NixRunRe
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') {
-        reject(new StrataError('nix-missing', `'${cmd}' is not on PATH: install Nix (Debian: apt-get install nix-bin; elsewhere: https://nixos.org/download) and try again`));
+        reject(
+          new StrataError(
+            'nix-missing',
+            `'${cmd}' is not on PATH: install Nix (Debian: apt-get install nix-bin; elsewhere: https://nixos.org/download) and try again`,
+          ),
+        );
       } else reject(new StrataError('nix-failed', `cannot run ${cmd}: ${e.message}`, { cause: e }));
     });
     child.on('close', (code, signal) => {
@@ -53,19 +58,32 @@ function run(cmd: string, args: string[], opts: NixRunOptions): Promise<NixRunRe
       const last = lastErrorLine(stderr);
       const what = opts.label ?? `${cmd} ${args.filter((a) => !FLAKE_FLAGS.includes(a)).join(' ')}`;
       // The one line for the user; nix's last lines (the build log's tail) as the cause, for a server's log.
-      reject(new StrataError('nix-failed', `${what} failed${signal ? ` (${signal})` : ` (exit ${code})`}${last ? `: ${last}` : ''}`, { cause: new Error(outputTail(stderr)) }));
+      reject(
+        new StrataError('nix-failed', `${what} failed${signal ? ` (${signal})` : ` (exit ${code})`}${last ? `: ${last}` : ''}`, {
+          cause: new Error(outputTail(stderr)),
+        }),
+      );
     });
   });
 }
 
 /** Nix's last 40 lines of output, without colour codes. */
 function outputTail(stderr: string): string {
-  return stderr.replace(/\x1b\[[0-9;]*m/g, '').trimEnd().split('\n').slice(-40).join('\n');
+  return stderr
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .trimEnd()
+    .split('\n')
+    .slice(-40)
+    .join('\n');
 }
 
 /** The most telling line of nix's error output: its 'error:' line, without colour codes. */
 export function lastErrorLine(stderr: string): string {
-  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const err = lines.find((l) => l.startsWith('error:'));
   return (err ?? lines[lines.length - 1] ?? '').replace(/^error:\s*/, '');
 }

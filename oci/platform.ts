@@ -20,13 +20,21 @@ export function parseSystem(s: string): { system: string; platform: Platform } {
     const [os, architecture] = parts;
     // Docker writes linux/arm64/v8 for plain arm64; arm without a variant means v7.
     const variant = architecture === 'arm64' && parts[2] === 'v8' ? undefined : parts[2];
-    const hit = parts.length > 3 ? undefined : Object.entries(SYSTEMS).find(([, p]) => p.os === os && p.architecture === architecture && (p.variant ?? undefined) === (variant || (architecture === 'arm' ? 'v7' : undefined)));
-    if (!hit) throw new StrataError('platform', `platform '${s}' has no Nix system Strata knows; known: ${Object.values(SYSTEMS).map(formatPlatform).join(', ')}`);
+    const hit =
+      parts.length > 3
+        ? undefined
+        : Object.entries(SYSTEMS).find(
+            ([, p]) => p.os === os && p.architecture === architecture && (p.variant ?? undefined) === (variant || (architecture === 'arm' ? 'v7' : undefined)),
+          );
+    if (!hit)
+      throw new StrataError('platform', `platform '${s}' has no Nix system Strata knows; known: ${Object.values(SYSTEMS).map(formatPlatform).join(', ')}`);
     return { system: hit[0], platform: hit[1] };
   }
   const platform = SYSTEMS[s];
   if (!platform) {
-    const why = /-(darwin|freebsd|netbsd|openbsd|windows|cygwin)$/.test(s) ? 'container images run Linux; build for a -linux system' : `known: ${Object.keys(SYSTEMS).join(', ')}`;
+    const why = /-(darwin|freebsd|netbsd|openbsd|windows|cygwin)$/.test(s)
+      ? 'container images run Linux; build for a -linux system'
+      : `known: ${Object.keys(SYSTEMS).join(', ')}`;
     throw new StrataError('platform', `cannot make an image for system '${s}': ${why}`);
   }
   return { system: s, platform };
@@ -39,7 +47,8 @@ export function parseSystem(s: string): { system: string; platform: Platform } {
 export function parsePlatform(s: string): Platform {
   if (!s.includes('/')) return parseSystem(s).platform;
   const [os, architecture, variant, ...rest] = s.split('/');
-  if (!os || !architecture || variant === '' || rest.length) throw new StrataError('platform', `platform '${s}' is not OS/ARCHITECTURE[/VARIANT] (linux/amd64, linux/arm/v7) or a Nix system (x86_64-linux)`);
+  if (!os || !architecture || variant === '' || rest.length)
+    throw new StrataError('platform', `platform '${s}' is not OS/ARCHITECTURE[/VARIANT] (linux/amd64, linux/arm/v7) or a Nix system (x86_64-linux)`);
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
@@ -49,7 +58,9 @@ export function formatPlatform(p: Platform): string {
 
 /** The Nix system of this machine, from Node's own view of it. */
 export function hostSystem(): string {
-  const arch = { x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', riscv64: 'riscv64', ppc64: 'powerpc64le', s390x: 's390x', arm: 'armv7l' }[process.arch as string];
+  const arch = { x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', riscv64: 'riscv64', ppc64: 'powerpc64le', s390x: 's390x', arm: 'armv7l' }[
+    process.arch as string
+  ];
   return `${arch ?? process.arch}-${process.platform}`;
 }
 

@@ -145,7 +145,10 @@ export function parseDestination(s: string): Reference {
   const t = parseTransport(s);
   if (t) return t;
   if (/^(\/|\.\.?\/|~)/.test(s) || s === '.' || s === '..') {
-    throw new StrataError('reference', `'${s}' is a path with no transport: write oci:${s}, oci-archive:${s}, docker-archive:${s}, or docker://REGISTRY/REPO[:TAG] for a registry`);
+    throw new StrataError(
+      'reference',
+      `'${s}' is a path with no transport: write oci:${s}, oci-archive:${s}, docker-archive:${s}, or docker://REGISTRY/REPO[:TAG] for a registry`,
+    );
   }
   const m = /^([a-z][a-z0-9+.-]*):(.*)$/s.exec(s);
   if (m) {

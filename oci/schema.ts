@@ -25,7 +25,10 @@ export const digest = z
     const registered = REGISTERED[alg];
     if (alg === 'sha256' && registered!.test(encoded)) return;
     const wellFormed = colon > 0 && DIGEST_GRAMMAR.test(s) && (!registered || registered.test(encoded));
-    ctx.addIssue({ code: 'custom', message: wellFormed ? `is a ${alg} digest; Strata reads sha256 digests only` : `is not a ${registered ? alg : 'sha256'} digest` });
+    ctx.addIssue({
+      code: 'custom',
+      message: wellFormed ? `is a ${alg} digest; Strata reads sha256 digests only` : `is not a ${registered ? alg : 'sha256'} digest`,
+    });
   })
   .transform((s) => s as Sha256Digest);
 
@@ -36,7 +39,9 @@ export const repositoryName = z
   .regex(/^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/, 'is not a repository name');
 
 /** RFC 6838 type/subtype, as the spec's JSON schema writes it. */
-export const mediaType = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/, 'is not a media type (type/subtype)');
+export const mediaType = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/, 'is not a media type (type/subtype)');
 
 /** The largest size that is still a whole number to JavaScript: beyond it sizes cannot even be compared exactly. */
 export const MAX_SIZE = Number.MAX_SAFE_INTEGER;
@@ -112,7 +117,10 @@ export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+
 export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 /** Docker's image manifest v2 schema 2 and manifest list: their media type is required. */
 export const dockerManifest = imageManifest.extend({ mediaType: z.literal(DOCKER_MANIFEST) });
-export const dockerManifestList = imageIndex.extend({ mediaType: z.literal(DOCKER_MANIFEST_LIST), manifests: z.array(manifestDescriptor.extend({ platform })) });
+export const dockerManifestList = imageIndex.extend({
+  mediaType: z.literal(DOCKER_MANIFEST_LIST),
+  manifests: z.array(manifestDescriptor.extend({ platform })),
+});
 
 /**
  * config.md, the parts that become digests and comparisons: rootfs's diff_ids,
@@ -138,7 +146,9 @@ export const ociLayout = z.object({ imageLayoutVersion: z.string() }).passthroug
  * format): per image its config file and layer tars, bottom first. The names
  * are looked up among the tar's members, never joined into a path.
  */
-export const dockerArchiveManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }).passthrough());
+export const dockerArchiveManifest = z.array(
+  z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()) }).passthrough(),
+);
 
 export type OciDescriptor = z.output<typeof descriptor>;
 export type OciManifest = z.output<typeof imageManifest>;

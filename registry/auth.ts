@@ -50,7 +50,10 @@ export class Authenticator {
     const header = res.headers['www-authenticate'];
     if (!header) return;
     if (Buffer.byteLength(header) > MAX_CHALLENGE_BYTES) {
-      throw new StrataError('registry', `registry ${this.registry} sent a WWW-Authenticate header of ${Buffer.byteLength(header)} bytes, over the ${MAX_CHALLENGE_BYTES / 1024} KiB limit`);
+      throw new StrataError(
+        'registry',
+        `registry ${this.registry} sent a WWW-Authenticate header of ${Buffer.byteLength(header)} bytes, over the ${MAX_CHALLENGE_BYTES / 1024} KiB limit`,
+      );
     }
     const challenges = parseWwwAuthenticate(header);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
@@ -111,8 +114,19 @@ export class Authenticator {
     try {
       if (c?.kind === 'identity-token') {
         // OAuth2 refresh-token grant, as docker does with an identity token.
-        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: c.token, client_id: 'strata', ...(ch.service ? { service: ch.service } : {}), scope: scopes.join(' ') });
-        res = await this.raw(url.toString(), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()), signal });
+        const form = new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: c.token,
+          client_id: 'strata',
+          ...(ch.service ? { service: ch.service } : {}),
+          scope: scopes.join(' '),
+        });
+        res = await this.raw(url.toString(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: Buffer.from(form.toString()),
+          signal,
+        });
       } else {
         if (ch.service) url.searchParams.set('service', ch.service);
         for (const s of scopes) url.searchParams.append('scope', s);
@@ -130,7 +144,9 @@ export class Authenticator {
     }
     if (res.status !== 200) {
       await discard(res, this.timeoutMs, deadline);
-      const who = found ? `refused the credentials from ${found.source}` : 'refused an anonymous token (no credentials found for it; use docker login, --username with --password-stdin, or GITHUB_TOKEN for ghcr.io)';
+      const who = found
+        ? `refused the credentials from ${found.source}`
+        : 'refused an anonymous token (no credentials found for it; use docker login, --username with --password-stdin, or GITHUB_TOKEN for ghcr.io)';
       throw new StrataError('auth', `the token service of registry ${this.registry} ${who} (HTTP ${res.status})`);
     }
     const body = await readToken(res, deadline, step);

@@ -37,7 +37,14 @@ export function blobLabel(d: { digest: string; mediaType: string }): string {
 
 /** The size of blob `digest` when the repository has it. */
 export async function blobSize(repo: Repository, digest: Digest, scopes = [pushScope(repo.name)]): Promise<number | undefined> {
-  const res = await repo.session.request({ method: 'HEAD', path: `/v2/${repo.name}/blobs/${digest}`, scopes, step: `check of blob ${shortDigest(digest)} in ${repo.name}`, expect: [200, 404], deadline: true });
+  const res = await repo.session.request({
+    method: 'HEAD',
+    path: `/v2/${repo.name}/blobs/${digest}`,
+    scopes,
+    step: `check of blob ${shortDigest(digest)} in ${repo.name}`,
+    expect: [200, 404],
+    deadline: true,
+  });
   await discard(res, repo.session.timeoutMs);
   if (res.status !== 200) return undefined;
   const len = Number(res.headers['content-length']);
@@ -46,7 +53,13 @@ export async function blobSize(repo: Repository, digest: Digest, scopes = [pushS
 
 /** Streams blob `digest`; the caller checks the bytes against the digest. */
 export async function getBlob(repo: Repository, digest: Digest): Promise<Readable> {
-  const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/blobs/${digest}`, scopes: [pullScope(repo.name)], step: `download of blob ${shortDigest(digest)} from ${repo.name}`, expect: [200] });
+  const res = await repo.session.request({
+    method: 'GET',
+    path: `/v2/${repo.name}/blobs/${digest}`,
+    scopes: [pullScope(repo.name)],
+    step: `download of blob ${shortDigest(digest)} from ${repo.name}`,
+    expect: [200],
+  });
   return res.body;
 }
 
@@ -159,12 +172,26 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
   const start = async (): Promise<{ location: string; minChunk: number } | 'mounted'> => {
     const candidates = src.digest ? [...new Set(opts.mountFrom ?? [])].filter((f) => f !== name) : [];
     for (const [i, from] of candidates.entries()) {
-      const res = await session.request({ method: 'POST', path: `/v2/${name}/blobs/uploads/?mount=${encodeURIComponent(src.digest!)}&from=${encodeURIComponent(from)}`, scopes, step: `mount of blob ${label} from ${from} into ${name}`, expect: [201, 202], deadline: true });
+      const res = await session.request({
+        method: 'POST',
+        path: `/v2/${name}/blobs/uploads/?mount=${encodeURIComponent(src.digest!)}&from=${encodeURIComponent(from)}`,
+        scopes,
+        step: `mount of blob ${label} from ${from} into ${name}`,
+        expect: [201, 202],
+        deadline: true,
+      });
       await discard(res, session.timeoutMs);
       if (res.status === 201) return 'mounted';
       const location = locationOf(res, step, session.registry);
       if (i === candidates.length - 1) return { location, minChunk: Number(res.headers['oci-chunk-min-length'] ?? 0) || 0 };
-      const cancel = await session.request({ method: 'DELETE', path: location, scopes, step: `${step} (cancel)`, expect: [200, 202, 204, 404], deadline: true });
+      const cancel = await session.request({
+        method: 'DELETE',
+        path: location,
+        scopes,
+        step: `${step} (cancel)`,
+        expect: [200, 202, 204, 404],
+        deadline: true,
+      });
       await discard(cancel, session.timeoutMs);
     }
     const res = await session.request({ method: 'POST', path: `/v2/${name}/blobs/uploads/`, scopes, step, expect: [202], deadline: true });
@@ -194,7 +221,8 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
     }
     await discard(res, session.timeoutMs);
     const answered = res.headers['docker-content-digest'];
-    if (answered && answered !== digest) throw new StrataError('registry', `${step} failed: registry ${session.registry} stored it as ${answered}, not ${digest}`);
+    if (answered && answered !== digest)
+      throw new StrataError('registry', `${step} failed: registry ${session.registry} stored it as ${answered}, not ${digest}`);
   };
 
   const policy = session.opts.retry ?? DEFAULT_RETRY;
@@ -215,7 +243,8 @@ export async function uploadBlob(repo: Repository, src: UploadSource, opts: Uplo
       return { digest: result.digest, size: result.size, action: 'uploaded', sent };
     } catch (e) {
       // The upload session itself is lost (or the monolithic PUT broke): start over.
-      if (!(transient(e) || e instanceof UploadLost) || attempt >= policy.attempts) throw e instanceof StrataError ? e : new StrataError('registry', `${step} failed: ${errorReason(e)}`, { cause: e });
+      if (!(transient(e) || e instanceof UploadLost) || attempt >= policy.attempts)
+        throw e instanceof StrataError ? e : new StrataError('registry', `${step} failed: ${errorReason(e)}`, { cause: e });
       const delayMs = backoffDelay(policy, attempt);
       session.opts.progress?.emit({ type: 'retry', step, attempt, reason: errorReason(e), delayMs });
       await sleep(delayMs);
@@ -232,7 +261,14 @@ function transient(e: unknown): boolean {
 
 /** Where the registry's copy of an upload ends, and the Location to continue at. */
 async function uploadStatus(repo: Repository, location: string, step: string): Promise<{ offset: number; location: string }> {
-  const res = await repo.session.request({ method: 'GET', path: location, scopes: [pushScope(repo.name)], step: `${step} (status)`, expect: [204, 404], deadline: true });
+  const res = await repo.session.request({
+    method: 'GET',
+    path: location,
+    scopes: [pushScope(repo.name)],
+    step: `${step} (status)`,
+    expect: [204, 404],
+    deadline: true,
+  });
   await discard(res, repo.session.timeoutMs);
   if (res.status === 404) throw new UploadLost(`the registry forgot the upload`);
   return { offset: parseRangeEnd(res.headers.range) ?? 0, location: res.headers.location ? new URL(res.headers.location, res.url).toString() : location };
@@ -319,7 +355,11 @@ async function sendChunked(repo: Repository, src: UploadSource, location: string
         const res = await repo.session.request({
           method: 'PATCH',
           path: location,
-          headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + buf.length - 1}`, 'content-length': String(buf.length) },
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-range': `${offset}-${offset + buf.length - 1}`,
+            'content-length': String(buf.length),
+          },
           body: () => Readable.from([buf]).pipe(counter(tally)),
           scopes: [pushScope(repo.name)],
           step,

@@ -176,7 +176,10 @@ function authFiles(opts: CredentialOptions, env: NodeJS.ProcessEnv, home: string
 }
 
 function githubTokenHosts(env: NodeJS.ProcessEnv): Set<string> {
-  const extra = (env.STRATA_GITHUB_TOKEN_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const extra = (env.STRATA_GITHUB_TOKEN_HOSTS ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
   return new Set([...GITHUB_TOKEN_HOSTS, ...extra]);
 }
 
@@ -358,7 +361,10 @@ function isNotFound(run: HelperRun): boolean {
  */
 function safeHelperMessage(run: HelperRun, secrets: string[]): string {
   for (const text of [run.stderr, run.stdout]) {
-    const line = text.split('\n').map((l) => l.trim()).find(Boolean);
+    const line = text
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean);
     if (!line) continue;
     if (/^[{[]/.test(line) || /"?secret"?\s*:/i.test(line)) return '';
     return redact(line.length > 200 ? `${line.slice(0, 200)}…` : line, secrets);

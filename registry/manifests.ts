@@ -23,7 +23,6 @@ export interface FetchedManifest {
   manifest?: OciManifest;
 }
 
-
 /** A manifest or index body, whole: at most 4 MiB, within the request's deadline. */
 export function readManifestBody(res: RegistryResponse, step: string): Promise<Buffer> {
   return readBounded(res, step, MAX_MANIFEST_BYTES, 'the manifest', `registry ${new URL(res.url).host}`);

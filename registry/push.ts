@@ -76,7 +76,14 @@ export function limiter(concurrency: number): <T>(fn: () => Promise<T>) => Promi
 }
 
 /** Writes `bytes` under its digest, then under each tag (skipping tags that already point at it). */
-export async function putManifestAndTags(repo: Repository, bytes: Buffer, mediaType: string, digest: Digest, tags: string[], progress: Progress): Promise<void> {
+export async function putManifestAndTags(
+  repo: Repository,
+  bytes: Buffer,
+  mediaType: string,
+  digest: Digest,
+  tags: string[],
+  progress: Progress,
+): Promise<void> {
   if ((await headManifest(repo, digest, true)) !== digest) {
     await putManifest(repo, digest, bytes, mediaType);
     progress.emit({ type: 'manifest', ref: `${repo.session.registry}/${repo.name}@${digest}`, digest });

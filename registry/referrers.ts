@@ -30,10 +30,24 @@ async function fallbackIndex(repo: Repository, subject: Digest, push = false): P
  */
 export async function listReferrers(repo: Repository, subject: Digest, artifactType?: string): Promise<{ manifests: Descriptor[]; api: boolean }> {
   const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-  const res = await repo.session.request({ method: 'GET', path: `/v2/${repo.name}/referrers/${subject}${q}`, headers: { accept: MediaType.ociIndex }, scopes: [pullScope(repo.name)], step: `read of the referrers of ${shortDigest(subject)} in ${repo.name}`, expect: [200, 404], deadline: true });
+  const res = await repo.session.request({
+    method: 'GET',
+    path: `/v2/${repo.name}/referrers/${subject}${q}`,
+    headers: { accept: MediaType.ociIndex },
+    scopes: [pullScope(repo.name)],
+    step: `read of the referrers of ${shortDigest(subject)} in ${repo.name}`,
+    expect: [200, 404],
+    deadline: true,
+  });
   const api = res.status === 200 && (res.headers['content-type'] ?? '').startsWith(MediaType.ociIndex);
   let index: OciIndex | undefined;
-  if (api) index = parseOci(imageIndex, await readManifestBody(res, `read of the referrers of ${shortDigest(subject)} in ${repo.name}`), `referrers of ${subject} from ${repo.session.registry}/${repo.name}`, 'registry');
+  if (api)
+    index = parseOci(
+      imageIndex,
+      await readManifestBody(res, `read of the referrers of ${shortDigest(subject)} in ${repo.name}`),
+      `referrers of ${subject} from ${repo.session.registry}/${repo.name}`,
+      'registry',
+    );
   else {
     await discard(res, repo.session.timeoutMs);
     index = await fallbackIndex(repo, subject);
@@ -47,7 +61,11 @@ export async function listReferrers(repo: Repository, subject: Digest, artifactT
  * must be there already) and makes it findable: by the registry when it has the
  * referrers API, else by adding it to the fallback tag's index.
  */
-export async function attachReferrer(repo: Repository, manifest: { bytes: Buffer; mediaType: string; artifactType?: string; annotations?: Record<string, string> }, subject: Digest): Promise<{ digest: Digest; via: 'api' | 'tag' }> {
+export async function attachReferrer(
+  repo: Repository,
+  manifest: { bytes: Buffer; mediaType: string; artifactType?: string; annotations?: Record<string, string> },
+  subject: Digest,
+): Promise<{ digest: Digest; via: 'api' | 'tag' }> {
   const put = await putManifest(repo, sha256(manifest.bytes), manifest.bytes, manifest.mediaType);
   if (put.subject) return { digest: put.digest, via: 'api' };
   const index: OciIndex = (await fallbackIndex(repo, subject, true)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };

@@ -23,7 +23,17 @@ import type { Progress } from '../base/events.js';
 import { Authenticator } from './auth.js';
 import { Deadline, discard, type RequestBody, type RegistryResponse } from './http.js';
 import type { CredentialOptions } from './credentials.js';
-import { backoffDelay, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY, errorReason, isRetryableError, parseRetryAfter, RETRY_STATUSES, sleep, type RetryPolicy } from './retry.js';
+import {
+  backoffDelay,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_RETRY,
+  errorReason,
+  isRetryableError,
+  parseRetryAfter,
+  RETRY_STATUSES,
+  sleep,
+  type RetryPolicy,
+} from './retry.js';
 /** An error body is read this far at most: its first error's code and message are all that is used. */
 const MAX_ERROR_BYTES = 64 * 1024;
 
@@ -65,7 +75,13 @@ function hostPort(u: URL): string {
 }
 
 const dispatcher = new EnvHttpProxyAgent({ keepAliveTimeout: 10_000, connections: 32, headersTimeout: 300_000, bodyTimeout: 300_000 });
-const insecureDispatcher = new EnvHttpProxyAgent({ keepAliveTimeout: 10_000, connections: 32, headersTimeout: 300_000, bodyTimeout: 300_000, connect: { rejectUnauthorized: false } });
+const insecureDispatcher = new EnvHttpProxyAgent({
+  keepAliveTimeout: 10_000,
+  connections: 32,
+  headersTimeout: 300_000,
+  bodyTimeout: 300_000,
+  connect: { rejectUnauthorized: false },
+});
 
 export function isLoopback(registry: string): boolean {
   const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
@@ -161,7 +177,12 @@ export class RegistrySession {
     readonly opts: SessionOptions,
   ) {
     // The token service gets the registry's credentials: once its URL passes the origin rule.
-    this.auth = new Authenticator(registry, opts.credentials ?? {}, (url, init) => this.raw(this.checkTarget(url, 'a token realm', `request for a token of registry ${registry}`), init), this.timeoutMs);
+    this.auth = new Authenticator(
+      registry,
+      opts.credentials ?? {},
+      (url, init) => this.raw(this.checkTarget(url, 'a token realm', `request for a token of registry ${registry}`), init),
+      this.timeoutMs,
+    );
   }
 
   get timeoutMs(): number {
@@ -185,7 +206,14 @@ export class RegistrySession {
   async raw(url: string, init: { method: string; headers?: Record<string, string>; body?: RequestBody; signal?: AbortSignal }): Promise<RegistryResponse> {
     // undici closes the connection after a HEAD unless told not to (a server might send a body anyway); registries do not, and a
     // no-op push is a hundred HEADs.
-    const r = await undiciRequest(url, { method: init.method as Dispatcher.HttpMethod, headers: { 'user-agent': 'strata', ...init.headers }, body: init.body, dispatcher: this.dispatcher, ...(init.signal ? { signal: init.signal } : {}), ...(init.method === 'HEAD' ? { reset: false } : {}) });
+    const r = await undiciRequest(url, {
+      method: init.method as Dispatcher.HttpMethod,
+      headers: { 'user-agent': 'strata', ...init.headers },
+      body: init.body,
+      dispatcher: this.dispatcher,
+      ...(init.signal ? { signal: init.signal } : {}),
+      ...(init.method === 'HEAD' ? { reset: false } : {}),
+    });
     return { status: r.statusCode, headers: flatHeaders(r.headers), body: r.body, url };
   }
 
@@ -221,7 +249,11 @@ export class RegistrySession {
           }
         }
       }
-      throw new StrataError('registry', `cannot reach registry ${this.registry}: ${errorReason(lastError)}${plainAllowed ? '' : ' (plain HTTP is used only for loopback registries or with --insecure)'}`, { cause: lastError });
+      throw new StrataError(
+        'registry',
+        `cannot reach registry ${this.registry}: ${errorReason(lastError)}${plainAllowed ? '' : ' (plain HTTP is used only for loopback registries or with --insecure)'}`,
+        { cause: lastError },
+      );
     })();
     try {
       return await this.basePending;
@@ -262,9 +294,10 @@ export class RegistrySession {
    */
   checkTarget(url: string, what: string, step: string): string {
     const u = new URL(url);
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new StrataError('registry', `${step} failed: registry ${this.registry} sent ${what} that is not HTTP(S) (${u.protocol})`);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:')
+      throw new StrataError('registry', `${step} failed: registry ${this.registry} sent ${what} that is not HTTP(S) (${u.protocol})`);
     if (this.baseUrl().protocol === 'https:' && u.protocol === 'http:' && !this.isRegistry(u)) {
-      const why = this.opts.insecure ? '--insecure allows plain HTTP only on the registry\'s own host and port' : 'the registry is reached over HTTPS';
+      const why = this.opts.insecure ? "--insecure allows plain HTTP only on the registry's own host and port" : 'the registry is reached over HTTPS';
       throw new StrataError('registry', `${step} failed: registry ${this.registry} sent ${what} on plain HTTP (${u.origin}), refused: ${why}`);
     }
     return url;
@@ -289,7 +322,11 @@ export class RegistrySession {
         if (deadline?.expired) throw deadline.error(r.step);
         if (e instanceof StrataError) throw e;
         if (!isRetryableError(e) || attempt >= attempts) {
-          throw new StrataError('registry', `${r.step} failed: registry ${this.registry} ${isRetryableError(e) ? 'kept dropping the connection' : 'is unreachable'} (${errorReason(e)})`, { cause: e });
+          throw new StrataError(
+            'registry',
+            `${r.step} failed: registry ${this.registry} ${isRetryableError(e) ? 'kept dropping the connection' : 'is unreachable'} (${errorReason(e)})`,
+            { cause: e },
+          );
         }
         const delayMs = backoffDelay(policy, attempt);
         this.opts.progress?.emit({ type: 'retry', step: r.step, attempt, reason: errorReason(e), delayMs });
@@ -318,7 +355,11 @@ export class RegistrySession {
       const who = own ? `registry ${this.registry}` : `${new URL(res.url).origin} (where registry ${this.registry} sent the request, without credentials)`;
       const at = { url: res.url, specCode };
       if (res.status === 401 || res.status === 403) {
-        throw new RegistryHttpError(res.status, `${r.step} failed: ${who} ${res.status === 401 ? 'refused' : 'denied'} access${own ? this.auth.describeCredential() : ''}${detail ? ` (${detail})` : ''}`, at);
+        throw new RegistryHttpError(
+          res.status,
+          `${r.step} failed: ${who} ${res.status === 401 ? 'refused' : 'denied'} access${own ? this.auth.describeCredential() : ''}${detail ? ` (${detail})` : ''}`,
+          at,
+        );
       }
       throw new RegistryHttpError(res.status, `${r.step} failed: ${who} answered ${res.status}${detail ? ` (${detail})` : ''}`, at);
     }
@@ -335,7 +376,12 @@ export class RegistrySession {
       const target = new URL(this.checkTarget(current, hop === 0 ? 'a Location' : 'a redirect', r.step));
       const authorization = this.isRegistry(target) ? await this.auth.authorization(r.scopes) : undefined;
       const headers = { ...r.headers, ...(authorization ? { authorization } : {}) };
-      const res = await this.raw(current, { method: r.method, headers, body: hop === 0 ? r.body?.() : undefined, ...(deadline ? { signal: deadline.signal } : {}) });
+      const res = await this.raw(current, {
+        method: r.method,
+        headers,
+        body: hop === 0 ? r.body?.() : undefined,
+        ...(deadline ? { signal: deadline.signal } : {}),
+      });
       const location = res.headers.location;
       if ((r.method === 'GET' || r.method === 'HEAD') && [301, 302, 303, 307, 308].includes(res.status) && location) {
         await discard(res, this.timeoutMs, deadline);

@@ -14,7 +14,11 @@ const HEADERS = ['ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY
 const MAX_N = 2 ** 20;
 
 const envelope = z.object({
-  kdf: z.object({ name: z.literal('scrypt'), params: z.object({ N: z.number().int().min(2).max(MAX_N), r: z.number().int().min(1).max(32), p: z.number().int().min(1).max(16) }), salt: z.string() }),
+  kdf: z.object({
+    name: z.literal('scrypt'),
+    params: z.object({ N: z.number().int().min(2).max(MAX_N), r: z.number().int().min(1).max(32), p: z.number().int().min(1).max(16) }),
+    salt: z.string(),
+  }),
   cipher: z.object({ name: z.literal('nacl/secretbox'), nonce: z.string() }),
   ciphertext: z.string(),
 });

@@ -21,7 +21,9 @@ export function generateKeyFiles(prefix: string): KeyFiles {
       writeFileSync(path, text, { mode, flag: 'wx' });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new StrataError('output', code === 'EEXIST' ? `${path} exists; keygen does not overwrite keys` : `cannot write ${path}: ${(e as Error).message}`, { cause: e });
+      throw new StrataError('output', code === 'EEXIST' ? `${path} exists; keygen does not overwrite keys` : `cannot write ${path}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   };
   write(files.privateKey, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
@@ -52,10 +54,12 @@ function requireP256(key: KeyObject, path: string): KeyObject {
 export function loadPrivateKey(path: string, password: string | undefined = process.env.COSIGN_PASSWORD): KeyObject {
   const text = readKeyFile(path);
   if (isCosignEncrypted(text)) {
-    if (password === undefined) throw new StrataError('usage', `${path} is a cosign encrypted key: set COSIGN_PASSWORD (empty for none), or run on a terminal to be asked`);
+    if (password === undefined)
+      throw new StrataError('usage', `${path} is a cosign encrypted key: set COSIGN_PASSWORD (empty for none), or run on a terminal to be asked`);
     return requireP256(decryptCosignKey(text, password, path), path);
   }
-  if (text.includes('ENCRYPTED')) throw new StrataError('usage', `${path} is encrypted; Strata reads unencrypted PKCS#8 PEM keys (strata keygen writes one) and cosign's encrypted keys`);
+  if (text.includes('ENCRYPTED'))
+    throw new StrataError('usage', `${path} is encrypted; Strata reads unencrypted PKCS#8 PEM keys (strata keygen writes one) and cosign's encrypted keys`);
   try {
     return requireP256(createPrivateKey(text), path);
   } catch (e) {
@@ -78,5 +82,7 @@ export function loadPublicKey(path: string): KeyObject {
 
 /** The bundle's key hint: base64 of the SHA-256 of the SPKI DER, as sigstore-go names keys. */
 export function keyHint(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
 }

@@ -31,7 +31,12 @@ export function legacyAnnotations(bundle: Bundle): Record<string, string> {
   if (entry?.inclusionPromise && entry.logId) {
     const rekor: CosignRekorBundle = {
       SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp.toString('base64'),
-      Payload: { body: entry.canonicalizedBody.toString('base64'), integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: entry.logId.keyId.toString('hex') },
+      Payload: {
+        body: entry.canonicalizedBody.toString('base64'),
+        integratedTime: Number(entry.integratedTime),
+        logIndex: Number(entry.logIndex),
+        logID: entry.logId.keyId.toString('hex'),
+      },
     };
     out[LegacyAnnotation.bundle] = JSON.stringify(rekor);
   }

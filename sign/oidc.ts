@@ -15,7 +15,8 @@ function checkShape(token: string, from: string): string {
   } catch {
     claims = undefined;
   }
-  if (typeof claims?.sub !== 'string' && typeof claims?.email !== 'string') throw new StrataError('usage', `the OIDC token from ${from} is not a JWT with a subject`);
+  if (typeof claims?.sub !== 'string' && typeof claims?.email !== 'string')
+    throw new StrataError('usage', `the OIDC token from ${from} is not a JWT with a subject`);
   // Fulcio refuses an expired token; saying so here names the cause (CI tokens live minutes).
   if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) {
     throw new StrataError('usage', `the OIDC token from ${from} expired at ${new Date(claims.exp * 1000).toISOString()}; get a fresh one`);
@@ -33,7 +34,8 @@ async function githubActionsToken(url: string, bearer: string): Promise<string> 
     throw new StrataError('sigstore', `cannot reach GitHub Actions' token service: ${(e as Error).message}`, { cause: e });
   }
   const body = await res.body.text();
-  if (res.statusCode !== 200) throw new StrataError('sigstore', `GitHub Actions gave no OIDC token (HTTP ${res.statusCode}); the job needs 'permissions: id-token: write'`);
+  if (res.statusCode !== 200)
+    throw new StrataError('sigstore', `GitHub Actions gave no OIDC token (HTTP ${res.statusCode}); the job needs 'permissions: id-token: write'`);
   const value = (JSON.parse(body) as { value?: unknown }).value;
   if (typeof value !== 'string') throw new StrataError('sigstore', "GitHub Actions' token service answered without a token");
   return value;
@@ -44,5 +46,8 @@ export async function identityToken(env: NodeJS.ProcessEnv): Promise<string> {
   if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
     return checkShape(await githubActionsToken(env.ACTIONS_ID_TOKEN_REQUEST_URL, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN), 'GitHub Actions');
   }
-  throw new StrataError('usage', "keyless signing needs an OIDC token: set SIGSTORE_ID_TOKEN, or run in GitHub Actions with 'permissions: id-token: write'; or sign with --key");
+  throw new StrataError(
+    'usage',
+    "keyless signing needs an OIDC token: set SIGSTORE_ID_TOKEN, or run in GitHub Actions with 'permissions: id-token: write'; or sign with --key",
+  );
 }

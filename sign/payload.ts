@@ -51,7 +51,13 @@ function parse(bytes: Buffer, what: string): unknown {
 /** The statement in a DSSE payload; any in-toto statement version (v0.1 and v1 look alike here). */
 export function parseStatement(bytes: Buffer): InTotoStatement {
   const s = parse(bytes, 'in-toto statement') as Partial<InTotoStatement> | null;
-  if (!s || typeof s._type !== 'string' || !s._type.startsWith('https://in-toto.io/Statement/') || !Array.isArray(s.subject) || typeof s.predicateType !== 'string') {
+  if (
+    !s ||
+    typeof s._type !== 'string' ||
+    !s._type.startsWith('https://in-toto.io/Statement/') ||
+    !Array.isArray(s.subject) ||
+    typeof s.predicateType !== 'string'
+  ) {
     throw new PayloadError('the DSSE payload is not an in-toto statement');
   }
   return s as InTotoStatement;

@@ -35,7 +35,11 @@ export async function storeBundle(repo: Repository, subject: Descriptor, bundleJ
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
     annotations,
   };
-  return attachReferrer(repo, { bytes: Buffer.from(canonicalJson(manifest)), mediaType: MediaType.ociManifest, artifactType: BUNDLE_V03, annotations }, subject.digest);
+  return attachReferrer(
+    repo,
+    { bytes: Buffer.from(canonicalJson(manifest)), mediaType: MediaType.ociManifest, artifactType: BUNDLE_V03, annotations },
+    subject.digest,
+  );
 }
 
 /** One signature of the legacy form: the payload blob and the annotations of its layer. */
@@ -60,7 +64,16 @@ export async function storeLegacy(repo: Repository, subject: Digest, sig: Legacy
   if (!layers.some(same)) layers.push({ mediaType: SIMPLE_SIGNING, ...blob, annotations: sig.annotations });
   const config = await putBlob(
     repo,
-    Buffer.from(canonicalJson({ architecture: '', config: {}, created: '0001-01-01T00:00:00Z', history: layers.map(() => ({ created: '0001-01-01T00:00:00Z' })), os: '', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } })),
+    Buffer.from(
+      canonicalJson({
+        architecture: '',
+        config: {},
+        created: '0001-01-01T00:00:00Z',
+        history: layers.map(() => ({ created: '0001-01-01T00:00:00Z' })),
+        os: '',
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      }),
+    ),
   );
   const manifest: ImageManifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, ...config }, layers };
   const put = await putManifest(repo, tag, Buffer.from(canonicalJson(manifest)), MediaType.ociManifest);

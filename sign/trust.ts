@@ -8,8 +8,7 @@ import { toTrustMaterial, Verifier } from '@sigstore/verify';
 import { StrataError } from '../base/errors.js';
 
 export type VerifyPolicy =
-  | { kind: 'key'; key: KeyObject; trustedRoot?: TrustedRoot }
-  | { kind: 'keyless'; identity: string; issuer: string; trustedRoot: TrustedRoot };
+  { kind: 'key'; key: KeyObject; trustedRoot?: TrustedRoot } | { kind: 'keyless'; identity: string; issuer: string; trustedRoot: TrustedRoot };
 
 export function loadTrustedRoot(path: string): TrustedRoot {
   let json: unknown;
@@ -29,7 +28,13 @@ export function loadTrustedRoot(path: string): TrustedRoot {
   }
 }
 
-const NO_ROOT: TrustedRoot = { mediaType: 'application/vnd.dev.sigstore.trustedroot.v0.2+json', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] };
+const NO_ROOT: TrustedRoot = {
+  mediaType: 'application/vnd.dev.sigstore.trustedroot.v0.2+json',
+  tlogs: [],
+  certificateAuthorities: [],
+  ctlogs: [],
+  timestampAuthorities: [],
+};
 
 /**
  * With a key, the key is the only trust: whatever key hint the bundle names, it

@@ -47,7 +47,10 @@ export async function trustedRootViaTuf(source: TufSource = {}): Promise<Trusted
   const { getTrustedRoot, DEFAULT_MIRROR_URL } = await import('@sigstore/tuf');
   const mirrorURL = (source.mirrorURL ?? DEFAULT_MIRROR_URL).replace(/\/+$/, '');
   if (mirrorURL !== DEFAULT_MIRROR_URL && !source.rootPath) {
-    throw new StrataError('usage', `--tuf-mirror ${mirrorURL} needs --tuf-root FILE: the initial root.json its operators publish (only Sigstore's public-good root ships with Strata)`);
+    throw new StrataError(
+      'usage',
+      `--tuf-mirror ${mirrorURL} needs --tuf-root FILE: the initial root.json its operators publish (only Sigstore's public-good root ships with Strata)`,
+    );
   }
   const cachePath = source.cacheDir ?? defaultTufCacheDir();
   const options = { mirrorURL, cachePath, ...(source.rootPath ? { rootPath: source.rootPath } : {}), retry: { retries: 1 }, timeout: 10_000 };
@@ -60,7 +63,11 @@ export async function trustedRootViaTuf(source: TufSource = {}): Promise<Trusted
     } catch {
       const expires = cachedExpiry(cachePath, mirrorURL);
       if (expires && Date.parse(expires) <= Date.now()) {
-        throw new StrataError('sigstore', `the cached TUF metadata of ${mirrorURL} expired at ${expires}, and the mirror gave no fresh metadata: ${causeOf(online)}`, { cause: online });
+        throw new StrataError(
+          'sigstore',
+          `the cached TUF metadata of ${mirrorURL} expired at ${expires}, and the mirror gave no fresh metadata: ${causeOf(online)}`,
+          { cause: online },
+        );
       }
       throw new StrataError('sigstore', `cannot get the Sigstore trusted root through TUF from ${mirrorURL}: ${causeOf(online)}`, { cause: online });
     }

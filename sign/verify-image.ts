@@ -47,15 +47,26 @@ function signedDigests(found: FoundSignature, bundle: Bundle): string[] {
 function verifyOne(found: FoundSignature, digest: Digest, policy: VerifyPolicy, verifier: Verifier): VerifiedSignature {
   const bundle = found.bundle!;
   const kind = keyKind(bundle);
-  if (kind !== policy.kind) throw new Error(kind === 'key' ? 'it was signed with a key, and keyless verification was asked for' : 'it was signed keyless (a Fulcio certificate), and --key was given');
+  if (kind !== policy.kind)
+    throw new Error(
+      kind === 'key' ? 'it was signed with a key, and keyless verification was asked for' : 'it was signed keyless (a Fulcio certificate), and --key was given',
+    );
   // Without a trusted root a key signature's log entries cannot be checked; cosign ignores them too.
-  const checked: Bundle = policy.kind === 'key' && !policy.trustedRoot ? { ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [] } } : bundle;
-  const signer = verifier.verify(toSignedEntity(checked, found.artifact), policy.kind === 'keyless' ? { subjectAlternativeName: policy.identity, extensions: { issuer: policy.issuer } } : undefined);
+  const checked: Bundle =
+    policy.kind === 'key' && !policy.trustedRoot ? { ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [] } } : bundle;
+  const signer = verifier.verify(
+    toSignedEntity(checked, found.artifact),
+    policy.kind === 'keyless' ? { subjectAlternativeName: policy.identity, extensions: { issuer: policy.issuer } } : undefined,
+  );
   const named = signedDigests(found, bundle);
   if (!named.includes(digest)) throw new Error(`it signs ${named.join(', ') || 'no digest'}, and the registry serves ${digest}`);
   if (policy.kind === 'key') return { where: found.where, signer: 'key' };
   const logIndex = checked.verificationMaterial.tlogEntries[0]?.logIndex;
-  return { where: found.where, signer: `identity ${signer.identity?.subjectAlternativeName}, issuer ${signer.identity?.extensions?.issuer}`, ...(logIndex ? { logIndex } : {}) };
+  return {
+    where: found.where,
+    signer: `identity ${signer.identity?.subjectAlternativeName}, issuer ${signer.identity?.extensions?.issuer}`,
+    ...(logIndex ? { logIndex } : {}),
+  };
 }
 
 export async function verifyImage(repo: Repository, reference: string, policy: VerifyPolicy): Promise<Verification> {

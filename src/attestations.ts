@@ -30,7 +30,9 @@ import type { Digest } from '../base/digest.js';
 
 export interface AttestationOptions {
   /** How the image is made, as for strata digest (whose defaults apply): the subject digest follows from these. */
-  build?: Partial<Pick<BuildRequest, 'system' | 'tag' | 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'compression' | 'format' | 'sourceDateEpoch'>>;
+  build?: Partial<
+    Pick<BuildRequest, 'system' | 'tag' | 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'compression' | 'format' | 'sourceDateEpoch'>
+  >;
   /** The subject's digest when it is known already (an image pushed with other flags); the closure still comes from the build. */
   imageDigest?: Digest;
   /** The subject's name; default: the image's name. */
@@ -59,7 +61,15 @@ async function gatherFacts(installable: string, opts: AttestationOptions): Promi
   // The lock file is read before the build, which would write a missing one the same way.
   const storePath = await asStorePath(installable);
   const [flake, nix] = await Promise.all([storePath ? undefined : flakeMetadata(flakeRefOf(installable)), nixVersion()]);
-  const req: BuildRequest = { overrides: {}, maxLayers: defaults.maxLayers, strategy: defaults.layering, format: defaults.format, sourceDateEpoch: 0, ...opts.build, installable };
+  const req: BuildRequest = {
+    overrides: {},
+    maxLayers: defaults.maxLayers,
+    strategy: defaults.layering,
+    format: defaults.format,
+    sourceDateEpoch: 0,
+    ...opts.build,
+    installable,
+  };
   const seen: { image?: PreparedImage } = {};
   const result = await build({ ...req, onPrepared: (image) => (seen.image = image) });
   const image = seen.image!;
@@ -76,4 +86,3 @@ async function gatherFacts(installable: string, opts: AttestationOptions): Promi
     builder: builderFromEnv(opts.env ?? process.env),
   };
 }
-

@@ -51,7 +51,10 @@ export async function resolveBase(reference: string, platform: Platform, reg: Re
   }
   const theirs: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   if (!platformMatches(theirs, platform)) {
-    throw fail('platform', `it is a ${formatPlatform(theirs)} image and this one is for ${formatPlatform(platform)}; name the base's ${formatPlatform(platform)} image, or build with --platform ${formatPlatform(theirs)}`);
+    throw fail(
+      'platform',
+      `it is a ${formatPlatform(theirs)} image and this one is for ${formatPlatform(platform)}; name the base's ${formatPlatform(platform)} image, or build with --platform ${formatPlatform(theirs)}`,
+    );
   }
   const layerBlobs = img.kind === 'image' ? img.layers : [];
   const diffIDs = config.rootfs?.diff_ids ?? [];
@@ -71,7 +74,10 @@ export function baseLayerMediaType(mediaType: string, format: ManifestFormat): s
   const kind = layerCompression(mediaType);
   if (!kind) throw new StrataError('unsupported', `the base image has a layer of type ${mediaType}; Strata carries tar, tar+gzip and tar+zstd layers`);
   if (kind === 'zstd' && format === 'docker') {
-    throw new StrataError('usage', 'the base image has zstd layers, which Docker manifests and docker-archive cannot name; write an OCI image (--format oci, oci: or oci-archive:)');
+    throw new StrataError(
+      'usage',
+      'the base image has zstd layers, which Docker manifests and docker-archive cannot name; write an OCI image (--format oci, oci: or oci-archive:)',
+    );
   }
   return layerMediaType(format, kind);
 }

@@ -23,7 +23,10 @@ import { jsonLogger, type Logger } from '../registry/server/log.js';
 import { planNixImage } from './build.js';
 import type { ManifestFormat } from '../image/assemble.js';
 
-export type BridgeBuildOptions = Pick<BuildRequest, 'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'compression' | 'system'> & {
+export type BridgeBuildOptions = Pick<
+  BuildRequest,
+  'overrides' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'compression' | 'system'
+> & {
   /** How long a manifest request waits for a build before it is told to come back (the build goes on). */
   buildWaitMs?: number;
   /** How long a failed build is remembered (answered at once, not built again); doubles on each failure in a row, up to MAX_BACKOFF_MS. */
@@ -74,7 +77,11 @@ export class NixBridge implements Bridge {
     private readonly registry: () => RegistryOptions,
   ) {
     this.log = options.log ?? jsonLogger();
-    this.made = new MadeLayers({ maxBytes: options.layerCacheBytes ?? defaults.serve.layerCacheBytes, jobs: options.layerJobs ?? defaults.serve.layerJobs, log: this.log });
+    this.made = new MadeLayers({
+      maxBytes: options.layerCacheBytes ?? defaults.serve.layerCacheBytes,
+      jobs: options.layerJobs ?? defaults.serve.layerJobs,
+      log: this.log,
+    });
   }
 
   handles(name: string): boolean {
@@ -101,12 +108,23 @@ export class NixBridge implements Bridge {
     const start = new Date();
     const logBuild = (outcome: string, more: Record<string, unknown>) => {
       const end = new Date();
-      this.log({ event: 'build', name, format, installable, outcome, start: start.toISOString(), end: end.toISOString(), durationMs: end.getTime() - start.getTime(), ...more });
+      this.log({
+        event: 'build',
+        name,
+        format,
+        installable,
+        outcome,
+        start: start.toISOString(),
+        end: end.toISOString(),
+        durationMs: end.getTime() - start.getTime(),
+        ...more,
+      });
     };
     let roots: GcRoots | undefined;
     try {
       const compression = this.options.compression ?? defaults.compression;
-      if (format === 'docker' && compression === 'zstd') throw new BridgeError(404, 'MANIFEST_UNKNOWN', 'this image has zstd layers, which Docker manifests cannot name; accept OCI manifests');
+      if (format === 'docker' && compression === 'zstd')
+        throw new BridgeError(404, 'MANIFEST_UNKNOWN', 'this image has zstd layers, which Docker manifests cannot name; accept OCI manifests');
       const planned = await planNixImage({ ...this.options, installable, compression, format }, this.registry);
       roots = planned.roots;
       const { prepared, nix, image } = planned;
@@ -114,19 +132,23 @@ export class NixBridge implements Bridge {
       const baseLayers = o.base?.layers ?? [];
       const storePaths = new Map<string, string[]>();
       // The base's layers come from where the base is; Strata's own are made (again) from the store, kept for range requests.
-      const served = writtenImage(image, (d, i): Blob => {
-        if (i < baseLayers.length) return { descriptor: d, open: (range) => baseLayers[i]!.source.open(range) };
-        const p = nix.layers[i - baseLayers.length]!;
-        storePaths.set(d.digest, p.storePaths);
-        const layer = { digest: d.digest, size: d.size, image: name, make: (skip: number) => nix.make(p, skip).stream };
-        return {
-          descriptor: d,
-          open: (range) => {
-            const { start, length } = rangeOf(range, d.size);
-            return this.made.open(layer, start, start + length - 1);
-          },
-        };
-      }, name);
+      const served = writtenImage(
+        image,
+        (d, i): Blob => {
+          if (i < baseLayers.length) return { descriptor: d, open: (range) => baseLayers[i]!.source.open(range) };
+          const p = nix.layers[i - baseLayers.length]!;
+          storePaths.set(d.digest, p.storePaths);
+          const layer = { digest: d.digest, size: d.size, image: name, make: (skip: number) => nix.make(p, skip).stream };
+          return {
+            descriptor: d,
+            open: (range) => {
+              const { start, length } = rangeOf(range, d.size);
+              return this.made.open(layer, start, start + length - 1);
+            },
+          };
+        },
+        name,
+      );
       this.failures.delete(name);
       logBuild('built', { digest: image.manifest.descriptor.digest });
       return { manifest: served.manifest, tag: prepared.tag, image: served, storePaths, roots: planned.roots };
@@ -136,7 +158,10 @@ export class NixBridge implements Bridge {
       // The whole error for the operator; for the client, that it failed and when to come back,
       // nothing of the installable, the store or this machine's paths.
       logBuild('failed', { error: errorWithCauses(e) });
-      const backoffMs = Math.min(this.failures.has(name) ? this.failures.get(name)!.backoffMs * 2 : (this.options.buildBackoffMs ?? defaults.serve.buildBackoffMs), MAX_BACKOFF_MS);
+      const backoffMs = Math.min(
+        this.failures.has(name) ? this.failures.get(name)!.backoffMs * 2 : (this.options.buildBackoffMs ?? defaults.serve.buildBackoffMs),
+        MAX_BACKOFF_MS,
+      );
       const failure = { until: Date.now() + backoffMs, backoffMs };
       this.failures.set(name, failure);
       throw unavailable(name, failure.until);
@@ -168,7 +193,10 @@ export class NixBridge implements Bridge {
     const wait = this.options.buildWaitMs ?? defaults.serve.buildWaitMs;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BridgeError(503, 'TOOMANYREQUESTS', `${name} is still being built; try again shortly`, { 'retry-after': '10' })), wait);
+      timer = setTimeout(
+        () => reject(new BridgeError(503, 'TOOMANYREQUESTS', `${name} is still being built; try again shortly`, { 'retry-after': '10' })),
+        wait,
+      );
     });
     try {
       return await Promise.race([this.image(name, format), late]);
@@ -190,7 +218,12 @@ export class NixBridge implements Bridge {
         await img.roots.release();
         img = await this.image(name, f);
         b = find();
-        if (!b) throw new BridgeError(404, 'BLOB_UNKNOWN', `${digest} is no longer part of ${name}: its store paths came back with other contents; fetch the manifest again`);
+        if (!b)
+          throw new BridgeError(
+            404,
+            'BLOB_UNKNOWN',
+            `${digest} is no longer part of ${name}: its store paths came back with other contents; fetch the manifest again`,
+          );
       }
       return b;
     }
@@ -214,7 +247,8 @@ export class NixBridge implements Bridge {
 /** An error's message and its causes' (nix's own output), for the server's log. */
 function errorWithCauses(e: unknown): string {
   const parts: string[] = [];
-  for (let cur = e, i = 0; cur !== undefined && i < 4; cur = (cur as { cause?: unknown }).cause, i++) parts.push(cur instanceof Error ? cur.message : String(cur));
+  for (let cur = e, i = 0; cur !== undefined && i < 4; cur = (cur as { cause?: unknown }).cause, i++)
+    parts.push(cur instanceof Error ? cur.message : String(cur));
   return parts.join('\n');
 }
 
@@ -225,7 +259,14 @@ function unavailable(name: string, until: number): BridgeError {
 }
 
 async function allPresent(paths: string[]): Promise<boolean> {
-  const r = await Promise.all(paths.map((p) => access(p).then(() => true, () => false)));
+  const r = await Promise.all(
+    paths.map((p) =>
+      access(p).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   return r.every(Boolean);
 }
 

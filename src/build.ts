@@ -77,7 +77,6 @@ export interface BuildResult {
   pushed?: { bytes: number; blobs: { digest: Digest; size: number; action: string }[] };
 }
 
-
 function defaultRegistryOptions(): RegistryOptions {
   const progress = createProgress('auto');
   return { session: { progress }, push: { concurrency: defaults.concurrency, progress } };
@@ -98,7 +97,15 @@ export interface PreparedImage {
 export async function prepareImage(
   req: Pick<BuildRequest, 'installable' | 'overrides' | 'tag' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch'>,
   roots: GcRoots,
-  o: { system: string; host: string; platform: Platform; compression: Compression; format: ManifestFormat; reg: () => RegistryOptions; referenceTag?: string | undefined },
+  o: {
+    system: string;
+    host: string;
+    platform: Platform;
+    compression: Compression;
+    format: ManifestFormat;
+    reg: () => RegistryOptions;
+    referenceTag?: string | undefined;
+  },
 ): Promise<PreparedImage> {
   const realised = await realise(req.installable, roots, { system: o.system, host: o.host });
   const description: ImageDescription = applyOverrides(await describe(realised), req.overrides);
@@ -125,13 +132,19 @@ export async function prepareImage(
 export async function build(req: BuildRequest): Promise<BuildResult> {
   const source = parseSource(req.installable);
   if (source.transport !== 'nix') {
-    throw new StrataError('unsupported', `'${req.installable}' is an image, not a Nix installable; build and digest take a flake reference, a store path or a result link (to copy an image, use 'strata copy')`);
+    throw new StrataError(
+      'unsupported',
+      `'${req.installable}' is an image, not a Nix installable; build and digest take a flake reference, a store path or a result link (to copy an image, use 'strata copy')`,
+    );
   }
   const out = req.output ?? { transport: 'oci' as const, path: '' };
   const digestOnly = req.output === undefined;
-  if (out.transport === 'nix') throw new StrataError('reference', `'${out.installable}' is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE`);
-  if (out.transport === 'docker' && out.ref.digest) throw new StrataError('reference', `cannot push to a digest (${out.ref.digest}) not yet made; name a tag, none for latest, or push with --by-digest`);
-  if (req.byDigest && (out.transport !== 'docker' || out.ref.tag || req.tag || req.extraTags?.length)) throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
+  if (out.transport === 'nix')
+    throw new StrataError('reference', `'${out.installable}' is not an output: use oci:DIR, oci-archive:FILE or docker-archive:FILE`);
+  if (out.transport === 'docker' && out.ref.digest)
+    throw new StrataError('reference', `cannot push to a digest (${out.ref.digest}) not yet made; name a tag, none for latest, or push with --by-digest`);
+  if (req.byDigest && (out.transport !== 'docker' || out.ref.tag || req.tag || req.extraTags?.length))
+    throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
   const dockerArchive = out.transport === 'docker-archive';
   if (dockerArchive && req.compression && req.compression !== 'none') {
     throw new StrataError('usage', 'docker-archive holds uncompressed layers; drop --compression');
@@ -183,7 +196,13 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         });
         // Held tags are still the image to reuse layers from, as a written tag is.
         if (req.holdTags && tags[0]) reuseFrom.push({ repo, reference: tags[0] });
-        const { image, summary: pushed } = await pushNixImage({ image: await NixImage.plan(writeOptions, (text) => push.progress.emit({ type: 'warning', text })), repo, tags: req.holdTags ? [] : tags, reuseFrom, push });
+        const { image, summary: pushed } = await pushNixImage({
+          image: await NixImage.plan(writeOptions, (text) => push.progress.emit({ type: 'warning', text })),
+          repo,
+          tags: req.holdTags ? [] : tags,
+          reuseFrom,
+          push,
+        });
         req.onWritten?.(image);
         return { ...summary(image, image.manifest.descriptor.digest, formatReference(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
       }
@@ -206,9 +225,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         if (out.transport === 'oci-archive') {
           await writeOciArchive(layout.root, out.path, req.sourceDateEpoch);
         } else if (out.transport === 'docker-archive') {
-          const repoTag = out.name
-            ? shortName({ registry: out.name.registry, repository: out.name.repository, tag })
-            : `${description.name}:${tag}`;
+          const repoTag = out.name ? shortName({ registry: out.name.registry, repository: out.name.repository, tag }) : `${description.name}:${tag}`;
           // Strata's layers are uncompressed here; a base's may not be.
           const config = { digest: image.config.descriptor.digest, bytes: image.config.bytes };
           await writeDockerArchiveFrom(layout, { config, layers: image.layers, repoTags: [repoTag] }, out.path, req.sourceDateEpoch);

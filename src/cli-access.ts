@@ -29,7 +29,11 @@ export function accessFlags(cmd: Command): Command {
     .option('--password-stdin', 'read the registry password or token from stdin')
     .option('--authfile <file>', 'credentials file to use instead of the docker and containers ones')
     .option('--retries <n>', 'attempts per request on 408, 429, 5xx and dropped connections', String(defaults.retries))
-    .option('--request-timeout <seconds>', 'total time for each request for a manifest, a token or an error body, retries included (blobs have idle timeouts only)', String(defaults.requestTimeoutMs / 1000));
+    .option(
+      '--request-timeout <seconds>',
+      'total time for each request for a manifest, a token or an error body, retries included (blobs have idle timeouts only)',
+      String(defaults.requestTimeoutMs / 1000),
+    );
 }
 
 export function positiveInt(flag: string, v: string | undefined, min = 1): number | undefined {
@@ -41,12 +45,15 @@ export function positiveInt(flag: string, v: string | undefined, min = 1): numbe
 async function readStdin(): Promise<string> {
   const parts: Buffer[] = [];
   for await (const c of process.stdin) parts.push(c as Buffer);
-  return Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(parts)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** Session options from the access flags; the password is read from stdin here. */
 export async function sessionOptions(f: AccessFlags, extra: Pick<SessionOptions, 'progress'> = {}): Promise<SessionOptions> {
-  if (f.username && !f.passwordStdin) throw new StrataError('usage', '--username needs --password-stdin (a password on the command line would show in ps and shell history)');
+  if (f.username && !f.passwordStdin)
+    throw new StrataError('usage', '--username needs --password-stdin (a password on the command line would show in ps and shell history)');
   if (f.passwordStdin && !f.username) throw new StrataError('usage', '--password-stdin needs --username');
   const password = f.passwordStdin ? await readStdin() : undefined;
   return {
@@ -72,11 +79,12 @@ export function registryFlags(cmd: Command, opts: { uploads?: boolean } = {}): C
   const c = accessFlags(cmd).option('--concurrency <n>', 'blobs transferred at once', String(defaults.concurrency));
   // pull only downloads: an upload option in its help would be a promise it cannot keep.
   if (opts.uploads !== false) {
-    c.option('--chunk-size <bytes>', 'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)');
+    c.option(
+      '--chunk-size <bytes>',
+      'upload blobs over 16 MiB (all blobs, when given) in chunks of this many bytes (default 8 MiB; 0: one streamed request per blob, which a cut connection restarts)',
+    );
   }
-  return c
-    .option('-q, --quiet', 'no progress output')
-    .option('--digest-file <file>', 'also write the manifest digest to this file');
+  return c.option('-q, --quiet', 'no progress output').option('--digest-file <file>', 'also write the manifest digest to this file');
 }
 
 export async function registryOptions(f: RegistryFlags): Promise<{ reg: RegistryOptions; progress: Progress }> {
@@ -85,5 +93,11 @@ export async function registryOptions(f: RegistryFlags): Promise<{ reg: Registry
   const chunk = positiveInt('--chunk-size', f.chunkSize, 0);
   // Beside the layer cache: where each blob was pushed, so a push to another repository mounts it.
   const locations = new BlobLocations(join(defaultCacheDir(), 'locations'));
-  return { reg: { session, push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, locations, ...(chunk !== undefined ? { chunkSize: chunk } : {}) } }, progress };
+  return {
+    reg: {
+      session,
+      push: { concurrency: positiveInt('--concurrency', f.concurrency)!, progress, locations, ...(chunk !== undefined ? { chunkSize: chunk } : {}) },
+    },
+    progress,
+  };
 }

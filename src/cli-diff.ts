@@ -22,7 +22,10 @@ export function diffCommand(print: (s: string) => void, exit: (code: number) => 
     imageOptions(
       new Command('diff')
         .description('compare two images: exit 0 when identical, 1 when not (saying which field, layer, store path and file differ), 2 on error')
-        .argument('<a>', 'an image (docker://REF or REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]) or a Nix installable')
+        .argument(
+          '<a>',
+          'an image (docker://REF or REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]) or a Nix installable',
+        )
         .argument('<b>', 'the same'),
       false,
       'print the comparison as JSON instead of the report',
@@ -43,7 +46,10 @@ export function diffCommand(print: (s: string) => void, exit: (code: number) => 
           const progress = createProgress('quiet');
           const registry = { session: await sessionOptions(f, { progress }), push: { concurrency: defaults.concurrency, progress } };
           // One after the other: both may build with nix, and a failure should name one side.
-          for (const [side, ref] of [['A', a], ['B', b]] as const) {
+          for (const [side, ref] of [
+            ['A', a],
+            ['B', b],
+          ] as const) {
             try {
               opened.push(await openTarget(ref, build, registry));
             } catch (e) {

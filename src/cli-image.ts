@@ -58,10 +58,13 @@ export interface BuildFlags {
   json?: boolean;
 }
 
-
 /** The options every image-making command shares (build, digest, push, copy). */
 export function imageOptions(cmd: Command, multiTag = false, jsonHelp = 'print a JSON summary instead of the digest'): Command {
-  return (multiTag ? cmd.option('-t, --tag <tag>', "tag to write (repeatable; default: the reference's, the description's, else latest)", collect) : cmd.option('-t, --tag <tag>', "tag (over the reference's, the description's, and latest)"))
+  return (
+    multiTag
+      ? cmd.option('-t, --tag <tag>', "tag to write (repeatable; default: the reference's, the description's, else latest)", collect)
+      : cmd.option('-t, --tag <tag>', "tag (over the reference's, the description's, and latest)")
+  )
     .option('--system <system>', 'Nix system to build for (x86_64-linux, aarch64-linux)')
     .option('--platform <platform>', 'OCI platform to build for (linux/amd64, linux/arm64)')
     .option('--entrypoint <cmd>', 'entrypoint: a path, or a JSON list', argv('--entrypoint'))
@@ -72,16 +75,23 @@ export function imageOptions(cmd: Command, multiTag = false, jsonHelp = 'print a
     .option('-l, --label <KEY=VALUE>', 'config label (repeatable)', collect)
     .option('--annotation <KEY=VALUE>', 'manifest annotation (repeatable)', collect)
     .option('-p, --port <port>', 'exposed port, PORT[/tcp|udp] (repeatable)', collect)
-    .option('--from <image>', "base image whose layers go under the image's: docker://REF (docker:// optional), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (over the description's fromImage)")
+    .option(
+      '--from <image>',
+      "base image whose layers go under the image's: docker://REF (docker:// optional), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (over the description's fromImage)",
+    )
     .option('--max-layers <n>', 'at most this many layers (up to 127)', String(defaults.maxLayers))
     .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default(defaults.layering))
-    .addOption(new Option('--compression <kind>', `layer compression (default ${defaults.compression}; ${defaults.dockerArchiveCompression} for docker-archive)`).choices(COMPRESSIONS))
+    .addOption(
+      new Option(
+        '--compression <kind>',
+        `layer compression (default ${defaults.compression}; ${defaults.dockerArchiveCompression} for docker-archive)`,
+      ).choices(COMPRESSIONS),
+    )
     .addOption(new Option('--format <format>', 'manifest format').choices(MANIFEST_FORMATS).default(defaults.format))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
     .option('--no-cache', 'make every layer from the store (the cache is $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata)')
     .option('--json', jsonHelp);
 }
-
 
 export function request(installable: string, f: BuildFlags): BuildRequest {
   if (f.system && f.platform) throw new StrataError('usage', 'give --system or --platform, not both');

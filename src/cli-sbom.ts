@@ -25,7 +25,8 @@ export function sbomCommand(print: (s: string) => void): Command {
     .option('--image-digest <digest>', "the statements' subject, sha256:… (default: the digest 'strata digest' prints for the same installable)")
     .option('--source-date-epoch <seconds>', 'time for the documents and the image (default $SOURCE_DATE_EPOCH, else 0)')
     .action(async (installable: string, f: SbomFlags) => {
-      if (f.imageDigest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(f.imageDigest)) throw new StrataError('usage', `--image-digest '${f.imageDigest}' is not sha256:<64 hex digits>`);
+      if (f.imageDigest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(f.imageDigest))
+        throw new StrataError('usage', `--image-digest '${f.imageDigest}' is not sha256:<64 hex digits>`);
       const a = await attestationsFor(installable, {
         build: { ...(f.system ? { system: f.system } : {}), sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env) },
         ...(f.imageDigest ? { imageDigest: f.imageDigest as Digest } : {}),

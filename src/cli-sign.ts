@@ -21,7 +21,6 @@ import { StrataError } from '../base/errors.js';
 import { formatDockerReference, parseDestination, type DockerReference } from '../oci/reference.js';
 import { defaults } from './defaults.js';
 
-
 export interface SigningFlags {
   key?: string;
   fulcioUrl?: string;
@@ -32,7 +31,10 @@ export interface SigningFlags {
 /** The flags that choose how to sign: shared by sign and push --sign. */
 export function signingFlags(cmd: Command): Command {
   return cmd
-    .option('--key <file>', 'sign with this ECDSA P-256 private key (PKCS#8 PEM, as strata keygen writes, or cosign\'s encrypted key with COSIGN_PASSWORD); without it, sign keyless with Fulcio and Rekor')
+    .option(
+      '--key <file>',
+      "sign with this ECDSA P-256 private key (PKCS#8 PEM, as strata keygen writes, or cosign's encrypted key with COSIGN_PASSWORD); without it, sign keyless with Fulcio and Rekor",
+    )
     .option('--fulcio-url <url>', `keyless: the Fulcio certificate authority (default ${defaults.fulcioURL})`)
     .option('--rekor-url <url>', `keyless: the Rekor transparency log (default ${defaults.rekorURL})`)
     .option('--legacy-tag', "also write cosign's legacy signature image under the tag sha256-<hex>.sig");
@@ -90,18 +92,28 @@ function registryReference(s: string, command: string): DockerReference {
 }
 
 /** Signs `digest` in `ref`'s repository (and attaches `attestations`) and says where the signatures went. */
-async function signAndReport(ref: DockerReference, digest: Digest, identity: SigningIdentity, f: SigningFlags, session: SessionOptions, attestations: Attestation[] = []): Promise<Digest> {
+async function signAndReport(
+  ref: DockerReference,
+  digest: Digest,
+  identity: SigningIdentity,
+  f: SigningFlags,
+  session: SessionOptions,
+  attestations: Attestation[] = [],
+): Promise<Digest> {
   const { signImage } = await import('../sign/sign-image.js');
   const r = await signImage(repositoryOf(ref, session), digest, { identity, attestations, ...(f.legacyTag ? { legacyTag: true } : {}) });
   const where = r.referrer.via === 'api' ? 'the referrers API' : `the tag ${referrersTag(digest)}`;
-  process.stderr.write(`strata: signed ${ref.registry}/${ref.repository}@${digest} (${identity.kind}): bundle ${r.referrer.digest}, listed by ${where}${r.legacy ? `; legacy signature under ${r.legacy.tag}` : ''}\n`);
+  process.stderr.write(
+    `strata: signed ${ref.registry}/${ref.repository}@${digest} (${identity.kind}): bundle ${r.referrer.digest}, listed by ${where}${r.legacy ? `; legacy signature under ${r.legacy.tag}` : ''}\n`,
+  );
   for (const [i, a] of attestations.entries()) process.stderr.write(`strata: attested ${a.predicateType}: bundle ${r.attestations[i]!.digest}\n`);
   return r.referrer.digest;
 }
 
 /** push and index: the signing flags say how to sign, so they need --sign. */
 export function checkSignFlags(f: SigningFlags & { sign?: boolean }): void {
-  if (!f.sign && (f.key || f.fulcioUrl || f.rekorUrl || f.legacyTag)) throw new StrataError('usage', '--key, --fulcio-url, --rekor-url and --legacy-tag are for --sign');
+  if (!f.sign && (f.key || f.fulcioUrl || f.rekorUrl || f.legacyTag))
+    throw new StrataError('usage', '--key, --fulcio-url, --rekor-url and --legacy-tag are for --sign');
 }
 
 /** Signs a pushed digest in `ref`'s repository, with the push's registry session. */
@@ -143,7 +155,10 @@ export function signCommand(print: (s: string) => void): Command {
         .argument('<reference>', 'REGISTRY/REPO[:TAG|@DIGEST] (docker:// optional); a tag is resolved to the digest it has now'),
     ),
   )
-    .option('--attest <installable>', 'also attach signed SPDX, CycloneDX and SLSA provenance attestations of this Nix installable, whose image must be the one signed')
+    .option(
+      '--attest <installable>',
+      'also attach signed SPDX, CycloneDX and SLSA provenance attestations of this Nix installable, whose image must be the one signed',
+    )
     .action(async (reference: string, f: SigningFlags & AccessFlags & { attest?: string }) => {
       const ref = registryReference(reference, 'sign');
       // The key or token first: a usage error costs no registry round trip.
@@ -166,7 +181,8 @@ async function attestationsOf(installable: string, digest: Digest, name: string)
   const { attestationsFor } = await import('./attestations.js');
   const a = await attestationsFor(installable, { subjectName: name });
   const made = `sha256:${a.provenance.subject[0]!.digest.sha256}`;
-  if (made !== digest) throw new StrataError('usage', `--attest ${installable} makes the image ${made}, not ${digest}; attest the installable (and options) that made this image`);
+  if (made !== digest)
+    throw new StrataError('usage', `--attest ${installable} makes the image ${made}, not ${digest}; attest the installable (and options) that made this image`);
   return [a.spdx, a.cyclonedx, a.provenance].map((s) => ({ predicateType: s.predicateType, statement: Buffer.from(JSON.stringify(s)) }));
 }
 
@@ -184,10 +200,12 @@ async function verifyPolicy(f: VerifyFlags): Promise<VerifyPolicy> {
   const { loadTrustedRoot } = await import('../sign/trust.js');
   const trustedRoot = f.trustedRoot ? loadTrustedRoot(f.trustedRoot) : undefined;
   if (f.key) {
-    if (f.certificateIdentity || f.certificateOidcIssuer) throw new StrataError('usage', 'give --key, or --certificate-identity with --certificate-oidc-issuer, not both');
+    if (f.certificateIdentity || f.certificateOidcIssuer)
+      throw new StrataError('usage', 'give --key, or --certificate-identity with --certificate-oidc-issuer, not both');
     return { kind: 'key', key: loadPublicKey(f.key), ...(trustedRoot ? { trustedRoot } : {}) };
   }
-  if (!f.certificateIdentity || !f.certificateOidcIssuer) throw new StrataError('usage', 'verify needs --key PUB, or --certificate-identity and --certificate-oidc-issuer (keyless)');
+  if (!f.certificateIdentity || !f.certificateOidcIssuer)
+    throw new StrataError('usage', 'verify needs --key PUB, or --certificate-identity and --certificate-oidc-issuer (keyless)');
   if (trustedRoot) {
     if (f.tufMirror || f.tufRoot) throw new StrataError('usage', 'give --trusted-root, or --tuf-mirror with --tuf-root, not both');
     return { kind: 'keyless', identity: f.certificateIdentity, issuer: f.certificateOidcIssuer, trustedRoot };
@@ -207,8 +225,11 @@ export function verifyCommand(print: (s: string) => void): Command {
       .option('--key <file>', 'public key (SPKI PEM) the signature must verify with')
       .option('--certificate-identity <id>', "keyless: the signer's identity in the Fulcio certificate (an email or URI), exactly")
       .option('--certificate-oidc-issuer <url>', 'keyless: the OIDC issuer that vouched for it, exactly')
-      .option('--trusted-root <file>', "Sigstore trusted root JSON (Fulcio CAs, Rekor and CT log keys); keyless without it, Sigstore's public-good root through TUF; with --key, it lets log entries be checked")
-      .option('--tuf-mirror <url>', 'keyless: a private Sigstore deployment\'s TUF mirror to get the trusted root from (with --tuf-root)')
+      .option(
+        '--trusted-root <file>',
+        "Sigstore trusted root JSON (Fulcio CAs, Rekor and CT log keys); keyless without it, Sigstore's public-good root through TUF; with --key, it lets log entries be checked",
+      )
+      .option('--tuf-mirror <url>', "keyless: a private Sigstore deployment's TUF mirror to get the trusted root from (with --tuf-root)")
       .option('--tuf-root <file>', "keyless: that mirror's initial root.json")
       .option('--json', 'print one JSON document: verified, reference, digest, signatures or the reason'),
   ).action(async (reference: string, f: VerifyFlags) => {
@@ -221,13 +242,15 @@ export function verifyCommand(print: (s: string) => void): Command {
       v = await verifyImage(repositoryOf(ref, await sessionOptions(f)), ref.digest ?? ref.tag ?? 'latest', policy);
     } catch (e) {
       // Not verified is an answer, for CI as JSON too; the exit code and stderr line stay the handler's.
-      if (f.json && e instanceof StrataError && e.code === 'unverified') print(JSON.stringify({ verified: false, reference: name, policy: policy.kind, reason: e.message }, null, 2));
+      if (f.json && e instanceof StrataError && e.code === 'unverified')
+        print(JSON.stringify({ verified: false, reference: name, policy: policy.kind, reason: e.message }, null, 2));
       throw e;
     }
     if (f.json) {
       print(JSON.stringify({ verified: true, reference: name, digest: v.digest, policy: policy.kind, signatures: v.verified }, null, 2));
       return;
     }
-    for (const s of v.verified) print(`strata: verified ${ref.registry}/${ref.repository}@${v.digest}: ${s.signer} (${s.where}${s.logIndex ? `, Rekor log index ${s.logIndex}` : ''})`);
+    for (const s of v.verified)
+      print(`strata: verified ${ref.registry}/${ref.repository}@${v.digest}: ${s.signer} (${s.where}${s.logIndex ? `, Rekor log index ${s.logIndex}` : ''})`);
   });
 }

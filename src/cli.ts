@@ -50,7 +50,9 @@ type TransferFlags = Omit<BuildFlags, 'tag'> & RegistryFlags & SigningFlags & { 
  */
 async function transfer(source: Reference, sourceText: string, destination: string, f: TransferFlags, print: (s: string) => void): Promise<void> {
   // Every reference is checked before any work: a bad --tag must not surface after the uploads.
-  for (const t of f.tag ?? []) if (!isValidTag(t)) throw new StrataError('reference', `--tag '${t}' is not a valid tag (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')`);
+  for (const t of f.tag ?? [])
+    if (!isValidTag(t))
+      throw new StrataError('reference', `--tag '${t}' is not a valid tag (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')`);
   const signPushed = f.sign ? await prepareSigning(f) : undefined;
   const holdTags = signPushed ? { holdTags: true } : {};
   const { reg, progress } = await registryOptions(f);
@@ -72,7 +74,15 @@ async function transfer(source: Reference, sourceText: string, destination: stri
     } else {
       if (f.from) throw new StrataError('usage', `--from is for building a Nix installable; ${sourceText} is an image, copied as it is`);
       const platform = f.platform ?? f.system;
-      result = await copyImage({ source, destination: dst, tags, ...(platform ? { platform: parseSystem(platform).platform } : {}), ...(f.byDigest ? { byDigest: true } : {}), ...holdTags, registry: reg });
+      result = await copyImage({
+        source,
+        destination: dst,
+        tags,
+        ...(platform ? { platform: parseSystem(platform).platform } : {}),
+        ...(f.byDigest ? { byDigest: true } : {}),
+        ...holdTags,
+        registry: reg,
+      });
     }
   } finally {
     progress.close();
@@ -85,7 +95,9 @@ async function transfer(source: Reference, sourceText: string, destination: stri
     const parts = ['uploaded', 'downloaded', 'copied', 'mounted', 'exists']
       .filter((a) => count(a) > 0)
       .map((a) => `${count(a)} ${a === 'exists' ? 'already there' : a === 'mounted' ? `mounted (${mountedBytes} bytes)` : a}`);
-    process.stderr.write(`strata: ${result.output} ${digest} (${pushed.blobs.length} blobs: ${parts.join(', ') || 'none'}; ${pushed.bytes} bytes transferred)\n`);
+    process.stderr.write(
+      `strata: ${result.output} ${digest} (${pushed.blobs.length} blobs: ${parts.join(', ') || 'none'}; ${pushed.bytes} bytes transferred)\n`,
+    );
   }
   if (signPushed && dst.transport === 'docker') {
     await signThenTag(repositoryOf(dst.ref, reg.session), digest, result.tags ?? [], (d) => signPushed(dst.ref, d, reg.session));
@@ -96,16 +108,21 @@ async function transfer(source: Reference, sourceText: string, destination: stri
 }
 
 function pushCommand(print: (s: string) => void): Command {
-  return signingFlags(registryFlags(
-    imageOptions(
-      new Command('push')
-        .description('push a Nix installable (built and layered on the way) or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker://REF) to a registry')
-        .argument('<source>', 'flake reference, store path, result link, or an image reference')
-        .argument('<destination>', 'REGISTRY/REPO[:TAG] (docker:// optional)'),
-      true,
+  return signingFlags(
+    registryFlags(
+      imageOptions(
+        new Command('push')
+          .description('push a Nix installable (built and layered on the way) or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker://REF) to a registry')
+          .argument('<source>', 'flake reference, store path, result link, or an image reference')
+          .argument('<destination>', 'REGISTRY/REPO[:TAG] (docker:// optional)'),
+        true,
+      ),
     ),
-  ))
-    .option('--sign', 'sign the pushed image, then tag it (strata sign: with --key FILE, else keyless); checked before the first upload, and a failure writes no tag')
+  )
+    .option(
+      '--sign',
+      'sign the pushed image, then tag it (strata sign: with --key FILE, else keyless); checked before the first upload, and a failure writes no tag',
+    )
     .option('--reuse-from <ref>', 'reuse matching layers of this image in the same registry (repeatable; the destination tag is always tried)', collect)
     .option('--by-digest', 'push the manifest by digest only and write no tag (for strata index to gather later)')
     .action(async (source: string, destination: string, f: TransferFlags) => {
@@ -120,7 +137,9 @@ function copyCommand(print: (s: string) => void): Command {
   return registryFlags(
     imageOptions(
       new Command('copy')
-        .description('copy an image from docker://REF (or a bare REGISTRY/REPO[:TAG|@DIGEST]), oci:DIR[:TAG] or oci-archive:FILE[:TAG] to any of those or docker-archive:FILE[:NAME:TAG] (a Nix installable as source is built)')
+        .description(
+          'copy an image from docker://REF (or a bare REGISTRY/REPO[:TAG|@DIGEST]), oci:DIR[:TAG] or oci-archive:FILE[:TAG] to any of those or docker-archive:FILE[:NAME:TAG] (a Nix installable as source is built)',
+        )
         .argument('<source>', 'image reference or Nix installable')
         .argument('<destination>', 'image reference'),
       true,
@@ -134,7 +153,7 @@ function pullCommand(print: (s: string) => void): Command {
       .description('pull an image from a registry into an OCI layout, an oci-archive or a docker-archive')
       .argument('<reference>', 'REGISTRY/REPO[:TAG|@DIGEST] (docker:// optional)')
       .requiredOption('-o, --output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]')
-      .option('-t, --tag <tag>', 'tag in the layout (default: the reference\'s, else latest)', collect)
+      .option('-t, --tag <tag>', "tag in the layout (default: the reference's, else latest)", collect)
       .option('--platform <platform>', 'only this platform of a multi-platform image (linux/amd64, x86_64-linux)')
       .option('--json', 'print a JSON summary (and JSON progress events on stderr)'),
     { uploads: false },
@@ -211,7 +230,10 @@ function serveCommand(): Command {
     .option('--listen <host:port>', 'address to listen on (port 0: any free port)', defaults.serve.listen)
     .option('--root <dir>', 'storage directory (default $XDG_DATA_HOME/strata/registry, else ~/.local/share/strata/registry)')
     .option('--htpasswd <file>', 'users who may push and delete (bcrypt entries, as htpasswd -B writes); pulls stay anonymous')
-    .option('--access-file <file>', 'with --htpasswd: who may pull, push and delete which repositories, as JSON {"anonymous": {"pull": ["*"]}, "users": {"alice": {"push": ["team-a/*"]}}}')
+    .option(
+      '--access-file <file>',
+      'with --htpasswd: who may pull, push and delete which repositories, as JSON {"anonymous": {"pull": ["*"]}, "users": {"alice": {"push": ["team-a/*"]}}}',
+    )
     .option('--read-only', 'refuse every push and delete')
     .option('--allow-anonymous-push', 'let anyone push and delete (only with a loopback --listen)')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (or chain); with --tls-key; both are read again on SIGHUP')
@@ -224,11 +246,27 @@ function serveCommand(): Command {
     .addOption(new Option('--layering <strategy>', 'how store paths share layers').choices([...STRATEGIES]).default(defaults.layering))
     .option('--source-date-epoch <seconds>', 'time for created and every mtime (default $SOURCE_DATE_EPOCH, else 0)')
     .option('--no-cache', 'make every layer from the store')
-    .option('--build-wait <seconds>', 'how long a pull waits for a build before it gets 503 and Retry-After (the build goes on)', String(defaults.serve.buildWaitMs / 1000))
-    .option('--build-backoff <seconds>', 'how long a failed build is remembered (pulls get 503 at once, no build); doubles while it keeps failing, up to 15 minutes', String(defaults.serve.buildBackoffMs / 1000))
-    .option('--layer-cache-size <size>', 'disk kept for made layers, so range requests do not make a layer again (0: none)', `${defaults.serve.layerCacheBytes / 2 ** 30}GiB`)
+    .option(
+      '--build-wait <seconds>',
+      'how long a pull waits for a build before it gets 503 and Retry-After (the build goes on)',
+      String(defaults.serve.buildWaitMs / 1000),
+    )
+    .option(
+      '--build-backoff <seconds>',
+      'how long a failed build is remembered (pulls get 503 at once, no build); doubles while it keeps failing, up to 15 minutes',
+      String(defaults.serve.buildBackoffMs / 1000),
+    )
+    .option(
+      '--layer-cache-size <size>',
+      'disk kept for made layers, so range requests do not make a layer again (0: none)',
+      `${defaults.serve.layerCacheBytes / 2 ** 30}GiB`,
+    )
     .option('--layer-jobs <n>', 'at most this many layers of one image made at once (the rest wait)', String(defaults.serve.layerJobs))
-    .addOption(new Option('--log <format>', 'the server log on stderr: a JSON line per request, build and layer made').choices(['json', 'none']).default(defaults.serve.log))
+    .addOption(
+      new Option('--log <format>', 'the server log on stderr: a JSON line per request, build and layer made')
+        .choices(['json', 'none'])
+        .default(defaults.serve.log),
+    )
     .action(async (f: ServeFlags) => {
       const images = imageMappings(f);
       const log = f.log === 'none' ? quietLogger : jsonLogger();

@@ -65,7 +65,14 @@ export function checkedTar(bytes: Readable, what: string, diffID: Digest, blob?:
   const out = new PassThrough();
   const last = pipeline(bytes, ...(stages as [NodeJS.ReadWriteStream]), (e) => {
     if (!e) return;
-    const why = e instanceof StrataError ? e : new StrataError('reference', `${what} is damaged: ${blob && blob.compression !== 'none' ? `its ${blob.compression} data does not decompress` : 'it cannot be read'} (${(e as Error).message})`, { cause: e });
+    const why =
+      e instanceof StrataError
+        ? e
+        : new StrataError(
+            'reference',
+            `${what} is damaged: ${blob && blob.compression !== 'none' ? `its ${blob.compression} data does not decompress` : 'it cannot be read'} (${(e as Error).message})`,
+            { cause: e },
+          );
     out.destroy(why);
   }) as unknown as Readable;
   last.pipe(out);
@@ -78,7 +85,13 @@ export function checkedTar(bytes: Readable, what: string, diffID: Digest, blob?:
  * layer i's blob, or with `tar: true` its tar itself (Strata's own layers, made
  * again from the store), which is then checked against the diffID alone.
  */
-function layersOf(where: string, manifest: ImageManifest | undefined, config: ImageConfig, count: number, open: (i: number) => { bytes: Readable; tar?: boolean }): CompareLayer[] {
+function layersOf(
+  where: string,
+  manifest: ImageManifest | undefined,
+  config: ImageConfig,
+  count: number,
+  open: (i: number) => { bytes: Readable; tar?: boolean },
+): CompareLayer[] {
   const diffIDs = config.rootfs?.diff_ids ?? [];
   if (diffIDs.length !== count) throw new StrataError('reference', `${where}: its config names ${diffIDs.length} layer diffIDs for ${count} layers`);
   return diffIDs.map((diffID, i) => {
@@ -99,7 +112,8 @@ function layersOf(where: string, manifest: ImageManifest | undefined, config: Im
 
 async function imageOfSource(img: ImageOrIndex, where: string): Promise<CompareImage> {
   // An index without children is read as a manifest, and refused as one.
-  const parsed = img.kind === 'image' ? img.json : parseOci(imageManifest, img.manifest.bytes, `manifest ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
+  const parsed =
+    img.kind === 'image' ? img.json : parseOci(imageManifest, img.manifest.bytes, `manifest ${img.manifest.digest} of ${where}`, img.source?.code ?? 'usage');
   // The descriptor that named it gives the media type the JSON may leave out.
   const json: ImageManifest = { ...parsed, mediaType: parsed.mediaType ?? img.manifest.mediaType };
   let config: ImageConfig;
@@ -133,7 +147,11 @@ async function dockerArchiveImage(file: string, where: string, name: Parameters<
   // Its diff_ids checked (architecture and os too, if given); the rest read as docker wrote it.
   const config = parseOci(imageConfig, a.config.bytes, `config ${a.config.digest} of ${where}`, 'usage') as unknown as ImageConfig;
   // docker save writes plain tars: the diffID check below holds them to that.
-  return { kind: 'image', config: { digest: a.config.digest, json: config }, layers: layersOf(where, undefined, config, a.layers.length, (i) => ({ bytes: a.layers[i]!.open() })) };
+  return {
+    kind: 'image',
+    config: { digest: a.config.digest, json: config },
+    layers: layersOf(where, undefined, config, a.layers.length, (i) => ({ bytes: a.layers[i]!.open() })),
+  };
 }
 
 /** The image an installable makes with `req`'s settings, as `strata digest` computes it. */

@@ -95,7 +95,8 @@ async function writeToLayout(img: ImageOrIndex, layout: OciLayoutWriter, reg: Re
 
 export async function copyImage(req: CopyRequest): Promise<CopyResult> {
   const dst = req.destination;
-  if (req.byDigest && (dst.transport !== 'docker' || dst.ref.tag || req.tags.length)) throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
+  if (req.byDigest && (dst.transport !== 'docker' || dst.ref.tag || req.tags.length))
+    throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
   const img = await readSource(req.source, req.registry, req.platform);
   const untagged = req.byDigest || (dst.transport === 'docker' && dst.ref.digest && !req.tags.length && !dst.ref.tag);
   const tags = untagged ? [] : req.tags.length ? req.tags : [resolveTag(undefined, referenceTag(dst), referenceTag(req.source))];
@@ -109,7 +110,8 @@ export async function writeImage(img: ImageOrIndex, dst: Reference, tags: string
   const descriptor = { mediaType: img.manifest.mediaType, digest, size: img.manifest.bytes.length };
   switch (dst.transport) {
     case 'docker': {
-      if (dst.ref.digest && dst.ref.digest !== digest) throw new StrataError('reference', `${formatReference(dst)} names digest ${dst.ref.digest}, but the image is ${digest}`);
+      if (dst.ref.digest && dst.ref.digest !== digest)
+        throw new StrataError('reference', `${formatReference(dst)} names digest ${dst.ref.digest}, but the image is ${digest}`);
       const s = await pushImage(img, repositoryOf(dst.ref, registry.session), tags, registry.push);
       return { digest, output: `docker://${dst.ref.registry}/${dst.ref.repository}`, tags, bytes: s.sent, blobs: s.blobs };
     }
@@ -148,22 +150,37 @@ export async function writeImage(img: ImageOrIndex, dst: Reference, tags: string
  * against their diffIDs, and the archive is written atomically. The result is
  * named by the config digest (the image ID), as `build -o docker-archive:` is.
  */
-async function writeDockerArchiveOf(img: ImageOrIndex, dst: Extract<Reference, { transport: 'docker-archive' }>, tags: string[], registry: RegistryOptions): Promise<CopyResult> {
+async function writeDockerArchiveOf(
+  img: ImageOrIndex,
+  dst: Extract<Reference, { transport: 'docker-archive' }>,
+  tags: string[],
+  registry: RegistryOptions,
+): Promise<CopyResult> {
   const m = img.kind === 'image' ? img.json : undefined;
   if (!m) throw new StrataError('usage', `${formatReference(dst)} holds one image, and the source is a multi-platform index: pick one with --platform`);
   const zstd = m.layers.find((l) => /zstd/.test(l.mediaType));
-  if (zstd) throw new StrataError('unsupported', `${formatReference(dst)}: layer ${zstd.digest} is zstd-compressed, which docker-archive cannot hold; copy to oci: or oci-archive:`);
+  if (zstd)
+    throw new StrataError(
+      'unsupported',
+      `${formatReference(dst)}: layer ${zstd.digest} is zstd-compressed, which docker-archive cannot hold; copy to oci: or oci-archive:`,
+    );
   const stage = await stageBeside(dst.path);
   try {
     const layout = await OciLayoutWriter.open(join(stage, 'layout'));
     const w = await writeToLayout(img, layout, registry);
     const configBytes = await readFile(layout.blobPath(m.config.digest));
     const diffIDs = (parseOci(imageConfig, configBytes, `config ${m.config.digest}`, 'registry') as { rootfs: { diff_ids: Digest[] } }).rootfs.diff_ids;
-    if (diffIDs.length !== m.layers.length) throw new StrataError('registry', `config ${m.config.digest} lists ${diffIDs.length} diffIDs for ${m.layers.length} layers`);
+    if (diffIDs.length !== m.layers.length)
+      throw new StrataError('registry', `config ${m.config.digest} lists ${diffIDs.length} diffIDs for ${m.layers.length} layers`);
     const layers = m.layers.map((l, i) => ({ digest: l.digest as Digest, diffID: diffIDs[i]! }));
     const tag = tags[0] ?? 'latest';
     const name = dst.name ? shortName({ registry: dst.name.registry, repository: dst.name.repository, tag: dst.name.tag ?? tag }) : undefined;
-    await writeDockerArchiveFrom(layout, { config: { digest: m.config.digest as Digest, bytes: configBytes }, layers, repoTags: name ? [name] : [] }, dst.path, 0);
+    await writeDockerArchiveFrom(
+      layout,
+      { config: { digest: m.config.digest as Digest, bytes: configBytes }, layers, repoTags: name ? [name] : [] },
+      dst.path,
+      0,
+    );
     return { digest: m.config.digest as Digest, output: formatReference(dst), tags: name ? [name] : [], bytes: w.bytes, blobs: w.blobs };
   } finally {
     await rm(stage, { recursive: true, force: true });

@@ -58,7 +58,9 @@ export function layerKey(input: LayerInput, opts: { compressorId: string; mtime:
   const extra = (input.extra ?? []).map((e: TreeEntry) =>
     e.type === 'symlink' ? [e.path, 'l', e.target] : e.type === 'directory' ? [e.path, 'd', e.mode] : [e.path, 'f', e.mode, e.size, fileDigest(e)],
   );
-  return sha256(canonicalJson({ v: LAYER_FORMAT_VERSION, c: opts.compressorId, m: opts.mtime, p: input.storeObjects.map((o) => [o.path, o.narHash]), x: extra }));
+  return sha256(
+    canonicalJson({ v: LAYER_FORMAT_VERSION, c: opts.compressorId, m: opts.mtime, p: input.storeObjects.map((o) => [o.path, o.narHash]), x: extra }),
+  );
 }
 
 /** One layer to make: what goes in it, its cache key and its history line. */
@@ -88,7 +90,8 @@ export async function planImage(o: WriteImageOptions): Promise<ImagePlan> {
     ...(d.annotations ? { annotations: d.annotations } : {}),
   }));
   // The base's layers count against --max-layers: the limit is the runtime's, on the whole image.
-  if (base.length >= o.maxLayers) throw new StrataError('usage', `the base image's ${base.length} layers leave none for this image's own under --max-layers ${o.maxLayers}`);
+  if (base.length >= o.maxLayers)
+    throw new StrataError('usage', `the base image's ${base.length} layers leave none for this image's own under --max-layers ${o.maxLayers}`);
   const root = await rootEntries(o.description);
   const groups = planLayers(o.closure, {
     maxLayers: o.maxLayers - base.length - (root.length > 0 ? 1 : 0),
@@ -99,7 +102,12 @@ export async function planImage(o: WriteImageOptions): Promise<ImagePlan> {
     explicit: o.description.layers,
   });
   const info = compressorInfo(o.compression);
-  const withKey = (input: LayerInput, comment: string, storePaths: string[]): PlannedLayer => ({ input, comment, storePaths, key: layerKey(input, { compressorId: info.id, mtime: o.mtime }) });
+  const withKey = (input: LayerInput, comment: string, storePaths: string[]): PlannedLayer => ({
+    input,
+    comment,
+    storePaths,
+    key: layerKey(input, { compressorId: info.id, mtime: o.mtime }),
+  });
   const layers = groups.map((g) =>
     withKey(
       { storeObjects: g.paths.map((p) => ({ path: p.path, narHash: p.narHash })) },

@@ -80,13 +80,16 @@ function askedPlatforms(values: string[]): Asked[] {
 /** The destination's tag and every --tag (push's README example, `app:1.2 --tag latest`, means both); latest with neither; none by digest. */
 function indexTags(dst: Reference, extra: string[], byDigest: boolean): string[] {
   if (byDigest) {
-    if (dst.transport !== 'docker' || dst.ref.tag || dst.ref.digest || extra.length) throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
+    if (dst.transport !== 'docker' || dst.ref.tag || dst.ref.digest || extra.length)
+      throw new StrataError('usage', '--by-digest pushes to a registry repository with no tag: drop the tag');
     return [];
   }
-  if (dst.transport === 'docker' && dst.ref.digest) throw new StrataError('reference', `${formatReference(dst)}: an index's digest is known only once it is made; name a tag, or none for latest`);
+  if (dst.transport === 'docker' && dst.ref.digest)
+    throw new StrataError('reference', `${formatReference(dst)}: an index's digest is known only once it is made; name a tag, or none for latest`);
   const own = referenceTag(dst);
   const tags = [...new Set([...(own ? [own] : []), ...extra])].map((t) => resolveTag(t, undefined, undefined));
-  if (dst.transport !== 'docker' && tags.length > 1) throw new StrataError('usage', `${formatReference(dst)} names the index with one tag; give it in the destination or as --tag, not ${tags.join(' and ')}`);
+  if (dst.transport !== 'docker' && tags.length > 1)
+    throw new StrataError('usage', `${formatReference(dst)} names the index with one tag; give it in the destination or as --tag, not ${tags.join(' and ')}`);
   return tags.length ? tags : ['latest'];
 }
 
@@ -115,8 +118,10 @@ function selected(images: Child[], source: string, index: boolean, asked: Asked[
   if (!asked.length) return images;
   const chosen = images.filter((i) => asked.some((a) => platformMatches(i.platform, a.platform)));
   const names = asked.map((a) => formatPlatform(a.platform)).join(', ');
-  if (!index && !chosen.length) throw new StrataError('platform', `${source} is a ${formatPlatform(images[0]!.platform)} image, not ${names} as --platform asks`);
-  if (!chosen.length) throw new StrataError('platform', `${source} has no image for ${names} (it has ${images.map((i) => formatPlatform(i.platform)).join(', ') || 'none'})`);
+  if (!index && !chosen.length)
+    throw new StrataError('platform', `${source} is a ${formatPlatform(images[0]!.platform)} image, not ${names} as --platform asks`);
+  if (!chosen.length)
+    throw new StrataError('platform', `${source} has no image for ${names} (it has ${images.map((i) => formatPlatform(i.platform)).join(', ') || 'none'})`);
   return chosen;
 }
 
@@ -143,7 +148,10 @@ async function buildChild(req: IndexRequest, installable: string, system: string
 export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
   const dst = req.destination;
   if (dst.transport !== 'docker' && dst.transport !== 'oci' && dst.transport !== 'oci-archive') {
-    throw new StrataError('usage', `an index is written to a registry (docker://REF or REGISTRY/REPO[:TAG]), oci:DIR[:TAG] or oci-archive:FILE[:TAG], not ${formatReference(dst)}`);
+    throw new StrataError(
+      'usage',
+      `an index is written to a registry (docker://REF or REGISTRY/REPO[:TAG]), oci:DIR[:TAG] or oci-archive:FILE[:TAG], not ${formatReference(dst)}`,
+    );
   }
   if (!req.sources.length) throw new StrataError('usage', 'name at least one image or installable');
   const tags = indexTags(dst, req.tags, req.byDigest ?? false);
@@ -164,12 +172,16 @@ export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
   // Installables: one build per --platform (this machine's without one), planned before any is made.
   const installables = sources.filter((s) => s.ref.transport === 'nix');
   const systems = !installables.length ? [] : asked.length ? asked.map((a) => parseSystem(a.text)) : [parseSystem(hostSystem())];
-  const planned = installables.flatMap((s) => systems.map(({ system, platform }) => ({ installable: s.text, system, platform, source: `${s.text} (${system})` })));
-  if (planned.length && dst.transport !== 'docker' && req.build.format === 'docker') throw new StrataError('usage', `--format docker is for registries; ${formatReference(dst)} holds OCI manifests`);
+  const planned = installables.flatMap((s) =>
+    systems.map(({ system, platform }) => ({ installable: s.text, system, platform, source: `${s.text} (${system})` })),
+  );
+  if (planned.length && dst.transport !== 'docker' && req.build.format === 'docker')
+    throw new StrataError('usage', `--format docker is for registries; ${formatReference(dst)} holds OCI manifests`);
   onePerPlatform([...found.flat(), ...planned]);
   const all = [...found.flat().map((c) => c.platform), ...planned.map((p) => p.platform)];
   for (const a of asked) {
-    if (!all.some((p) => platformMatches(p, a.platform))) throw new StrataError('platform', `no ${formatPlatform(a.platform)} image among the sources (they have ${all.map(formatPlatform).join(', ')})`);
+    if (!all.some((p) => platformMatches(p, a.platform)))
+      throw new StrataError('platform', `no ${formatPlatform(a.platform)} image among the sources (they have ${all.map(formatPlatform).join(', ')})`);
   }
 
   const stage = planned.length && dst.transport !== 'docker' ? await stageBeside(dst.path) : undefined;
@@ -186,7 +198,12 @@ export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
       }
       const children = onePerPlatform([...found.flat(), ...built]);
       const made = makeImageIndex(children, req.annotations);
-      const image: ImageOrIndex = { kind: 'index', manifest: { bytes: made.bytes, mediaType: made.mediaType, digest: made.digest }, json: parseOci(imageIndex, made.bytes, `index ${made.digest}`, 'usage'), children: children.map((c) => c.image) };
+      const image: ImageOrIndex = {
+        kind: 'index',
+        manifest: { bytes: made.bytes, mediaType: made.mediaType, digest: made.digest },
+        json: parseOci(imageIndex, made.bytes, `index ${made.digest}`, 'usage'),
+        children: children.map((c) => c.image),
+      };
       const held = req.holdTags && dst.transport === 'docker';
       const written = await writeImage(image, dst, held ? [] : tags, req.registry);
       const sourceOf = new Map(children.map((c) => [c.descriptor.digest, c.source]));
@@ -195,7 +212,13 @@ export async function makeIndex(req: IndexRequest): Promise<IndexResult> {
         mediaType: made.mediaType,
         output: written.output,
         tags: held ? tags : written.tags,
-        manifests: made.index.manifests.map((d) => ({ digest: d.digest, mediaType: d.mediaType, size: d.size, platform: d.platform!, source: sourceOf.get(d.digest)! })),
+        manifests: made.index.manifests.map((d) => ({
+          digest: d.digest,
+          mediaType: d.mediaType,
+          size: d.size,
+          platform: d.platform!,
+          source: sourceOf.get(d.digest)!,
+        })),
         bytes: written.bytes,
         blobs: written.blobs,
       };

@@ -144,7 +144,16 @@ export class MadeLayers {
 
   private begin(layer: LayerToMake): Entry {
     this.dir ??= mkdtempSync(join(tmpdir(), 'strata-serve-layers-'));
-    const e: Entry = { layer, path: join(this.dir, `${++this.files}-${layer.digest.replace(':', '-')}`), written: 0, done: false, readers: 0, lastUsed: ++this.uses, stop: new AbortController(), wake: [] };
+    const e: Entry = {
+      layer,
+      path: join(this.dir, `${++this.files}-${layer.digest.replace(':', '-')}`),
+      written: 0,
+      done: false,
+      readers: 0,
+      lastUsed: ++this.uses,
+      stop: new AbortController(),
+      wake: [],
+    };
     this.entries.set(layer.digest, e);
     const wakeAll = () => e.wake.splice(0).forEach((w) => w());
     void (async () => {
@@ -225,7 +234,8 @@ export class MadeLayers {
       }
       if (signal.aborted) throw signal.reason;
       if (bytes < limit) throw new Error(`the layer ended after ${skip + bytes} of ${layer.size} bytes`);
-      if (hash && `sha256:${hash.digest('hex')}` !== layer.digest) throw new Error('the layer made from the store is not the one the manifest names (its store paths changed)');
+      if (hash && `sha256:${hash.digest('hex')}` !== layer.digest)
+        throw new Error('the layer made from the store is not the one the manifest names (its store paths changed)');
       await sink(last!);
     } catch (e) {
       error = signal.aborted ? (signal.reason as Error) : (e as Error);

@@ -74,7 +74,10 @@ export class NixImage {
     made.stream.pipe(out);
     const done = made.done.then(async (d) => {
       const { f, written } = await kept;
-      await written.then(() => f.keep(d.digest, d.size), () => f.drop());
+      await written.then(
+        () => f.keep(d.digest, d.size),
+        () => f.drop(),
+      );
       await this.remember(p, d);
       return d;
     });
@@ -89,8 +92,16 @@ export class NixImage {
    */
   async remember(p: PlannedLayer, made: LayerDigests, was?: LayerDigests, where = 'in the cache'): Promise<void> {
     was ??= await this.known(p);
-    if (was && (was.digest !== made.digest || was.diffID !== made.diffID || was.size !== made.size || (was.uncompressedSize >= 0 && was.uncompressedSize !== made.uncompressedSize))) {
-      this.warn(`layer ${p.key} was ${was.digest} (diffID ${was.diffID}) ${where} and is ${made.digest} (diffID ${made.diffID}) now; the new bytes are used and the cache entry is replaced`);
+    if (
+      was &&
+      (was.digest !== made.digest ||
+        was.diffID !== made.diffID ||
+        was.size !== made.size ||
+        (was.uncompressedSize >= 0 && was.uncompressedSize !== made.uncompressedSize))
+    ) {
+      this.warn(
+        `layer ${p.key} was ${was.digest} (diffID ${was.diffID}) ${where} and is ${made.digest} (diffID ${made.diffID}) now; the new bytes are used and the cache entry is replaced`,
+      );
     }
     await this.options.cache?.put(p.key, made);
   }

@@ -12,8 +12,12 @@ export const JSON_PROGRESS_INTERVAL_MS = 250;
 /** 512 B, 12.3 MiB, 1.0 GiB. */
 export function humanBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n, u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  let v = n,
+    u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
   return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
@@ -22,12 +26,18 @@ const shortDigest = (d: string) => d.slice(d.indexOf(':') + 1, d.indexOf(':') + 
 /** The line for an event in plain mode (and above the bars in tty mode); undefined when it has none. */
 function lineFor(e: ProgressEvent, label: (id: string) => string): string | undefined {
   switch (e.type) {
-    case 'blob-done': return `${e.action} ${shortDigest(e.digest)} ${label(e.id)} (${humanBytes(e.size)})`;
-    case 'retry': return `retry ${e.step} in ${Math.round(e.delayMs / 100) / 10}s (attempt ${e.attempt}): ${e.reason}`;
-    case 'manifest': return `manifest ${e.ref} ${e.digest}`;
-    case 'message': return e.text;
-    case 'warning': return `strata: warning: ${e.text}`;
-    default: return undefined;
+    case 'blob-done':
+      return `${e.action} ${shortDigest(e.digest)} ${label(e.id)} (${humanBytes(e.size)})`;
+    case 'retry':
+      return `retry ${e.step} in ${Math.round(e.delayMs / 100) / 10}s (attempt ${e.attempt}): ${e.reason}`;
+    case 'manifest':
+      return `manifest ${e.ref} ${e.digest}`;
+    case 'message':
+      return e.text;
+    case 'warning':
+      return `strata: warning: ${e.text}`;
+    default:
+      return undefined;
   }
 }
 
@@ -44,15 +54,24 @@ export function createProgress(mode: ProgressMode, opts: { stream?: ProgressStre
   const inner = m === 'quiet' ? quiet(stream) : m === 'plain' ? plain(stream) : m === 'json' ? json(stream) : tty(stream);
   let closed = false;
   return {
-    emit(e) { if (!closed) inner.emit(e); },
-    close() { if (!closed) { closed = true; inner.close(); } },
+    emit(e) {
+      if (!closed) inner.emit(e);
+    },
+    close() {
+      if (!closed) {
+        closed = true;
+        inner.close();
+      }
+    },
   };
 }
 
 /** Quiet shows warnings only: they were printed whatever the progress mode before they became events. */
 function quiet(stream: ProgressStream): Progress {
   return {
-    emit(e) { if (e.type === 'warning') stream.write(`${lineFor(e, (id) => id)}\n`); },
+    emit(e) {
+      if (e.type === 'warning') stream.write(`${lineFor(e, (id) => id)}\n`);
+    },
     close() {},
   };
 }
@@ -61,7 +80,10 @@ function plain(stream: ProgressStream): Progress {
   const labels = new Map<string, string>();
   return {
     emit(e) {
-      if (e.type === 'blob-start') { labels.set(e.id, e.label); return; }
+      if (e.type === 'blob-start') {
+        labels.set(e.id, e.label);
+        return;
+      }
       const text = lineFor(e, (id) => labels.get(id) ?? id);
       if (e.type === 'blob-done') labels.delete(e.id);
       if (text !== undefined) stream.write(`${text}\n`);
@@ -74,12 +96,22 @@ function json(stream: ProgressStream): Progress {
   const lastWritten = new Map<string, number>();
   const pending = new Map<string, ProgressEvent>();
   const write = (e: ProgressEvent) => stream.write(`${JSON.stringify(e)}\n`);
-  const flush = (id: string) => { const p = pending.get(id); if (p) { pending.delete(id); write(p); } };
+  const flush = (id: string) => {
+    const p = pending.get(id);
+    if (p) {
+      pending.delete(id);
+      write(p);
+    }
+  };
   return {
     emit(e) {
       if (e.type === 'blob-progress') {
-        const now = Date.now(), t = lastWritten.get(e.id);
-        if (t !== undefined && now - t < JSON_PROGRESS_INTERVAL_MS) { pending.set(e.id, e); return; }
+        const now = Date.now(),
+          t = lastWritten.get(e.id);
+        if (t !== undefined && now - t < JSON_PROGRESS_INTERVAL_MS) {
+          pending.set(e.id, e);
+          return;
+        }
         lastWritten.set(e.id, now);
         pending.delete(e.id);
       } else if (e.type === 'blob-done') {
@@ -88,7 +120,9 @@ function json(stream: ProgressStream): Progress {
       }
       write(e);
     },
-    close() { for (const id of [...pending.keys()]) flush(id); },
+    close() {
+      for (const id of [...pending.keys()]) flush(id);
+    },
   };
 }
 
@@ -100,7 +134,11 @@ function fit(s: string, w: number): string {
 }
 
 const BAR = 15;
-interface Payload { label: string; state: string; known: boolean }
+interface Payload {
+  label: string;
+  state: string;
+  known: boolean;
+}
 
 function tty(stream: ProgressStream): Progress {
   const width = () => Math.max(30, (stream.columns ?? 80) - 1);
@@ -120,7 +158,8 @@ function tty(stream: ProgressStream): Progress {
   mb.on('update-post', unref);
   const bars = new Map<string, { bar: cliProgress.SingleBar; payload: Payload; doneLine?: string }>();
   const labelOf = (id: string) => bars.get(id)?.payload.label ?? id;
-  let started = false, stopped = false;
+  let started = false,
+    stopped = false;
   const onExit = () => progress.close();
 
   const get = (id: string, label?: string, size?: number) => {
@@ -129,12 +168,19 @@ function tty(stream: ProgressStream): Progress {
     // More bars than rows cannot be redrawn: retire the oldest finished one into the log above.
     if (bars.size >= Math.max(1, (stream.rows ?? 24) - 2)) {
       const old = [...bars].find(([, x]) => x.doneLine !== undefined);
-      if (old) { mb.log(`${old[1].doneLine}\n`); bars.delete(old[0]); mb.remove(old[1].bar); }
+      if (old) {
+        mb.log(`${old[1].doneLine}\n`);
+        bars.delete(old[0]);
+        mb.remove(old[1].bar);
+      }
     }
     const payload: Payload = { label: label ?? id, state: '', known: size !== undefined };
     b = { bar: mb.create(size ?? 0, 0, payload), payload };
     bars.set(id, b);
-    if (!started) { started = true; process.once('exit', onExit); }
+    if (!started) {
+      started = true;
+      process.once('exit', onExit);
+    }
     return b;
   };
 
@@ -149,7 +195,9 @@ function tty(stream: ProgressStream): Progress {
           b.bar.update(0, { label: e.label, state: '' });
           return;
         }
-        case 'blob-progress': get(e.id).bar.update(e.bytes); return;
+        case 'blob-progress':
+          get(e.id).bar.update(e.bytes);
+          return;
         case 'blob-done': {
           const b = get(e.id, undefined, e.size);
           b.payload.known = true;

@@ -114,7 +114,11 @@ export async function pushNixImage(request: NixPushRequest): Promise<{ image: Wr
       // The base's layers as they are: already there, mounted from the base's repository, or streamed from the base.
       ...baseLayers.map((l, i) =>
         run(async () => {
-          basePushed[i] = await pushBlob(req.repo, blobToPush(l.source, req.repo, `base layer ${i + 1}/${baseLayers.length} ${shortDigest(l.descriptor.digest)}`), req.push);
+          basePushed[i] = await pushBlob(
+            req.repo,
+            blobToPush(l.source, req.repo, `base layer ${i + 1}/${baseLayers.length} ${shortDigest(l.descriptor.digest)}`),
+            req.push,
+          );
         }),
       ),
       ...nix.layers.map((p, i) =>
@@ -134,9 +138,14 @@ export async function pushNixImage(request: NixPushRequest): Promise<{ image: Wr
               done: Promise.resolve({ digest: hit.digest, size: hit.size }),
             });
             const byDigest = (mountFrom: string[]) =>
-              pushBlob(req.repo, { id: p.key, label, source: { digest: hit.digest, size: hit.size, open: cachedOr }, ...(mountFrom.length ? { mountFrom } : {}) }, req.push);
+              pushBlob(
+                req.repo,
+                { id: p.key, label, source: { digest: hit.digest, size: hit.size, open: cachedOr }, ...(mountFrom.length ? { mountFrom } : {}) },
+                req.push,
+              );
             const elsewhere = hit.repository && hit.repository !== req.repo.name ? [hit.repository] : [];
-            const mountable = elsewhere.length > 0 || req.push.mountFrom.length > 0 || (await req.push.locations?.repositories(req.repo.session.registry, hit.digest))?.length;
+            const mountable =
+              elsewhere.length > 0 || req.push.mountFrom.length > 0 || (await req.push.locations?.repositories(req.repo.session.registry, hit.digest))?.length;
             // Another repository of the registry may have it: pushBlob checks, then mounts or uploads.
             if (mountable) {
               results[i] = { digests: hit, pushed: await byDigest(elsewhere) };

@@ -201,7 +201,11 @@ export function spdxDocument(f: SbomFacts): SpdxDocument {
       };
     }),
   ];
-  const rel = (a: string, type: SpdxDocument['relationships'][number]['relationshipType'], b: string) => ({ spdxElementId: a, relationshipType: type, relatedSpdxElement: b });
+  const rel = (a: string, type: SpdxDocument['relationships'][number]['relationshipType'], b: string) => ({
+    spdxElementId: a,
+    relationshipType: type,
+    relatedSpdxElement: b,
+  });
   const relationships = [
     rel(SPDX_DOCUMENT, 'DESCRIBES', SPDX_IMAGE),
     ...f.roots.map((r) => rel(SPDX_DOCUMENT, 'DESCRIBES', spdxStoreId(r))),
@@ -316,7 +320,14 @@ export function cycloneDx(f: SbomFacts): CycloneDxBom {
     metadata: {
       timestamp: timestamp(f.sourceDateEpoch),
       tools: { components: [{ type: 'application', name: 'strata', version: f.strataVersion }] },
-      component: { type: 'container', 'bom-ref': purl, name: f.image.name, version: f.image.tag, hashes: [{ alg: 'SHA-256', content: hex(f.image.digest) }], purl },
+      component: {
+        type: 'container',
+        'bom-ref': purl,
+        name: f.image.name,
+        version: f.image.tag,
+        hashes: [{ alg: 'SHA-256', content: hex(f.image.digest) }],
+        purl,
+      },
     },
     components,
     dependencies,
@@ -345,7 +356,12 @@ export interface SlsaProvenance {
 
 function resolved(name: string, s: LockedSource): ResourceDescriptor {
   const digest = sourceDigest(s);
-  return { name, uri: s.url, ...(Object.keys(digest).length ? { digest } : {}), ...(s.lastModified !== undefined ? { annotations: { lastModified: s.lastModified } } : {}) };
+  return {
+    name,
+    uri: s.url,
+    ...(Object.keys(digest).length ? { digest } : {}),
+    ...(s.lastModified !== undefined ? { annotations: { lastModified: s.lastModified } } : {}),
+  };
 }
 
 /** The build's inputs are the flake (as locked) and every input of its lock file; a store path has none to resolve. */
@@ -370,7 +386,10 @@ export function builderFromEnv(env: NodeJS.ProcessEnv): Builder {
   const workflow = env.GITHUB_WORKFLOW_REF;
   if (env.GITHUB_ACTIONS !== 'true' || !workflow) return { id: LOCAL_BUILDER };
   const server = env.GITHUB_SERVER_URL || 'https://github.com';
-  const run = env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}/attempts/${env.GITHUB_RUN_ATTEMPT || '1'}` : undefined;
+  const run =
+    env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
+      ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}/attempts/${env.GITHUB_RUN_ATTEMPT || '1'}`
+      : undefined;
   return { id: `${server}/${workflow}`, ...(run ? { invocationId: run } : {}) };
 }
 

@@ -56,12 +56,16 @@ export async function readTlsPair(files: TlsFiles): Promise<TlsPair> {
   try {
     createPrivateKey(key);
   } catch (e) {
-    throw new StrataError('usage', `--tls-key ${files.key} is not a PEM private key (an encrypted one cannot be used: the server has no passphrase)`, { cause: e });
+    throw new StrataError('usage', `--tls-key ${files.key} is not a PEM private key (an encrypted one cannot be used: the server has no passphrase)`, {
+      cause: e,
+    });
   }
   try {
     createSecureContext({ cert, key });
   } catch (e) {
-    throw new StrataError('usage', `--tls-key ${files.key} is not the key of the certificate in --tls-cert ${files.cert} (${(e as Error).message})`, { cause: e });
+    throw new StrataError('usage', `--tls-key ${files.key} is not the key of the certificate in --tls-cert ${files.cert} (${(e as Error).message})`, {
+      cause: e,
+    });
   }
   return { cert, key, leaf };
 }

@@ -58,7 +58,8 @@ export function parseListen(listen: string): { host: string; port: number } {
 }
 
 async function accessMode(opts: ServeOptions, host: string): Promise<AccessMode> {
-  if (opts.allowAnonymousPush && (opts.readOnly || opts.htpasswd)) throw new StrataError('usage', '--allow-anonymous-push goes with neither --read-only nor --htpasswd');
+  if (opts.allowAnonymousPush && (opts.readOnly || opts.htpasswd))
+    throw new StrataError('usage', '--allow-anonymous-push goes with neither --read-only nor --htpasswd');
   if (opts.readOnly) return { kind: 'read-only', reason: 'started with --read-only' };
   if (opts.accessFile && !opts.htpasswd) throw new StrataError('usage', '--access-file goes with --htpasswd (which holds the passwords)');
   if (opts.htpasswd) {
@@ -76,7 +77,11 @@ async function accessMode(opts: ServeOptions, host: string): Promise<AccessMode>
   }
   if (opts.allowAnonymousPush) {
     // Anyone who can connect could push, and overwrite tags: only this machine may.
-    if (!loopbackName(host)) throw new StrataError('usage', `--allow-anonymous-push is for a loopback address (127.0.0.1, ::1, localhost), not ${host}; use --htpasswd to take pushes from elsewhere`);
+    if (!loopbackName(host))
+      throw new StrataError(
+        'usage',
+        `--allow-anonymous-push is for a loopback address (127.0.0.1, ::1, localhost), not ${host}; use --htpasswd to take pushes from elsewhere`,
+      );
     return { kind: 'anonymous-push' };
   }
   return { kind: 'read-only', reason: 'pushes need --htpasswd FILE, or --allow-anonymous-push on loopback' };
@@ -105,7 +110,11 @@ function hostName(header: string | undefined): string | undefined {
 function foreignHost(incoming: IncomingMessage): Response | undefined {
   const name = hostName(incoming.headers.host);
   if (name !== undefined && loopbackName(name)) return undefined;
-  const e = new RegistryError(403, 'DENIED', `Host ${JSON.stringify(incoming.headers.host ?? '')} is not a loopback name, and this server listens on loopback only`);
+  const e = new RegistryError(
+    403,
+    'DENIED',
+    `Host ${JSON.stringify(incoming.headers.host ?? '')} is not a loopback name, and this server listens on loopback only`,
+  );
   return Response.json(e.body(), { status: e.status, headers: { 'Docker-Distribution-API-Version': 'registry/2.0' } });
 }
 
@@ -135,7 +144,9 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   // Node ends any request after 5 minutes by default; a large upload may take longer (bytes keep flowing).
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new StrataError('usage', `cannot listen on ${opts.listen}: ${e.code ?? e.message}`, { cause: e })));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new StrataError('usage', `cannot listen on ${opts.listen}: ${e.code ?? e.message}`, { cause: e })),
+    );
     server.listen(port, host, resolve);
   });
   const address = server.address() as AddressInfo;

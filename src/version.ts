@@ -3,5 +3,9 @@
 import { readFileSync } from 'node:fs';
 
 export function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? '../package.json' : '../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return (
+    JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? '../package.json' : '../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    }
+  ).version;
 }

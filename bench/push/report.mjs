@@ -35,7 +35,13 @@ const requests = (rs) => {
   for (const r of rs) count.set(r.requests, (count.get(r.requests) ?? 0) + 1);
   return [...count.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
 };
-const checks = (rs) => (rs.every((r) => r.check === 'ok') ? '' : ` **(${rs.filter((r) => r.check !== 'ok').map((r) => r.check).join(', ')})**`);
+const checks = (rs) =>
+  rs.every((r) => r.check === 'ok')
+    ? ''
+    : ` **(${rs
+        .filter((r) => r.check !== 'ok')
+        .map((r) => r.check)
+        .join(', ')})**`;
 const summary = (rs) => ({
   n: rs.length,
   wall: median(rs.map((r) => r.wall)),
@@ -61,7 +67,9 @@ for (const image of images('full')) {
     const rs = pick('full', image, v);
     s[v] = summary(rs);
     const x = s[v];
-    p(`| ${v} | ${x.n} | ${f(x.wall)} (${f(x.min)}–${f(x.max)}) | ${f(x.cpu, 1)} | ${f(x.reg, 1)} | ${f(x.rss, 0)} | ${x.requests} | ${x.conns} |${checks(rs)}`);
+    p(
+      `| ${v} | ${x.n} | ${f(x.wall)} (${f(x.min)}–${f(x.max)}) | ${f(x.cpu, 1)} | ${f(x.reg, 1)} | ${f(x.rss, 0)} | ${x.requests} | ${x.conns} |${checks(rs)}`,
+    );
   }
   if (s.strata && s.skopeo) {
     const ratio = s.strata.wall / s.skopeo.wall;
@@ -91,7 +99,10 @@ for (const image of images('noop')) {
   }
   p();
   const st = ['strata', 'strata-fresh-runner'].filter((v) => s[v]);
-  if (st.length) p(`Target ≤ 1 s (warm and fresh runner): ${verdict(st.every((v) => s[v].wall <= 1))} (medians ${st.map((v) => `${v} ${f(s[v].wall)} s`).join(', ')}; slowest run ${f(Math.max(...st.map((v) => s[v].max)))} s).`);
+  if (st.length)
+    p(
+      `Target ≤ 1 s (warm and fresh runner): ${verdict(st.every((v) => s[v].wall <= 1))} (medians ${st.map((v) => `${v} ${f(s[v].wall)} s`).join(', ')}; slowest run ${f(Math.max(...st.map((v) => s[v].max)))} s).`,
+    );
   p();
 }
 
@@ -106,7 +117,9 @@ for (const section of ['concurrency', 'chunk']) {
     for (const v of variants(section, image)) {
       const rs = pick(section, image, v);
       const x = summary(rs);
-      p(`| ${v} | ${x.n} | ${f(x.wall)} (${f(x.min)}–${f(x.max)}) | ${f(x.wall / sk)} | ${f(x.cpu, 1)} | ${f(x.reg, 1)} | ${f(x.rss, 0)} | ${x.requests} |${checks(rs)}`);
+      p(
+        `| ${v} | ${x.n} | ${f(x.wall)} (${f(x.min)}–${f(x.max)}) | ${f(x.wall / sk)} | ${f(x.cpu, 1)} | ${f(x.reg, 1)} | ${f(x.rss, 0)} | ${x.requests} |${checks(rs)}`,
+      );
     }
     p();
   }
@@ -122,7 +135,17 @@ if (rows.some((r) => r.section === 'store')) {
   const s2 = pick('store', 'closure').filter((r) => r.variant.startsWith('step 2'));
   const two = s1.map((a) => {
     const b = s2.find((x) => x.round === a.round);
-    return { ...a, variant: 'two steps together', wall: a.wall + b.wall, cpu: a.cpu + b.cpu, reg: a.reg + b.reg, rss: Math.max(a.rss, b.rss), conns: b.conns, requests: b.requests, check: b.check };
+    return {
+      ...a,
+      variant: 'two steps together',
+      wall: a.wall + b.wall,
+      cpu: a.cpu + b.cpu,
+      reg: a.reg + b.reg,
+      rss: Math.max(a.rss, b.rss),
+      conns: b.conns,
+      requests: b.requests,
+      check: b.check,
+    };
   });
   for (const rs of [push, s1, s2, two]) {
     if (!rs.length) continue;

@@ -93,14 +93,20 @@ async function seed(pool) {
     return { digest, size: bytes.length };
   };
   const layer = await put(randomBytes(4096));
-  const config = await put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} })));
+  const config = await put(
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} })),
+  );
   const manifest = JSON.stringify({
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
   });
-  await request(pool, { path: '/v2/bench/app/manifests/v1', method: 'PUT', headers: { ...auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest }, 201);
+  await request(
+    pool,
+    { path: '/v2/bench/app/manifests/v1', method: 'PUT', headers: { ...auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest },
+    201,
+  );
   return layer.digest;
 }
 
@@ -148,7 +154,10 @@ async function loginTiming(server) {
   const known = [];
   try {
     for (let i = 0; i < LOGINS; i++) {
-      const pair = [[`nobody-${i}`, unknown], [USER, known]];
+      const pair = [
+        [`nobody-${i}`, unknown],
+        [USER, known],
+      ];
       // Each first in turn, so that neither always follows the other.
       for (const [user, into] of i % 2 ? pair.reverse() : pair) {
         const t = performance.now();
@@ -197,13 +206,19 @@ const servers = [
   ...(opt['no-distribution'] ? [] : [startHtpasswdDistribution]),
 ];
 const f = (x) => x.toFixed(2);
-console.log(`| server | failed login, unknown user p50 ms | known user p50 ms | ratio | idle reads (n) p50 / p99 ms | reads under ${CLIENTS} bad-login clients (n) p50 / p99 ms | p50 ×, p99 × | bad logins answered | load avg |`);
+console.log(
+  `| server | failed login, unknown user p50 ms | known user p50 ms | ratio | idle reads (n) p50 / p99 ms | reads under ${CLIENTS} bad-login clients (n) p50 / p99 ms | p50 ×, p99 × | bad logins answered | load avg |`,
+);
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (let round = 0; round < Number(opt.rounds); round++) {
   for (const start of round % 2 ? [...servers].reverse() : servers) {
     const r = await bench(start);
     console.log(
-      `| ${r.server} | ${f(r.unknownP50)} | ${f(r.knownP50)} | ${f(r.ratio)} | (${r.idle.n}) ${f(r.idle.p50)} / ${f(r.idle.p99)} | (${r.flood.n}) ${f(r.flood.p50)} / ${f(r.flood.p99)} | ${f(r.flood.p50 / r.idle.p50)}, ${f(r.flood.p99 / r.idle.p99)} | ${Object.entries(r.flood.badLogins).map(([s, n]) => `${n}× ${s}`).join(', ')} | ${f(r.load)} |`,
+      `| ${r.server} | ${f(r.unknownP50)} | ${f(r.knownP50)} | ${f(r.ratio)} | (${r.idle.n}) ${f(r.idle.p50)} / ${f(r.idle.p99)} | (${r.flood.n}) ${f(r.flood.p50)} / ${f(r.flood.p99)} | ${f(r.flood.p50 / r.idle.p50)}, ${f(r.flood.p99 / r.idle.p99)} | ${Object.entries(
+        r.flood.badLogins,
+      )
+        .map(([s, n]) => `${n}× ${s}`)
+        .join(', ')} | ${f(r.load)} |`,
     );
   }
 }

@@ -6,7 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values: opt, positionals } = parseArgs({ allowPositionals: true, options: { tolerance: { type: 'string', default: '0.05' }, alt: { type: 'string', default: 'the change under test, --alt-strata-dir' } } });
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { tolerance: { type: 'string', default: '0.05' }, alt: { type: 'string', default: 'the change under test, --alt-strata-dir' } },
+});
 const tol = Number(opt.tolerance);
 const rows = readFileSync(positionals[0], 'utf8')
   .trim()
@@ -82,8 +85,12 @@ function table(a, b) {
 }
 
 const servers = [...new Set(rows.map((r) => r.server))];
-p(`Rounds: ${rounds.length}, the order of the servers reversed every other round (${servers.join(', ')} first in odd rounds). Values: median over rounds (min–max). Ratios: ${A} / ${B}; per round, the two servers ran one after the other under the same load.`);
-p(`"On par": ratio ≥ ${1 - tol} for throughput, ≤ ${1 + tol} for latency (a ${tol * 100} % allowance for this machine's noise), by both estimates; "borderline" when only one of them clears it.`);
+p(
+  `Rounds: ${rounds.length}, the order of the servers reversed every other round (${servers.join(', ')} first in odd rounds). Values: median over rounds (min–max). Ratios: ${A} / ${B}; per round, the two servers ran one after the other under the same load.`,
+);
+p(
+  `"On par": ratio ≥ ${1 - tol} for throughput, ≤ ${1 + tol} for latency (a ${tol * 100} % allowance for this machine's noise), by both estimates; "borderline" when only one of them clears it.`,
+);
 p();
 table(A, B);
 if (servers.includes('strata-alt')) {
@@ -95,16 +102,22 @@ if (servers.includes('strata-alt')) {
   table('strata-alt', A);
 }
 p();
-p('Server resources per workload (medians): CPU seconds of the server process (all threads, /proc/PID/stat utime + stime) during the workload, and its peak RSS (VmHWM, reset before each workload). "gen": the load generator\'s own CPU seconds.');
+p(
+  'Server resources per workload (medians): CPU seconds of the server process (all threads, /proc/PID/stat utime + stime) during the workload, and its peak RSS (VmHWM, reset before each workload). "gen": the load generator\'s own CPU seconds.',
+);
 p();
 const cols = [A, B, ...servers.filter((x) => x !== A && x !== B)].filter((x) => servers.includes(x));
-p(`| workload | ${cols.map((x) => `${x} CPU s`).join(' | ')} | CPU ${A} / ${B} | ${cols.map((x) => `${x} peak RSS MiB`).join(' | ')} | gen CPU s (${cols.join(' / ')}) |`);
+p(
+  `| workload | ${cols.map((x) => `${x} CPU s`).join(' | ')} | CPU ${A} / ${B} | ${cols.map((x) => `${x} peak RSS MiB`).join(' | ')} | gen CPU s (${cols.join(' / ')}) |`,
+);
 p(`|---|${cols.map(() => '---|').join('')}---|${cols.map(() => '---|').join('')}---|`);
 const cpuOf = (x, phase) => median(pick(x, phase).map((r) => r.server_cpu_s));
 for (const phase of [...phases, 'lifetime']) {
   const name = phase === 'lifetime' ? "whole run of one server (warm-up and the manifest's blobs included)" : label(phase);
   const gen = phase === 'lifetime' ? '' : cols.map((x) => fmt(median(pick(x, phase).map((r) => r.gen_cpu_s)), 2)).join(' / ');
-  p(`| ${name} | ${cols.map((x) => fmt(cpuOf(x, phase), 2)).join(' | ')} | ${fmt(cpuOf(A, phase) / cpuOf(B, phase), 2)} | ${cols.map((x) => fmt(median(pick(x, phase).map((r) => r.peak_rss_mb)), 0)).join(' | ')} | ${gen} |`);
+  p(
+    `| ${name} | ${cols.map((x) => fmt(cpuOf(x, phase), 2)).join(' | ')} | ${fmt(cpuOf(A, phase) / cpuOf(B, phase), 2)} | ${cols.map((x) => fmt(median(pick(x, phase).map((r) => r.peak_rss_mb)), 0)).join(' | ')} | ${gen} |`,
+  );
 }
 p();
 const loads = rows.filter((r) => Number.isFinite(r.load1)).map((r) => r.load1);

@@ -83,7 +83,9 @@ async function startStrata(dir, name = 'strata', from = strataDir) {
   const trace = opt['trace-strata'].split(' ').filter(Boolean);
   const nodeArgs = opt['strata-node-args'].split(' ').filter(Boolean);
   const argv = [...nodeArgs, join(from, 'bin/strata.js'), 'serve', '--listen', `127.0.0.1:${port}`, '--root', join(dir, 'root'), '--allow-anonymous-push'];
-  const child = trace.length ? spawn(trace[0], [...trace.slice(1), node, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(node, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  const child = trace.length
+    ? spawn(trace[0], [...trace.slice(1), node, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(node, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   const log = track(child);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, child, log);
@@ -172,7 +174,8 @@ async function download(pool, repo, blob, verify = false) {
   if (hash && `sha256:${hash.digest('hex')}` !== blob.digest) throw new Error(`GET blob ${blob.digest}: wrong content`);
 }
 
-const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json';
+const ACCEPT =
+  'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json';
 
 // ---- content --------------------------------------------------------------
 
@@ -238,8 +241,13 @@ async function measure(server, base, conc, work) {
 
 function emit(rec) {
   appendFileSync(opt.out, `${JSON.stringify(rec)}\n`);
-  const show = rec.kind === 'manifest' ? `${rec.rps.toFixed(0)} req/s p50 ${rec.p50_ms.toFixed(2)} ms p99 ${rec.p99_ms.toFixed(2)} ms` : `${rec.mbps.toFixed(1)} MB/s ${rec.rps.toFixed(1)} req/s`;
-  process.stderr.write(`  ${rec.server.padEnd(12)} ${rec.phase.padEnd(14)} ${rec.wall_s.toFixed(2).padStart(7)} s  ${show}  cpu ${rec.server_cpu_s.toFixed(2)} s  peak ${rec.peak_rss_mb.toFixed(0)} MiB  (gen cpu ${rec.gen_cpu_s.toFixed(2)} s, load ${rec.load1.toFixed(1)})\n`);
+  const show =
+    rec.kind === 'manifest'
+      ? `${rec.rps.toFixed(0)} req/s p50 ${rec.p50_ms.toFixed(2)} ms p99 ${rec.p99_ms.toFixed(2)} ms`
+      : `${rec.mbps.toFixed(1)} MB/s ${rec.rps.toFixed(1)} req/s`;
+  process.stderr.write(
+    `  ${rec.server.padEnd(12)} ${rec.phase.padEnd(14)} ${rec.wall_s.toFixed(2).padStart(7)} s  ${show}  cpu ${rec.server_cpu_s.toFixed(2)} s  peak ${rec.peak_rss_mb.toFixed(0)} MiB  (gen cpu ${rec.gen_cpu_s.toFixed(2)} s, load ${rec.load1.toFixed(1)})\n`,
+  );
 }
 
 async function warmUp(server) {
@@ -260,7 +268,9 @@ async function pushManifest(server, repo) {
   try {
     const layers = stamp({ name: 'mlayers', n: 10, size: 4096 }, `manifest-${server.name}`);
     pools.delete('mlayers');
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, config: {} }));
+    const config = Buffer.from(
+      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, config: {} }),
+    );
     const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
     await upload(pool, repo, config, configDigest);
     for (const l of layers) await upload(pool, repo, l.bytes, l.digest);
@@ -273,7 +283,12 @@ async function pushManifest(server, repo) {
         annotations: { 'org.opencontainers.image.created': '1970-01-01T00:00:00Z' },
       }),
     );
-    const r = await pool.request({ path: `/v2/${repo}/manifests/latest`, method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+    const r = await pool.request({
+      path: `/v2/${repo}/manifests/latest`,
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: manifest,
+    });
     await r.body.dump();
     check(r, 201, 'PUT manifest');
     return { size: manifest.length, digest: `sha256:${createHash('sha256').update(manifest).digest('hex')}` };
@@ -298,9 +313,19 @@ async function runServer(name, round, position) {
         if (!phaseFilter.test(phase)) continue;
         const blobs = stamp(set, `${round}/${name}/${phase}`);
         const repo = `bench/${set.name}`;
-        const rec = await measure(server, { ...base, phase, kind: 'put', set: set.name }, conc, (pool) => runAll(blobs.length, conc, (i) => upload(pool, repo, blobs[i].bytes, blobs[i].digest)));
+        const rec = await measure(server, { ...base, phase, kind: 'put', set: set.name }, conc, (pool) =>
+          runAll(blobs.length, conc, (i) => upload(pool, repo, blobs[i].bytes, blobs[i].digest)),
+        );
         const bytes = set.n * set.size;
-        emit({ ...rec, blobs: set.n, bytes, requests: 2 * set.n, mbps: bytes / 1e6 / rec.wall_s, rps: (2 * set.n) / rec.wall_s, blobs_per_s: set.n / rec.wall_s });
+        emit({
+          ...rec,
+          blobs: set.n,
+          bytes,
+          requests: 2 * set.n,
+          mbps: bytes / 1e6 / rec.wall_s,
+          rps: (2 * set.n) / rec.wall_s,
+          blobs_per_s: set.n / rec.wall_s,
+        });
         peak = Math.max(peak, rec.peak_rss_mb || 0);
         last = { repo, blobs: blobs.map(({ size, digest }) => ({ size, digest })) };
       }
@@ -308,7 +333,9 @@ async function runServer(name, round, position) {
       for (const conc of list(opt['get-conc'])) {
         const phase = `get-${set.name}-c${conc}`;
         if (!phaseFilter.test(phase)) continue;
-        const rec = await measure(server, { ...base, phase, kind: 'get', set: set.name }, conc, (pool) => runAll(last.blobs.length, conc, (i) => download(pool, last.repo, last.blobs[i])));
+        const rec = await measure(server, { ...base, phase, kind: 'get', set: set.name }, conc, (pool) =>
+          runAll(last.blobs.length, conc, (i) => download(pool, last.repo, last.blobs[i])),
+        );
         const bytes = set.n * set.size;
         emit({ ...rec, blobs: set.n, bytes, requests: set.n, mbps: bytes / 1e6 / rec.wall_s, rps: set.n / rec.wall_s, blobs_per_s: set.n / rec.wall_s });
         peak = Math.max(peak, rec.peak_rss_mb || 0);
@@ -326,7 +353,8 @@ async function runServer(name, round, position) {
         const r = await pool.request({ path: `/v2/${repo}/manifests/latest`, method: 'GET', headers: { accept: ACCEPT } });
         const body = await r.body.arrayBuffer();
         check(r, 200, 'GET manifest');
-        if (body.byteLength !== m.size || r.headers['docker-content-digest'] !== m.digest) throw new Error(`GET manifest: ${body.byteLength} bytes, digest ${r.headers['docker-content-digest']}; expected ${m.size}, ${m.digest}`);
+        if (body.byteLength !== m.size || r.headers['docker-content-digest'] !== m.digest)
+          throw new Error(`GET manifest: ${body.byteLength} bytes, digest ${r.headers['docker-content-digest']}; expected ${m.size}, ${m.digest}`);
       };
       for (const conc of list(opt['manifest-conc'])) {
         const phase = `manifest-c${conc}`;
@@ -339,7 +367,14 @@ async function runServer(name, round, position) {
         peak = Math.max(peak, rec.peak_rss_mb || 0);
       }
     }
-    const life = { ...base, phase: 'lifetime', kind: 'lifetime', server_cpu_s: cpuSeconds(server.pid) - cpuStart, peak_rss_mb: peak, rss_mb: status(server.pid).rss };
+    const life = {
+      ...base,
+      phase: 'lifetime',
+      kind: 'lifetime',
+      server_cpu_s: cpuSeconds(server.pid) - cpuStart,
+      peak_rss_mb: peak,
+      rss_mb: status(server.pid).rss,
+    };
     appendFileSync(opt.out, `${JSON.stringify(life)}\n`);
   } catch (e) {
     process.stderr.write(`${name} failed; its log:\n${server.log().slice(-4000)}\n`);

@@ -102,7 +102,12 @@ async function buildLayout(c: Case, ctx: Context, p: Perturbation = {}): Promise
 const LAYOUT: Reading = { measure: 'manifest', source: 'printed by build and named by the oci: layout' };
 
 /** A factor that builds into an OCI layout as the baseline does, with one thing changed. */
-function perturbed(id: string, title: (ctx: Context) => string, make: (c: Case, ctx: Context) => Perturbation | Promise<Perturbation>, more: Partial<Factor> = {}): Factor {
+function perturbed(
+  id: string,
+  title: (ctx: Context) => string,
+  make: (c: Case, ctx: Context) => Perturbation | Promise<Perturbation>,
+  more: Partial<Factor> = {},
+): Factor {
   return { id, title, readings: [LAYOUT], ...more, run: async (c, ctx) => [await buildLayout(c, ctx, await make(c, ctx))] };
 }
 
@@ -124,7 +129,10 @@ const warmCache: Factor = {
     const cold = existsSync(entries) && readdirSync(entries).length > 0 ? [] : ['the first build left the cache empty: nothing could come from it'];
     const second = await buildLayout(c, ctx, { cache });
     const digest = await strata('digest', c, ctx, [], { cache });
-    return [{ digest: second.digest, problems: [...cold, ...(second.problems ?? [])] }, { digest, problems: cold }];
+    return [
+      { digest: second.digest, problems: [...cold, ...(second.problems ?? [])] },
+      { digest, problems: cold },
+    ];
   },
 };
 
@@ -144,7 +152,9 @@ function archive(transport: 'oci-archive' | 'docker-archive', printed: Reading, 
 }
 
 const ociArchive = archive('oci-archive', { measure: 'manifest', source: 'printed by build' }, 'ociArchive');
-const dockerArchive = archive('docker-archive', { measure: 'config', source: 'printed by build (the image ID)' }, 'dockerArchive', { appliesTo: hasDockerArchive });
+const dockerArchive = archive('docker-archive', { measure: 'config', source: 'printed by build (the image ID)' }, 'dockerArchive', {
+  appliesTo: hasDockerArchive,
+});
 
 const dockerPush: Factor = {
   id: 'docker-push',
@@ -188,26 +198,83 @@ const digestOnly: Factor = {
 };
 
 export const FACTORS: readonly Factor[] = [
-  perturbed('baseline', (ctx) => `baseline (oci:, Node ${ctx.nodes.pinned} of the lockfile)`, () => ({})),
-  perturbed('node-22', () => `Node ${NODE_22}`, async () => ({ node: await nodeBinary(NODE_22) })),
-  perturbed('node-24', () => `Node ${NODE_24}`, async () => ({ node: await nodeBinary(NODE_24) })),
-  perturbed('node-newest', (ctx) => `Node ${ctx.nodes.newest ?? '(unresolved)'}, the newest on npm`, async (_c, ctx) => ({ node: await nodeBinary(await ctx.newestNode()) })),
-  perturbed('tz', () => 'TZ=Pacific/Kiritimati (UTC+14)', () => ({ env: { TZ: 'Pacific/Kiritimati' } })),
-  perturbed('locale', () => 'LC_ALL and LANG tr_TR.UTF-8', () => ({ env: { LC_ALL: 'tr_TR.UTF-8', LANG: 'tr_TR.UTF-8' } })),
-  perturbed('umask-077', () => 'umask 077', () => ({ umask: '077' })),
-  perturbed('umask-000', () => 'umask 000', () => ({ umask: '000' })),
-  perturbed('source-date-epoch-0', () => 'SOURCE_DATE_EPOCH=0 given explicitly', () => ({ env: { SOURCE_DATE_EPOCH: '0' } })),
-  perturbed('cache-cold', () => 'a cold layer cache (an empty STRATA_CACHE_DIR)', (_c, ctx) => ({ cache: ctx.scratch() })),
+  perturbed(
+    'baseline',
+    (ctx) => `baseline (oci:, Node ${ctx.nodes.pinned} of the lockfile)`,
+    () => ({}),
+  ),
+  perturbed(
+    'node-22',
+    () => `Node ${NODE_22}`,
+    async () => ({ node: await nodeBinary(NODE_22) }),
+  ),
+  perturbed(
+    'node-24',
+    () => `Node ${NODE_24}`,
+    async () => ({ node: await nodeBinary(NODE_24) }),
+  ),
+  perturbed(
+    'node-newest',
+    (ctx) => `Node ${ctx.nodes.newest ?? '(unresolved)'}, the newest on npm`,
+    async (_c, ctx) => ({ node: await nodeBinary(await ctx.newestNode()) }),
+  ),
+  perturbed(
+    'tz',
+    () => 'TZ=Pacific/Kiritimati (UTC+14)',
+    () => ({ env: { TZ: 'Pacific/Kiritimati' } }),
+  ),
+  perturbed(
+    'locale',
+    () => 'LC_ALL and LANG tr_TR.UTF-8',
+    () => ({ env: { LC_ALL: 'tr_TR.UTF-8', LANG: 'tr_TR.UTF-8' } }),
+  ),
+  perturbed(
+    'umask-077',
+    () => 'umask 077',
+    () => ({ umask: '077' }),
+  ),
+  perturbed(
+    'umask-000',
+    () => 'umask 000',
+    () => ({ umask: '000' }),
+  ),
+  perturbed(
+    'source-date-epoch-0',
+    () => 'SOURCE_DATE_EPOCH=0 given explicitly',
+    () => ({ env: { SOURCE_DATE_EPOCH: '0' } }),
+  ),
+  perturbed(
+    'cache-cold',
+    () => 'a cold layer cache (an empty STRATA_CACHE_DIR)',
+    (_c, ctx) => ({ cache: ctx.scratch() }),
+  ),
   warmCache,
-  perturbed('elsewhere', () => 'another checkout location and working directory', (c, ctx) => ({ flake: ctx.checkouts.elsewhere(c.example), cwd: ctx.scratch() })),
-  perturbed('threads-1', () => 'STRATA_THREADS=1', () => ({ env: { STRATA_THREADS: '1' } })),
-  perturbed('threads-n', () => `STRATA_THREADS=${MANY_THREADS} (above ${availableParallelism()} cores)`, () => ({ env: { STRATA_THREADS: String(MANY_THREADS) } })),
+  perturbed(
+    'elsewhere',
+    () => 'another checkout location and working directory',
+    (c, ctx) => ({ flake: ctx.checkouts.elsewhere(c.example), cwd: ctx.scratch() }),
+  ),
+  perturbed(
+    'threads-1',
+    () => 'STRATA_THREADS=1',
+    () => ({ env: { STRATA_THREADS: '1' } }),
+  ),
+  perturbed(
+    'threads-n',
+    () => `STRATA_THREADS=${MANY_THREADS} (above ${availableParallelism()} cores)`,
+    () => ({ env: { STRATA_THREADS: String(MANY_THREADS) } }),
+  ),
   ociArchive,
   dockerArchive,
   dockerPush,
   serveBridge,
   digestOnly,
-  perturbed('control', () => 'control: SOURCE_DATE_EPOCH=1700000000 must change the digest', () => ({ env: { SOURCE_DATE_EPOCH: '1700000000' } }), { control: true }),
+  perturbed(
+    'control',
+    () => 'control: SOURCE_DATE_EPOCH=1700000000 must change the digest',
+    () => ({ env: { SOURCE_DATE_EPOCH: '1700000000' } }),
+    { control: true },
+  ),
 ];
 
 /** What --update records from: the baseline and the two archives. */

@@ -38,8 +38,7 @@ export function readGolden(file = GOLDEN_FILE): Golden {
 export function writeGolden(golden: Golden, file = GOLDEN_FILE): void {
   const known = CASES.map((c) => c.id).filter((id) => golden.cases[id]);
   const others = Object.keys(golden.cases).filter((id) => !known.includes(id));
-  const ordered = (entry: GoldenCase): GoldenCase =>
-    Object.fromEntries(FIELDS.filter((k) => entry[k] !== undefined).map((k) => [k, entry[k]]));
+  const ordered = (entry: GoldenCase): GoldenCase => Object.fromEntries(FIELDS.filter((k) => entry[k] !== undefined).map((k) => [k, entry[k]]));
   const cases = Object.fromEntries([...known, ...others].map((id) => [id, ordered(golden.cases[id]!)]));
   writeFileSync(file, `${JSON.stringify({ about: ABOUT, cases }, null, 2)}\n`);
 }

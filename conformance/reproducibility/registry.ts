@@ -24,7 +24,11 @@ export function givenRegistry(url: string): PushTarget {
   return { url: u.origin, host: u.host, stop: async () => {} };
 }
 
-const ACCEPT = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
+const ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+];
 
 export interface ServedManifest {
   /** sha256 of the body. */

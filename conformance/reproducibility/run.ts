@@ -70,7 +70,10 @@ async function check(opts: Selected, json: string | undefined): Promise<number> 
   const format = checkFormatter(Math.max(...opts.factors.map((f) => f.id.length)));
   console.log(`Strata reproducibility: ${count(opts.cases.length, 'case')}, ${count(opts.factors.length, 'factor')}, against ${opts.goldenFile}`);
   const report = await runReproducibility(opts, {
-    onStart: (nodes) => console.log(`Node: ${nodes.pinned} (the lockfile's, the baseline), ${nodes.node22}, ${nodes.node24}${nodes.newest ? `, ${nodes.newest} (the newest)` : ''}`),
+    onStart: (nodes) =>
+      console.log(
+        `Node: ${nodes.pinned} (the lockfile's, the baseline), ${nodes.node22}, ${nodes.node24}${nodes.newest ? `, ${nodes.newest} (the newest)` : ''}`,
+      ),
     onCase: (c) => console.log(`\n${c.id}`),
     onCheck: (r) => console.log(format(r)),
   });
@@ -83,7 +86,11 @@ async function check(opts: Selected, json: string | undefined): Promise<number> 
 async function update(opts: Selected): Promise<number> {
   const { golden, changes } = await recordGolden(opts, (c) => console.log(`recording ${c.id}`));
   writeGolden(golden, opts.goldenFile);
-  console.log(changes.length ? `${opts.goldenFile}: ${count(changes.length, 'value')} changed (commit them saying why):\n  ${changes.join('\n  ')}` : `${opts.goldenFile}: unchanged`);
+  console.log(
+    changes.length
+      ? `${opts.goldenFile}: ${count(changes.length, 'value')} changed (commit them saying why):\n  ${changes.join('\n  ')}`
+      : `${opts.goldenFile}: unchanged`,
+  );
   return 0;
 }
 

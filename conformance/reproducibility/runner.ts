@@ -108,7 +108,14 @@ function verdict(f: Factor, golden: string | undefined, got: Got, baseline: stri
   return baseline === golden ? 'this factor alone changes the digest (the baseline gives the golden one)' : 'the baseline differs from golden.json too';
 }
 
-async function runCheck(c: Case, f: Factor, ctx: Context, entry: GoldenCase, blocked: Blocked | undefined, baseline: string | undefined): Promise<CheckResult[]> {
+async function runCheck(
+  c: Case,
+  f: Factor,
+  ctx: Context,
+  entry: GoldenCase,
+  blocked: Blocked | undefined,
+  baseline: string | undefined,
+): Promise<CheckResult[]> {
   const started = performance.now();
   let gots: Got[] | Error;
   try {
@@ -199,7 +206,8 @@ export async function recordGolden(opts: SuiteOptions = {}, onCase?: (c: Case) =
           const got = gots[i]!;
           if (got.problems?.length) throw new SetupError(`${c.id}, ${f.id}: ${got.problems.join('; ')}`);
           const before = entry[reading.measure];
-          if (before !== undefined && before !== got.digest) throw new SetupError(`${c.id}: ${f.id} gives ${reading.measure} ${got.digest}, but the baseline ${before}: not reproducible, nothing recorded`);
+          if (before !== undefined && before !== got.digest)
+            throw new SetupError(`${c.id}: ${f.id} gives ${reading.measure} ${got.digest}, but the baseline ${before}: not reproducible, nothing recorded`);
           entry[reading.measure] = got.digest;
         });
       }

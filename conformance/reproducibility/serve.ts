@@ -26,7 +26,11 @@ export interface ServeOptions {
 /** Resolves once the server printed where it listens. */
 export async function startServe(opts: ServeOptions): Promise<Served> {
   const argv = [strataBin, 'serve', '--listen', '127.0.0.1:0', '--root', opts.root, ...opts.args];
-  const child = spawnTracked(opts.node ?? process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: opts.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const child = spawnTracked(opts.node ?? process.execPath, argv, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: opts.env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const url = await new Promise<string>((resolve, reject) => {

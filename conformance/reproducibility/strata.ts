@@ -35,7 +35,11 @@ export function runStrata(args: string[], opts: RunOptions = {}): Promise<RunRes
   const node = opts.node ?? process.execPath;
   const [cmd, argv] = opts.umask ? ['/bin/sh', ['-c', `umask ${opts.umask} && exec "$@"`, 'sh', node, strataBin, ...args]] : [node, [strataBin, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv as string[], { cwd: opts.cwd ?? repoRoot, env: opts.env ?? process.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv as string[], {
+      cwd: opts.cwd ?? repoRoot,
+      env: opts.env ?? process.env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     let stdout = '';
     let stderr = '';

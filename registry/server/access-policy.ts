@@ -26,7 +26,12 @@ export interface Policy {
 }
 
 function pattern(p: string): RegExp {
-  return new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return new RegExp(
+    `^${p
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 }
 
 function rights(value: unknown, where: string): Rights {
@@ -67,7 +72,8 @@ export function parsePolicy(text: string, file = 'access file'): Policy {
   const { anonymous, users, ...rest } = doc as Record<string, unknown>;
   const extra = Object.keys(rest);
   if (extra.length) throw new Error(`${file}: "${extra[0]}" is neither "anonymous" nor "users"`);
-  if (users !== undefined && (typeof users !== 'object' || users === null || Array.isArray(users))) throw new Error(`${file}: "users" is not an object of user names`);
+  if (users !== undefined && (typeof users !== 'object' || users === null || Array.isArray(users)))
+    throw new Error(`${file}: "users" is not an object of user names`);
   const named = new Map(Object.entries(users ?? {}).map(([u, r]) => [u, rights(r, `${file}: users.${u}`)]));
   return policy(anonymous === undefined ? { ...nothing(), pull: [/^/] } : rights(anonymous, `${file}: anonymous`), named, nothing());
 }

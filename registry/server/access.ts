@@ -184,7 +184,8 @@ export function createAccess(mode: AccessMode): Access {
           if (action !== 'login' && policy.allows(undefined, action, repository!)) return;
           const user = await checker.user(authorization);
           if (user === undefined) throw challenge();
-          if (action !== 'login' && !policy.allows(user, action, repository!)) throw new RegistryError(403, 'DENIED', `${user} may not ${action} ${repository}`);
+          if (action !== 'login' && !policy.allows(user, action, repository!))
+            throw new RegistryError(403, 'DENIED', `${user} may not ${action} ${repository}`);
         },
       };
     }

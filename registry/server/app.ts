@@ -72,7 +72,8 @@ function access(auth: Access, bridge: Bridge | undefined): MiddlewareHandler<Env
     await auth.authorize(action, name, authorization);
     const from = c.var.route.endpoint === 'upload-start' ? c.req.query('from') : undefined;
     if (from && c.req.query('mount')) await auth.authorize('pull', from, authorization);
-    if (action !== 'pull' && bridge?.handles(name)) throw new RegistryError(405, 'UNSUPPORTED', `${name} is served from Nix builds and takes no pushes or deletes`);
+    if (action !== 'pull' && bridge?.handles(name))
+      throw new RegistryError(405, 'UNSUPPORTED', `${name} is served from Nix builds and takes no pushes or deletes`);
     // The client waits for this before it sends the body (serve hands such
     // requests here rather than let Node answer at once): only now, so a body
     // is never sent to a request that will be refused.
@@ -100,7 +101,10 @@ export function createRegistryApp(opts: RegistryAppOptions): Hono<Env> {
   app.all('/v2/*', route, access(opts.auth, opts.bridge), async (c) => {
     const r = c.var.route;
     const handler = (endpoints[r.endpoint] as Endpoint<Route>)[c.req.method as Method];
-    if (!handler) throw new RegistryError(405, 'UNSUPPORTED', `${c.req.method} is not supported on this endpoint`, undefined, { Allow: Object.keys(endpoints[r.endpoint]).join(', ') });
+    if (!handler)
+      throw new RegistryError(405, 'UNSUPPORTED', `${c.req.method} is not supported on this endpoint`, undefined, {
+        Allow: Object.keys(endpoints[r.endpoint]).join(', '),
+      });
     return handler(c, r, deps);
   });
   return app;

@@ -77,7 +77,12 @@ const read =
     const digest = digestParam(route.digest);
     const blob = await reader(deps, route.name, digest);
     if (!blob) throw blobUnknown(digest);
-    const headers: Record<string, string> = { 'Docker-Content-Digest': digest, 'Accept-Ranges': 'bytes', ETag: `"${digest}"`, 'Content-Type': 'application/octet-stream' };
+    const headers: Record<string, string> = {
+      'Docker-Content-Digest': digest,
+      'Accept-Ranges': 'bytes',
+      ETag: `"${digest}"`,
+      'Content-Type': 'application/octet-stream',
+    };
     const range = parseRange(c.req.header('range'), blob.size);
     if (range === 'unsatisfiable') {
       await blob.close();

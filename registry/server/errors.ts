@@ -51,5 +51,6 @@ export const blobUnknown = (digest: string) => new RegistryError(404, 'BLOB_UNKN
 export const manifestUnknown = (reference: string) => new RegistryError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { reference });
 export const uploadUnknown = (id: string) => new RegistryError(404, 'BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { id });
 export const nameUnknown = (name: string) => new RegistryError(404, 'NAME_UNKNOWN', 'repository name not known to registry', { name });
-export const digestInvalid = (message: string, digest?: string) => new RegistryError(400, 'DIGEST_INVALID', message, digest !== undefined ? { digest } : undefined);
+export const digestInvalid = (message: string, digest?: string) =>
+  new RegistryError(400, 'DIGEST_INVALID', message, digest !== undefined ? { digest } : undefined);
 export const manifestInvalid = (message: string, status: 400 | 413 = 400) => new RegistryError(status, 'MANIFEST_INVALID', message);

@@ -56,7 +56,11 @@ export const manifestEndpoint: Endpoint<RouteOf<'manifest'>> = {
     if ('digest' in ref && ref.digest !== m.digest) throw digestInvalid(`the manifest's digest is ${m.digest}, not ${ref.digest}`, ref.digest);
     const missing = await store.missingReferences(name, m);
     if (missing.length > 0) {
-      const [first, ...rest] = missing.map((d) => ({ code: 'MANIFEST_BLOB_UNKNOWN' as const, message: 'blob unknown to registry', detail: { digest: d.digest } }));
+      const [first, ...rest] = missing.map((d) => ({
+        code: 'MANIFEST_BLOB_UNKNOWN' as const,
+        message: 'blob unknown to registry',
+        detail: { digest: d.digest },
+      }));
       throw new RegistryError(400, first!.code, first!.message, first!.detail, {}, rest);
     }
     await store.putManifest(name, m, 'tag' in ref ? ref.tag : undefined);

@@ -131,7 +131,13 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
     // The spec: artifactType, else (for an image manifest) the config's media type; the manifest's annotations.
     const artifactType = m.artifactType ?? config?.mediaType;
     parsed.subject = m.subject.digest as BlobDigest;
-    parsed.referrer = { mediaType, digest, size: bytes.length, ...(artifactType ? { artifactType } : {}), ...(m.annotations ? { annotations: m.annotations } : {}) };
+    parsed.referrer = {
+      mediaType,
+      digest,
+      size: bytes.length,
+      ...(artifactType ? { artifactType } : {}),
+      ...(m.annotations ? { annotations: m.annotations } : {}),
+    };
   }
   return parsed;
 }
@@ -150,7 +156,9 @@ export function referencedDigests(bytes: Buffer): BlobDigest[] {
   }
   if (!isObject(body)) throw new Error('not a JSON object');
   const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-  return [body.config, ...list(body.layers), ...list(body.manifests)].flatMap((d) => (isObject(d) && typeof d.digest === 'string' && isBlobDigest(d.digest) ? [d.digest] : []));
+  return [body.config, ...list(body.layers), ...list(body.manifests)].flatMap((d) =>
+    isObject(d) && typeof d.digest === 'string' && isBlobDigest(d.digest) ? [d.digest] : [],
+  );
 }
 
 /** Accept header → media types (parameters and q-values dropped); empty: anything. */

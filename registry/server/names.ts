@@ -84,5 +84,7 @@ export function parseRoute(path: string): Route {
     if (!isRepoName(name)) throw new RegistryError(400, 'NAME_INVALID', 'invalid repository name', { name: name.slice(0, NAME_MAX) });
     return make(name, m[2] ?? '');
   }
-  throw new RegistryError(404, 'NAME_INVALID', 'no such endpoint: the path is not /v2/<name>/(blobs|manifests|tags|referrers)/…', { path: path.slice(0, NAME_MAX) });
+  throw new RegistryError(404, 'NAME_INVALID', 'no such endpoint: the path is not /v2/<name>/(blobs|manifests|tags|referrers)/…', {
+    path: path.slice(0, NAME_MAX),
+  });
 }

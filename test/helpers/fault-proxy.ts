@@ -30,7 +30,18 @@ export interface InjectedRule {
   remove(): void;
 }
 
-export const requestKinds = ['uploadPost', 'uploadPatch', 'uploadPut', 'uploadGet', 'blobHead', 'blobGet', 'manifestPut', 'manifestGet', 'manifestHead', 'other'] as const;
+export const requestKinds = [
+  'uploadPost',
+  'uploadPatch',
+  'uploadPut',
+  'uploadGet',
+  'blobHead',
+  'blobGet',
+  'manifestPut',
+  'manifestGet',
+  'manifestHead',
+  'other',
+] as const;
 export type RequestKind = (typeof requestKinds)[number];
 
 export interface ProxyCounters {

@@ -96,7 +96,12 @@ export async function startGhcrFront(backendUrl: string, opts: GhcrFrontOptions)
   function challenge(res: ServerResponse, scope?: string): void {
     counters.unauthorized++;
     const s = scope ? `,scope="${scope}"` : '';
-    json(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }, { 'www-authenticate': `Bearer realm="${url}/token",service="${SERVICE}"${s}` });
+    json(
+      res,
+      401,
+      { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] },
+      { 'www-authenticate': `Bearer realm="${url}/token",service="${SERVICE}"${s}` },
+    );
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {

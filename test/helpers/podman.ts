@@ -76,7 +76,20 @@ export async function podmanPull(ref: string, opts: PodmanPullOptions = {}): Pro
     REGISTRY_AUTH_FILE: join(store, 'auth.json'),
   };
   const podman = (args: string[]) => (inChroot() ? runOutsideChroot(args, env) : run('podman', args, env));
-  const global = ['--root', join(store, 'root'), '--runroot', join(store, 'run'), '--tmpdir', join(store, 'tmp'), '--storage-driver', 'vfs', '--events-backend', 'none', '--cgroup-manager', 'cgroupfs'];
+  const global = [
+    '--root',
+    join(store, 'root'),
+    '--runroot',
+    join(store, 'run'),
+    '--tmpdir',
+    join(store, 'tmp'),
+    '--storage-driver',
+    'vfs',
+    '--events-backend',
+    'none',
+    '--cgroup-manager',
+    'cgroupfs',
+  ];
   try {
     const pull = await podman([...global, 'pull', '--quiet', '--tls-verify=false', ...(opts.creds ? ['--creds', opts.creds] : []), ref]);
     if (pull.code !== 0) throw new Error(`podman pull ${ref} failed (${pull.code}): ${pull.stderr}`);
@@ -93,7 +106,9 @@ export async function podmanPull(ref: string, opts: PodmanPullOptions = {}): Pro
 /** True when the root directory is not a mount point, as in a plain chroot (the test of .ci/setup). */
 function inChroot(): boolean {
   try {
-    return !readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === '/');
+    return !readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === '/');
   } catch {
     return false;
   }

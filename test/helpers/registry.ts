@@ -95,7 +95,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   let auth = '';
   if (mode === 'htpasswd') {
     const file = join(dir, 'htpasswd');
-    writeFileSync(file, Object.entries(users).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 5)}\n`).join(''));
+    writeFileSync(
+      file,
+      Object.entries(users)
+        .map(([u, p]) => `${u}:${bcrypt.hashSync(p, 5)}\n`)
+        .join(''),
+    );
     auth = `auth:\n  htpasswd:\n    realm: strata-test\n    path: ${JSON.stringify(file)}`;
   } else if (mode === 'token') {
     token = await startTokenServer({ users, anonymousPull: opts.anonymousPull, ttlSeconds: opts.tokenTtlSeconds });

@@ -22,7 +22,30 @@ export async function cycloneDxErrors(bom: unknown): Promise<unknown> {
 
 const spdxDate = z.string().regex(/^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T(([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]|23:59:60)Z$/);
 const spdxId = z.string().regex(/^SPDXRef-[a-zA-Z0-9.-]+$/);
-const checksum = z.object({ algorithm: z.enum(['SHA1', 'BLAKE3', 'SHA3-384', 'SHA256', 'SHA384', 'BLAKE2b-512', 'BLAKE2b-256', 'SHA3-512', 'MD2', 'ADLER32', 'MD4', 'SHA3-256', 'BLAKE2b-384', 'SHA512', 'MD6', 'MD5', 'SHA224']), checksumValue: z.string().regex(/^[0-9a-fA-F]+$/) }).strict();
+const checksum = z
+  .object({
+    algorithm: z.enum([
+      'SHA1',
+      'BLAKE3',
+      'SHA3-384',
+      'SHA256',
+      'SHA384',
+      'BLAKE2b-512',
+      'BLAKE2b-256',
+      'SHA3-512',
+      'MD2',
+      'ADLER32',
+      'MD4',
+      'SHA3-256',
+      'BLAKE2b-384',
+      'SHA512',
+      'MD6',
+      'MD5',
+      'SHA224',
+    ]),
+    checksumValue: z.string().regex(/^[0-9a-fA-F]+$/),
+  })
+  .strict();
 /** Spec 2.3 §7.7: NONE, NOASSERTION, or a URL, optionally a VCS one (`git+https://host/path@rev`). */
 const downloadLocation = z.string().regex(/^(NONE|NOASSERTION|((git|hg|svn|bzr)\+)?(https?|ssh|svn|sftp|ftp|git):\/\/\S+)$/);
 const spdxPackage = z
@@ -35,8 +58,20 @@ const spdxPackage = z
     filesAnalyzed: z.boolean().optional(),
     checksums: z.array(checksum).optional(),
     sourceInfo: z.string().optional(),
-    primaryPackagePurpose: z.enum(['OTHER', 'INSTALL', 'ARCHIVE', 'FIRMWARE', 'APPLICATION', 'FRAMEWORK', 'LIBRARY', 'CONTAINER', 'SOURCE', 'DEVICE', 'OPERATING-SYSTEM', 'FILE']).optional(),
-    externalRefs: z.array(z.object({ referenceCategory: z.enum(['OTHER', 'PERSISTENT-ID', 'PERSISTENT_ID', 'SECURITY', 'PACKAGE-MANAGER', 'PACKAGE_MANAGER']), referenceType: z.string(), referenceLocator: z.string().regex(/^\S+$/) }).strict()).optional(),
+    primaryPackagePurpose: z
+      .enum(['OTHER', 'INSTALL', 'ARCHIVE', 'FIRMWARE', 'APPLICATION', 'FRAMEWORK', 'LIBRARY', 'CONTAINER', 'SOURCE', 'DEVICE', 'OPERATING-SYSTEM', 'FILE'])
+      .optional(),
+    externalRefs: z
+      .array(
+        z
+          .object({
+            referenceCategory: z.enum(['OTHER', 'PERSISTENT-ID', 'PERSISTENT_ID', 'SECURITY', 'PACKAGE-MANAGER', 'PACKAGE_MANAGER']),
+            referenceType: z.string(),
+            referenceLocator: z.string().regex(/^\S+$/),
+          })
+          .strict(),
+      )
+      .optional(),
   })
   .strict();
 const spdxDocumentSchema = z
@@ -45,11 +80,31 @@ const spdxDocumentSchema = z
     dataLicense: z.literal('CC0-1.0'),
     SPDXID: z.literal('SPDXRef-DOCUMENT'),
     name: z.string().min(1),
-    documentNamespace: z.string().url().refine((u) => !u.includes('#'), 'the namespace must not contain #'),
+    documentNamespace: z
+      .string()
+      .url()
+      .refine((u) => !u.includes('#'), 'the namespace must not contain #'),
     comment: z.string().optional(),
     creationInfo: z.object({ created: spdxDate, creators: z.array(z.string().regex(/^(Tool|Organization|Person): \S/)).min(1) }).strict(),
     packages: z.array(spdxPackage),
-    relationships: z.array(z.object({ spdxElementId: z.string(), relationshipType: z.enum(['DESCRIBES', 'CONTAINS', 'DEPENDS_ON', 'BUILD_DEPENDENCY_OF', 'DEPENDENCY_OF', 'RUNTIME_DEPENDENCY_OF', 'GENERATED_FROM', 'OTHER']), relatedSpdxElement: z.string() }).strict()),
+    relationships: z.array(
+      z
+        .object({
+          spdxElementId: z.string(),
+          relationshipType: z.enum([
+            'DESCRIBES',
+            'CONTAINS',
+            'DEPENDS_ON',
+            'BUILD_DEPENDENCY_OF',
+            'DEPENDENCY_OF',
+            'RUNTIME_DEPENDENCY_OF',
+            'GENERATED_FROM',
+            'OTHER',
+          ]),
+          relatedSpdxElement: z.string(),
+        })
+        .strict(),
+    ),
   })
   .strict()
   .superRefine((d, ctx) => {
@@ -57,9 +112,11 @@ const spdxDocumentSchema = z
     const known = new Set([d.SPDXID, ...ids]);
     if (known.size !== ids.length + 1) ctx.addIssue({ code: 'custom', message: 'SPDX ids are not unique' });
     for (const r of d.relationships) {
-      for (const id of [r.spdxElementId, r.relatedSpdxElement]) if (!known.has(id)) ctx.addIssue({ code: 'custom', message: `relationship names unknown element ${id}` });
+      for (const id of [r.spdxElementId, r.relatedSpdxElement])
+        if (!known.has(id)) ctx.addIssue({ code: 'custom', message: `relationship names unknown element ${id}` });
     }
-    if (!d.relationships.some((r) => r.spdxElementId === d.SPDXID && r.relationshipType === 'DESCRIBES')) ctx.addIssue({ code: 'custom', message: 'the document DESCRIBES nothing' });
+    if (!d.relationships.some((r) => r.spdxElementId === d.SPDXID && r.relationshipType === 'DESCRIBES'))
+      ctx.addIssue({ code: 'custom', message: 'the document DESCRIBES nothing' });
   });
 
 /** Where an SPDX 2.3 document breaks the spec's JSON schema or its rules, or null. */
@@ -73,7 +130,15 @@ const hex = z.string().regex(/^[0-9a-f]+$/);
 const digestSet = z.record(z.string(), hex).refine((d) => Object.keys(d).length > 0, 'empty digest set');
 /** resource_descriptor.md: at least one of uri, digest, content. */
 const resourceDescriptor = z
-  .object({ name: z.string().optional(), uri: z.string().optional(), digest: digestSet.optional(), content: z.string().optional(), downloadLocation: z.string().optional(), mediaType: z.string().optional(), annotations: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    name: z.string().optional(),
+    uri: z.string().optional(),
+    digest: digestSet.optional(),
+    content: z.string().optional(),
+    downloadLocation: z.string().optional(),
+    mediaType: z.string().optional(),
+    annotations: z.record(z.string(), z.unknown()).optional(),
+  })
   .strict()
   .refine((r) => r.uri !== undefined || r.digest !== undefined || r.content !== undefined, 'a resource descriptor needs uri, digest or content');
 const typeUri = z.string().url();
@@ -89,11 +154,23 @@ const statementSchema = z
 
 const slsaSchema = z
   .object({
-    buildDefinition: z.object({ buildType: typeUri, externalParameters: z.record(z.string(), z.unknown()), internalParameters: z.record(z.string(), z.unknown()).optional(), resolvedDependencies: z.array(resourceDescriptor).optional() }).strict(),
+    buildDefinition: z
+      .object({
+        buildType: typeUri,
+        externalParameters: z.record(z.string(), z.unknown()),
+        internalParameters: z.record(z.string(), z.unknown()).optional(),
+        resolvedDependencies: z.array(resourceDescriptor).optional(),
+      })
+      .strict(),
     runDetails: z
       .object({
-        builder: z.object({ id: typeUri, version: z.record(z.string(), z.string()).optional(), builderDependencies: z.array(resourceDescriptor).optional() }).strict(),
-        metadata: z.object({ invocationId: z.string().optional(), startedOn: z.string().datetime().optional(), finishedOn: z.string().datetime().optional() }).strict().optional(),
+        builder: z
+          .object({ id: typeUri, version: z.record(z.string(), z.string()).optional(), builderDependencies: z.array(resourceDescriptor).optional() })
+          .strict(),
+        metadata: z
+          .object({ invocationId: z.string().optional(), startedOn: z.string().datetime().optional(), finishedOn: z.string().datetime().optional() })
+          .strict()
+          .optional(),
         byproducts: z.array(resourceDescriptor).optional(),
       })
       .strict(),

@@ -76,12 +76,15 @@ function serve(routes: Record<string, HandlerFn>, count: () => void, status: Sta
       }
       count();
       fn(Buffer.concat(chunks).toString('utf8')).then(
-        (r) => res.writeHead(r.statusCode, { 'content-type': r.contentType ?? 'text/plain' }).end(typeof r.response === 'string' ? r.response : bytes(r.response)),
+        (r) =>
+          res.writeHead(r.statusCode, { 'content-type': r.contentType ?? 'text/plain' }).end(typeof r.response === 'string' ? r.response : bytes(r.response)),
         (e: Error) => res.writeHead(500).end(e.message),
       );
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` })),
+  );
 }
 
 export async function startSigstore(dir: string): Promise<SigstoreStandIns> {
@@ -89,7 +92,12 @@ export async function startSigstore(dir: string): Promise<SigstoreStandIns> {
   const refuse = { fulcio: false };
   const routes: { fulcio: Record<string, HandlerFn>; rekor: Record<string, HandlerFn> } = { fulcio: {}, rekor: {} };
   const configuration = { issuers: [{ issuerUrl: 'https://oidc.strata.test', audience: 'sigstore', challengeClaim: 'sub', email: {} }] };
-  const fulcio = await serve(routes.fulcio, () => counts.fulcio++, { path: '/api/v2/configuration', body: configuration }, () => refuse.fulcio);
+  const fulcio = await serve(
+    routes.fulcio,
+    () => counts.fulcio++,
+    { path: '/api/v2/configuration', body: configuration },
+    () => refuse.fulcio,
+  );
   const logInfo = { rootHash: '0'.repeat(64), treeSize: 0, signedTreeHead: '', treeID: '1' };
   const rekor = await serve(routes.rekor, () => counts.rekor++, { path: '/api/v1/log', body: logInfo });
 
@@ -109,7 +117,12 @@ export async function startSigstore(dir: string): Promise<SigstoreStandIns> {
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     tlogs: [{ baseUrl: rekor.url, hashAlgorithm: 'SHA2_256', publicKey: key(tlog.publicKey), logId: { keyId: sha256(tlog.publicKey).toString('base64') } }],
     certificateAuthorities: [
-      { subject: { organization: 'sigstore.mock', commonName: 'sigstore' }, uri: fulcio.url, certChain: { certificates: [{ rawBytes: bytes(ca.rootCertificate).toString('base64') }] }, validFor: { start } },
+      {
+        subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
+        uri: fulcio.url,
+        certChain: { certificates: [{ rawBytes: bytes(ca.rootCertificate).toString('base64') }] },
+        validFor: { start },
+      },
     ],
     ctlogs: [{ baseUrl: 'http://ctfe.invalid', hashAlgorithm: 'SHA2_256', publicKey: key(ctKey), logId: { keyId: bytes(ctlog.logID).toString('base64') } }],
     timestampAuthorities: [],

@@ -5,7 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertValidOutput } from './validate.js';
-import { lastLine, runStrata as runStrataProcess, sh as shProcess, withNixConfig, type RunOptions, type RunResult } from '../../conformance/reproducibility/strata.js';
+import {
+  lastLine,
+  runStrata as runStrataProcess,
+  sh as shProcess,
+  withNixConfig,
+  type RunOptions,
+  type RunResult,
+} from '../../conformance/reproducibility/strata.js';
 
 export { copyGoldenExample as copyRepoExample, prepareHello } from '../../conformance/reproducibility/examples.js';
 export { sha256File } from '../../conformance/reproducibility/hash.js';

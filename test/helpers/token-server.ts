@@ -61,7 +61,14 @@ export function parseScope(scope: string): Access | null {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first < 0 || last <= first) return null;
-  return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(',').filter(Boolean) };
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 export async function startTokenServer(opts: TokenServerOptions = {}): Promise<TokenServer> {
@@ -121,7 +128,12 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
 
   function refuse(res: ServerResponse): void {
     counters.refused++;
-    send(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'wrong username or password' }] }, { 'www-authenticate': 'Basic realm="strata-test-token-server"' });
+    send(
+      res,
+      401,
+      { errors: [{ code: 'UNAUTHORIZED', message: 'wrong username or password' }] },
+      { 'www-authenticate': 'Basic realm="strata-test-token-server"' },
+    );
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -133,7 +145,14 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
       if (account === undefined) return refuse(res);
       if (account === null) counters.anonymous++;
       else counters.authenticated++;
-      const access = grant(account, url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).map(parseScope).filter((a): a is Access => a !== null));
+      const access = grant(
+        account,
+        url.searchParams
+          .getAll('scope')
+          .flatMap((s) => s.split(' '))
+          .map(parseScope)
+          .filter((a): a is Access => a !== null),
+      );
       const { token, issuedAt } = jwt(account, access);
       const body: Record<string, unknown> = { token, access_token: token, expires_in: ttl, issued_at: issuedAt.toISOString() };
       if (account !== null && url.searchParams.get('offline_token') === 'true') {
@@ -165,7 +184,14 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
         return send(res, 400, { error: 'unsupported_grant_type' });
       }
       counters.authenticated++;
-      const access = grant(account, (form.get('scope') ?? '').split(' ').filter(Boolean).map(parseScope).filter((a): a is Access => a !== null));
+      const access = grant(
+        account,
+        (form.get('scope') ?? '')
+          .split(' ')
+          .filter(Boolean)
+          .map(parseScope)
+          .filter((a): a is Access => a !== null),
+      );
       const { token, issuedAt } = jwt(account, access);
       return send(res, 200, { access_token: token, ...(refresh ? { refresh_token: refresh } : {}), expires_in: ttl, issued_at: issuedAt.toISOString() });
     }

@@ -53,7 +53,10 @@ export async function startTufRepo(trustedRoot: object, dir: string, opts: { tim
   publish(targets, '1.targets.json');
   publish(new Snapshot({ version: 1, specVersion: SPEC, expires: year, meta: { 'targets.json': new MetaFile({ version: 1 }) } }), '1.snapshot.json');
   const ttl = opts.timestampTtlSeconds ?? 365 * 86400;
-  publish(new Timestamp({ version: 1, specVersion: SPEC, expires: iso(Date.now() + ttl * 1000), snapshotMeta: new MetaFile({ version: 1 }) }), 'timestamp.json');
+  publish(
+    new Timestamp({ version: 1, specVersion: SPEC, expires: iso(Date.now() + ttl * 1000), snapshotMeta: new MetaFile({ version: 1 }) }),
+    'timestamp.json',
+  );
 
   const rootPath = join(dir, 'root.json');
   writeFileSync(rootPath, rootBytes);

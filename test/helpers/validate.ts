@@ -77,7 +77,8 @@ async function walk(v: Validated, dir: string, d: OciDescriptor, where: string):
   const at = `${isIndex ? 'index' : 'manifest'} ${d.digest} (${where})`;
   const json = isIndex ? parsed(v, imageIndex, bytes, at) : parsed(v, imageManifest, bytes, at);
   if (!json) return;
-  if (json.mediaType !== undefined && json.mediaType !== d.mediaType) v.problems.push(`${at}: mediaType ${json.mediaType} is not its descriptor's ${d.mediaType}`);
+  if (json.mediaType !== undefined && json.mediaType !== d.mediaType)
+    v.problems.push(`${at}: mediaType ${json.mediaType} is not its descriptor's ${d.mediaType}`);
   if (isIndex) {
     v.indexes++;
     const children = (json as z.output<typeof imageIndex>).manifests;
@@ -92,7 +93,8 @@ async function walk(v: Validated, dir: string, d: OciDescriptor, where: string):
   const config = parsed(v, imageConfig, configBytes, `config ${m.config.digest} (${at})`);
   if (!config) return;
   v.configs++;
-  if (config.rootfs.diff_ids.length !== m.layers.length) v.problems.push(`config ${m.config.digest} (${at}): ${config.rootfs.diff_ids.length} diff_ids for ${m.layers.length} layers`);
+  if (config.rootfs.diff_ids.length !== m.layers.length)
+    v.problems.push(`config ${m.config.digest} (${at}): ${config.rootfs.diff_ids.length} diff_ids for ${m.layers.length} layers`);
 }
 
 /** An OCI layout directory (image-layout.md). */
@@ -135,8 +137,10 @@ export function validateDockerArchive(file: string): Promise<Validated> {
       const config = configFile ? parsed(v, imageConfig, readFileSync(configFile), `${at} config ${e.Config}`) : undefined;
       if (config) v.configs++;
       const hex = /[a-f0-9]{64}/.exec(e.Config)?.[0];
-      if (configFile && hex && (await sha256File(configFile)) !== `sha256:${hex}`) v.problems.push(`${at}: config ${e.Config} does not hash to the digest its name says`);
-      if (config && config.rootfs.diff_ids.length !== e.Layers.length) v.problems.push(`${at}: ${config.rootfs.diff_ids.length} diff_ids for ${e.Layers.length} layers`);
+      if (configFile && hex && (await sha256File(configFile)) !== `sha256:${hex}`)
+        v.problems.push(`${at}: config ${e.Config} does not hash to the digest its name says`);
+      if (config && config.rootfs.diff_ids.length !== e.Layers.length)
+        v.problems.push(`${at}: ${config.rootfs.diff_ids.length} diff_ids for ${e.Layers.length} layers`);
       for (const [j, name] of e.Layers.entries()) {
         const layerFile = member(name);
         if (!layerFile) continue;

@@ -67,10 +67,16 @@ function runner(name: string) {
   writeFileSync(files.GITHUB_PATH, '');
   writeFileSync(files.GITHUB_OUTPUT, '');
   const step = (s: Step, inputs: Record<string, string>) => {
-    const stepEnv = Object.fromEntries(Object.entries(s.env ?? {}).map(([k, v]) => [k, v.replace(/\$\{\{ inputs\.(\w+) \}\}/g, (_, i: string) => inputs[i] ?? '')]));
+    const stepEnv = Object.fromEntries(
+      Object.entries(s.env ?? {}).map(([k, v]) => [k, v.replace(/\$\{\{ inputs\.(\w+) \}\}/g, (_, i: string) => inputs[i] ?? '')]),
+    );
     // Directories later steps see on their PATH: what earlier steps wrote to GITHUB_PATH.
     const added = readFileSync(files.GITHUB_PATH, 'utf8').split('\n').filter(Boolean).reverse();
-    return spawnSync('bash', ['-c', s.run!], { cwd: dir, env: { ...env, ...files, GITHUB_ACTION_PATH: repoRoot, ...stepEnv, PATH: [...added, env.PATH].join(':') }, encoding: 'utf8' });
+    return spawnSync('bash', ['-c', s.run!], {
+      cwd: dir,
+      env: { ...env, ...files, GITHUB_ACTION_PATH: repoRoot, ...stepEnv, PATH: [...added, env.PATH].join(':') },
+      encoding: 'utf8',
+    });
   };
   return { dir, files, step };
 }

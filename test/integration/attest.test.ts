@@ -34,7 +34,12 @@ describe('strata sign --attest', () => {
     const repo = { session: RegistrySession.for(reg.host, {}), name: 'attest/golden' };
     const referrers = await listReferrers(repo, digest as `sha256:${string}`, BUNDLE);
     const types = referrers.manifests.map((m) => m.annotations?.['dev.sigstore.bundle.predicateType']).sort();
-    assert.deepEqual(types, ['https://cyclonedx.org/bom', 'https://sigstore.dev/cosign/sign/v1', 'https://slsa.dev/provenance/v1', 'https://spdx.dev/Document/v2.3']);
+    assert.deepEqual(types, [
+      'https://cyclonedx.org/bom',
+      'https://sigstore.dev/cosign/sign/v1',
+      'https://slsa.dev/provenance/v1',
+      'https://spdx.dev/Document/v2.3',
+    ]);
     const v = await runStrata(['verify', `${image}:v1`, '--key', join(dir, 'k.pub')]);
     assert.equal(v.code, 0, v.stderr);
     assert.equal(v.stdout.trim().split('\n').length, 1, v.stdout);
@@ -45,7 +50,11 @@ describe('strata sign --attest', () => {
     const digest = expectOk(await runStrata(['push', GOLDEN, `${image}:v1`, '-q']));
     expectOk(await runStrata(['keygen', '-o', join(dir, 'k2')]));
     const hello = prepareHello(join(dir, 'hello'));
-    expectFailure(await runStrata(['sign', `${image}:v1`, '--key', join(dir, 'k2.key'), '--attest', `${hello}#image`]), 2, /makes the image sha256:[0-9a-f]{64}, not sha256:/);
+    expectFailure(
+      await runStrata(['sign', `${image}:v1`, '--key', join(dir, 'k2.key'), '--attest', `${hello}#image`]),
+      2,
+      /makes the image sha256:[0-9a-f]{64}, not sha256:/,
+    );
     const repo = { session: RegistrySession.for(reg.host, {}), name: 'attest/other' };
     assert.deepEqual((await listReferrers(repo, digest as `sha256:${string}`)).manifests, []);
   });

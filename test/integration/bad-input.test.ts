@@ -48,7 +48,13 @@ describe('bad input is refused with one line and nothing written', () => {
     const out = join(work, 'unknown-attr');
     const r = await runStrata(['build', './examples/golden#nope', '-o', `oci:${out}`]);
     assertRefused(r, 4, /does not provide attribute .*nope/);
-    assert.equal(r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning:')).length, 1);
+    assert.equal(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('warning:')).length,
+      1,
+    );
     assert.ok(!existsSync(out));
   });
 
@@ -61,7 +67,10 @@ describe('bad input is refused with one line and nothing written', () => {
   });
 
   test('a build failure passes the build log through and names the failure last', async () => {
-    const dir = flake('build-fails', '{ default = derivation { name = "fails"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo this builder fails on purpose >&2; exit 1" ]; }; }');
+    const dir = flake(
+      'build-fails',
+      '{ default = derivation { name = "fails"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo this builder fails on purpose >&2; exit 1" ]; }; }',
+    );
     const out = join(work, 'build-out');
     const r = await runStrata(['build', `${dir}#default`, '-o', `oci:${out}`]);
     assertRefused(r, 4, /nix build .* failed .*fails\.drv/);
@@ -106,7 +115,11 @@ describe('bad input is refused with one line and nothing written', () => {
 
   test('an image given where an installable is expected, a system the installable contradicts, a time tar cannot hold', async () => {
     assertRefused(await runStrata(['build', `oci:${work}/x`, '-o', `oci:${join(work, 'from-oci')}`]), 2, /is an image, not a Nix installable/);
-    assertRefused(await runStrata(['digest', './examples/golden#packages.x86_64-linux.default', '--system', 'aarch64-linux']), 2, /names system x86_64-linux, but the image is for aarch64-linux/);
+    assertRefused(
+      await runStrata(['digest', './examples/golden#packages.x86_64-linux.default', '--system', 'aarch64-linux']),
+      2,
+      /names system x86_64-linux, but the image is for aarch64-linux/,
+    );
     assertRefused(await runStrata(['digest', './examples/golden#default', '--source-date-epoch', '2147483648']), 2, /after 2038-01-19/);
     assert.ok(!existsSync(join(work, 'from-oci')));
   });
@@ -126,10 +139,14 @@ describe('bad input is refused with one line and nothing written', () => {
     assert.deepEqual(readdirSync(dir), ['precious.txt']);
   });
 
-  test('invalid flags: --max-layers above containerd\'s limit, zstd in docker form, a bad tag', async () => {
+  test("invalid flags: --max-layers above containerd's limit, zstd in docker form, a bad tag", async () => {
     const out = join(work, 'flags');
     assertRefused(await runStrata(['build', './examples/golden#default', '--max-layers', '128', '-o', `oci:${out}`]), 2, /above 127/);
-    assertRefused(await runStrata(['build', './examples/golden#default', '--compression', 'zstd', '-o', `docker-archive:${out}.tar`]), 2, /docker-archive holds uncompressed layers/);
+    assertRefused(
+      await runStrata(['build', './examples/golden#default', '--compression', 'zstd', '-o', `docker-archive:${out}.tar`]),
+      2,
+      /docker-archive holds uncompressed layers/,
+    );
     assertRefused(await runStrata(['build', './examples/golden#default', '--tag', 'no spaces', '-o', `oci:${out}`]), 2, /'no spaces' is not a valid tag/);
     assert.ok(!existsSync(out) && !existsSync(`${out}.tar`));
   });
@@ -147,7 +164,9 @@ describe('writing is atomic', () => {
     assert.deepEqual(readFileSync(join(layout, 'index.json')), index, 'index.json untouched');
     const second = await runStrata(['build', './examples/golden#default', '--compression', 'zstd', '-o', `oci:${layout}:three`]);
     assert.equal(second.code, 0, second.stderr);
-    const refs = (JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations: Record<string, string> }[] }).manifests.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m.digest]);
+    const refs = (
+      JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations: Record<string, string> }[] }
+    ).manifests.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m.digest]);
     assert.deepEqual(refs, [
       ['one', lastLine(first.stdout)],
       ['three', lastLine(second.stdout)],

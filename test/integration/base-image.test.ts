@@ -36,8 +36,6 @@ interface Config {
   history: { created_by?: string; comment?: string }[];
 }
 
-
-
 async function tarOf(entries: { name: string; content?: string }[]): Promise<Buffer> {
   const pack = tarStream.pack();
   for (const e of entries) {
@@ -84,7 +82,11 @@ async function makeBase(dir: string): Promise<{ manifest: Manifest; digest: stri
   });
   const image = (architecture: string) => {
     const config = configFor(architecture);
-    const m: Manifest = { mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(Buffer.from(JSON.stringify(config))) }, layers };
+    const m: Manifest = {
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(Buffer.from(JSON.stringify(config))) },
+      layers,
+    };
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, ...m }));
     return { manifest: m, config, descriptor: { mediaType: OCI_MANIFEST, ...put(bytes) } };
   };
@@ -101,8 +103,19 @@ async function makeBase(dir: string): Promise<{ manifest: Manifest; digest: stri
     }),
   );
   // A layer type Docker manifests cannot name; never read (strata digest reads no layer).
-  const zstd = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: amd64.manifest.config, layers: [{ ...layers[0]!, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }, layers[1]] }));
-  const tagged = (d: { digest: string; size: number }, mediaType: string, tag: string) => ({ mediaType, ...d, annotations: { 'org.opencontainers.image.ref.name': tag } });
+  const zstd = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: amd64.manifest.config,
+      layers: [{ ...layers[0]!, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }, layers[1]],
+    }),
+  );
+  const tagged = (d: { digest: string; size: number }, mediaType: string, tag: string) => ({
+    mediaType,
+    ...d,
+    annotations: { 'org.opencontainers.image.ref.name': tag },
+  });
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   writeFileSync(
     join(dir, 'index.json'),
@@ -159,7 +172,10 @@ describe('base images', () => {
     assert.equal(config.history.length, manifest.layers.length);
     // Strata's own layers are those of the golden image without a base.
     const golden = JSON.parse((await runStrata(['digest', GOLDEN, '--json'])).stdout) as { layers: { digest: string }[] };
-    assert.deepEqual(manifest.layers.slice(2).map((l) => l.digest), golden.layers.map((l) => l.digest));
+    assert.deepEqual(
+      manifest.layers.slice(2).map((l) => l.digest),
+      golden.layers.map((l) => l.digest),
+    );
     assert.equal(manifest.annotations!['org.opencontainers.image.base.digest'], base.digest);
     assert.equal(manifest.annotations!['org.opencontainers.image.base.name'], undefined, 'a layout has no name');
     const c = config.config;
@@ -192,7 +208,10 @@ describe('base images', () => {
     const digest = expectOk(await runStrata(['build', GOLDEN, '--from', `docker://${reg.host}/base:1`, '-o', `oci:${out}:x`]));
     const { manifest } = readImage(out, 'x');
     // The layout build's manifest but for the base.name annotation: the same layers and config.
-    assert.deepEqual(manifest, { ...built.manifest, annotations: { ...built.manifest.annotations, 'org.opencontainers.image.base.name': `${reg.host}/base:1` } });
+    assert.deepEqual(manifest, {
+      ...built.manifest,
+      annotations: { ...built.manifest.annotations, 'org.opencontainers.image.base.name': `${reg.host}/base:1` },
+    });
     assert.notEqual(digest, built.digest);
     assert.equal(expectOk(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/base:1`])), digest);
     assert.equal(expectOk(await runStrata(['digest', GOLDEN, '--from', `${reg.host}/base:1`])), digest);
@@ -208,7 +227,10 @@ describe('base images', () => {
       const pushed = result.pushed.blobs.find((b) => b.digest === l.digest);
       assert.ok(pushed && ['mounted', 'exists'].includes(pushed.action), JSON.stringify(result.pushed.blobs));
     }
-    assert.ok(result.pushed.blobs.some((b) => b.action === 'mounted'), 'at least one base layer was mounted, not uploaded');
+    assert.ok(
+      result.pushed.blobs.some((b) => b.action === 'mounted'),
+      'at least one base layer was mounted, not uploaded',
+    );
     assert.equal(expectOk(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/base:1`])), digest);
     const inspect = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/app:1`])) as { Digest: string; Layers: string[] };
     assert.equal(inspect.Digest, digest);
@@ -259,16 +281,31 @@ describe('base images', () => {
     expectOk(r);
     const result = JSON.parse(r.stdout) as { base: { digest: string }; layers: { digest: string }[] };
     assert.equal(result.base.digest, base.digest);
-    assert.deepEqual(result.layers.slice(0, 2).map((l) => l.digest), base.manifest.layers.map((l) => l.digest));
+    assert.deepEqual(
+      result.layers.slice(0, 2).map((l) => l.digest),
+      base.manifest.layers.map((l) => l.digest),
+    );
   });
 
   test('a wrong-platform, missing, zstd-for-docker or too-big base is refused in one line', async () => {
-    expectFailure(await runStrata(['build', GOLDEN, '--from', `oci:${baseDir}:arm`, '-o', `oci:${join(work, 'never')}`]), 2, /it is a linux\/arm64 image and this one is for linux\/amd64/);
-    expectFailure(await runStrata(['digest', GOLDEN, '--from', `oci:${join(work, 'nowhere')}:1`]), 2, /^strata: base image oci:.*nowhere:1: .*not a readable OCI layout/);
+    expectFailure(
+      await runStrata(['build', GOLDEN, '--from', `oci:${baseDir}:arm`, '-o', `oci:${join(work, 'never')}`]),
+      2,
+      /it is a linux\/arm64 image and this one is for linux\/amd64/,
+    );
+    expectFailure(
+      await runStrata(['digest', GOLDEN, '--from', `oci:${join(work, 'nowhere')}:1`]),
+      2,
+      /^strata: base image oci:.*nowhere:1: .*not a readable OCI layout/,
+    );
     expectFailure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:nope`]), 2, /base image .*has no image tagged 'nope'/);
     expectFailure(await runStrata(['digest', GOLDEN, '--from', `docker://${reg.host}/missing:1`]), 2, /base image docker:\/\/.*missing:1: .*no such image/);
     expectFailure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:zstd`, '--format', 'docker']), 2, /zstd layers/);
     expectFailure(await runStrata(['digest', GOLDEN, '--from', `oci:${baseDir}:1`, '--max-layers', '2']), 2, /base image's 2 layers leave none/);
-    expectFailure(await runStrata(['copy', `oci:${baseDir}:1`, `oci:${join(work, 'copy')}`, '--from', `oci:${baseDir}:1`]), 2, /--from is for building a Nix installable/);
+    expectFailure(
+      await runStrata(['copy', `oci:${baseDir}:1`, `oci:${join(work, 'copy')}`, '--from', `oci:${baseDir}:1`]),
+      2,
+      /--from is for building a Nix installable/,
+    );
   });
 });

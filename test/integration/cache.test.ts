@@ -19,7 +19,9 @@ afterAll(() => removeDir(work));
 
 let n = 0;
 async function build(cacheDir: string, extra: string[] = []): Promise<{ digest: string; stderr: string }> {
-  const r = await runStrata(['build', './examples/golden#default', '-o', `oci:${join(work, `out-${++n}`)}`, ...extra], { env: nixEnv({ ...process.env, STRATA_CACHE_DIR: cacheDir }) });
+  const r = await runStrata(['build', './examples/golden#default', '-o', `oci:${join(work, `out-${++n}`)}`, ...extra], {
+    env: nixEnv({ ...process.env, STRATA_CACHE_DIR: cacheDir }),
+  });
   assert.equal(r.code, 0, r.stderr);
   return { digest: lastLine(r.stdout), stderr: r.stderr };
 }
@@ -32,7 +34,9 @@ function forgeEntries(cache: string, change: (layer: Record<string, unknown>) =>
   for (const path of entries(cache)) {
     const e = JSON.parse(readFileSync(path, 'utf8')) as { key: string; layer: Record<string, unknown>; check: string };
     change(e.layer);
-    e.check = `sha256:${createHash('sha256').update(canonicalJson({ key: e.key, layer: e.layer })).digest('hex')}`;
+    e.check = `sha256:${createHash('sha256')
+      .update(canonicalJson({ key: e.key, layer: e.layer }))
+      .digest('hex')}`;
     writeFileSync(path, JSON.stringify(e));
   }
 }

@@ -27,7 +27,16 @@ const NEWER_RUNNERS = ['ubuntu-24.04'];
 interface Workflow {
   env: Record<string, string>;
   permissions: Record<string, string>;
-  jobs: Record<string, { needs?: string; if?: string; permissions?: Record<string, string>; strategy?: { matrix: { runner: string[] } }; steps: { run?: string; uses?: string; with?: Record<string, unknown>; env?: Record<string, string> }[] }>;
+  jobs: Record<
+    string,
+    {
+      needs?: string;
+      if?: string;
+      permissions?: Record<string, string>;
+      strategy?: { matrix: { runner: string[] } };
+      steps: { run?: string; uses?: string; with?: Record<string, unknown>; env?: Record<string, string> }[];
+    }
+  >;
 }
 
 let work: string;
@@ -65,7 +74,9 @@ describe('the example workflow', () => {
     assert.equal(new Set(runners).size, 2);
     const buildSteps = w.jobs.build!.steps;
     assert.ok(buildSteps.some((s) => s.run?.includes('strata build "$INSTALLABLE" -o oci-archive:out/image.tar > out/digest')));
-    assert.ok(buildSteps.some((s) => s.uses?.startsWith('actions/upload-artifact@') && s.with?.name === 'image-${{ matrix.runner }}' && s.with.path === 'out/'));
+    assert.ok(
+      buildSteps.some((s) => s.uses?.startsWith('actions/upload-artifact@') && s.with?.name === 'image-${{ matrix.runner }}' && s.with.path === 'out/'),
+    );
     assert.equal(w.jobs.compare!.needs, 'build');
     const run = w.jobs.compare!.steps.find((s) => s.run?.includes('compare-digests.sh'))!.run!;
     for (const r of runners) assert.ok(run.includes(`images/image-${r}`), `the compare step reads ${r}'s artifact`);
@@ -74,7 +85,11 @@ describe('the example workflow', () => {
   test('the compare script: the same image from two differently set up runners passes', async () => {
     const elsewhere = copyRepoExample(tempDir('strata-ci-checkout-'));
     const one = await runnerBuild('same-a', './examples/golden#default', {});
-    const two = await runnerBuild('same-b', `${elsewhere}#default`, { cwd: work, umask: '077', env: nixEnv({ ...process.env, TZ: 'Asia/Kathmandu', LC_ALL: 'C', STRATA_CACHE_DIR: tempDir('strata-ci-cache-') }) });
+    const two = await runnerBuild('same-b', `${elsewhere}#default`, {
+      cwd: work,
+      umask: '077',
+      env: nixEnv({ ...process.env, TZ: 'Asia/Kathmandu', LC_ALL: 'C', STRATA_CACHE_DIR: tempDir('strata-ci-cache-') }),
+    });
     const r = compare(one, two);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^same image on both runners: sha256:[0-9a-f]{64}$/m);
@@ -89,7 +104,10 @@ describe('the example workflow', () => {
     assert.match(r.stdout, /config\.Env: only B has "RUNNER=two"/);
     const report = JSON.parse(readFileSync(join(one, 'diff.json'), 'utf8')) as DiffReport;
     assert.equal(report.identical, false);
-    assert.deepEqual(report.images[0]!.config.map((c) => c.path), ['config.Env']);
+    assert.deepEqual(
+      report.images[0]!.config.map((c) => c.path),
+      ['config.Env'],
+    );
   });
 
   test('the compare script: a runner that left nothing is an error (exit 2), not a pass', () => {
@@ -118,7 +136,9 @@ describe('the example workflow publishes: push by digest, sign keyless, attest, 
     actions = createServer((req, res) => {
       const u = new URL(req.url ?? '/', 'http://x');
       if (req.headers.authorization !== `Bearer ${ACTIONS_BEARER}` || u.searchParams.get('audience') !== 'sigstore') return res.writeHead(403).end();
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ value: testIdToken({ iss: 'https://token.actions.githubusercontent.com', sub: `https://github.com/${WORKFLOW_REF}` }) }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ value: testIdToken({ iss: 'https://token.actions.githubusercontent.com', sub: `https://github.com/${WORKFLOW_REF}` }) }));
     });
     await new Promise<void>((r) => actions.listen(0, '127.0.0.1', r));
     actionsUrl = `http://127.0.0.1:${(actions.address() as { port: number }).port}/token`;
@@ -179,7 +199,10 @@ describe('the example workflow publishes: push by digest, sign keyless, attest, 
     const step = publish.steps.find((s) => s.run?.includes('publish.sh'))!;
     assert.equal(step.env!.GITHUB_TOKEN, '${{ secrets.GITHUB_TOKEN }}');
     for (const job of Object.values(w.jobs)) {
-      assert.ok(job.steps.some((s) => /^strata-oci\/strata@v\d+\.\d+\.\d+$/.test(s.uses ?? '')), 'Strata is installed by its action, at a pinned release');
+      assert.ok(
+        job.steps.some((s) => /^strata-oci\/strata@v\d+\.\d+\.\d+$/.test(s.uses ?? '')),
+        'Strata is installed by its action, at a pinned release',
+      );
       assert.ok(!job.steps.some((s) => /npm install/.test(s.run ?? '')));
     }
   });
@@ -202,7 +225,20 @@ describe('the example workflow publishes: push by digest, sign keyless, attest, 
     // The script verified each platform (the runner's own twice: its push signature and the one sent with the
     // attestations) and the tag; an independent verification here, on the tag.
     assert.equal((r.stdout.match(/^strata: verified /gm) ?? []).length, 4, r.stdout);
-    const v = await runStrata(['verify', `${front.host}/${repo}:latest`, '--certificate-identity', `https://github.com/${WORKFLOW_REF}`, '--certificate-oidc-issuer', 'https://token.actions.githubusercontent.com', '--trusted-root', sigstore.trustedRootPath, '--json'], { env: jobEnv('Octo-Org/App') });
+    const v = await runStrata(
+      [
+        'verify',
+        `${front.host}/${repo}:latest`,
+        '--certificate-identity',
+        `https://github.com/${WORKFLOW_REF}`,
+        '--certificate-oidc-issuer',
+        'https://token.actions.githubusercontent.com',
+        '--trusted-root',
+        sigstore.trustedRootPath,
+        '--json',
+      ],
+      { env: jobEnv('Octo-Org/App') },
+    );
     assert.equal(v.code, 0, v.stderr);
     assert.equal((JSON.parse(v.stdout) as { digest: string }).digest, index);
   });
@@ -222,6 +258,9 @@ describe('the example workflow publishes: push by digest, sign keyless, attest, 
     } finally {
       sigstore.refuse.fulcio = false;
     }
-    assert.deepEqual((await tags('octo-org/refused')).filter((t) => !t.startsWith('sha256-')), []);
+    assert.deepEqual(
+      (await tags('octo-org/refused')).filter((t) => !t.startsWith('sha256-')),
+      [],
+    );
   });
 });

@@ -45,7 +45,9 @@ const DISTRIBUTION_2_8: Record<string, Status> = {
 /** The command line, run asynchronously: the registry's log pipe to this process must keep draining meanwhile. */
 function runCli(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...tsxImport, join(repoRoot, 'conformance/distribution/run.ts'), ...args], { env: { PATH: process.env.PATH, ...env } });
+    const child = spawn(process.execPath, [...tsxImport, join(repoRoot, 'conformance/distribution/run.ts'), ...args], {
+      env: { PATH: process.env.PATH, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -99,7 +101,10 @@ describe('distribution 2.8 with deletes enabled', () => {
       assert.match(pull.stdout, /^Pull: \d+ pass, 0 fail, 0 optional-missing, 0 unsupported \(\d+ ms\)$/m);
       const report = JSON.parse(readFileSync(file, 'utf8')) as Report;
       assert.equal(report.ok, true);
-      assert.deepEqual(report.workflows.map((w) => w.id), ['pull']);
+      assert.deepEqual(
+        report.workflows.map((w) => w.id),
+        ['pull'],
+      );
 
       const push = await runCli({ OCI_ROOT_URL: reg.url, OCI_TEST_PUSH: '1' });
       assert.equal(push.code, 1, push.stdout + push.stderr);

@@ -29,7 +29,9 @@ test("a key cosign generated signs (COSIGN_PASSWORD), and cosign's public key ve
 test('a password-protected cosign key: the right password signs; a wrong one is exit 2, and the password is never printed', async () => {
   const password = readFileSync(fixture('cosign-password.password'), 'utf8');
   expectOk(await runStrata(['sign', image, '--key', fixture('cosign-password.key')], { env: { ...nixEnv(), COSIGN_PASSWORD: password } }));
-  const wrong = await runStrata(['push', './examples/golden#default', `${reg.host}/cosign/other:v1`, '--sign', '--key', fixture('cosign-password.key'), '-q'], { env: { ...nixEnv(), COSIGN_PASSWORD: 'hunter2-not-it' } });
+  const wrong = await runStrata(['push', './examples/golden#default', `${reg.host}/cosign/other:v1`, '--sign', '--key', fixture('cosign-password.key'), '-q'], {
+    env: { ...nixEnv(), COSIGN_PASSWORD: 'hunter2-not-it' },
+  });
   expectFailure(wrong, 2, /cannot decrypt .*cosign-password\.key: wrong password/);
   assert.ok(!wrong.stderr.includes('hunter2') && !wrong.stdout.includes('hunter2'));
   // Checked before the push: nothing was uploaded under that name.

@@ -84,9 +84,15 @@ describe('strata diff: the same image', () => {
   test('the same tars compressed otherwise: every layer recompressed, the config the same, the compressor named', async () => {
     const report = await diffJson(`oci:${a}:1.0`, GOLDEN, ['--compression', 'zstd']);
     const d = report.images[0]!;
-    assert.deepEqual(d.layers.map((l) => l.status), ['recompressed', 'recompressed', 'recompressed', 'recompressed']);
+    assert.deepEqual(
+      d.layers.map((l) => l.status),
+      ['recompressed', 'recompressed', 'recompressed', 'recompressed'],
+    );
     assert.equal(d.a.config, d.b.config);
-    assert.deepEqual(d.manifest.map((c) => c.path), ['annotations["dev.strata.compressor"]']);
+    assert.deepEqual(
+      d.manifest.map((c) => c.path),
+      ['annotations["dev.strata.compressor"]'],
+    );
     assert.deepEqual(d.storePaths, []);
   });
 });
@@ -115,10 +121,17 @@ describe('strata diff: indexes (made by strata index)', () => {
     expectOk(await runStrata(['index', `oci:${a}:1.0`, '-o', `oci:${amd}:1`, '-q']));
     const report = await diffJson(`oci:${both}:1`, `oci:${amd}:1`);
     assert.deepEqual(report.index!.onlyInA, ['linux/arm64']);
-    assert.deepEqual(report.images.map((i) => [i.platform, i.identical]), [['linux/amd64', true]]);
+    assert.deepEqual(
+      report.images.map((i) => [i.platform, i.identical]),
+      [['linux/amd64', true]],
+    );
   });
   test('a platform the index lacks: exit 2, one line', async () => {
-    expectFailure(await diff([`oci:${both}:1`, `oci:${both}:1`, '--platform', 'linux/s390x']), 2, /^strata: A is an index with no linux\/s390x image \(it has linux\/amd64, linux\/arm64\)$/);
+    expectFailure(
+      await diff([`oci:${both}:1`, `oci:${both}:1`, '--platform', 'linux/s390x']),
+      2,
+      /^strata: A is an index with no linux\/s390x image \(it has linux\/amd64, linux\/arm64\)$/,
+    );
   });
 });
 
@@ -147,7 +160,10 @@ describe('strata diff: planted differences', () => {
     const s = d.storePaths[0]!;
     assert.equal(s.a, stamp);
     assert.equal(s.b, stamp);
-    assert.deepEqual(s.files.map((f) => [f.path, f.change, f.facts]), [['share/stamp', 'changed', ['sha256']]]);
+    assert.deepEqual(
+      s.files.map((f) => [f.path, f.change, f.facts]),
+      [['share/stamp', 'changed', ['sha256']]],
+    );
     assert.notEqual(s.files[0]!.a!.sha256, s.files[0]!.b!.sha256);
     assert.deepEqual(d.files, [], 'nothing outside the store differs');
     assert.deepEqual(d.config, [], 'only the diffIDs of the config differ');
@@ -175,9 +191,16 @@ describe('strata diff: planted differences', () => {
     const data = d.storePaths.find((s) => s.name === 'golden-data')!;
     assert.equal(data.change, 'changed');
     assert.notEqual(data.a, data.b);
-    assert.deepEqual(data.files.map((f) => [f.path, f.facts.includes('sha256')]), [['settings.conf', true]]);
+    assert.deepEqual(
+      data.files.map((f) => [f.path, f.facts.includes('sha256')]),
+      [['settings.conf', true]],
+    );
     const launcher = d.storePaths.find((s) => s.name === 'golden-launcher')!;
-    assert.deepEqual(launcher.files.map((f) => f.path), [''], 'the launcher is a single file that names the data path');
+    assert.deepEqual(
+      launcher.files.map((f) => f.path),
+      [''],
+      'the launcher is a single file that names the data path',
+    );
     assert.ok(!d.storePaths.some((s) => s.name === 'golden-app-1.0'), 'the app is untouched');
   });
 });
@@ -191,7 +214,11 @@ describe('strata diff: bad input exits 2 with one line', () => {
   test('two images of different platforms, and a platform neither has', async () => {
     const arm = join(work, 'arm');
     expectOk(await runStrata(['build', GOLDEN, '--system', 'aarch64-linux', '-o', `oci:${arm}:1.0`]));
-    expectFailure(await diff([`oci:${a}:1.0`, `oci:${arm}:1.0`]), 2, /^strata: A is a linux\/amd64 image and B a linux\/arm64 one: diff compares images of one platform$/);
+    expectFailure(
+      await diff([`oci:${a}:1.0`, `oci:${arm}:1.0`]),
+      2,
+      /^strata: A is a linux\/amd64 image and B a linux\/arm64 one: diff compares images of one platform$/,
+    );
     expectFailure(await diff([`oci:${a}:1.0`, `oci:${a}:1.0`, '--platform', 'linux/arm64']), 2, /^strata: A is a linux\/amd64 image, not linux\/arm64$/);
   });
   test('a layer whose bytes were damaged', async () => {
@@ -205,6 +232,10 @@ describe('strata diff: bad input exits 2 with one line', () => {
     // Another SOURCE_DATE_EPOCH makes every layer differ, so every layer is read. The blob's digest check (at
     // its end) and the decompressor (on the way) both see the damage; which one speaks first is a race
     // between them, and either line names the layer.
-    expectFailure(await diff([`oci:${damaged}:1.0`, GOLDEN, '--source-date-epoch', '1']), 2, /^strata: oci:.*damaged: layer 2 (\(blob sha256:[0-9a-f]{64}\) )?is damaged: (its gzip data does not decompress|its bytes are sha256:[0-9a-f]{64} \(\d+ bytes\), not sha256:)/);
+    expectFailure(
+      await diff([`oci:${damaged}:1.0`, GOLDEN, '--source-date-epoch', '1']),
+      2,
+      /^strata: oci:.*damaged: layer 2 (\(blob sha256:[0-9a-f]{64}\) )?is damaged: (its gzip data does not decompress|its bytes are sha256:[0-9a-f]{64} \(\d+ bytes\), not sha256:)/,
+    );
   });
 });

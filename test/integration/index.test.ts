@@ -59,9 +59,19 @@ function layoutWithConfig(dir: string, config: object, configType = 'application
     return { digest, size: b.length };
   };
   const c = put(Buffer.from(JSON.stringify(config)));
-  const m = put(Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: configType, ...c }, layers: [] })));
+  const m = put(
+    Buffer.from(
+      canonicalJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: configType, ...c }, layers: [] }),
+    ),
+  );
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': 'x' } }] }));
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': 'x' } }],
+    }),
+  );
 }
 
 describe('strata index', () => {
@@ -98,20 +108,47 @@ describe('strata index', () => {
       assert.notEqual(arm64, amd64);
       assert.deepEqual(await tagsOf(h, 'golden'), [], 'pushing by digest wrote no tag');
 
-      const r = await runStrata(['index', `${h}/golden@${arm64}`, `docker://${h}/golden@${amd64}`, '-o', `${h}/golden:multi`, '--tag', 'multi', '--tag', 'v1', '--json', '--digest-file', join(dir, 'index')]);
+      const r = await runStrata([
+        'index',
+        `${h}/golden@${arm64}`,
+        `docker://${h}/golden@${amd64}`,
+        '-o',
+        `${h}/golden:multi`,
+        '--tag',
+        'multi',
+        '--tag',
+        'v1',
+        '--json',
+        '--digest-file',
+        join(dir, 'index'),
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const summary = JSON.parse(r.stdout) as { digest: string; tags: string[]; manifests: { digest: string; platform: { architecture: string } }[] };
       expected = summary.digest;
       assert.equal(readFileSync(join(dir, 'index'), 'utf8'), expected);
       assert.deepEqual(summary.tags, ['multi', 'v1']);
-      assert.deepEqual(summary.manifests.map((m) => [m.platform.architecture, m.digest]), [['amd64', amd64], ['arm64', arm64]]);
+      assert.deepEqual(
+        summary.manifests.map((m) => [m.platform.architecture, m.digest]),
+        [
+          ['amd64', amd64],
+          ['arm64', arm64],
+        ],
+      );
       // The other order gives the same index.
       assert.equal(expectOk(await runStrata(['index', `${h}/golden@${amd64}`, `${h}/golden@${arm64}`, '-o', `${h}/golden:again`, '-q'])), expected);
 
       const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${h}/golden:v1`])) as RawIndex;
       assert.equal(raw.mediaType, OCI_INDEX);
-      assert.deepEqual(raw.manifests.map((m) => [m.platform, m.digest]), [[{ architecture: 'amd64', os: 'linux' }, amd64], [{ architecture: 'arm64', os: 'linux' }, arm64]]);
-      const arm = JSON.parse(await skopeo(['inspect', '--override-arch', 'arm64', '--tls-verify=false', `docker://${h}/golden:multi`])) as { Architecture: string };
+      assert.deepEqual(
+        raw.manifests.map((m) => [m.platform, m.digest]),
+        [
+          [{ architecture: 'amd64', os: 'linux' }, amd64],
+          [{ architecture: 'arm64', os: 'linux' }, arm64],
+        ],
+      );
+      const arm = JSON.parse(await skopeo(['inspect', '--override-arch', 'arm64', '--tls-verify=false', `docker://${h}/golden:multi`])) as {
+        Architecture: string;
+      };
       assert.equal(arm.Architecture, 'arm64');
       assert.equal(await skopeoPicks(`docker://${h}/golden:multi`, 'arm64'), arm64);
       assert.equal(await skopeoPicks(`docker://${h}/golden:multi`, 'amd64'), amd64);
@@ -130,18 +167,36 @@ describe('strata index', () => {
     const j = JSON.parse(r.stdout) as { digest: string; blobs: { action: string }[] };
     assert.equal(j.digest, expected);
     assert.ok(j.blobs.length >= 5 && j.blobs.every((b) => b.action === 'mounted'), r.stdout);
-    const across = JSON.parse(expectOkJson(await runStrata(['index', `${reg.host}/golden@${amd64}`, `${reg.host}/golden@${arm64}`, '-o', `${served.host}/copied:multi`, '--json', '-q']))) as { digest: string; blobs: { action: string }[] };
+    const across = JSON.parse(
+      expectOkJson(
+        await runStrata(['index', `${reg.host}/golden@${amd64}`, `${reg.host}/golden@${arm64}`, '-o', `${served.host}/copied:multi`, '--json', '-q']),
+      ),
+    ) as { digest: string; blobs: { action: string }[] };
     assert.equal(across.digest, expected);
     // Never mounted across registries: sent, already there, or mounted within the destination registry
     // from a repository an earlier push put them in (the blob locations Strata remembers).
-    assert.ok(across.blobs.every((b) => ['uploaded', 'exists', 'mounted'].includes(b.action)), JSON.stringify(across.blobs));
+    assert.ok(
+      across.blobs.every((b) => ['uploaded', 'exists', 'mounted'].includes(b.action)),
+      JSON.stringify(across.blobs),
+    );
     assert.equal(await skopeoPicks(`docker://${served.host}/copied:multi`, 'arm64'), arm64);
   });
 
   test('children already in the repository cost one manifest HEAD each: no blob is checked or sent', async () => {
     proxy.reset();
     // An annotation makes it an index the repository does not have yet.
-    expectOk(await runStrata(['index', `${proxy.host}/golden@${amd64}`, `${proxy.host}/golden@${arm64}`, '--annotation', 'run=counted', '-o', `${proxy.host}/golden:counted`, '-q']));
+    expectOk(
+      await runStrata([
+        'index',
+        `${proxy.host}/golden@${amd64}`,
+        `${proxy.host}/golden@${arm64}`,
+        '--annotation',
+        'run=counted',
+        '-o',
+        `${proxy.host}/golden:counted`,
+        '-q',
+      ]),
+    );
     assert.equal(proxy.counters.requests.blobHead, 0);
     assert.equal(proxy.counters.requests.uploadPost, 0);
     assert.equal(proxy.counters.requests.manifestPut, 2, 'the index by digest, then its tag');
@@ -150,7 +205,16 @@ describe('strata index', () => {
   test('a child that cannot be written leaves no tag: children, then the index, then the tags', async () => {
     proxy.clear();
     proxy.inject({ kind: 'status', status: 500, method: 'PUT', path: new RegExp(`/manifests/${arm64}`) });
-    const r = await runStrata(['index', `${reg.host}/golden@${amd64}`, `${reg.host}/golden@${arm64}`, '-o', `${proxy.host}/partial:multi`, '-q', '--retries', '1']);
+    const r = await runStrata([
+      'index',
+      `${reg.host}/golden@${amd64}`,
+      `${reg.host}/golden@${arm64}`,
+      '-o',
+      `${proxy.host}/partial:multi`,
+      '-q',
+      '--retries',
+      '1',
+    ]);
     proxy.clear();
     expectFailure(r, 7, /manifest/);
     assert.deepEqual(await tagsOf(reg.host, 'partial'), []);
@@ -163,16 +227,27 @@ describe('strata index', () => {
     assert.equal(expectOk(await runStrata(['build', GOLDEN, '-o', `oci-archive:${dir}/arm.tar:b`, '--system', 'aarch64-linux'])), arm64);
     assert.equal(expectOk(await runStrata(['index', `oci:${dir}/amd:a`, `oci-archive:${dir}/arm.tar:b`, '-o', `oci:${dir}/out:multi`, '-q'])), expected);
     // Another order, and the same image named twice: the same index.
-    assert.equal(expectOk(await runStrata(['index', `oci-archive:${dir}/arm.tar:b`, `oci:${dir}/amd:a`, `${reg.host}/golden@${amd64}`, '-o', `oci-archive:${dir}/out.tar`, '-q'])), expected);
+    assert.equal(
+      expectOk(
+        await runStrata(['index', `oci-archive:${dir}/arm.tar:b`, `oci:${dir}/amd:a`, `${reg.host}/golden@${amd64}`, '-o', `oci-archive:${dir}/out.tar`, '-q']),
+      ),
+      expected,
+    );
     const index = layoutIndex(join(dir, 'out'));
-    assert.deepEqual(index.manifests.map((m) => [m.digest, m.mediaType, m.annotations]), [[expected, OCI_INDEX, { 'org.opencontainers.image.ref.name': 'multi' }]]);
+    assert.deepEqual(
+      index.manifests.map((m) => [m.digest, m.mediaType, m.annotations]),
+      [[expected, OCI_INDEX, { 'org.opencontainers.image.ref.name': 'multi' }]],
+    );
     assert.equal(await skopeoPicks(`oci:${dir}/out:multi`, 'arm64'), arm64);
     assert.equal(await skopeoPicks(`oci-archive:${dir}/out.tar:latest`, 'amd64'), amd64);
     // An index source gives its children: the same index again, or a pick of it.
     assert.equal(expectOk(await runStrata(['index', `oci:${dir}/out:multi`, '-o', `oci:${dir}/copy`, '-q'])), expected);
     const r = await runStrata(['index', `oci:${dir}/out:multi`, '--platform', 'linux/arm64', '-o', `oci:${dir}/arm-only`, '--json', '-q']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((JSON.parse(r.stdout) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest), [arm64]);
+    assert.deepEqual(
+      (JSON.parse(r.stdout) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest),
+      [arm64],
+    );
     removeDir(dir);
   });
 
@@ -190,17 +265,43 @@ describe('strata index', () => {
 
   test('installables built with --format docker make a Docker manifest list', async () => {
     const armDocker = expectOk(await runStrata(['digest', GOLDEN, '--format', 'docker', '--system', 'aarch64-linux']));
-    expectOk(await runStrata(['index', GOLDEN, '--platform', 'x86_64-linux', '--platform', 'aarch64-linux', '--format', 'docker', '-o', `${reg.host}/docker-list:1`, '-q']));
+    expectOk(
+      await runStrata([
+        'index',
+        GOLDEN,
+        '--platform',
+        'x86_64-linux',
+        '--platform',
+        'aarch64-linux',
+        '--format',
+        'docker',
+        '-o',
+        `${reg.host}/docker-list:1`,
+        '-q',
+      ]),
+    );
     const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/docker-list:1`])) as RawIndex;
     assert.equal(raw.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
     assert.ok(raw.manifests.every((m) => m.mediaType === 'application/vnd.docker.distribution.manifest.v2+json'));
     assert.equal(raw.manifests.find((m) => m.platform.architecture === 'arm64')?.digest, armDocker);
-    const arm = JSON.parse(await skopeo(['inspect', '--override-arch', 'arm64', '--tls-verify=false', `docker://${reg.host}/docker-list:1`])) as { Architecture: string };
+    const arm = JSON.parse(await skopeo(['inspect', '--override-arch', 'arm64', '--tls-verify=false', `docker://${reg.host}/docker-list:1`])) as {
+      Architecture: string;
+    };
     assert.equal(arm.Architecture, 'arm64');
   });
 
   test('--annotation sets index annotations', async () => {
-    const digest = expectOk(await runStrata(['index', `${reg.host}/golden@${amd64}`, '--annotation', 'org.opencontainers.image.source=https://example.com/app', '-o', `${reg.host}/annotated:1`, '-q']));
+    const digest = expectOk(
+      await runStrata([
+        'index',
+        `${reg.host}/golden@${amd64}`,
+        '--annotation',
+        'org.opencontainers.image.source=https://example.com/app',
+        '-o',
+        `${reg.host}/annotated:1`,
+        '-q',
+      ]),
+    );
     const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/annotated:1`])) as RawIndex;
     assert.deepEqual(raw.annotations, { 'org.opencontainers.image.source': 'https://example.com/app' });
     assert.notEqual(digest, expected);
@@ -210,15 +311,43 @@ describe('strata index', () => {
     const refusedCases: { name: string; args: (dir: string) => string[]; error: RegExp }[] = [
       { name: 'an unreadable image', args: (dir) => [`oci:${dir}/missing:x`], error: /not a readable OCI layout/ },
       { name: 'an image missing from the registry', args: () => [`${reg.host}/golden@sha256:${'0'.repeat(64)}`], error: /no such image/ },
-      { name: 'a platform asked for that no source has', args: () => [`${reg.host}/golden@${amd64}`, '--platform', 'linux/amd64', '--platform', 'linux/riscv64'], error: /no linux\/riscv64 image among the sources/ },
-      { name: 'an index without the platform asked for', args: () => [`${reg.host}/golden:multi`, '--platform', 'linux/s390x'], error: /has no image for linux\/s390x \(it has linux\/amd64, linux\/arm64\)/ },
-      { name: 'an OCI platform that Nix has no system for, asked of images', args: () => [`${reg.host}/golden:multi`, '--platform', 'windows/amd64'], error: /has no image for windows\/amd64/ },
-      { name: 'an image of another platform than asked for', args: () => [`${reg.host}/golden@${amd64}`, '--platform', 'aarch64-linux'], error: /is a linux\/amd64 image, not linux\/arm64/ },
+      {
+        name: 'a platform asked for that no source has',
+        args: () => [`${reg.host}/golden@${amd64}`, '--platform', 'linux/amd64', '--platform', 'linux/riscv64'],
+        error: /no linux\/riscv64 image among the sources/,
+      },
+      {
+        name: 'an index without the platform asked for',
+        args: () => [`${reg.host}/golden:multi`, '--platform', 'linux/s390x'],
+        error: /has no image for linux\/s390x \(it has linux\/amd64, linux\/arm64\)/,
+      },
+      {
+        name: 'an OCI platform that Nix has no system for, asked of images',
+        args: () => [`${reg.host}/golden:multi`, '--platform', 'windows/amd64'],
+        error: /has no image for windows\/amd64/,
+      },
+      {
+        name: 'an image of another platform than asked for',
+        args: () => [`${reg.host}/golden@${amd64}`, '--platform', 'aarch64-linux'],
+        error: /is a linux\/amd64 image, not linux\/arm64/,
+      },
       { name: 'two images of the same platform', args: (dir) => [`${reg.host}/golden@${amd64}`, `oci:${dir}/based:x`], error: /two linux\/amd64 images/ },
-      { name: 'an image and an installable of the same platform', args: () => [`${reg.host}/golden@${amd64}`, GOLDEN, '--platform', 'x86_64-linux'], error: /two linux\/amd64 images: .*x86_64-linux/ },
-      { name: 'an artifact, not a container image', args: (dir) => [`oci:${dir}/artifact:x`], error: /not a container image \(its config is application\/vnd\.example\.thing\.v1\+json\)/ },
+      {
+        name: 'an image and an installable of the same platform',
+        args: () => [`${reg.host}/golden@${amd64}`, GOLDEN, '--platform', 'x86_64-linux'],
+        error: /two linux\/amd64 images: .*x86_64-linux/,
+      },
+      {
+        name: 'an artifact, not a container image',
+        args: (dir) => [`oci:${dir}/artifact:x`],
+        error: /not a container image \(its config is application\/vnd\.example\.thing\.v1\+json\)/,
+      },
       { name: 'a config without os and architecture', args: (dir) => [`oci:${dir}/noplatform:x`], error: /names no os or architecture/ },
-      { name: 'a platform Nix cannot build an installable for', args: () => [GOLDEN, '--platform', 'windows/amd64'], error: /platform 'windows\/amd64' has no Nix system/ },
+      {
+        name: 'a platform Nix cannot build an installable for',
+        args: () => [GOLDEN, '--platform', 'windows/amd64'],
+        error: /platform 'windows\/amd64' has no Nix system/,
+      },
       { name: 'a destination with a digest', args: () => [`${reg.host}/golden@${amd64}`, '-o', `${reg.host}/x@${amd64}`], error: /known only once it is made/ },
       { name: 'two tags for a layout', args: (dir) => [`${reg.host}/golden@${amd64}`, '-o', `oci:${dir}/out`, '--tag', 'a', '--tag', 'b'], error: /one tag/ },
     ];
@@ -237,7 +366,11 @@ describe('strata index', () => {
         const registryOut = `${reg.host}/refused:t`;
         expectFailure(await runStrata(['index', ...args, ...out, '-q']), 2, c.error);
         assert.ok(!existsSync(join(dir, 'out')), 'no layout was written');
-        assert.deepEqual(readdirSync(dir).filter((n) => n.includes('strata-')), [], 'no staging left');
+        assert.deepEqual(
+          readdirSync(dir).filter((n) => n.includes('strata-')),
+          [],
+          'no staging left',
+        );
         if (!args.includes('-o')) {
           expectFailure(await runStrata(['index', ...args, '-o', registryOut, '-q']), 2, c.error);
           assert.deepEqual(await tagsOf(reg.host, 'refused'), []);
@@ -252,7 +385,9 @@ describe('strata index', () => {
       expectOk(await runStrata(['build', GOLDEN, '-o', `oci:${dir}/l:a`]));
       assert.equal(expectOk(await runStrata(['push', `oci:${dir}/l:a`, `${reg.host}/layout-by-digest`, '--by-digest', '-q'])), amd64);
       assert.deepEqual(await tagsOf(reg.host, 'layout-by-digest'), []);
-      const inspect = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/layout-by-digest@${amd64}`])) as { mediaType: string };
+      const inspect = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/layout-by-digest@${amd64}`])) as {
+        mediaType: string;
+      };
       assert.equal(inspect.mediaType, 'application/vnd.oci.image.manifest.v1+json');
       removeDir(dir);
     });

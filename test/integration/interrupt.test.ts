@@ -61,7 +61,10 @@ test('Ctrl-C during a build into a new layout leaves nothing', async () => {
   assert.equal(r.code, 130, r.stderr);
   assert.match(r.stderr, /strata: interrupted \(SIGINT\); cleaning up/);
   assert.ok(!existsSync(out));
-  assert.deepEqual(readdirSync(work).filter((n) => n.includes('strata-')), [`strata-interrupt-${process.pid}`]);
+  assert.deepEqual(
+    readdirSync(work).filter((n) => n.includes('strata-')),
+    [`strata-interrupt-${process.pid}`],
+  );
 });
 
 test('Ctrl-C while adding to an existing layout leaves its index and blobs whole, and no temporary file', async () => {
@@ -75,7 +78,10 @@ test('Ctrl-C while adding to an existing layout leaves its index and blobs whole
   const after = readdirSync(join(out, 'blobs', 'sha256'));
   // Complete blobs that landed stay (another writer may already refer to one);
   // no temporary file does, and nothing that was there goes.
-  assert.deepEqual(after.filter((n) => n.startsWith('.')), []);
+  assert.deepEqual(
+    after.filter((n) => n.startsWith('.')),
+    [],
+  );
   for (const b of before) assert.ok(after.includes(b), `${b} kept`);
   assert.equal(sh('cat', [join(out, 'index.json')]), index);
   assert.ok(!existsSync(join(out, 'index.json.lock')));

@@ -57,7 +57,10 @@ describe('a push to a second repository of the same registry, warm cache', () =>
     assert.ok(actions.length >= 5, JSON.stringify(actions));
     assert.deepEqual([...new Set(actions)], ['mounted']);
     assert.equal(mountPosts().length, actions.length);
-    assert.ok(mountPosts().every((l) => /from=team%2Ffirst/.test(l.path)), JSON.stringify(mountPosts()));
+    assert.ok(
+      mountPosts().every((l) => /from=team%2Ffirst/.test(l.path)),
+      JSON.stringify(mountPosts()),
+    );
     const got = await fetch(`${reg.url}/v2/team/second/manifests/v1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(got.headers.get('docker-content-digest'), GOLDEN_DIGEST);
   });
@@ -101,7 +104,10 @@ describe('a push to a second repository of the same registry, warm cache', () =>
     }
     proxy.reset();
     expectOk(await runStrata(['push', GOLDEN, `${proxy.host}/stale/third:v1`, '-q'], { env }));
-    assert.ok(mountPosts().every((l) => !/from=(\.\.|UPPER)/i.test(decodeURIComponent(l.path))), JSON.stringify(mountPosts()));
+    assert.ok(
+      mountPosts().every((l) => !/from=(\.\.|UPPER)/i.test(decodeURIComponent(l.path))),
+      JSON.stringify(mountPosts()),
+    );
   });
 
   test('--reuse-from a repository of the same registry mounts with an empty cache', async () => {

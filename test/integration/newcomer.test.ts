@@ -10,12 +10,20 @@ import { expectFailure, expectOk, removeDir, runStrata, tempDir } from '../helpe
 describe('what a newcomer meets first', () => {
   test('a bad --tag is refused before any registry is asked (exit 2, not 7 after uploading)', async () => {
     // 127.0.0.1:1 refuses connections: reaching it would be exit 7.
-    expectFailure(await runStrata(['push', './examples/golden#default', '127.0.0.1:1/app:v1', '--tag', 'not a tag', '-q']), 2, /^strata: --tag 'not a tag' is not a valid tag/);
+    expectFailure(
+      await runStrata(['push', './examples/golden#default', '127.0.0.1:1/app:v1', '--tag', 'not a tag', '-q']),
+      2,
+      /^strata: --tag 'not a tag' is not a valid tag/,
+    );
     expectFailure(await runStrata(['copy', 'oci:/nonexistent:1', '127.0.0.1:1/app:v1', '--tag', '-bad', '-q']), 2, /--tag '-bad' is not a valid tag/);
   });
 
   test('-o with a path and no transport names the transports', async () => {
-    expectFailure(await runStrata(['build', './examples/golden#default', '-o', '/tmp/strata-out']), 2, /'\/tmp\/strata-out' is a path with no transport: write oci:\/tmp\/strata-out, oci-archive:/);
+    expectFailure(
+      await runStrata(['build', './examples/golden#default', '-o', '/tmp/strata-out']),
+      2,
+      /'\/tmp\/strata-out' is a path with no transport: write oci:\/tmp\/strata-out, oci-archive:/,
+    );
     expectFailure(await runStrata(['build', './examples/golden#default', '-o', './out']), 2, /is a path with no transport/);
   });
 

@@ -34,14 +34,29 @@ afterAll(() => removeDir(work));
 
 describe('the npm package', () => {
   test('holds the built product, bin, the Nix library, README and LICENSE, and no tests, benchmarks or fixtures', () => {
-    const listing = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, env, encoding: 'utf8' })) as { files: { path: string }[] }[];
+    const listing = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, env, encoding: 'utf8' })) as {
+      files: { path: string }[];
+    }[];
     const files = listing[0]!.files.map((f) => f.path);
-    for (const f of ['bin/strata.js', 'dist/src/cli.js', 'dist/layers/worker.js', 'dist/registry/server/bcrypt-worker.js', 'nix/lib.nix', 'README.md', 'LICENSE', 'package.json']) {
+    for (const f of [
+      'bin/strata.js',
+      'dist/src/cli.js',
+      'dist/layers/worker.js',
+      'dist/registry/server/bcrypt-worker.js',
+      'nix/lib.nix',
+      'README.md',
+      'LICENSE',
+      'package.json',
+    ]) {
       assert.ok(files.includes(f), `${f} is not in the package`);
     }
     const stray = files.filter((f) => /(^|\/)(test|tests|bench|conformance|fixtures|examples)\//.test(f) || f.endsWith('.ts') || f.endsWith('.map'));
     assert.deepEqual(stray, []);
-    const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { name: string; engines: { node: string }; dependencies: Record<string, string> };
+    const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+      name: string;
+      engines: { node: string };
+      dependencies: Record<string, string>;
+    };
     assert.equal(manifest.name, 'strata-oci');
     assert.equal(manifest.engines.node, '^22.22.2 || ^24.15.0 || >=26');
     assert.equal(manifest.dependencies.node, undefined, 'the pinned Node must stay a devDependency');
@@ -58,7 +73,11 @@ describe('the npm package', () => {
     }
     const cwd = tempDir('strata-elsewhere-');
     try {
-      const r = spawnSync(strata, ['build', join(repoRoot, 'examples/golden') + '#default', '-o', `oci:${join(cwd, 'out')}:1.0`, '--no-cache'], { cwd, env, encoding: 'utf8' });
+      const r = spawnSync(strata, ['build', join(repoRoot, 'examples/golden') + '#default', '-o', `oci:${join(cwd, 'out')}:1.0`, '--no-cache'], {
+        cwd,
+        env,
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout.trim(), golden.manifest);
       const version = spawnSync(strata, ['--version'], { cwd, env, encoding: 'utf8' });
@@ -98,7 +117,9 @@ describe('the Nix library as a small flake input', () => {
       const r = await runStrata(['build', `${dir}#image`, '-o', `oci:${join(dir, 'out')}`]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
-      const archived = JSON.parse(sh('nix', ['flake', 'archive', '--json', '--dry-run', dir], { env: withNixConfig(process.env) })) as { inputs: { strata: { path: string } } };
+      const archived = JSON.parse(sh('nix', ['flake', 'archive', '--json', '--dry-run', dir], { env: withNixConfig(process.env) })) as {
+        inputs: { strata: { path: string } };
+      };
       const bytes = Number(sh('du', ['-sb', archived.inputs.strata.path]).split('\t')[0]);
       assert.ok(bytes < 1024 * 1024, `the strata input is ${bytes} bytes in the store`);
     } finally {

@@ -11,7 +11,10 @@ import { startRegistry, type Registry } from '../helpers/registry.js';
 import { lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const GOLDEN_DIGEST = readGolden().cases['golden#default']!.manifest!;
-const blobs = (cache: string) => readdirSync(join(cache, 'blobs', 'sha256')).filter((n) => !n.includes('.tmp-')).map((b) => join(cache, 'blobs', 'sha256', b));
+const blobs = (cache: string) =>
+  readdirSync(join(cache, 'blobs', 'sha256'))
+    .filter((n) => !n.includes('.tmp-'))
+    .map((b) => join(cache, 'blobs', 'sha256', b));
 const entries = (cache: string) => readdirSync(join(cache, 'entries'));
 
 describe('the layer cache on push', () => {
@@ -47,7 +50,9 @@ describe('the layer cache on push', () => {
 
   test('a damaged cached blob is found before upload and the layer made again: the push still lands the golden digest', async () => {
     const cache = join(work, 'damaged');
-    const built = await runStrata(['build', './examples/golden#default', '-o', `oci:${join(work, 'layout')}`], { env: { ...nixEnv(), STRATA_CACHE_DIR: cache } });
+    const built = await runStrata(['build', './examples/golden#default', '-o', `oci:${join(work, 'layout')}`], {
+      env: { ...nixEnv(), STRATA_CACHE_DIR: cache },
+    });
     assert.equal(built.code, 0, built.stderr);
     for (const f of blobs(cache)) {
       const bytes = readFileSync(f);

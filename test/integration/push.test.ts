@@ -16,8 +16,6 @@ import { expectFailure, expectOk, nixEnv, prepareHello, removeDir, runStrata, te
 const GOLDEN = './examples/golden#default';
 const GOLDEN_DIGEST = readGolden().cases['golden#default']!.manifest!;
 
-
-
 /** A fresh layer cache: what a new CI runner has. */
 function freshEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...nixEnv(), STRATA_CACHE_DIR: tempDir('strata-cache-'), HOME: tempDir('strata-home-'), ...extra };
@@ -34,10 +32,23 @@ function randomLayout(dir: string, size: number): { digest: string; layer: strin
   };
   const layer = put(randomBytes(size));
   const config = put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
-  const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }] }));
+  const manifestBytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+    }),
+  );
   const manifest = put(manifestBytes);
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'big' } }] }));
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'big' } }],
+    }),
+  );
   return { digest: manifest.digest, layer: layer.digest };
 }
 
@@ -114,7 +125,10 @@ describe('push to a registry without auth', () => {
     assert.equal(j.manifestDigest, GOLDEN_DIGEST);
     assert.deepEqual(j.tags, ['v1']);
     // Progress events on stderr are NDJSON.
-    const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string });
+    const events = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { type: string });
     assert.ok(events.some((e) => e.type === 'manifest'));
     removeDir(dir);
   });
@@ -180,7 +194,11 @@ describe('push to a registry without auth', () => {
       const r = await runStrata(['push', `oci:${dir}/layout:big`, `${proxy.host}/streamed:big`, '--chunk-size', '0']);
       assert.equal(expectOk(r), digest);
       assert.equal(rule.fired, 1);
-      assert.equal(proxy.counters.requests.uploadPatch, 2, `one PATCH cut, one whole: ${JSON.stringify(proxy.counters.log.map((l) => [l.method, l.kind, l.status, l.fault]))}`);
+      assert.equal(
+        proxy.counters.requests.uploadPatch,
+        2,
+        `one PATCH cut, one whole: ${JSON.stringify(proxy.counters.log.map((l) => [l.method, l.kind, l.status, l.fault]))}`,
+      );
       proxy.clear();
       await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/streamed:big`]);
       removeDir(dir);
@@ -227,7 +245,10 @@ describe('push to a registry without auth', () => {
       proxy.clear();
       assert.equal(expectOk(r), GOLDEN_DIGEST);
       assert.equal(rule.fired, 1);
-      assert.equal((JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/lost-answer:v1`])) as { Digest: string }).Digest, GOLDEN_DIGEST);
+      assert.equal(
+        (JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/lost-answer:v1`])) as { Digest: string }).Digest,
+        GOLDEN_DIGEST,
+      );
     });
 
     test('a registry that keeps cutting the connection: exit 7 naming the step, and no tag written', async () => {
@@ -276,7 +297,10 @@ describe('push with credentials', () => {
     const reg = await startRegistry({ auth: 'htpasswd', users: { ci: 's3cret-pw' } });
     try {
       const withStdin = (args: string[], password: string, env = freshEnv()) => runStrata(args, { input: password, env });
-      assert.equal(expectOk(await withStdin(['push', GOLDEN, `${reg.host}/app:v1`, '--username', 'ci', '--password-stdin', '-q'], 's3cret-pw\n')), GOLDEN_DIGEST);
+      assert.equal(
+        expectOk(await withStdin(['push', GOLDEN, `${reg.host}/app:v1`, '--username', 'ci', '--password-stdin', '-q'], 's3cret-pw\n')),
+        GOLDEN_DIGEST,
+      );
       const bad = await withStdin(['push', GOLDEN, `${reg.host}/app:v2`, '--username', 'ci', '--password-stdin', '-q'], 'wrong-pw-xyz');
       expectFailure(bad, 8, /refused/);
       assert.doesNotMatch(bad.stderr, /wrong-pw-xyz/);
@@ -294,7 +318,10 @@ describe('push with credentials', () => {
   test('token auth: Bearer tokens from a token server, anonymous pull where allowed', async () => {
     const reg = await startRegistry({ auth: 'token', users: { ci: 'tok-pw' }, anonymousPull: true });
     try {
-      const r = await runStrata(['push', GOLDEN, `${reg.host}/team/app:v1`, '--username', 'ci', '--password-stdin', '-q'], { input: 'tok-pw', env: freshEnv() });
+      const r = await runStrata(['push', GOLDEN, `${reg.host}/team/app:v1`, '--username', 'ci', '--password-stdin', '-q'], {
+        input: 'tok-pw',
+        env: freshEnv(),
+      });
       assert.equal(expectOk(r), GOLDEN_DIGEST);
       assert.ok(reg.token!.counters.authenticated >= 1);
       const dir = tempDir();
@@ -318,7 +345,9 @@ describe('push with credentials', () => {
       const dir = tempDir();
       assert.equal(expectOk(await runStrata(['pull', `${front.host}/octocat/app:v1`, '-o', `oci:${dir}/l`, '-q'], { env: freshEnv() })), GOLDEN_DIGEST);
       assert.ok(front.counters.anonymousTokens >= 1);
-      const wrong = await runStrata(['push', GOLDEN, `${front.host}/octocat/app:v2`, '-q'], { env: freshEnv({ GITHUB_TOKEN: 'ghp_wrong999', STRATA_GITHUB_TOKEN_HOSTS: front.host }) });
+      const wrong = await runStrata(['push', GOLDEN, `${front.host}/octocat/app:v2`, '-q'], {
+        env: freshEnv({ GITHUB_TOKEN: 'ghp_wrong999', STRATA_GITHUB_TOKEN_HOSTS: front.host }),
+      });
       expectFailure(wrong, 8, /refused/);
       assert.doesNotMatch(wrong.stderr, /ghp_wrong999/);
       removeDir(dir);
@@ -328,4 +357,3 @@ describe('push with credentials', () => {
     }
   });
 });
-

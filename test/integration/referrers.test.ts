@@ -14,9 +14,10 @@ import { lastLine, runStrata } from '../helpers/strata.js';
 
 const ARTIFACT = 'application/vnd.example.sbom+json';
 
-
 async function attachAndList(registry: string, name: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
-  const pushed = await runStrata(['push', './examples/golden#default', `${registry}/${name}:v1`, '-q'], { env: { ...process.env, ...env, NIX_CONFIG: 'substituters =\nexperimental-features = nix-command flakes' } });
+  const pushed = await runStrata(['push', './examples/golden#default', `${registry}/${name}:v1`, '-q'], {
+    env: { ...process.env, ...env, NIX_CONFIG: 'substituters =\nexperimental-features = nix-command flakes' },
+  });
   assert.equal(pushed.code, 0, pushed.stderr);
   const subject = lastLine(pushed.stdout) as `sha256:${string}`;
   const session = RegistrySession.for(registry, { credentials: { env: { ...process.env, ...env } } });
@@ -38,7 +39,10 @@ async function attachAndList(registry: string, name: string, env: NodeJS.Process
   await attachReferrer(repo, { bytes, mediaType: manifest.mediaType, artifactType: ARTIFACT }, subject);
   const listed = await listReferrers(repo, subject, ARTIFACT);
   assert.equal(listed.api, false);
-  assert.deepEqual(listed.manifests.map((m) => m.digest), [attached.digest]);
+  assert.deepEqual(
+    listed.manifests.map((m) => m.digest),
+    [attached.digest],
+  );
   assert.equal(listed.manifests[0]!.artifactType, ARTIFACT);
   assert.deepEqual((await listReferrers(repo, subject, 'application/other')).manifests, []);
 }
@@ -58,7 +62,10 @@ describe('referrers without a referrers API', () => {
   test('distribution 2.8: the fallback tag index, readable by skopeo', async () => {
     await attachAndList(reg.host, 'refs/app');
     const tags = JSON.parse(await skopeo(['list-tags', '--tls-verify=false', `docker://${reg.host}/refs/app`])) as { Tags: string[] };
-    assert.ok(tags.Tags.some((t) => /^sha256-[a-f0-9]{64}$/.test(t)), tags.Tags.join(' '));
+    assert.ok(
+      tags.Tags.some((t) => /^sha256-[a-f0-9]{64}$/.test(t)),
+      tags.Tags.join(' '),
+    );
   });
 
   test('a GHCR-like registry (referrers answer 404): the same fallback', async () => {

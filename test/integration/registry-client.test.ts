@@ -16,7 +16,6 @@ import { expectOk, nixEnv, removeDir, runStrata, tempDir } from '../helpers/stra
 
 const GOLDEN = './examples/golden#default';
 
-
 function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...nixEnv(), HOME: tempDir('strata-home-'), ...extra };
 }
@@ -34,10 +33,17 @@ async function multiPlatformLayout(dir: string): Promise<{ index: string; amd64:
     const d = indexJson.manifests.find((m) => m.digest === digest)!;
     return { mediaType: d.mediaType, digest, size: d.size, platform: { architecture, os: 'linux' } };
   };
-  const bytes = Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [entry(amd64, 'amd64'), entry(arm64, 'arm64')] }));
+  const bytes = Buffer.from(
+    canonicalJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [entry(amd64, 'amd64'), entry(arm64, 'arm64')] }),
+  );
   const digest = sha256(bytes);
   writeFileSync(join(dir, 'blobs', 'sha256', digest.slice(7)), bytes);
-  indexJson.manifests.push({ mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: bytes.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } });
+  indexJson.manifests.push({
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    digest,
+    size: bytes.length,
+    annotations: { 'org.opencontainers.image.ref.name': 'multi' },
+  });
   writeFileSync(join(dir, 'index.json'), JSON.stringify(indexJson));
   return { index: digest, amd64, arm64 };
 }
@@ -57,9 +63,15 @@ describe('copies between registries and layouts', () => {
     const m = await multiPlatformLayout(join(dir, 'layout'));
     assert.equal(expectOk(await runStrata(['copy', `oci:${dir}/layout:multi`, `docker://${a.host}/multi:1`, '-q'])), m.index);
     const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${a.host}/multi:1`])) as Index;
-    assert.deepEqual(raw.manifests.map((x) => x.digest), [m.amd64, m.arm64]);
+    assert.deepEqual(
+      raw.manifests.map((x) => x.digest),
+      [m.amd64, m.arm64],
+    );
     // skopeo picks the arm64 image out of the index Strata pushed.
-    const arm = JSON.parse(await skopeo(['inspect', '--override-arch', 'arm64', '--tls-verify=false', `docker://${a.host}/multi:1`])) as { Digest: string; Architecture: string };
+    const arm = JSON.parse(await skopeo(['inspect', '--override-arch', 'arm64', '--tls-verify=false', `docker://${a.host}/multi:1`])) as {
+      Digest: string;
+      Architecture: string;
+    };
     assert.equal(arm.Architecture, 'arm64');
     assert.equal(expectOk(await runStrata(['pull', `${a.host}/multi:1`, '--platform', 'linux/arm64', '-o', `oci:${dir}/arm`, '-q'])), m.arm64);
     assert.equal(expectOk(await runStrata(['pull', `${a.host}/multi:1`, '-o', `oci:${dir}/all`, '-q'])), m.index);
@@ -79,11 +91,15 @@ describe('copies between registries and layouts', () => {
     assert.equal((JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${b.host}/dst:1`])) as { Digest: string }).Digest, digest);
     // Within one registry the blobs are mounted, not streamed.
     const same = await runStrata(['copy', `docker://${a.host}/src:1`, `docker://${a.host}/elsewhere:1`, '--json']);
-    assert.ok((JSON.parse(same.stdout) as { blobs: { action: string }[] }).blobs.every((x) => x.action === 'mounted'), same.stdout);
+    assert.ok(
+      (JSON.parse(same.stdout) as { blobs: { action: string }[] }).blobs.every((x) => x.action === 'mounted'),
+      same.stdout,
+    );
   });
 
   test("push and copy to REPO:TAG --tag T write both tags, as the README's push example says", async () => {
-    const tags = async (repo: string) => (JSON.parse(await skopeo(['list-tags', '--tls-verify=false', `docker://${a.host}/${repo}`])) as { Tags: string[] }).Tags.sort();
+    const tags = async (repo: string) =>
+      (JSON.parse(await skopeo(['list-tags', '--tls-verify=false', `docker://${a.host}/${repo}`])) as { Tags: string[] }).Tags.sort();
     const digest = expectOk(await runStrata(['push', GOLDEN, `${a.host}/both:1.2`, '--tag', 'latest', '-q']));
     assert.deepEqual(await tags('both'), ['1.2', 'latest']);
     assert.equal(expectOk(await runStrata(['copy', `docker://${a.host}/both:1.2`, `docker://${a.host}/copied:2.0`, '--tag', 'stable', '-q'])), digest);
@@ -118,7 +134,9 @@ describe('credentials in practice', () => {
     const reg = await startRegistry({ auth: 'token', users: { ci: 'pw' } });
     try {
       const t = reg.token!;
-      const res = await fetch(`${t.realm}?service=${encodeURIComponent(t.service)}&offline_token=true&account=ci`, { headers: { authorization: `Basic ${Buffer.from('ci:pw').toString('base64')}` } });
+      const res = await fetch(`${t.realm}?service=${encodeURIComponent(t.service)}&offline_token=true&account=ci`, {
+        headers: { authorization: `Basic ${Buffer.from('ci:pw').toString('base64')}` },
+      });
       const refresh = ((await res.json()) as { refresh_token: string }).refresh_token;
       assert.ok(refresh);
       const cfg = tempDir();
@@ -135,7 +153,10 @@ describe('credentials in practice', () => {
     try {
       const bin = tempDir();
       const helper = join(bin, 'docker-credential-strata-test');
-      writeFileSync(helper, `#!/bin/sh\nread host\n[ "$host" = "${reg.host}" ] || { echo "credentials not found in native keychain"; exit 1; }\necho '{"ServerURL":"'$host'","Username":"helped","Secret":"from-helper-pw"}'\n`);
+      writeFileSync(
+        helper,
+        `#!/bin/sh\nread host\n[ "$host" = "${reg.host}" ] || { echo "credentials not found in native keychain"; exit 1; }\necho '{"ServerURL":"'$host'","Username":"helped","Secret":"from-helper-pw"}'\n`,
+      );
       chmodSync(helper, 0o755);
       const cfg = tempDir();
       writeFileSync(join(cfg, 'config.json'), JSON.stringify({ credHelpers: { [reg.host]: 'strata-test' } }));
@@ -151,9 +172,17 @@ describe('credentials in practice', () => {
     const reg = await startRegistry();
     const front = await startGhcrFront(reg.url, { users: { octocat: 'ghp_renew' } });
     try {
-      expectOk(await runStrata(['push', GOLDEN, `${front.host}/octocat/renew:1`, '-q'], { env: env({ GITHUB_TOKEN: 'ghp_renew', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host }) }));
-      const manifest = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/octocat/renew:1`])) as { config: { digest: `sha256:${string}` } };
-      const session = RegistrySession.for(front.host, { credentials: { env: { ...process.env, GITHUB_TOKEN: 'ghp_renew', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host } } });
+      expectOk(
+        await runStrata(['push', GOLDEN, `${front.host}/octocat/renew:1`, '-q'], {
+          env: env({ GITHUB_TOKEN: 'ghp_renew', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host }),
+        }),
+      );
+      const manifest = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/octocat/renew:1`])) as {
+        config: { digest: `sha256:${string}` };
+      };
+      const session = RegistrySession.for(front.host, {
+        credentials: { env: { ...process.env, GITHUB_TOKEN: 'ghp_renew', GITHUB_ACTOR: 'octocat', STRATA_GITHUB_TOKEN_HOSTS: front.host } },
+      });
       const repo = { session, name: 'octocat/renew' };
       assert.ok((await blobSize(repo, manifest.config.digest)) !== undefined);
       const before = front.counters.userTokens;
@@ -166,5 +195,3 @@ describe('credentials in practice', () => {
     }
   });
 });
-
-

@@ -103,14 +103,28 @@ test('token registry: anonymous push refused, authenticated push accepted, token
   // The Bearer challenge names the token server; the OAuth2 form's token works too, within its scope.
   const challenge = await fetch(`${reg.url}/v2/tok/img/manifests/t`);
   assert.equal(challenge.status, 401);
-  assert.match(challenge.headers.get('www-authenticate') ?? '', new RegExp(`^Bearer realm="${token.realm}",service="${token.service}",scope="repository:tok/img:pull"`));
-  const form = new URLSearchParams({ grant_type: 'password', username: 'bob', password: 'token-password', service: token.service, scope: 'repository:tok/img:pull', client_id: 'harness' });
+  assert.match(
+    challenge.headers.get('www-authenticate') ?? '',
+    new RegExp(`^Bearer realm="${token.realm}",service="${token.service}",scope="repository:tok/img:pull"`),
+  );
+  const form = new URLSearchParams({
+    grant_type: 'password',
+    username: 'bob',
+    password: 'token-password',
+    service: token.service,
+    scope: 'repository:tok/img:pull',
+    client_id: 'harness',
+  });
   const oauth = (await (await fetch(token.realm, { method: 'POST', body: form })).json()) as { access_token: string };
   const accept = 'application/vnd.oci.image.manifest.v1+json';
   const got = await fetch(`${reg.url}/v2/tok/img/manifests/t`, { headers: { authorization: `Bearer ${oauth.access_token}`, accept } });
   assert.equal(got.status, 200);
   assert.equal(sha256(Buffer.from(await got.arrayBuffer())), manifestDigest);
-  const put = await fetch(`${reg.url}/v2/tok/img/manifests/u`, { method: 'PUT', headers: { authorization: `Bearer ${oauth.access_token}`, 'content-type': accept }, body: '{}' });
+  const put = await fetch(`${reg.url}/v2/tok/img/manifests/u`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${oauth.access_token}`, 'content-type': accept },
+    body: '{}',
+  });
   assert.equal(put.status, 401);
   assert.match(put.headers.get('www-authenticate') ?? '', /error="insufficient_scope"/);
 });
@@ -120,7 +134,10 @@ test('ghcr front: a token even for public pulls, push needs the user token, no r
   const ghcr = cleanup(await startGhcrFront(backend.url, { users: { octo: 'ghp_harness' }, publicRepos: ['octo/public'] }));
   const pub = `${ghcr.host}/octo/public:t`;
   assert.match(await refused(['copy', '--dest-tls-verify=false', '--dest-no-creds', src(), `docker://${pub}`]), /unauthorized|authentication required/i);
-  assert.match(await refused(['copy', '--dest-tls-verify=false', '--dest-creds', 'octo:not-the-token', src(), `docker://${pub}`]), /unauthorized|invalid username\/password/i);
+  assert.match(
+    await refused(['copy', '--dest-tls-verify=false', '--dest-creds', 'octo:not-the-token', src(), `docker://${pub}`]),
+    /unauthorized|invalid username\/password/i,
+  );
   await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', 'octo:ghp_harness', src(), `docker://${pub}`]);
   await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', 'octo:ghp_harness', src(), `docker://${ghcr.host}/octo/private:t`]);
   const before = ghcr.counters.anonymousTokens;
@@ -137,14 +154,18 @@ test('ghcr front: a token even for public pulls, push needs the user token, no r
   const upload = await fetch(`${ghcr.url}/v2/octo/public/blobs/uploads/`, { method: 'POST', headers });
   assert.equal(upload.status, 401, 'an anonymous token has no push');
   const basic = `Basic ${Buffer.from('octo:ghp_harness').toString('base64')}`;
-  const pullOnly = (await (await fetch(`${ghcr.url}/token?scope=repository:octo/public:pull`, { headers: { authorization: basic } })).json()) as { token: string };
+  const pullOnly = (await (await fetch(`${ghcr.url}/token?scope=repository:octo/public:pull`, { headers: { authorization: basic } })).json()) as {
+    token: string;
+  };
   const denied = await fetch(`${ghcr.url}/v2/octo/public/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${pullOnly.token}` } });
   assert.equal(denied.status, 403, 'a token is valid only for the scopes it was issued for');
   const referrers = await fetch(`${ghcr.url}/v2/octo/public/referrers/${manifestDigest}`, { headers });
   assert.equal(referrers.status, 404);
   assert.equal(ghcr.counters.referrers, 1);
   // Location headers point back at the front, not at the registry behind it.
-  const user = (await (await fetch(`${ghcr.url}/token?scope=repository:octo/public:pull,push`, { headers: { authorization: basic } })).json()) as { token: string };
+  const user = (await (await fetch(`${ghcr.url}/token?scope=repository:octo/public:pull,push`, { headers: { authorization: basic } })).json()) as {
+    token: string;
+  };
   const started = await fetch(`${ghcr.url}/v2/octo/public/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${user.token}` } });
   assert.equal(started.status, 202);
   assert.ok(started.headers.get('location')?.startsWith(`${ghcr.url}/v2/octo/public/blobs/uploads/`), started.headers.get('location') ?? '');
@@ -171,7 +192,10 @@ test('fault proxy: a 503 on the manifest PUT, then success on the next push; cou
   assert.equal(rule.fired, 1);
   assert.equal(rule.matched, 2);
   assert.equal(proxy.counters.requests.manifestPut, 2);
-  assert.deepEqual(proxy.counters.log.filter((e) => e.kind === 'manifestPut').map((e) => e.status ?? e.fault), ['status', 201]);
+  assert.deepEqual(
+    proxy.counters.log.filter((e) => e.kind === 'manifestPut').map((e) => e.status ?? e.fault),
+    ['status', 201],
+  );
   assert.equal(proxy.counters.blobUploadBytes, blobBytes, 'the second push did not upload the blobs again');
   assert.equal(proxy.counters.requests.uploadPost, 2, 'one upload for each blob, in the first push');
   assert.equal(await remoteDigest(`${reg.host}/fault/img:t`), manifestDigest);
@@ -214,5 +238,11 @@ test('fault proxy: reset mid-blob reaches the registry as a cut upload; delay an
 
   proxy.inject({ method: 'HEAD', kind: 'reset-before-response' });
   await assert.rejects(fetch(`${proxy.url}/v2/cut/img/blobs/${sha256(blob)}`, { method: 'HEAD' }));
-  assert.deepEqual(proxy.counters.log.at(-1), { method: 'HEAD', path: `/v2/cut/img/blobs/${sha256(blob)}`, kind: 'blobHead', fault: 'reset-before-response', status: 200 });
+  assert.deepEqual(proxy.counters.log.at(-1), {
+    method: 'HEAD',
+    path: `/v2/cut/img/blobs/${sha256(blob)}`,
+    kind: 'blobHead',
+    fault: 'reset-before-response',
+    status: 200,
+  });
 });

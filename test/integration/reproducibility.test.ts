@@ -29,7 +29,9 @@ function goldenWith(caseId: string, field: 'manifest' | 'busybox', value: string
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...tsxImport, RUN, ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }));
+    execFile(process.execPath, [...tsxImport, RUN, ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -42,7 +44,9 @@ afterAll(() => removeDir(work));
 describe('the reproducibility suite', () => {
   test('every example under every factor gives its golden digests', async () => {
     const report = await runReproducibility();
-    const failed = report.checks.filter((c) => c.status !== 'pass').map((c) => `${c.case} ${c.factor} ${c.measure} (${c.source}): expected ${c.expected}, got ${c.got}: ${c.reason}`);
+    const failed = report.checks
+      .filter((c) => c.status !== 'pass')
+      .map((c) => `${c.case} ${c.factor} ${c.measure} (${c.source}): expected ${c.expected}, got ${c.got}: ${c.reason}`);
     assert.deepEqual(failed, []);
     for (const c of CASES) {
       for (const f of FACTORS.filter((f) => !f.appliesTo || f.appliesTo(c))) {
@@ -59,7 +63,9 @@ describe('the reproducibility suite', () => {
     assert.deepEqual(examples.sort(), [...new Set(CASES.map((c) => c.example))].sort());
     for (const e of examples) {
       // Attribute names only: nothing is built, and hello's busybox need not be there.
-      const systems = JSON.parse(sh('nix', ['eval', '--json', `./examples/${e}#packages`, '--apply', 'ps: builtins.mapAttrs (s: builtins.attrNames) ps'], { cwd: repoRoot })) as Record<string, string[]>;
+      const systems = JSON.parse(
+        sh('nix', ['eval', '--json', `./examples/${e}#packages`, '--apply', 'ps: builtins.mapAttrs (s: builtins.attrNames) ps'], { cwd: repoRoot }),
+      ) as Record<string, string[]>;
       for (const [system, attrs] of Object.entries(systems)) {
         for (const attr of attrs) {
           const covered = CASES.some((c) => c.example === e && c.attr === attr && (c.system ?? 'x86_64-linux') === system);
@@ -70,19 +76,33 @@ describe('the reproducibility suite', () => {
   });
 
   test('a wrong golden value is a failure, naming both digests', async () => {
-    const report = await runReproducibility({ cases: only('golden#default'), factors: factors('baseline', 'oci-archive'), golden: goldenWith('golden#default', 'manifest', WRONG) });
+    const report = await runReproducibility({
+      cases: only('golden#default'),
+      factors: factors('baseline', 'oci-archive'),
+      golden: goldenWith('golden#default', 'manifest', WRONG),
+    });
     assert.equal(report.ok, false);
     const manifests = report.checks.filter((c) => c.measure === 'manifest');
-    assert.deepEqual(manifests.map((c) => [c.factor, c.status, c.expected, c.got]), [
-      ['baseline', 'fail', WRONG, readGolden().cases['golden#default']!.manifest],
-      ['oci-archive', 'fail', WRONG, readGolden().cases['golden#default']!.manifest],
-    ]);
+    assert.deepEqual(
+      manifests.map((c) => [c.factor, c.status, c.expected, c.got]),
+      [
+        ['baseline', 'fail', WRONG, readGolden().cases['golden#default']!.manifest],
+        ['oci-archive', 'fail', WRONG, readGolden().cases['golden#default']!.manifest],
+      ],
+    );
     assert.equal(report.checks.find((c) => c.measure === 'ociArchive')?.status, 'pass');
   });
 
   test("another busybox fails hello's checks, with one line naming both sha256s and how to re-record", async () => {
-    const report = await runReproducibility({ cases: only('hello#image'), factors: factors('baseline', 'tz'), golden: goldenWith('hello#image', 'busybox', WRONG) });
-    assert.deepEqual(report.checks.map((c) => c.status), ['fail', 'fail']);
+    const report = await runReproducibility({
+      cases: only('hello#image'),
+      factors: factors('baseline', 'tz'),
+      golden: goldenWith('hello#image', 'busybox', WRONG),
+    });
+    assert.deepEqual(
+      report.checks.map((c) => c.status),
+      ['fail', 'fail'],
+    );
     const reason = report.checks[0]!.reason!;
     assert.doesNotMatch(reason, /\n/);
     assert.ok(reason.includes(WRONG), reason);

@@ -36,7 +36,9 @@ function unpack(layoutRef: string, dir: string): Unpacked {
 }
 
 function runInChroot(u: Unpacked): string {
-  return sh('/usr/sbin/chroot', [`--userspec=${u.uid}:${u.gid}`, u.rootfs, ...u.args], { env: Object.fromEntries(u.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])) });
+  return sh('/usr/sbin/chroot', [`--userspec=${u.uid}:${u.gid}`, u.rootfs, ...u.args], {
+    env: Object.fromEntries(u.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+  });
 }
 
 describe('a plain package', () => {

@@ -26,7 +26,10 @@ async function sbom(installable: string, args: string[] = [], opts: RunOptions =
   const out = join(work, `out-${++n}`);
   const r = await runStrata(['sbom', installable, '-o', out, ...args], opts);
   assert.equal(r.code, 0, `strata sbom failed: ${r.stderr}`);
-  assert.deepEqual(r.stdout.trim().split('\n'), FILES.map((f) => join(out, f)));
+  assert.deepEqual(
+    r.stdout.trim().split('\n'),
+    FILES.map((f) => join(out, f)),
+  );
   return out;
 }
 
@@ -55,7 +58,8 @@ async function checkAgainstNix(installable: string, dir: string): Promise<{ spdx
 
   // The image strata digest makes: its digest is the subject, its layers hold exactly the listed paths.
   const { digest, storePaths } = await digestOf(installable);
-  for (const f of ['provenance.json', 'sbom.spdx.intoto.json', 'sbom.cdx.intoto.json']) assert.equal(`sha256:${read<Statement>(dir, f).subject[0]!.digest.sha256}`, digest, f);
+  for (const f of ['provenance.json', 'sbom.spdx.intoto.json', 'sbom.cdx.intoto.json'])
+    assert.equal(`sha256:${read<Statement>(dir, f).subject[0]!.digest.sha256}`, digest, f);
   const spdxPaths = spdx.packages.flatMap((p) => (p.packageFileName ? [p.packageFileName] : []));
   const cdxPaths = cdx.components.filter((c) => c.scope !== 'excluded').map((c) => c['bom-ref']);
   assert.equal(new Set(spdxPaths).size, spdxPaths.length, 'a store path is listed twice in the SPDX document');
@@ -64,16 +68,24 @@ async function checkAgainstNix(installable: string, dir: string): Promise<{ spdx
   assert.deepEqual([...cdxPaths].sort(), [...storePaths].sort());
 
   // …which are nix path-info -r of the roots the document describes, with Nix's NAR hashes and references.
-  const roots = spdx.relationships.filter((r) => r.relationshipType === 'DESCRIBES' && r.relatedSpdxElement !== 'SPDXRef-image').map((r) => spdx.packages.find((p) => p.SPDXID === r.relatedSpdxElement)!.packageFileName!);
+  const roots = spdx.relationships
+    .filter((r) => r.relationshipType === 'DESCRIBES' && r.relatedSpdxElement !== 'SPDXRef-image')
+    .map((r) => spdx.packages.find((p) => p.SPDXID === r.relatedSpdxElement)!.packageFileName!);
   assert.ok(roots.length > 0);
   const nix = parsePathInfoJson(sh('nix', ['path-info', '--json', '--recursive', ...roots]));
-  assert.deepEqual(nix.map((i) => i.path), [...storePaths].sort());
+  assert.deepEqual(
+    nix.map((i) => i.path),
+    [...storePaths].sort(),
+  );
   for (const info of nix) {
     const pkg = spdx.packages.find((p) => p.packageFileName === info.path)!;
     assert.deepEqual(pkg.checksums, [{ algorithm: 'SHA256', checksumValue: sriHex(info.narHash) }], info.path);
     const comp = cdx.components.find((c) => c['bom-ref'] === info.path)!;
     assert.deepEqual(comp.hashes, [{ alg: 'SHA-256', content: sriHex(info.narHash) }], info.path);
-    assert.deepEqual(cdx.dependencies.find((d) => d.ref === info.path)!.dependsOn, info.references.filter((r) => r !== info.path));
+    assert.deepEqual(
+      cdx.dependencies.find((d) => d.ref === info.path)!.dependsOn,
+      info.references.filter((r) => r !== info.path),
+    );
   }
   return { spdx, cdx, provenance };
 }
@@ -147,7 +159,11 @@ describe('strata sbom', () => {
     const lock = JSON.parse(readFileSync(join(dir, 'flake.lock'), 'utf8')) as { nodes: { strata: { locked: { narHash: string } } } };
     const narHex = sriHex(lock.nodes.strata.locked.narHash);
     assert.deepEqual(spdx.packages.find((p) => p.SPDXID === 'SPDXRef-flake-input-strata')!.checksums, [{ algorithm: 'SHA256', checksumValue: narHex }]);
-    assert.ok(spdx.relationships.some((r) => r.spdxElementId === 'SPDXRef-flake-input-strata' && r.relationshipType === 'BUILD_DEPENDENCY_OF' && r.relatedSpdxElement === 'SPDXRef-flake'));
+    assert.ok(
+      spdx.relationships.some(
+        (r) => r.spdxElementId === 'SPDXRef-flake-input-strata' && r.relationshipType === 'BUILD_DEPENDENCY_OF' && r.relatedSpdxElement === 'SPDXRef-flake',
+      ),
+    );
     assert.equal(cdx.components.find((c) => c['bom-ref'] === 'nix-flake-input:strata')!.hashes![0]!.content, narHex);
     const dep = provenance.predicate.buildDefinition.resolvedDependencies.find((d) => d.name === 'strata')!;
     assert.deepEqual(dep.digest, { narSha256: narHex });

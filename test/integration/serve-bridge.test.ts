@@ -19,7 +19,10 @@ async function digestOf(args: string[]): Promise<string> {
 }
 
 function builds(s: Served, name: string): number {
-  return s.stderr().split('\n').filter((l) => l.startsWith(`strata: building ${name} `)).length;
+  return s
+    .stderr()
+    .split('\n')
+    .filter((l) => l.startsWith(`strata: building ${name} `)).length;
 }
 
 describe('strata serve --image: images built on demand', () => {
@@ -28,7 +31,14 @@ describe('strata serve --image: images built on demand', () => {
   const work = tempDir();
   beforeAll(async () => {
     hello = prepareHello(join(work, 'hello'));
-    served = await startServe(join(work, 'root'), ['--image', `golden=${GOLDEN}`, '--image', `apps/hello=${hello}#image`, '--image', 'broken=./examples/golden#no-such-package']);
+    served = await startServe(join(work, 'root'), [
+      '--image',
+      `golden=${GOLDEN}`,
+      '--image',
+      `apps/hello=${hello}#image`,
+      '--image',
+      'broken=./examples/golden#no-such-package',
+    ]);
   });
   afterAll(async () => {
     await served?.stop();
@@ -81,7 +91,9 @@ describe('strata serve --image: images built on demand', () => {
     const json = JSON.parse((await runStrata(['digest', GOLDEN, '--json'])).stdout) as { layers: { digest: string; storePaths: string[] }[] };
     const layer = json.layers.find((l) => l.storePaths.length > 0)!;
     // The path and everything that refers to it (Nix deletes no path another one needs), roots or not.
-    const referrers = sh('nix-store', ['--query', '--referrers-closure', ...layer.storePaths], { env: nixEnv() }).trim().split('\n');
+    const referrers = sh('nix-store', ['--query', '--referrers-closure', ...layer.storePaths], { env: nixEnv() })
+      .trim()
+      .split('\n');
     sh('nix-store', ['--delete', '--ignore-liveness', ...referrers], { env: nixEnv() });
     for (const p of layer.storePaths) assert.ok(!existsSync(p), `${p} is gone`);
     const res = await fetch(`${served.url}/v2/golden/blobs/${layer.digest}`);

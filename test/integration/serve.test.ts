@@ -47,9 +47,18 @@ async function putBlob(url: string, repo: string, bytes: Buffer): Promise<{ dige
 async function putImage(url: string, repo: string, tags: string[], extra: Record<string, unknown> = {}): Promise<{ digest: string; bytes: Buffer }> {
   const config = await putBlob(url, repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })));
   const layer = await putBlob(url, repo, randomBytes(64));
-  const bytes = Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }], ...extra }));
+  const bytes = Buffer.from(
+    canonicalJson({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      ...extra,
+    }),
+  );
   const digest = sha(bytes);
-  for (const ref of [digest, ...tags]) await ok(await fetch(`${url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': OCI_MANIFEST } }), 201);
+  for (const ref of [digest, ...tags])
+    await ok(await fetch(`${url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': OCI_MANIFEST } }), 201);
   return { digest, bytes };
 }
 
@@ -57,7 +66,9 @@ async function putImage(url: string, repo: string, tags: string[], extra: Record
 function rawStatus(host: string, method: string, path: string): Promise<number> {
   const [hostname, port] = host.split(':');
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname!, () => socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`));
+    const socket = connect(Number(port), hostname!, () =>
+      socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`),
+    );
     let text = '';
     socket.on('data', (b) => (text += b.toString()));
     socket.on('error', reject);
@@ -95,7 +106,9 @@ describe('strata serve with anonymous push (loopback)', () => {
   afterAll(async () => srv?.stop());
 
   test('the distribution-spec conformance suite: every check of the four workflows passes', async () => {
-    const report = await runConformance(configFromEnv({ OCI_ROOT_URL: srv.url, OCI_NAMESPACE: 'conformance/test', OCI_CROSSMOUNT_NAMESPACE: 'conformance/mount' }));
+    const report = await runConformance(
+      configFromEnv({ OCI_ROOT_URL: srv.url, OCI_NAMESPACE: 'conformance/test', OCI_CROSSMOUNT_NAMESPACE: 'conformance/mount' }),
+    );
     assert.deepEqual(nonPasses(report), []);
     assert.equal(report.workflows.length, 4);
   });
@@ -108,7 +121,8 @@ describe('strata serve with anonymous push (loopback)', () => {
     await skopeo(['copy', '--src-tls-verify=false', `docker://${srv.host}/org/team/app:v1`, `oci:${out}:t`]);
     const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
     assert.equal(index.manifests[0]!.digest, layoutDigest);
-    for (const blob of readdirSync(join(out, 'blobs', 'sha256'))) assert.equal(sha256File(join(out, 'blobs', 'sha256', blob)), sha256File(join(layout, 'blobs', 'sha256', blob)));
+    for (const blob of readdirSync(join(out, 'blobs', 'sha256')))
+      assert.equal(sha256File(join(out, 'blobs', 'sha256', blob)), sha256File(join(layout, 'blobs', 'sha256', blob)));
   });
 
   test('strata push (streamed layers) then podman pull', async () => {
@@ -121,7 +135,10 @@ describe('strata serve with anonymous push (loopback)', () => {
     const again = await runStrata(['push', GOLDEN, `${srv.host}/pushed/app:v1`, '--json', '-q']);
     assert.equal(again.code, 0, again.stderr);
     const summary = JSON.parse(again.stdout) as { pushed: { blobs: { action: string }[] } };
-    assert.ok(summary.pushed.blobs.every((b) => b.action === 'exists'), again.stdout);
+    assert.ok(
+      summary.pushed.blobs.every((b) => b.action === 'exists'),
+      again.stdout,
+    );
   });
 
   test('tags list pages with n and last, and a Link to the next page', async () => {
@@ -139,7 +156,10 @@ describe('strata serve with anonymous push (loopback)', () => {
     assert.equal(zero.headers.get('link'), null);
     assert.deepEqual(((await zero.json()) as { tags: string[] }).tags, []);
     assert.deepEqual(((await (await fetch(`${srv.url}/v2/paged/tags/list?last=v2`)).json()) as { tags: string[] }).tags, ['v3', 'v4']);
-    assert.deepEqual((JSON.parse(await skopeo(['list-tags', '--tls-verify=false', `docker://${srv.host}/paged`])) as { Tags: string[] }).Tags.sort(), [...tags].sort());
+    assert.deepEqual(
+      (JSON.parse(await skopeo(['list-tags', '--tls-verify=false', `docker://${srv.host}/paged`])) as { Tags: string[] }).Tags.sort(),
+      [...tags].sort(),
+    );
     assert.equal(await errorCode(await ok(await fetch(`${srv.url}/v2/never/pushed/tags/list`), 404)), 'NAME_UNKNOWN');
   });
 
@@ -150,10 +170,28 @@ describe('strata serve with anonymous push (loopback)', () => {
     const empty = await putBlob(srv.url, 'refs/app', Buffer.from('{}'));
     const sbom = await putBlob(srv.url, 'refs/app', Buffer.from('{"spdxVersion":"SPDX-2.3"}'));
     const artifact = (type: string, layer: { digest: string; size: number }) =>
-      Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: type, config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty }, layers: [{ mediaType: 'application/spdx+json', ...layer }], subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.bytes.length }, annotations: { 'org.example': 'yes' } }));
-    const a = await attachReferrer(repo, { bytes: artifact('application/vnd.example.sbom', sbom), mediaType: OCI_MANIFEST }, subject.digest as `sha256:${string}`);
+      Buffer.from(
+        canonicalJson({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          artifactType: type,
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
+          layers: [{ mediaType: 'application/spdx+json', ...layer }],
+          subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.bytes.length },
+          annotations: { 'org.example': 'yes' },
+        }),
+      );
+    const a = await attachReferrer(
+      repo,
+      { bytes: artifact('application/vnd.example.sbom', sbom), mediaType: OCI_MANIFEST },
+      subject.digest as `sha256:${string}`,
+    );
     assert.equal(a.via, 'api');
-    const b = await attachReferrer(repo, { bytes: artifact('application/vnd.example.sig', empty), mediaType: OCI_MANIFEST }, subject.digest as `sha256:${string}`);
+    const b = await attachReferrer(
+      repo,
+      { bytes: artifact('application/vnd.example.sig', empty), mediaType: OCI_MANIFEST },
+      subject.digest as `sha256:${string}`,
+    );
     const listed = await listReferrers(repo, subject.digest as `sha256:${string}`);
     assert.equal(listed.api, true);
     assert.deepEqual(listed.manifests.map((m) => m.digest).sort(), [a.digest, b.digest].sort());
@@ -162,13 +200,19 @@ describe('strata serve with anonymous push (loopback)', () => {
     assert.equal(filtered.headers.get('content-type'), OCI_INDEX);
     const index = (await filtered.json()) as { mediaType: string; manifests: { digest: string; artifactType: string; annotations: Record<string, string> }[] };
     assert.equal(index.mediaType, OCI_INDEX);
-    assert.deepEqual(index.manifests.map((m) => [m.digest, m.artifactType, m.annotations['org.example']]), [[b.digest, 'application/vnd.example.sig', 'yes']]);
+    assert.deepEqual(
+      index.manifests.map((m) => [m.digest, m.artifactType, m.annotations['org.example']]),
+      [[b.digest, 'application/vnd.example.sig', 'yes']],
+    );
     const none = (await (await ok(await fetch(`${srv.url}/v2/refs/app/referrers/${sha('nothing')}`), 200)).json()) as { manifests: unknown[] };
     assert.deepEqual(none.manifests, []);
     assert.equal(await errorCode(await ok(await fetch(`${srv.url}/v2/refs/app/referrers/sha256:abc`), 400)), 'DIGEST_INVALID');
     // Deleted, it is no longer listed.
     await ok(await fetch(`${srv.url}/v2/refs/app/manifests/${b.digest}`, { method: 'DELETE' }), 202);
-    assert.deepEqual((await listReferrers(repo, subject.digest as `sha256:${string}`)).manifests.map((m) => m.digest), [a.digest]);
+    assert.deepEqual(
+      (await listReferrers(repo, subject.digest as `sha256:${string}`)).manifests.map((m) => m.digest),
+      [a.digest],
+    );
   });
 
   test('the protocol: unknown blobs, wrong digests, chunks out of order, Accept, sizes, deletes', async () => {
@@ -176,7 +220,14 @@ describe('strata serve with anonymous push (loopback)', () => {
     // A manifest naming a blob the repository lacks (another repository has it).
     const elsewhere = await putBlob(url, 'proto/other', Buffer.from('only there'));
     const config = await putBlob(url, 'proto/app', Buffer.from('{}'));
-    const lacking = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...elsewhere }] }));
+    const lacking = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...elsewhere }],
+      }),
+    );
     const r = await ok(await fetch(`${url}/v2/proto/app/manifests/v1`, { method: 'PUT', body: lacking, headers: { 'content-type': OCI_MANIFEST } }), 400);
     const body = (await r.json()) as { errors: { code: string; detail: { digest: string } }[] };
     assert.deepEqual(body.errors, [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry', detail: { digest: elsewhere.digest } }]);
@@ -189,7 +240,10 @@ describe('strata serve with anonymous push (loopback)', () => {
     assert.equal(put.headers.get('docker-content-digest'), sha(lacking));
     assert.equal(put.headers.get('location'), `/v2/proto/app/manifests/${sha(lacking)}`);
     // A digest that does not match: DIGEST_INVALID, nothing stored.
-    assert.equal(await errorCode(await ok(await fetch(`${url}/v2/proto/app/blobs/uploads/?digest=${sha('other bytes')}`, { method: 'POST', body: 'these bytes' }), 400)), 'DIGEST_INVALID');
+    assert.equal(
+      await errorCode(await ok(await fetch(`${url}/v2/proto/app/blobs/uploads/?digest=${sha('other bytes')}`, { method: 'POST', body: 'these bytes' }), 400)),
+      'DIGEST_INVALID',
+    );
     assert.equal(existsSync(join(srv.root, 'blobs', 'sha256', sha('these bytes').slice(7))), false);
     assert.equal(existsSync(join(srv.root, 'blobs', 'sha256', sha('other bytes').slice(7))), false);
     // Chunks: in order they go, out of order is 416 with the current Range; status; then PUT.
@@ -213,8 +267,18 @@ describe('strata serve with anonymous push (loopback)', () => {
     const huge = Buffer.alloc(4 * 2 ** 20 + 1, 0x20);
     await ok(await fetch(`${url}/v2/proto/app/manifests/big`, { method: 'PUT', body: huge, headers: { 'content-type': OCI_MANIFEST } }), 413);
     // Not JSON, a tag that is not one, a digest reference that does not match the body.
-    assert.equal(await errorCode(await ok(await fetch(`${url}/v2/proto/app/manifests/v2`, { method: 'PUT', body: 'nope', headers: { 'content-type': OCI_MANIFEST } }), 400)), 'MANIFEST_INVALID');
-    assert.equal(await errorCode(await ok(await fetch(`${url}/v2/proto/app/manifests/${sha('x')}`, { method: 'PUT', body: lacking, headers: { 'content-type': OCI_MANIFEST } }), 400)), 'DIGEST_INVALID');
+    assert.equal(
+      await errorCode(
+        await ok(await fetch(`${url}/v2/proto/app/manifests/v2`, { method: 'PUT', body: 'nope', headers: { 'content-type': OCI_MANIFEST } }), 400),
+      ),
+      'MANIFEST_INVALID',
+    );
+    assert.equal(
+      await errorCode(
+        await ok(await fetch(`${url}/v2/proto/app/manifests/${sha('x')}`, { method: 'PUT', body: lacking, headers: { 'content-type': OCI_MANIFEST } }), 400),
+      ),
+      'DIGEST_INVALID',
+    );
     // Deletes: the tag, then the manifest by digest, then a blob link.
     await ok(await fetch(`${url}/v2/proto/app/manifests/v1`, { method: 'DELETE' }), 202);
     await ok(await fetch(`${url}/v2/proto/app/manifests/v1`), 404);
@@ -252,7 +316,10 @@ describe('strata serve with anonymous push (loopback)', () => {
       const expected = method === 'POST' && path.includes('mount') ? [202] : [400, 404];
       assert.ok(expected.includes(status), `${method} ${path}: ${status}`);
     }
-    assert.deepEqual(tree(work).filter((p) => !p.startsWith('anon')), before);
+    assert.deepEqual(
+      tree(work).filter((p) => !p.startsWith('anon')),
+      before,
+    );
     const repos = tree(join(srv.root, 'repositories'));
     assert.ok(!repos.some((p) => /(^|\/)(etc|passwd|x|b)(\/|$)/.test(p) || p.includes('..')), repos.join('\n'));
   });
@@ -273,8 +340,12 @@ describe('strata serve with anonymous push (loopback)', () => {
     assert.deepEqual(statuses, [201, 201, 201, 201]);
     const file = join(srv.root, 'blobs', 'sha256', digest.slice(7));
     assert.equal(sha256File(file), digest);
-    assert.deepEqual(readdirSync(join(srv.root, 'blobs', 'sha256')).filter((h) => h === digest.slice(7)), [digest.slice(7)]);
-    for (const i of [1, 2, 3, 4]) assert.equal((await fetch(`${srv.url}/v2/same/app${i}/blobs/${digest}`, { method: 'HEAD' })).headers.get('content-length'), String(bytes.length));
+    assert.deepEqual(
+      readdirSync(join(srv.root, 'blobs', 'sha256')).filter((h) => h === digest.slice(7)),
+      [digest.slice(7)],
+    );
+    for (const i of [1, 2, 3, 4])
+      assert.equal((await fetch(`${srv.url}/v2/same/app${i}/blobs/${digest}`, { method: 'HEAD' })).headers.get('content-length'), String(bytes.length));
   });
 });
 
@@ -296,7 +367,10 @@ describe('strata serve with htpasswd', () => {
     const pushed = await runStrata(['push', GOLDEN, `${srv.host}/team/app:v1`, '-q', '--username', 'alice', '--password-stdin'], { input: 'alice-pw' });
     assert.equal(pushed.code, 0, pushed.stderr);
     await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', 'bob:bob-pw', `oci:${layout}:t`, `docker://${srv.host}/team/other:v1`]);
-    await assert.rejects(skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:t`, `docker://${srv.host}/team/other:v2`]), /unauthorized|authentication required/i);
+    await assert.rejects(
+      skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:t`, `docker://${srv.host}/team/other:v2`]),
+      /unauthorized|authentication required/i,
+    );
 
     const challenge = await ok(await fetch(`${srv.url}/v2/team/app/blobs/uploads/`, { method: 'POST' }), 401);
     assert.equal(challenge.headers.get('www-authenticate'), 'Basic realm="strata"');
@@ -413,7 +487,9 @@ describe('the bridge hook', () => {
       handles: (name) => name === 'nix/golden',
       manifest: async (_name, reference) => {
         if (reference === 'broken') throw new BridgeError(500, 'UNSUPPORTED', 'nix build failed');
-        return reference === 't' || reference === top.digest ? { bytes: readFileSync(path(top.digest)), mediaType: top.mediaType, digest: top.digest } : undefined;
+        return reference === 't' || reference === top.digest
+          ? { bytes: readFileSync(path(top.digest)), mediaType: top.mediaType, digest: top.digest }
+          : undefined;
       },
       blob: async (_name, digest) => {
         if (!/^sha256:[a-f0-9]{64}$/.test(digest) || !existsSync(path(digest))) return undefined;

@@ -33,7 +33,16 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
   let image: string;
   let digest: string;
   const token = testIdToken({ iss: ISSUER, sub: IDENTITY });
-  const verifyArgs = (identity = IDENTITY, issuer = ISSUER, root?: string) => ['verify', `${image}:v1`, '--certificate-identity', identity, '--certificate-oidc-issuer', issuer, '--trusted-root', root ?? sigstore.trustedRootPath];
+  const verifyArgs = (identity = IDENTITY, issuer = ISSUER, root?: string) => [
+    'verify',
+    `${image}:v1`,
+    '--certificate-identity',
+    identity,
+    '--certificate-oidc-issuer',
+    issuer,
+    '--trusted-root',
+    root ?? sigstore.trustedRootPath,
+  ];
 
   beforeAll(async () => {
     dir = tempDir('strata-keyless-');
@@ -51,7 +60,9 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
   });
 
   test('SIGSTORE_ID_TOKEN: a Fulcio certificate and a Rekor entry; strata verify and @sigstore/verify accept the bundle', async () => {
-    const r = await runStrata(['sign', `${image}:v1`, '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL, '--legacy-tag'], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+    const r = await runStrata(['sign', `${image}:v1`, '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL, '--legacy-tag'], {
+      env: env({ SIGSTORE_ID_TOKEN: token }),
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!r.stderr.includes(token) && !r.stdout.includes(token), 'the token is never printed');
     assert.match(r.stderr, new RegExp(`signed ${image}@${digest} \\(keyless\\).*referrers API; legacy signature under`));
@@ -62,7 +73,8 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
     assert.equal(v.code, 0, v.stderr);
     const lines = v.stdout.trim().split('\n');
     assert.equal(lines.length, 2, v.stdout);
-    for (const l of lines) assert.match(l, new RegExp(`^strata: verified ${image}@${digest}: identity ${IDENTITY}, issuer ${ISSUER} \\(.*, Rekor log index \\d+\\)$`));
+    for (const l of lines)
+      assert.match(l, new RegExp(`^strata: verified ${image}@${digest}: identity ${IDENTITY}, issuer ${ISSUER} \\(.*, Rekor log index \\d+\\)$`));
 
     // @sigstore/verify on its own: the bundle from the registry, the trusted root, the identity.
     const referrer = lastLine(r.stdout);
@@ -74,7 +86,10 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
     const verifier = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(sigstore.trustedRoot)));
     const signer = verifier.verify(toSignedEntity(bundle), { subjectAlternativeName: IDENTITY, extensions: { issuer: ISSUER } });
     assert.equal(signer.identity?.subjectAlternativeName, IDENTITY);
-    assert.throws(() => verifier.verify(toSignedEntity(bundle), { subjectAlternativeName: 'https://github.com/evil/app', extensions: { issuer: ISSUER } }), /identity/);
+    assert.throws(
+      () => verifier.verify(toSignedEntity(bundle), { subjectAlternativeName: 'https://github.com/evil/app', extensions: { issuer: ISSUER } }),
+      /identity/,
+    );
   });
 
   test('another identity, another issuer, a root that does not trust the CA, a key: exit 1', async () => {
@@ -109,14 +124,32 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
     await new Promise<void>((resolve) => gha.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(gha.address() as { port: number }).port}/token?api-version=2.0`;
-      const r = await runStrata(['push', './examples/golden#default', `${image}:gha`, '-q', '--label', 'gha=yes', '--sign', '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL], {
-        env: env({ ACTIONS_ID_TOKEN_REQUEST_URL: url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken }),
-      });
+      const r = await runStrata(
+        [
+          'push',
+          './examples/golden#default',
+          `${image}:gha`,
+          '-q',
+          '--label',
+          'gha=yes',
+          '--sign',
+          '--fulcio-url',
+          sigstore.fulcioURL,
+          '--rekor-url',
+          sigstore.rekorURL,
+        ],
+        {
+          env: env({ ACTIONS_ID_TOKEN_REQUEST_URL: url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken }),
+        },
+      );
       assert.equal(r.code, 0, r.stderr);
       // Twice: once checked before the push, and a fresh one to sign with after it (sign-order.test.ts).
       assert.deepEqual(seen, Array(2).fill({ audience: 'sigstore', authorization: `Bearer ${requestToken}` }));
       for (const secret of [token, requestToken]) assert.ok(!r.stderr.includes(secret) && !r.stdout.includes(secret));
-      const v = await runStrata(['verify', `${image}:gha`, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--trusted-root', sigstore.trustedRootPath], { env: env() });
+      const v = await runStrata(
+        ['verify', `${image}:gha`, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--trusted-root', sigstore.trustedRootPath],
+        { env: env() },
+      );
       assert.equal(v.code, 0, v.stderr);
       assert.match(v.stdout, new RegExp(`^strata: verified ${image}@${lastLine(r.stdout)}: identity ${IDENTITY}`));
     } finally {
@@ -126,16 +159,22 @@ describe('keyless signing with Fulcio and Rekor stand-ins, on strata serve', () 
 
   test('a token that is not a JWT is refused without being echoed; Fulcio unreachable is exit 9', async () => {
     const bad = 'not-a-jwt-secret-value';
-    const r = await runStrata(['sign', `${image}:v1`, '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL], { env: env({ SIGSTORE_ID_TOKEN: bad }) });
+    const r = await runStrata(['sign', `${image}:v1`, '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL], {
+      env: env({ SIGSTORE_ID_TOKEN: bad }),
+    });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /SIGSTORE_ID_TOKEN is not a JWT/);
     assert.ok(!r.stderr.includes(bad));
     const expired = testIdToken({ sub: IDENTITY, iss: ISSUER, exp: Math.floor(Date.now() / 1000) - 60 });
-    const late = await runStrata(['sign', `${image}:v1`, '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL], { env: env({ SIGSTORE_ID_TOKEN: expired }) });
+    const late = await runStrata(['sign', `${image}:v1`, '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL], {
+      env: env({ SIGSTORE_ID_TOKEN: expired }),
+    });
     assert.equal(late.code, 2, late.stderr);
     assert.match(late.stderr, /SIGSTORE_ID_TOKEN expired at /);
     assert.ok(!late.stderr.includes(expired));
-    const down = await runStrata(['sign', `${image}:v1`, '--fulcio-url', 'http://127.0.0.1:1', '--rekor-url', sigstore.rekorURL], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+    const down = await runStrata(['sign', `${image}:v1`, '--fulcio-url', 'http://127.0.0.1:1', '--rekor-url', sigstore.rekorURL], {
+      env: env({ SIGSTORE_ID_TOKEN: token }),
+    });
     assert.equal(down.code, 9, down.stderr);
     assert.match(down.stderr, /^strata: signing failed: /);
     assert.ok(!down.stderr.includes(token));

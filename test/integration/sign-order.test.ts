@@ -26,7 +26,10 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
   let layout: string;
   const token = testIdToken({ iss: ISSUER, sub: IDENTITY });
   const keyless = () => ['--sign', '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL];
-  const verify = (ref: string) => runStrata(['verify', ref, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--trusted-root', sigstore.trustedRootPath], { env: env() });
+  const verify = (ref: string) =>
+    runStrata(['verify', ref, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--trusted-root', sigstore.trustedRootPath], {
+      env: env(),
+    });
 
   /** The repository's tags; none when the registry does not know it. */
   const tags = async (repo: string): Promise<string[]> => {
@@ -36,7 +39,13 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
     return ((await r.json()) as { tags: string[] | null }).tags ?? [];
   };
   const catalog = async (): Promise<string[]> => ((await (await fetch(`${reg.url}/v2/_catalog`)).json()) as { repositories: string[] }).repositories;
-  const hasManifest = async (repo: string, ref: string) => (await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' } })).status === 200;
+  const hasManifest = async (repo: string, ref: string) =>
+    (
+      await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, {
+        method: 'HEAD',
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' },
+      })
+    ).status === 200;
   /** Nothing of the push reached the registry: no repository, so no blob, manifest or tag. */
   const untouched = async (repo: string) => {
     assert.ok(!(await catalog()).includes(repo), `${repo} is in the catalog: something was uploaded`);
@@ -74,7 +83,10 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
 
     test(`${kind}: Fulcio unreachable: exit 9 before any upload`, async () => {
       const repo = `${slug}/no-fulcio`;
-      const r = await runStrata(['push', source(), `${reg.host}/${repo}:v1`, '-q', '--sign', '--fulcio-url', 'http://127.0.0.1:1', '--rekor-url', sigstore.rekorURL], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+      const r = await runStrata(
+        ['push', source(), `${reg.host}/${repo}:v1`, '-q', '--sign', '--fulcio-url', 'http://127.0.0.1:1', '--rekor-url', sigstore.rekorURL],
+        { env: env({ SIGSTORE_ID_TOKEN: token }) },
+      );
       assert.equal(r.code, 9, r.stderr);
       assert.match(r.stderr, /^strata: .*Fulcio.*http:\/\/127\.0\.0\.1:1/m);
       assert.ok(!r.stderr.includes(token));
@@ -86,7 +98,9 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
       sigstore.refuse.fulcio = true;
       try {
         const digestFile = join(tempDir('strata-digest-file-'), 'digest');
-        const r = await runStrata(['push', source(), `${reg.host}/${repo}:v1`, '--tag', 'latest', '-q', '--digest-file', digestFile, ...keyless()], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+        const r = await runStrata(['push', source(), `${reg.host}/${repo}:v1`, '--tag', 'latest', '-q', '--digest-file', digestFile, ...keyless()], {
+          env: env({ SIGSTORE_ID_TOKEN: token }),
+        });
         assert.equal(r.code, 9, r.stderr);
         assert.match(r.stderr, /^strata: signing failed: /m);
         assert.equal(existsSync(digestFile), false, 'the digest file names an unsigned image');
@@ -99,7 +113,9 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
 
     test(`${kind}: signed, then tagged: every tag names the signed digest and verify passes on it`, async () => {
       const repo = `${slug}/signed`;
-      const r = await runStrata(['push', source(), `${reg.host}/${repo}:v1`, '--tag', 'latest', '-q', ...keyless()], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+      const r = await runStrata(['push', source(), `${reg.host}/${repo}:v1`, '--tag', 'latest', '-q', ...keyless()], {
+        env: env({ SIGSTORE_ID_TOKEN: token }),
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(lastLine(r.stdout), digest);
       // The sha256-<hex> tag is the referrers fallback's index (distribution 2.8 has no referrers API).
@@ -149,7 +165,9 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
     await new Promise<void>((resolve) => gha.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(gha.address() as { port: number }).port}/token?api-version=2.0`;
-      const r = await runStrata(['push', GOLDEN, `${reg.host}/${repo}:v1`, '-q', ...keyless()], { env: env({ ACTIONS_ID_TOKEN_REQUEST_URL: url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'request-token' }) });
+      const r = await runStrata(['push', GOLDEN, `${reg.host}/${repo}:v1`, '-q', ...keyless()], {
+        env: env({ ACTIONS_ID_TOKEN_REQUEST_URL: url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'request-token' }),
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(seen, [{ pushed: false }, { pushed: true }]);
       // The certificate names the second token's subject: that is the token Fulcio got.
@@ -189,7 +207,9 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
     test('--sign, signing fails after the push: the index is there by digest, with no tag', async () => {
       sigstore.refuse.fulcio = true;
       try {
-        const r = await runStrata(['index', '-o', `docker://${reg.host}/idx/refused:v1`, child, '-q', ...keyless()], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+        const r = await runStrata(['index', '-o', `docker://${reg.host}/idx/refused:v1`, child, '-q', ...keyless()], {
+          env: env({ SIGSTORE_ID_TOKEN: token }),
+        });
         assert.equal(r.code, 9, r.stderr);
       } finally {
         sigstore.refuse.fulcio = false;
@@ -199,14 +219,18 @@ describe('push --sign and index --sign: preflight, push by digest, sign, tag las
     });
 
     test('--sign: the index digest is signed, then tagged; verify passes on the final tag', async () => {
-      const r = await runStrata(['index', '-o', `docker://${reg.host}/idx/signed:v1`, child, '--tag', 'latest', '-q', ...keyless()], { env: env({ SIGSTORE_ID_TOKEN: token }) });
+      const r = await runStrata(['index', '-o', `docker://${reg.host}/idx/signed:v1`, child, '--tag', 'latest', '-q', ...keyless()], {
+        env: env({ SIGSTORE_ID_TOKEN: token }),
+      });
       assert.equal(r.code, 0, r.stderr);
       const index = lastLine(r.stdout);
       assert.deepEqual((await tags('idx/signed')).sort(), ['latest', `sha256-${index.slice(7)}`, 'v1']);
       const v = await verify(`${reg.host}/idx/signed:v1`);
       assert.equal(v.code, 0, v.stderr);
       assert.match(v.stdout, new RegExp(`^strata: verified ${reg.host}/idx/signed@${index}: identity ${IDENTITY}`));
-      const signedBy = await runStrata(['index', '-o', `docker://${reg.host}/idx/signed:v2`, child, '-q', '--sign', '--key', `${dir}/none.key`], { env: env() });
+      const signedBy = await runStrata(['index', '-o', `docker://${reg.host}/idx/signed:v2`, child, '-q', '--sign', '--key', `${dir}/none.key`], {
+        env: env(),
+      });
       assert.equal(signedBy.code, 2, signedBy.stderr);
       assert.ok(!(await tags('idx/signed')).includes('v2'));
     });

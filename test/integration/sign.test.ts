@@ -126,13 +126,26 @@ for (const [label, start, referrersApi] of registries) {
       assert.match(r.stderr, referrersApi ? /listed by the referrers API/ : /listed by the tag sha256-/);
 
       const listing = referrersApi
-        ? await getJson<{ manifests: { digest: string; artifactType: string }[] }>(`${base}/referrers/${signedDigest}`, 'application/vnd.oci.image.index.v1+json')
-        : await getJson<{ manifests: { digest: string; artifactType: string }[] }>(`${base}/manifests/${signedDigest.replace(':', '-')}`, 'application/vnd.oci.image.index.v1+json');
-      assert.deepEqual(listing.manifests.map((m) => [m.digest, m.artifactType]), [[referrer, BUNDLE]]);
+        ? await getJson<{ manifests: { digest: string; artifactType: string }[] }>(
+            `${base}/referrers/${signedDigest}`,
+            'application/vnd.oci.image.index.v1+json',
+          )
+        : await getJson<{ manifests: { digest: string; artifactType: string }[] }>(
+            `${base}/manifests/${signedDigest.replace(':', '-')}`,
+            'application/vnd.oci.image.index.v1+json',
+          );
+      assert.deepEqual(
+        listing.manifests.map((m) => [m.digest, m.artifactType]),
+        [[referrer, BUNDLE]],
+      );
 
       const m = await getJson<Manifest>(`${base}/manifests/${referrer}`);
       assert.equal(m.artifactType, BUNDLE);
-      assert.deepEqual(m.config, { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 });
+      assert.deepEqual(m.config, {
+        mediaType: 'application/vnd.oci.empty.v1+json',
+        digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+        size: 2,
+      });
       assert.equal(m.layers.length, 1);
       assert.equal(m.layers[0]!.mediaType, BUNDLE);
       assert.equal(m.subject?.digest, signedDigest);
@@ -147,9 +160,16 @@ for (const [label, start, referrersApi] of registries) {
       assert.equal(bundle.mediaType, BUNDLE);
       assert.ok(bundle.verificationMaterial.publicKey, 'a key signature names its key by hint, with no certificate');
       assert.equal(bundle.dsseEnvelope.payloadType, 'application/vnd.in-toto+json');
-      const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString('utf8')) as { _type: string; subject: { digest: { sha256: string } }[]; predicateType: string };
+      const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString('utf8')) as {
+        _type: string;
+        subject: { digest: { sha256: string } }[];
+        predicateType: string;
+      };
       assert.equal(statement._type, 'https://in-toto.io/Statement/v1');
-      assert.deepEqual(statement.subject.map((s) => s.digest.sha256), [signedDigest.slice(7)]);
+      assert.deepEqual(
+        statement.subject.map((s) => s.digest.sha256),
+        [signedDigest.slice(7)],
+      );
       assert.equal(statement.predicateType, 'https://sigstore.dev/cosign/sign/v1');
 
       // openssl, on its own, over the exact bytes signed: the envelope's PAE.
@@ -163,7 +183,7 @@ for (const [label, start, referrersApi] of registries) {
       assert.equal(byDigest.code, 0, byDigest.stderr);
     });
 
-    test('--legacy-tag adds cosign\'s sha256-<hex>.sig image: simple-signing payload, signature annotation', async () => {
+    test("--legacy-tag adds cosign's sha256-<hex>.sig image: simple-signing payload, signature annotation", async () => {
       const r = await runStrata(['sign', `${image}@${signedDigest}`, '--key', key, '--legacy-tag']);
       assert.equal(r.code, 0, r.stderr);
       const tag = `${signedDigest.replace(':', '-')}.sig`;
@@ -174,7 +194,10 @@ for (const [label, start, referrersApi] of registries) {
       const layer = m.layers[0]!;
       assert.equal(layer.mediaType, 'application/vnd.dev.cosign.simplesigning.v1+json');
       const payload = await getBytes(`${base}/blobs/${layer.digest}`);
-      assert.equal(payload.toString('utf8'), `{"critical":{"identity":{"docker-reference":"${image}"},"image":{"docker-manifest-digest":"${signedDigest}"},"type":"cosign container image signature"},"optional":null}`);
+      assert.equal(
+        payload.toString('utf8'),
+        `{"critical":{"identity":{"docker-reference":"${image}"},"image":{"docker-manifest-digest":"${signedDigest}"},"type":"cosign container image signature"},"optional":null}`,
+      );
       const sig = layer.annotations?.['dev.cosignproject.cosign/signature'];
       assert.ok(sig);
       assert.equal(opensslVerifies(dir, pub, payload, Buffer.from(sig, 'base64')), 'Verified OK');
@@ -183,7 +206,10 @@ for (const [label, start, referrersApi] of registries) {
       assert.equal(v.code, 0, v.stderr);
       const lines = v.stdout.trim().split('\n');
       assert.equal(lines.length, 3, v.stdout);
-      assert.ok(lines.some((l) => l.endsWith(`(${tag} layer 1)`)), v.stdout);
+      assert.ok(
+        lines.some((l) => l.endsWith(`(${tag} layer 1)`)),
+        v.stdout,
+      );
     });
 
     test('another key: exit 1 with the reason, never "verified"', async () => {
@@ -212,11 +238,16 @@ for (const [label, start, referrersApi] of registries) {
       assert.equal((await runStrata(['verify', `${image}@${signedDigest}`, '--key', pub])).code, 0);
     });
 
-    test("a signature made for one image, attached to another: exit 1, naming both digests", async () => {
+    test('a signature made for one image, attached to another: exit 1, naming both digests', async () => {
       const other = await push(`${image}:other`, ['--label', 'other=yes']);
       const signedManifest = await getJson<Manifest>(`${base}/manifests/${referrer}`);
       // The same bundle blob, now in a referrer whose subject is the other image.
-      const copy = { ...signedManifest, schemaVersion: 2, mediaType: MANIFEST, subject: { mediaType: MANIFEST, digest: other, size: (await getBytes(`${base}/manifests/${other}`)).length } };
+      const copy = {
+        ...signedManifest,
+        schemaVersion: 2,
+        mediaType: MANIFEST,
+        subject: { mediaType: MANIFEST, digest: other, size: (await getBytes(`${base}/manifests/${other}`)).length },
+      };
       const repo = { session: RegistrySession.for(reg.host, {}), name: 'signed/app' };
       await attachReferrer(repo, { bytes: Buffer.from(canonicalJson(copy)), mediaType: MANIFEST, artifactType: BUNDLE }, other as `sha256:${string}`);
       const v = await runStrata(['verify', `${image}:other`, '--key', pub]);
@@ -266,7 +297,10 @@ describe('sign and verify: usage', () => {
       [['verify', image, '--key', join(dir, 'missing.pub')], /cannot read key/],
       [['verify', image, '--key', join(dir, 'k.key')], /holds a private key/],
       [['verify', image, '--key', join(dir, 'k.pub'), '--certificate-identity', 'a@b', '--certificate-oidc-issuer', 'https://x'], /not both/],
-      [['verify', image, '--certificate-identity', 'a@b', '--certificate-oidc-issuer', 'https://x', '--tuf-root', join(dir, 'k.pub')], /--tuf-root is the initial root\.json of the mirror --tuf-mirror names; give both/],
+      [
+        ['verify', image, '--certificate-identity', 'a@b', '--certificate-oidc-issuer', 'https://x', '--tuf-root', join(dir, 'k.pub')],
+        /--tuf-root is the initial root\.json of the mirror --tuf-mirror names; give both/,
+      ],
       [['verify', image, '--key', join(dir, 'k.pub'), '--trusted-root', join(dir, 'k.pub')], /cannot read trusted root/],
       [['sign', image, '--key', join(dir, 'k.pub')], /not a PEM private key/],
       [['sign', image, '--key', join(dir, 'k.key'), '--rekor-url', 'http://127.0.0.1:1'], /are for keyless signing/],

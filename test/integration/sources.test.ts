@@ -63,8 +63,15 @@ describe('docker-archive: as the output of pull and copy', () => {
   test('an index without --platform: exit 2, nothing written', async () => {
     expectOk(await runStrata(['index', '-o', `${reg.host}/multi/app:1`, `${reg.host}/src/app:1.0`, '-q']));
     const file = join(dir, 'multi.tar');
-    expectFailure(await runStrata(['pull', `${reg.host}/multi/app:1`, '-o', `docker-archive:${file}`, '-q']), 2, /multi-platform index: pick one with --platform/);
+    expectFailure(
+      await runStrata(['pull', `${reg.host}/multi/app:1`, '-o', `docker-archive:${file}`, '-q']),
+      2,
+      /multi-platform index: pick one with --platform/,
+    );
     assert.equal(existsSync(file), false);
-    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('strata-stage')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.includes('strata-stage')),
+      [],
+    );
   });
 });

@@ -25,7 +25,19 @@ let digest: string;
 
 /** A runner's environment: no OIDC token of the machine's, and a TUF cache of its own. */
 const env = (cache: string, extra: Record<string, string> = {}) => envWithoutOidc({ XDG_CACHE_HOME: cache, ...extra });
-const verify = (repo: TufRepo, identity = IDENTITY, extra: string[] = []) => ['verify', `${image}:v1`, '--certificate-identity', identity, '--certificate-oidc-issuer', ISSUER, '--tuf-mirror', repo.url, '--tuf-root', repo.rootPath, ...extra];
+const verify = (repo: TufRepo, identity = IDENTITY, extra: string[] = []) => [
+  'verify',
+  `${image}:v1`,
+  '--certificate-identity',
+  identity,
+  '--certificate-oidc-issuer',
+  ISSUER,
+  '--tuf-mirror',
+  repo.url,
+  '--tuf-root',
+  repo.rootPath,
+  ...extra,
+];
 
 beforeAll(async () => {
   dir = tempDir('strata-tuf-');
@@ -33,7 +45,12 @@ beforeAll(async () => {
   sigstore = await startSigstore(dir);
   image = `${reg.host}/tuf/app`;
   const token = testIdToken({ iss: ISSUER, sub: IDENTITY });
-  digest = expectOk(await runStrata(['push', './examples/golden#default', `${image}:v1`, '-q', '--sign', '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL], { env: env(join(dir, 'sign-cache'), { SIGSTORE_ID_TOKEN: token }) }));
+  digest = expectOk(
+    await runStrata(
+      ['push', './examples/golden#default', `${image}:v1`, '-q', '--sign', '--fulcio-url', sigstore.fulcioURL, '--rekor-url', sigstore.rekorURL],
+      { env: env(join(dir, 'sign-cache'), { SIGSTORE_ID_TOKEN: token }) },
+    ),
+  );
 });
 afterAll(async () => {
   await sigstore?.stop();
@@ -87,16 +104,25 @@ describe('keyless verify gets its trusted root through TUF', () => {
     await sleep(4000);
     const r = await runStrata(verify(repo), { env: env(cache) });
     assert.equal(r.code, 9, r.stderr);
-    const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('strata: '));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('strata: '));
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0]!, /^strata: the cached TUF metadata of http:\/\/127\.0\.0\.1:\d+ expired at \S+, and the mirror gave no fresh metadata: /);
   });
 
   test('a mirror without its root.json, or both a file and a mirror: exit 2 before any request', async () => {
-    const noRoot = await runStrata(['verify', `${image}:v1`, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--tuf-mirror', 'http://127.0.0.1:1'], { env: env(join(dir, 'cache-x')) });
+    const noRoot = await runStrata(
+      ['verify', `${image}:v1`, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--tuf-mirror', 'http://127.0.0.1:1'],
+      { env: env(join(dir, 'cache-x')) },
+    );
     assert.equal(noRoot.code, 2, noRoot.stderr);
     assert.match(noRoot.stderr, /--tuf-mirror http:\/\/127\.0\.0\.1:1 needs --tuf-root FILE/);
-    const both = await runStrata([...verify({ url: 'http://127.0.0.1:1', rootPath: sigstore.trustedRootPath } as TufRepo), '--trusted-root', sigstore.trustedRootPath], { env: env(join(dir, 'cache-y')) });
+    const both = await runStrata(
+      [...verify({ url: 'http://127.0.0.1:1', rootPath: sigstore.trustedRootPath } as TufRepo), '--trusted-root', sigstore.trustedRootPath],
+      { env: env(join(dir, 'cache-y')) },
+    );
     assert.equal(both.code, 2, both.stderr);
     assert.match(both.stderr, /give --trusted-root, or --tuf-mirror with --tuf-root, not both/);
   });

@@ -149,7 +149,14 @@ describe('bounds on what a registry sends', () => {
       };
     });
     afterAll(() => bearer.stop());
-    const tokenRepo = (extra: SessionOptions = {}): Repository => ({ session: RegistrySession.for(`127.0.0.1:${bearer.port}`, { requestTimeoutMs: DEADLINE_MS, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, ...extra }), name: 'test/app' });
+    const tokenRepo = (extra: SessionOptions = {}): Repository => ({
+      session: RegistrySession.for(`127.0.0.1:${bearer.port}`, {
+        requestTimeoutMs: DEADLINE_MS,
+        retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+        ...extra,
+      }),
+      name: 'test/app',
+    });
 
     test('an endless token response is refused past 1 MiB', async () => {
       bearer.written.bytes = 0;

@@ -80,7 +80,10 @@ for (const scheme of ['http', 'https'] as const) {
     test('its own origin gets the credentials, for an absolute upload Location and a redirect', async () => {
       reset({ auth: 'basic', uploadLocation: () => `${registry.url}/upload/1`, blobRedirect: () => `${registry.url}/storage/` });
       await uploadBlob(repo(), bufferSource(fresh));
-      assert.ok(registry.hits.some((h) => h.path.startsWith('/upload/1') && h.method === 'PUT' && h.authorization === BASIC), JSON.stringify(registry.hits));
+      assert.ok(
+        registry.hits.some((h) => h.path.startsWith('/upload/1') && h.method === 'PUT' && h.authorization === BASIC),
+        JSON.stringify(registry.hits),
+      );
       assert.deepEqual(await readAll(await getBlob(repo(), layerDigest)), img.layer);
       assert.ok(registry.hits.some((h) => h.path.startsWith('/storage/') && h.authorization === BASIC));
     });
@@ -110,7 +113,10 @@ for (const scheme of ['http', 'https'] as const) {
       test(`an upload Location on ${name} gets the upload without credentials`, async () => {
         reset({ auth: 'basic', uploadLocation: () => `${origin().url}/upload/1` });
         await uploadBlob(repo(), bufferSource(fresh));
-        assert.ok(origin().hits.some((h) => h.method === 'PUT'), 'the upload went to the Location');
+        assert.ok(
+          origin().hits.some((h) => h.method === 'PUT'),
+          'the upload went to the Location',
+        );
         assert.equal(sawCredentials(origin()), false, `${name} was sent: ${JSON.stringify(origin().hits)}`);
       });
       test(`a blob redirect to ${name} is followed without credentials`, async () => {
@@ -148,9 +154,21 @@ for (const scheme of ['http', 'https'] as const) {
 
     if (scheme === 'https') {
       const downgrades = [
-        { what: 'an upload Location', set: (u: string): RegistryBehaviour => ({ auth: 'basic', uploadLocation: () => `${u}/upload/1` }), run: (r: Repository) => uploadBlob(r, bufferSource(fresh)) },
-        { what: 'a blob redirect', set: (u: string): RegistryBehaviour => ({ auth: 'basic', blobRedirect: () => `${u}/storage/` }), run: async (r: Repository) => readAll(await getBlob(r, layerDigest)) },
-        { what: 'a manifest redirect', set: (u: string): RegistryBehaviour => ({ auth: 'basic', manifestRedirect: () => `${u}/storage/` }), run: (r: Repository) => getManifest(r, 'latest') },
+        {
+          what: 'an upload Location',
+          set: (u: string): RegistryBehaviour => ({ auth: 'basic', uploadLocation: () => `${u}/upload/1` }),
+          run: (r: Repository) => uploadBlob(r, bufferSource(fresh)),
+        },
+        {
+          what: 'a blob redirect',
+          set: (u: string): RegistryBehaviour => ({ auth: 'basic', blobRedirect: () => `${u}/storage/` }),
+          run: async (r: Repository) => readAll(await getBlob(r, layerDigest)),
+        },
+        {
+          what: 'a manifest redirect',
+          set: (u: string): RegistryBehaviour => ({ auth: 'basic', manifestRedirect: () => `${u}/storage/` }),
+          run: (r: Repository) => getManifest(r, 'latest'),
+        },
         { what: 'a token realm', set: (u: string): RegistryBehaviour => ({ auth: { realm: `${u}/token` } }), run: (r: Repository) => getManifest(r, 'latest') },
       ];
       for (const d of downgrades) {
@@ -170,7 +188,10 @@ for (const scheme of ['http', 'https'] as const) {
           const own = registry.url.replace('https:', 'http:');
           reset(d.set(own));
           await d.run(repo({ insecure: true }));
-          assert.ok(registry.hits.some((h) => !h.secure && !h.path.startsWith('/v2/') && h.authorization === BASIC), JSON.stringify(registry.hits));
+          assert.ok(
+            registry.hits.some((h) => !h.secure && !h.path.startsWith('/v2/') && h.authorization === BASIC),
+            JSON.stringify(registry.hits),
+          );
         });
       }
 
@@ -179,7 +200,10 @@ for (const scheme of ['http', 'https'] as const) {
         const dir = tempDir();
         try {
           writeLayout(dir, img);
-          const r = await runStrata(['push', `oci:${dir}`, `127.0.0.1:${registry.port}/test/app:latest`, '--username', USER, '--password-stdin', '--retries', '1', '-q'], { input: PASSWORD, env: nixEnv({ ...process.env, NODE_EXTRA_CA_CERTS: cert!.path }) });
+          const r = await runStrata(
+            ['push', `oci:${dir}`, `127.0.0.1:${registry.port}/test/app:latest`, '--username', USER, '--password-stdin', '--retries', '1', '-q'],
+            { input: PASSWORD, env: nixEnv({ ...process.env, NODE_EXTRA_CA_CERTS: cert!.path }) },
+          );
           expectFailure(r, 7, /plain HTTP/);
           assert.deepEqual(plain!.hits, []);
         } finally {
@@ -194,9 +218,15 @@ for (const scheme of ['http', 'https'] as const) {
       try {
         writeLayout(dir, img);
         const env = nixEnv({ ...process.env, ...(cert ? { NODE_EXTRA_CA_CERTS: cert.path } : {}) });
-        const r = await runStrata(['push', `oci:${dir}`, `127.0.0.1:${registry.port}/test/app:latest`, '--username', USER, '--password-stdin', '--retries', '1', '-q'], { input: PASSWORD, env });
+        const r = await runStrata(
+          ['push', `oci:${dir}`, `127.0.0.1:${registry.port}/test/app:latest`, '--username', USER, '--password-stdin', '--retries', '1', '-q'],
+          { input: PASSWORD, env },
+        );
         assert.equal(r.code, 0, r.stderr);
-        assert.ok(otherHost.hits.some((h) => h.method === 'PUT'), JSON.stringify(otherHost.hits));
+        assert.ok(
+          otherHost.hits.some((h) => h.method === 'PUT'),
+          JSON.stringify(otherHost.hits),
+        );
         assert.equal(sawCredentials(otherHost), false, JSON.stringify(otherHost.hits));
         assert.ok(registry.hits.some((h) => h.authorization === BASIC));
       } finally {

@@ -54,7 +54,25 @@ export async function makeCert(): Promise<Cert> {
   const dir = tempDir('strata-hostile-tls-');
   const key = join(dir, 'key.pem');
   const path = join(dir, 'cert.pem');
-  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=strata-hostile-registry', '-addext', 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost', '-keyout', key, '-out', path]);
+  await promisify(execFile)('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=strata-hostile-registry',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost',
+    '-keyout',
+    key,
+    '-out',
+    path,
+  ]);
   return { cert: readFileSync(path, 'utf8'), key: readFileSync(key, 'utf8'), path, dir };
 }
 
@@ -78,7 +96,12 @@ export async function startOrigin(handler: Handler, opts: OriginOptions = {}): P
   const origin = { hits, written: { bytes: 0 }, handler } as Origin;
   const serve = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
-    hits.push({ method: req.method ?? '', path: url.pathname + url.search, secure: 'encrypted' in req.socket, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    hits.push({
+      method: req.method ?? '',
+      path: url.pathname + url.search,
+      secure: 'encrypted' in req.socket,
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
     Promise.resolve(origin.handler(req, res, url)).catch(() => res.destroy());
   };
   const plain = createHttp(serve);
@@ -143,7 +166,16 @@ export function tinyImage(): TinyImage {
       layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }],
     }),
   );
-  return { layer, config, manifest, blobs: new Map([[sha(layer), layer], [sha(config), config]]), manifestDigest: sha(manifest) };
+  return {
+    layer,
+    config,
+    manifest,
+    blobs: new Map([
+      [sha(layer), layer],
+      [sha(config), config],
+    ]),
+    manifestDigest: sha(manifest),
+  };
 }
 
 /** The image as an OCI layout in `dir` (tag latest), for `strata push oci:DIR`. */
@@ -151,7 +183,17 @@ export function writeLayout(dir: string, img: TinyImage): void {
   mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
   for (const b of [img.layer, img.config, img.manifest]) writeFileSync(join(dir, 'blobs', 'sha256', sha(b).slice(7)), b);
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: img.manifestDigest, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] };
+  const index = {
+    schemaVersion: 2,
+    manifests: [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: img.manifestDigest,
+        size: img.manifest.length,
+        annotations: { 'org.opencontainers.image.ref.name': 'latest' },
+      },
+    ],
+  };
   writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
 }
 
@@ -207,8 +249,10 @@ export function registryHandler(img: TinyImage, b: RegistryBehaviour, self: () =
     const manifest = /^\/v2\/test\/app\/manifests\/([^/]+)$/.exec(p);
     if (manifest && req.method === 'GET' && b.manifestRedirect) return redirect(res, `${b.manifestRedirect()}${manifest[1]}`);
     if (manifest && (req.method === 'GET' || req.method === 'HEAD')) return serveContent(img, manifest[1]!, res, req.method === 'HEAD');
-    if (manifest && req.method === 'PUT') return drain(req, () => res.writeHead(201, { 'docker-content-digest': manifest[1]!.startsWith('sha256:') ? manifest[1]! : img.manifestDigest }).end());
-    if (p === '/v2/test/app/blobs/uploads/' && req.method === 'POST') return drain(req, () => res.writeHead(202, { location: b.uploadLocation?.() ?? `${self()}/upload/1`, 'content-length': '0' }).end());
+    if (manifest && req.method === 'PUT')
+      return drain(req, () => res.writeHead(201, { 'docker-content-digest': manifest[1]!.startsWith('sha256:') ? manifest[1]! : img.manifestDigest }).end());
+    if (p === '/v2/test/app/blobs/uploads/' && req.method === 'POST')
+      return drain(req, () => res.writeHead(202, { location: b.uploadLocation?.() ?? `${self()}/upload/1`, 'content-length': '0' }).end());
     json(res, 404, { errors: [{ code: 'NOT_FOUND' }] });
   };
 }

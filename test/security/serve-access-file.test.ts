@@ -27,10 +27,20 @@ function writeLayout(dir: string): void {
   const layer = blob(Buffer.from('access-file test layer'));
   const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} })));
   const manifest = blob(
-    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }] })),
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      }),
+    ),
   );
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MANIFEST, ...manifest, annotations: { 'org.opencontainers.image.ref.name': 't' } }] }));
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MANIFEST, ...manifest, annotations: { 'org.opencontainers.image.ref.name': 't' } }] }),
+  );
 }
 
 describe('strata serve --access-file', () => {
@@ -43,7 +53,8 @@ describe('strata serve --access-file', () => {
     await r.arrayBuffer();
     return r.status;
   };
-  const push = (user: string, repo: string) => skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `${user}:${user}-pw`, `oci:${layout}:t`, `docker://${srv.host}/${repo}:v1`]);
+  const push = (user: string, repo: string) =>
+    skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `${user}:${user}-pw`, `oci:${layout}:t`, `docker://${srv.host}/${repo}:v1`]);
 
   beforeAll(async () => {
     layout = join(work, 'layout');
@@ -131,7 +142,16 @@ describe('strata serve --access-file', () => {
     for (const [i, [text, message, withHtpasswd]] of cases.entries()) {
       const file = join(work, `bad-${i}.json`);
       writeFileSync(file, text);
-      const r = await runStrata(['serve', '--listen', '127.0.0.1:0', '--root', join(work, 'bad-root'), ...(withHtpasswd ? ['--htpasswd', htpasswd] : []), '--access-file', file]);
+      const r = await runStrata([
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--root',
+        join(work, 'bad-root'),
+        ...(withHtpasswd ? ['--htpasswd', htpasswd] : []),
+        '--access-file',
+        file,
+      ]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, message);
     }

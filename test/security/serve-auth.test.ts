@@ -69,7 +69,16 @@ describe('strata serve --htpasswd against hostile clients', () => {
     await r.body.dump();
     assert.equal(r.statusCode, 202);
     const loc = new URL(String(r.headers.location), srv.url);
-    assert.equal(await status(pool, `${loc.pathname}?digest=${blob}`, { authorization: basic('alice', 'alice-pw'), 'content-type': 'application/octet-stream' }, 'PUT', bytes), 201);
+    assert.equal(
+      await status(
+        pool,
+        `${loc.pathname}?digest=${blob}`,
+        { authorization: basic('alice', 'alice-pw'), 'content-type': 'application/octet-stream' },
+        'PUT',
+        bytes,
+      ),
+      201,
+    );
     await pool.close();
   });
   afterAll(async () => {
@@ -137,8 +146,15 @@ describe('strata serve --htpasswd against hostile clients', () => {
     const p50 = median(loaded);
     // The target (2×) is measured by bench/serve-auth; the bound here has room for a busy CI machine and still
     // fails by far when bcrypt holds the event loop (over 1000× before bfdb673).
-    assert.ok(p50 <= 4 * idle, `anonymous read p50 ${p50.toFixed(2)} ms under the flood, ${idle.toFixed(2)} ms without (at most 4×); bad logins answered: ${JSON.stringify(answers)}`);
-    assert.deepEqual(Object.keys(answers).filter((s) => s !== '401' && s !== '429'), [], JSON.stringify(answers));
+    assert.ok(
+      p50 <= 4 * idle,
+      `anonymous read p50 ${p50.toFixed(2)} ms under the flood, ${idle.toFixed(2)} ms without (at most 4×); bad logins answered: ${JSON.stringify(answers)}`,
+    );
+    assert.deepEqual(
+      Object.keys(answers).filter((s) => s !== '401' && s !== '429'),
+      [],
+      JSON.stringify(answers),
+    );
   });
 
   test('a burst of bad logins beyond the queue is refused at once with 429, not queued', async () => {

@@ -97,7 +97,10 @@ describe('a failing build', () => {
         assert.ok(!text.includes(work), text);
       }
       assert.ok(Date.now() - started < 2000, 'remembered failures are answered at once');
-      const builds = served.stderr().split('\n').filter((l) => l.startsWith('strata: building broken '));
+      const builds = served
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('strata: building broken '));
       assert.equal(builds.length, 1, served.stderr());
       const buildEvents = events(served, 'build').filter((e) => e.name === 'broken');
       assert.equal(buildEvents.length, 1, served.stderr());
@@ -206,7 +209,10 @@ test('an image makes at most --layer-jobs layers at once; the others wait their 
   cpSync(busybox, join(dir, 'bb', 'bin', 'busybox'));
   const drv = (name: string, script: string) =>
     `derivation { name = "${name}"; system = "x86_64-linux"; nonce = "${randomBytes(8).toString('hex')}"; builder = "\${./bb}/bin/busybox"; args = [ "sh" "-c" ${JSON.stringify(`bb=\${./bb}/bin/busybox; $bb mkdir -p $out; $bb head -c ${24 * MIB} /dev/urandom > $out/data; ${script}`)} ]; }`;
-  writeFileSync(join(dir, 'flake.nix'), `{ outputs = { self }: let dep = ${drv('dep', '')}; in { packages.x86_64-linux.default = ${drv('top', 'echo ${dep} > $out/ref')}; }; }\n`);
+  writeFileSync(
+    join(dir, 'flake.nix'),
+    `{ outputs = { self }: let dep = ${drv('dep', '')}; in { packages.x86_64-linux.default = ${drv('top', 'echo ${dep} > $out/ref')}; }; }\n`,
+  );
   sh('git', ['init', '-q', '.'], { cwd: dir });
   sh('git', ['add', '-A'], { cwd: dir });
   const served = await startServe(join(work, 'root-two'), ['--image', `two=${dir}#default`, '--layer-jobs', '1']);
@@ -214,7 +220,9 @@ test('an image makes at most --layer-jobs layers at once; the others wait their 
     const res = await fetch(`${served.url}/v2/two/manifests/latest`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     const layers = ((await res.json()) as { layers: { digest: string; size: number }[] }).layers.filter((l) => l.size > 20 * MIB);
     assert.equal(layers.length, 2, JSON.stringify(layers));
-    await Promise.all(layers.map(async (l) => assert.equal(Buffer.from(await (await fetch(`${served.url}/v2/two/blobs/${l.digest}`)).arrayBuffer()).length, l.size)));
+    await Promise.all(
+      layers.map(async (l) => assert.equal(Buffer.from(await (await fetch(`${served.url}/v2/two/blobs/${l.digest}`)).arrayBuffer()).length, l.size)),
+    );
     await logged(() => events(served, 'layer').length >= 2);
     const made = events(served, 'layer').filter((e) => e.outcome === 'made' && layers.some((l) => l.digest === e.digest));
     assert.equal(made.length, 2, served.stderr());

@@ -117,8 +117,19 @@ describe('gc grace for blobs a push found already there', () => {
     const store = new Store(root);
     await upload(f, 'app', layer);
     // Written to the store directly: what an older, laxer strata serve took.
-    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [], layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }] }));
-    const lax = { ...parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] })), OCI_INDEX), bytes, digest: sha(bytes) };
+    const bytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [],
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }],
+      }),
+    );
+    const lax = {
+      ...parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] })), OCI_INDEX),
+      bytes,
+      digest: sha(bytes),
+    };
     await store.putManifest('app' as RepoName, lax);
     ageAll(root);
     const report = await gc(root, { graceMs: HOUR });

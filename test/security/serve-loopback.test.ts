@@ -24,7 +24,11 @@ function send(url: string, method: string, path: string, host: string): Promise<
   });
 }
 
-const builds = (s: Served) => s.stderr().split('\n').filter((l) => l.startsWith('strata: building broken ')).length;
+const builds = (s: Served) =>
+  s
+    .stderr()
+    .split('\n')
+    .filter((l) => l.startsWith('strata: building broken ')).length;
 
 describe('strata serve --allow-anonymous-push on loopback', () => {
   const work = tempDir();
@@ -41,7 +45,13 @@ describe('strata serve --allow-anonymous-push on loopback', () => {
   });
 
   test('a request whose Host is not a loopback name is refused: no push, no delete, no read', async () => {
-    for (const host of [`rebound.example:${port}`, 'rebound.example', `10.0.0.1:${port}`, `localhost.example.com:${port}`, `127.0.0.1.rebound.example:${port}`]) {
+    for (const host of [
+      `rebound.example:${port}`,
+      'rebound.example',
+      `10.0.0.1:${port}`,
+      `localhost.example.com:${port}`,
+      `127.0.0.1.rebound.example:${port}`,
+    ]) {
       for (const [method, path] of [
         ['POST', '/v2/app/blobs/uploads/'],
         ['DELETE', '/v2/app/manifests/latest'],
@@ -56,7 +66,16 @@ describe('strata serve --allow-anonymous-push on loopback', () => {
   });
 
   test('loopback names and addresses are answered', async () => {
-    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LocalHost:${port}`, `app.localhost:${port}`, `127.1.2.3:${port}`, `[::1]:${port}`, 'localhost', `localhost.:${port}`]) {
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `LocalHost:${port}`,
+      `app.localhost:${port}`,
+      `127.1.2.3:${port}`,
+      `[::1]:${port}`,
+      'localhost',
+      `localhost.:${port}`,
+    ]) {
       const r = await send(srv.url, 'POST', '/v2/app/blobs/uploads/', host);
       assert.equal(r.status, 202, `Host ${host}: ${r.status} ${r.body}`);
     }

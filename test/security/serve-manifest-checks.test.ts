@@ -47,11 +47,19 @@ async function setup(): Promise<{ app: App; config: object; layer: object }> {
     assert.equal(r.status, 201, await r.text());
     return { mediaType, digest: sha(bytes), size: bytes.length };
   };
-  return { app, config: await blob(Buffer.from('{"os":"linux","architecture":"amd64"}'), 'application/vnd.oci.image.config.v1+json'), layer: await blob(Buffer.from('a layer'), OCI_LAYER) };
+  return {
+    app,
+    config: await blob(Buffer.from('{"os":"linux","architecture":"amd64"}'), 'application/vnd.oci.image.config.v1+json'),
+    layer: await blob(Buffer.from('a layer'), OCI_LAYER),
+  };
 }
 
 async function put(app: App, body: object, contentType: string | undefined, tag = 't'): Promise<{ status: number; codes: string[] }> {
-  const r = await app.request(`/v2/a/manifests/${tag}`, { method: 'PUT', body: JSON.stringify(body), headers: contentType === undefined ? {} : { 'content-type': contentType } });
+  const r = await app.request(`/v2/a/manifests/${tag}`, {
+    method: 'PUT',
+    body: JSON.stringify(body),
+    headers: contentType === undefined ? {} : { 'content-type': contentType },
+  });
   const text = await r.text();
   const codes = r.status >= 400 ? (JSON.parse(text) as { errors: { code: string }[] }).errors.map((e) => e.code) : [];
   return { status: r.status, codes };
@@ -77,9 +85,12 @@ describe('manifest PUT checks', () => {
     assert.equal((await put(app, { schemaVersion: 2, config, layers: [layer] }, OCI_MANIFEST, 'bare')).status, 201);
   });
 
-  it("refuses a body mediaType that disagrees with Content-Type", async () => {
+  it('refuses a body mediaType that disagrees with Content-Type', async () => {
     const { app, config, layer } = await setup();
-    assert.deepEqual(await put(app, { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }, OCI_INDEX), { status: 400, codes: ['MANIFEST_INVALID'] });
+    assert.deepEqual(await put(app, { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }, OCI_INDEX), {
+      status: 400,
+      codes: ['MANIFEST_INVALID'],
+    });
     assert.deepEqual(await put(app, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }, DOCKER_LIST), { status: 400, codes: ['MANIFEST_INVALID'] });
     await notStored(app);
   });
@@ -107,7 +118,10 @@ describe('manifest PUT checks', () => {
     for (const type of [FOREIGN.oci, FOREIGN.ociGzip, FOREIGN.ociZstd]) {
       assert.deepEqual(await put(app, withLayer({ mediaType: type, ...missing, urls: https }), OCI_MANIFEST), { status: 201, codes: [] }, type);
     }
-    assert.deepEqual(await put(app, withLayer({ mediaType: FOREIGN.docker, ...missing, urls: https }, DOCKER_MANIFEST), DOCKER_MANIFEST), { status: 201, codes: [] });
+    assert.deepEqual(await put(app, withLayer({ mediaType: FOREIGN.docker, ...missing, urls: https }, DOCKER_MANIFEST), DOCKER_MANIFEST), {
+      status: 201,
+      codes: [],
+    });
 
     const refused: [string, object][] = [
       ['an ordinary layer with urls', { mediaType: OCI_LAYER, ...missing, urls: https }],
@@ -122,7 +136,10 @@ describe('manifest PUT checks', () => {
       await notStored(app, 'refused');
     }
     // URLs that are not a list of strings are not a descriptor.
-    assert.deepEqual(await put(app, withLayer({ mediaType: FOREIGN.ociGzip, ...missing, urls: 'https://example.com/x' }), OCI_MANIFEST, 'refused'), { status: 400, codes: ['MANIFEST_INVALID'] });
+    assert.deepEqual(await put(app, withLayer({ mediaType: FOREIGN.ociGzip, ...missing, urls: 'https://example.com/x' }), OCI_MANIFEST, 'refused'), {
+      status: 400,
+      codes: ['MANIFEST_INVALID'],
+    });
     await notStored(app, 'refused');
   });
 });
@@ -144,7 +161,10 @@ describe('manifest PUT checks against the OCI schemas (oci/schema.ts, as Strata 
       const r = await app.request('/v2/a/manifests/t', { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': OCI_MANIFEST } });
       const errors = ((await r.json()) as { errors: { code: string; message: string }[] }).errors;
       assert.equal(r.status, 400, JSON.stringify(body));
-      assert.deepEqual(errors.map((e) => e.code), ['MANIFEST_INVALID']);
+      assert.deepEqual(
+        errors.map((e) => e.code),
+        ['MANIFEST_INVALID'],
+      );
       assert.match(errors[0]!.message, message);
       await notStored(app);
     }
@@ -161,7 +181,12 @@ describe('manifest PUT checks over a socket', () => {
   it('a manifest sent as application/json is refused and not stored', async () => {
     const blob = Buffer.from('{"os":"linux","architecture":"amd64"}');
     assert.equal((await fetch(`${served.url}/v2/s/blobs/uploads/?digest=${sha(blob)}`, { method: 'POST', body: blob })).status, 201);
-    const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(blob), size: blob.length }, layers: [] });
+    const body = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(blob), size: blob.length },
+      layers: [],
+    });
     const r = await fetch(`${served.url}/v2/s/manifests/v1`, { method: 'PUT', body, headers: { 'content-type': 'application/json' } });
     assert.equal(r.status, 400);
     assert.equal(((await r.json()) as { errors: { code: string }[] }).errors[0]!.code, 'MANIFEST_INVALID');

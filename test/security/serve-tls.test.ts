@@ -35,7 +35,21 @@ interface Pair {
 /** A self-signed P-256 certificate for 127.0.0.1, in `dir`/`name`.{crt,key}. */
 async function makeCert(dir: string, name: string): Promise<Pair> {
   const pair = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
-  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=strata-${name}`, '-addext', 'subjectAltName=IP:127.0.0.1'];
+  const args = [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=strata-${name}`,
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+  ];
   await promisify(execFile)('openssl', [...args, '-keyout', pair.key, '-out', pair.cert]);
   return pair;
 }
@@ -142,7 +156,14 @@ describe('strata serve --tls-cert/--tls-key', () => {
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: {} }));
     const layer = randomBytes(200);
     for (const b of [config, layer]) assert.equal((await httpsRequest(`${served.url}/v2/app/blobs/uploads/?digest=${sha(b)}`, ca, 'POST', b)).status, 201);
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }] }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }],
+      }),
+    );
     assert.equal((await httpsRequest(`${served.url}/v2/app/manifests/v1`, ca, 'PUT', manifest, { 'content-type': OCI_MANIFEST })).status, 201);
     const got = await httpsRequest(`${served.url}/v2/app/blobs/${sha(layer)}`, ca, 'GET');
     assert.equal(got.status, 200);
@@ -153,7 +174,9 @@ describe('strata serve --tls-cert/--tls-key', () => {
     const certDir = join(dir, 'skopeo-certs');
     mkdirSync(certDir);
     copyFileSync(first.cert, join(certDir, 'ca.crt'));
-    const inspected = JSON.parse(await skopeo(['inspect', '--raw', '--cert-dir', certDir, `docker://${new URL(served.url).host}/app:v1`])) as { layers: { digest: string }[] };
+    const inspected = JSON.parse(await skopeo(['inspect', '--raw', '--cert-dir', certDir, `docker://${new URL(served.url).host}/app:v1`])) as {
+      layers: { digest: string }[];
+    };
     assert.equal(inspected.layers[0]!.digest, sha(layer));
   });
 
@@ -217,6 +240,21 @@ describe('strata serve --tls-cert/--tls-key', () => {
   });
 
   it('--allow-anonymous-push is still for loopback only, TLS or not', async () => {
-    expectFailure(await runStrata(['serve', '--listen', '0.0.0.0:0', '--root', join(dir, 'r2'), '--allow-anonymous-push', '--tls-cert', first.cert, '--tls-key', first.key]), 2, /loopback/);
+    expectFailure(
+      await runStrata([
+        'serve',
+        '--listen',
+        '0.0.0.0:0',
+        '--root',
+        join(dir, 'r2'),
+        '--allow-anonymous-push',
+        '--tls-cert',
+        first.cert,
+        '--tls-key',
+        first.key,
+      ]),
+      2,
+      /loopback/,
+    );
   });
 });

@@ -87,7 +87,8 @@ class HostileRegistry {
         return void res.end(req.method === 'HEAD' ? undefined : found.bytes);
       }
       const blob = m?.[1] === 'blobs' ? this.blobs.get(m[2]!) : undefined;
-      if (blob === undefined) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NOT_FOUND","message":"unknown"}]}');
+      if (blob === undefined)
+        return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NOT_FOUND","message":"unknown"}]}');
       if (Buffer.isBuffer(blob)) return void res.writeHead(200, { 'content-length': blob.length }).end(req.method === 'HEAD' ? undefined : blob);
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       const chunk = Buffer.alloc(64 * 1024);
@@ -159,7 +160,13 @@ describe('a registry that lies in its JSON', () => {
   });
 
   it('a child digest of an index that climbs out is refused the same way', async () => {
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: 'sha256:../../../etc/passwd', size: 10, platform: { os: 'linux', architecture: 'amd64' } }] }));
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [{ mediaType: OCI_MANIFEST, digest: 'sha256:../../../etc/passwd', size: 10, platform: { os: 'linux', architecture: 'amd64' } }],
+      }),
+    );
     reg.serve(index, OCI_INDEX);
     expectOneLine(await pull(), 7, /index .*app:latest: manifests\[0\]\.digest "sha256:\.\.\/\.\.\/\.\.\/etc\/passwd" is not a sha256 digest/);
   });
@@ -214,7 +221,10 @@ describe('an OCI layout or archive on disk that lies in its JSON', () => {
     mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
     writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
     for (const b of [config, manifest]) writeFileSync(join(dir, 'blobs', 'sha256', sha(b).slice(7)), b);
-    writeFileSync(join(dir, 'index.json'), JSON.stringify(index ?? { schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: sha(manifest), size: manifest.length }] }));
+    writeFileSync(
+      join(dir, 'index.json'),
+      JSON.stringify(index ?? { schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: sha(manifest), size: manifest.length }] }),
+    );
     return dir;
   }
 
@@ -222,15 +232,26 @@ describe('an OCI layout or archive on disk that lies in its JSON', () => {
     const m = manifestWith(goodLayer);
     const dir = layout(m, { schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: 'sha256:../../../../../../dev/zero', size: 0 }] });
     const { dir: out } = outDir();
-    expectOneLine(await runBounded(['copy', `oci:${dir}`, `oci:${out}`]), 2, /index\.json of oci:.*: manifests\[0\]\.digest "sha256:\.\.\/.*" is not a sha256 digest/);
+    expectOneLine(
+      await runBounded(['copy', `oci:${dir}`, `oci:${out}`]),
+      2,
+      /index\.json of oci:.*: manifests\[0\]\.digest "sha256:\.\.\/.*" is not a sha256 digest/,
+    );
   });
 
   it('an oci-archive whose index.json names a digest that climbs out is exit 2, naming the field', async () => {
-    const dir = layout(manifestWith(goodLayer), { schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: `sha256:${'../'.repeat(8)}etc/passwd`, size: 100 }] });
+    const dir = layout(manifestWith(goodLayer), {
+      schemaVersion: 2,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: `sha256:${'../'.repeat(8)}etc/passwd`, size: 100 }],
+    });
     const archive = `${dir}.tar`;
     execFileSync('tar', ['-cf', archive, '-C', dir, '.']);
     const { dir: out } = outDir();
-    expectOneLine(await runBounded(['copy', `oci-archive:${archive}`, `oci:${out}`]), 2, /index\.json of oci-archive:.*: manifests\[0\]\.digest "sha256:\.\.\/.*" is not a sha256 digest/);
+    expectOneLine(
+      await runBounded(['copy', `oci-archive:${archive}`, `oci:${out}`]),
+      2,
+      /index\.json of oci-archive:.*: manifests\[0\]\.digest "sha256:\.\.\/.*" is not a sha256 digest/,
+    );
   });
 
   it('a manifest in the layout with a bad layer digest is exit 2, naming the field', async () => {

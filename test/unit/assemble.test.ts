@@ -11,8 +11,24 @@ const L1 = `sha256:${'a'.repeat(64)}` as const;
 const L2 = `sha256:${'b'.repeat(64)}` as const;
 
 const layers: BuiltLayer[] = [
-  { digest: L1, size: 100, diffID: D1, uncompressedSize: 1000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', comment: 'store paths: hello', annotations: { 'dev.strata.layer.key': 'k1' } },
-  { digest: L2, size: 200, diffID: D2, uncompressedSize: 2000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', comment: 'image root', annotations: {} },
+  {
+    digest: L1,
+    size: 100,
+    diffID: D1,
+    uncompressedSize: 1000,
+    mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    comment: 'store paths: hello',
+    annotations: { 'dev.strata.layer.key': 'k1' },
+  },
+  {
+    digest: L2,
+    size: 200,
+    diffID: D2,
+    uncompressedSize: 2000,
+    mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    comment: 'image root',
+    annotations: {},
+  },
 ];
 
 describe('rfc3339', () => {
@@ -64,7 +80,10 @@ describe('makeConfig', () => {
 
   it("puts a base image's diffIDs and history, as they are, before Strata's", () => {
     const B = `sha256:${'9'.repeat(64)}` as const;
-    const history = [{ created: '2020-01-01T00:00:00Z', created_by: '/bin/sh -c #(nop) ADD file', empty_layer: false }, { created_by: 'ENV X=1', empty_layer: true }];
+    const history = [
+      { created: '2020-01-01T00:00:00Z', created_by: '/bin/sh -c #(nop) ADD file', empty_layer: false },
+      { created_by: 'ENV X=1', empty_layer: true },
+    ];
     const c = makeConfig({ platform: { os: 'linux', architecture: 'amd64' }, config: {}, layers, created: 0, format: 'oci', base: { diffIDs: [B], history } });
     const parsed = JSON.parse(c.bytes.toString('utf8')) as { history: unknown[]; rootfs: { diff_ids: string[] } };
     assert.deepEqual(parsed.rootfs.diff_ids, [B, D1, D2]);

@@ -55,7 +55,11 @@ describe('mergeConfig', () => {
 });
 
 describe('baseLayerMediaType', () => {
-  const oci = { tar: 'application/vnd.oci.image.layer.v1.tar', gzip: 'application/vnd.oci.image.layer.v1.tar+gzip', zstd: 'application/vnd.oci.image.layer.v1.tar+zstd' };
+  const oci = {
+    tar: 'application/vnd.oci.image.layer.v1.tar',
+    gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  };
   const docker = { tar: 'application/vnd.docker.image.rootfs.diff.tar', gzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip' };
 
   it('names the same bytes in the output format', () => {
@@ -70,9 +74,19 @@ describe('baseLayerMediaType', () => {
     assert.equal(baseLayerMediaType(oci.zstd, 'oci'), oci.zstd);
   });
   it('refuses zstd in a Docker manifest as a usage error, and unknown layer types', () => {
-    assert.throws(() => baseLayerMediaType(oci.zstd, 'docker'), (e: unknown) => e instanceof StrataError && e.code === 'usage' && /zstd/.test(e.message));
-    for (const t of ['application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', 'application/octet-stream']) {
-      assert.throws(() => baseLayerMediaType(t, 'oci'), (e: unknown) => e instanceof StrataError && e.code === 'unsupported' && e.message.includes(t));
+    assert.throws(
+      () => baseLayerMediaType(oci.zstd, 'docker'),
+      (e: unknown) => e instanceof StrataError && e.code === 'usage' && /zstd/.test(e.message),
+    );
+    for (const t of [
+      'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+      'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+      'application/octet-stream',
+    ]) {
+      assert.throws(
+        () => baseLayerMediaType(t, 'oci'),
+        (e: unknown) => e instanceof StrataError && e.code === 'unsupported' && e.message.includes(t),
+      );
     }
   });
 });

@@ -27,7 +27,16 @@ async function read(s: Readable): Promise<Buffer> {
 describe('sliceStream', () => {
   for (const sizes of [[1], [7], [3, 50, 1], [100]]) {
     it(`slices the same bytes in chunks of ${sizes.join(',')}`, async () => {
-      for (const [start, end] of [[0, 100], [0, 1], [10, 11], [6, 58], [99, 100], [42, undefined], [0, 500], [5, 5]] as [number, number | undefined][]) {
+      for (const [start, end] of [
+        [0, 100],
+        [0, 1],
+        [10, 11],
+        [6, 58],
+        [99, 100],
+        [42, undefined],
+        [0, 500],
+        [5, 5],
+      ] as [number, number | undefined][]) {
         const want = BYTES.subarray(start, end);
         assert.ok((await read(sliceStream(chunked(sizes), start, end))).equals(want), `[${start}, ${end}]`);
       }

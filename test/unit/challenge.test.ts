@@ -19,8 +19,20 @@ describe('parseWwwAuthenticate: what registries send', () => {
   });
   it('distribution: a comma inside a quoted scope, and an error', () => {
     assert.deepEqual(
-      parseWwwAuthenticate('Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:samalba/my-app:pull,push",error="insufficient_scope"'),
-      [{ scheme: 'bearer', params: { realm: 'https://auth.example.com/token', service: 'registry.example.com', scope: 'repository:samalba/my-app:pull,push', error: 'insufficient_scope' } }],
+      parseWwwAuthenticate(
+        'Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:samalba/my-app:pull,push",error="insufficient_scope"',
+      ),
+      [
+        {
+          scheme: 'bearer',
+          params: {
+            realm: 'https://auth.example.com/token',
+            service: 'registry.example.com',
+            scope: 'repository:samalba/my-app:pull,push',
+            error: 'insufficient_scope',
+          },
+        },
+      ],
     );
   });
   it('distribution with htpasswd: Basic', () => {
@@ -30,7 +42,9 @@ describe('parseWwwAuthenticate: what registries send', () => {
     assert.deepEqual(parseWwwAuthenticate('Bearer realm = "https://r/token" ,  service=r.example.com,scope=repository:a/b:pull'), [
       { scheme: 'bearer', params: { realm: 'https://r/token', service: 'r.example.com', scope: 'repository:a/b:pull' } },
     ]);
-    assert.deepEqual(parseWwwAuthenticate('Bearer realm=https://r/token?x=1,service=s'), [{ scheme: 'bearer', params: { realm: 'https://r/token?x=1', service: 's' } }]);
+    assert.deepEqual(parseWwwAuthenticate('Bearer realm=https://r/token?x=1,service=s'), [
+      { scheme: 'bearer', params: { realm: 'https://r/token?x=1', service: 's' } },
+    ]);
   });
   it('a scheme alone', () => {
     assert.deepEqual(parseWwwAuthenticate('Bearer'), [{ scheme: 'bearer', params: {} }]);
@@ -147,8 +161,15 @@ describe('scopeFor', () => {
   });
   it('refuses a name that is not a repository, and no actions', () => {
     for (const bad of ['', 'Org/App', 'a:b', 'a//b', '/a', 'a b']) {
-      assert.throws(() => scopeFor(bad, ['pull']), (e: unknown) => e instanceof StrataError && e.code === 'reference', bad);
+      assert.throws(
+        () => scopeFor(bad, ['pull']),
+        (e: unknown) => e instanceof StrataError && e.code === 'reference',
+        bad,
+      );
     }
-    assert.throws(() => scopeFor('a', []), (e: unknown) => e instanceof StrataError && e.code === 'usage');
+    assert.throws(
+      () => scopeFor('a', []),
+      (e: unknown) => e instanceof StrataError && e.code === 'usage',
+    );
   });
 });

@@ -12,12 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'vitest';
 import zlib from 'node:zlib';
 import { Zstd } from '@hpcc-js/wasm-zstd';
-import {
-  BLOCK_SIZE,
-  LIBZSTD_VERSION,
-  compressorInfo,
-  createCompressor,
-} from '../../layers/compress.js';
+import { BLOCK_SIZE, LIBZSTD_VERSION, compressorInfo, createCompressor } from '../../layers/compress.js';
 import { COMPRESSIONS, type Compression } from '../../oci/layer-types.js';
 
 const MiB = 1 << 20;
@@ -248,8 +243,7 @@ describe('zstd frame', () => {
 
 describe('compressorInfo', () => {
   const installed = (name: string): string =>
-    (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string })
-      .version;
+    (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
 
   it('names its compression', () => {
     for (const c of ALL) assert.equal(compressorInfo(c).compression, c);

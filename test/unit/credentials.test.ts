@@ -171,7 +171,10 @@ describe('the order of credential files', () => {
     s.write('home/.docker/config.json', auths({ 'ghcr.io': { auth: b64('docker:pw') } }));
     const file = s.write('only.json', entry('only'));
     const env = { ...s.env, REGISTRY_AUTH_FILE: s.write('reg.json', entry('reg')) };
-    assert.deepEqual(await resolveCredential('quay.io', s.opts({ env, authFile: file })), { credential: basic('only', 'pw'), source: `${file} (auths: quay.io)` });
+    assert.deepEqual(await resolveCredential('quay.io', s.opts({ env, authFile: file })), {
+      credential: basic('only', 'pw'),
+      source: `${file} (auths: quay.io)`,
+    });
     assert.equal(await resolveCredential('ghcr.io', s.opts({ env, authFile: file })), undefined);
   });
   it('--authfile naming no file is an auth error', async () => {
@@ -181,7 +184,10 @@ describe('the order of credential files', () => {
   it('the legacy ~/.dockercfg comes last and has URL keys', async () => {
     const s = sandbox();
     const p = s.write('home/.dockercfg', { 'https://index.docker.io/v1/': { auth: b64('legacy:pw'), email: 'x@example.com' } });
-    assert.deepEqual(await resolveCredential('docker.io', s.opts()), { credential: basic('legacy', 'pw'), source: `${p} (auths: https://index.docker.io/v1/)` });
+    assert.deepEqual(await resolveCredential('docker.io', s.opts()), {
+      credential: basic('legacy', 'pw'),
+      source: `${p} (auths: https://index.docker.io/v1/)`,
+    });
     s.write('home/.docker/config.json', auths({ 'docker.io': { auth: b64('docker:pw') } }));
     assert.deepEqual((await resolveCredential('docker.io', s.opts()))?.credential, basic('docker', 'pw'));
   });
@@ -197,11 +203,14 @@ describe('the order of credential files', () => {
 describe('auths keys', () => {
   it('https://host/v1/, http://host and host:port URLs name the host', async () => {
     const s = sandbox();
-    s.write('home/.docker/config.json', auths({
-      'https://reg.example.com:5000/v1/': { auth: b64('a:1') },
-      'http://plain.example.com': { auth: b64('b:2') },
-      'HTTPS://Upper.Example.com/': { auth: b64('c:3') },
-    }));
+    s.write(
+      'home/.docker/config.json',
+      auths({
+        'https://reg.example.com:5000/v1/': { auth: b64('a:1') },
+        'http://plain.example.com': { auth: b64('b:2') },
+        'HTTPS://Upper.Example.com/': { auth: b64('c:3') },
+      }),
+    );
     assert.deepEqual((await resolveCredential('reg.example.com:5000', s.opts()))?.credential, basic('a', '1'));
     assert.deepEqual((await resolveCredential('plain.example.com', s.opts()))?.credential, basic('b', '2'));
     assert.deepEqual((await resolveCredential('upper.example.com', s.opts()))?.credential, basic('c', '3'));
@@ -211,7 +220,11 @@ describe('auths keys', () => {
     for (const key of ['https://index.docker.io/v1/', 'index.docker.io', 'registry-1.docker.io', 'docker.io']) {
       const s = sandbox();
       s.write('home/.docker/config.json', auths({ [key]: { auth: b64('hub:pw') } }));
-      assert.deepEqual(await resolveCredential('docker.io', s.opts()), { credential: basic('hub', 'pw'), source: `${join(s.home, '.docker/config.json')} (auths: ${key})` }, key);
+      assert.deepEqual(
+        await resolveCredential('docker.io', s.opts()),
+        { credential: basic('hub', 'pw'), source: `${join(s.home, '.docker/config.json')} (auths: ${key})` },
+        key,
+      );
     }
     const s = sandbox();
     s.write('home/.docker/config.json', auths({ 'docker.io': { auth: b64('hub:pw') } }));
@@ -224,11 +237,14 @@ describe('auths keys', () => {
   });
   it('with a repository, the most specific namespaced key wins', async () => {
     const s = sandbox();
-    s.write('run/containers/auth.json', auths({
-      'quay.io': { auth: b64('host:pw') },
-      'quay.io/org': { auth: b64('org:pw') },
-      'quay.io/org/app': { auth: b64('app:pw') },
-    }));
+    s.write(
+      'run/containers/auth.json',
+      auths({
+        'quay.io': { auth: b64('host:pw') },
+        'quay.io/org': { auth: b64('org:pw') },
+        'quay.io/org/app': { auth: b64('app:pw') },
+      }),
+    );
     const cred = async (repo?: string) => (await resolveCredential('quay.io', s.opts(), repo))?.credential;
     assert.deepEqual(await cred('org/app'), basic('app', 'pw'));
     assert.deepEqual(await cred('org/other'), basic('org', 'pw'));
@@ -244,12 +260,15 @@ describe('auths keys', () => {
   });
   it('identitytoken, registrytoken and username/password entries', async () => {
     const s = sandbox();
-    s.write('home/.docker/config.json', auths({
-      'id.example.com': { auth: b64('someone:'), identitytoken: 'refresh-1' },
-      'rt.example.com': { registrytoken: 'bearer-1' },
-      'up.example.com': { username: 'u', password: 'p' },
-      'nul.example.com': { auth: b64('u:p\0\0') },
-    }));
+    s.write(
+      'home/.docker/config.json',
+      auths({
+        'id.example.com': { auth: b64('someone:'), identitytoken: 'refresh-1' },
+        'rt.example.com': { registrytoken: 'bearer-1' },
+        'up.example.com': { username: 'u', password: 'p' },
+        'nul.example.com': { auth: b64('u:p\0\0') },
+      }),
+    );
     assert.deepEqual((await resolveCredential('id.example.com', s.opts()))?.credential, { kind: 'identity-token', token: 'refresh-1' });
     assert.deepEqual((await resolveCredential('rt.example.com', s.opts()))?.credential, { kind: 'registry-token', token: 'bearer-1' });
     assert.deepEqual((await resolveCredential('up.example.com', s.opts()))?.credential, basic('u', 'p'));
@@ -274,10 +293,17 @@ describe('auths keys', () => {
 describe('credential helpers', () => {
   it('credHelpers beats auths beats credsStore within one file', async () => {
     const s = sandbox();
-    const p = s.write('home/.docker/config.json', { credHelpers: { 'quay.io': 'good' }, auths: { 'quay.io': { auth: b64('file:pw') }, 'ghcr.io': { auth: b64('file:pw') } }, credsStore: 'token' });
+    const p = s.write('home/.docker/config.json', {
+      credHelpers: { 'quay.io': 'good' },
+      auths: { 'quay.io': { auth: b64('file:pw') }, 'ghcr.io': { auth: b64('file:pw') } },
+      credsStore: 'token',
+    });
     assert.deepEqual(await resolveCredential('quay.io', s.opts()), { credential: basic('helper-user', 'helper-pass'), source: `${p} (credHelpers: good)` });
     assert.deepEqual(await resolveCredential('ghcr.io', s.opts()), { credential: basic('file', 'pw'), source: `${p} (auths: ghcr.io)` });
-    assert.deepEqual(await resolveCredential('gcr.io', s.opts()), { credential: { kind: 'identity-token', token: 'refresh-token-1' }, source: `${p} (credsStore: token)` });
+    assert.deepEqual(await resolveCredential('gcr.io', s.opts()), {
+      credential: { kind: 'identity-token', token: 'refresh-token-1' },
+      source: `${p} (credsStore: token)`,
+    });
   });
   it('a helper that has nothing is a miss: auths, then credsStore, then the next file', async () => {
     const s = sandbox();
@@ -308,7 +334,7 @@ describe('credential helpers', () => {
     assert.deepEqual((await resolveCredential('docker.io', t.opts()))?.credential, basic('hub-user', 'hub-pass'));
     assert.deepEqual(t.calls(), ['https://index.docker.io/v1/']);
   });
-  it('credHelpers keys are matched like auths keys (docker writes Docker Hub\'s as a URL)', async () => {
+  it("credHelpers keys are matched like auths keys (docker writes Docker Hub's as a URL)", async () => {
     const s = sandbox();
     const p = s.write('home/.docker/config.json', { credHelpers: { 'https://index.docker.io/v1/': 'hub', 'registry.example.com': 'good' } });
     assert.deepEqual(await resolveCredential('docker.io', s.opts()), { credential: basic('hub-user', 'hub-pass'), source: `${p} (credHelpers: hub)` });
@@ -336,7 +362,7 @@ describe('credential helpers', () => {
     s.write('home/.docker/config.json', { credHelpers: { 'quay.io': 'chatty' } });
     await refused(resolveCredential('quay.io', s.opts()), 'auth', /token <redacted> was refused/);
   });
-  it('a failing helper\'s plain message is shown', async () => {
+  it("a failing helper's plain message is shown", async () => {
     const s = sandbox();
     s.write('home/.docker/config.json', { credsStore: 'locked' });
     await refused(resolveCredential('quay.io', s.opts()), 'auth', /docker-credential-locked failed for quay\.io \(exit status 1\): pass store is locked/);

@@ -47,7 +47,10 @@ describe('parseDescriptionJson', () => {
       layers: [[DEP]],
       annotations: { 'org.opencontainers.image.source': 'https://example.com' },
       tmp: false,
-      users: [{ name: 'app', uid: 1000, gid: 100 }, { name: 'admin', uid: 0, gid: 0, home: '/admin', shell: '/bin/sh' }],
+      users: [
+        { name: 'app', uid: 1000, gid: 100 },
+        { name: 'admin', uid: 0, gid: 0, home: '/admin', shell: '/bin/sh' },
+      ],
       caCertificates: CACERT,
       fromImage: 'docker://docker.io/library/debian:12',
     });
@@ -84,7 +87,14 @@ describe('parseDescriptionJson', () => {
   });
 
   it('treats null (Nix null) as absent', () => {
-    const d = parseDescriptionJson({ strataImage: 1, name: 'x', tag: null, caCertificates: null, fromImage: null, config: { Cmd: null, Env: null, User: null } });
+    const d = parseDescriptionJson({
+      strataImage: 1,
+      name: 'x',
+      tag: null,
+      caCertificates: null,
+      fromImage: null,
+      config: { Cmd: null, Env: null, User: null },
+    });
     assert.deepEqual(d, base({ name: 'x' }));
     assert.ok(!('tag' in d) && !('caCertificates' in d) && !('fromImage' in d));
   });
@@ -156,7 +166,10 @@ describe('normalisePort', () => {
 });
 
 describe('applyOverrides', () => {
-  const d = base({ config: { Entrypoint: ['/bin/a'], Cmd: ['x'], Env: ['A=1', 'B=2', 'C=3'], Labels: { l1: 'a', l2: 'b' }, ExposedPorts: { '80/tcp': {} } }, annotations: { k1: 'v1' } });
+  const d = base({
+    config: { Entrypoint: ['/bin/a'], Cmd: ['x'], Env: ['A=1', 'B=2', 'C=3'], Labels: { l1: 'a', l2: 'b' }, ExposedPorts: { '80/tcp': {} } },
+    annotations: { k1: 'v1' },
+  });
 
   it('merges env by key, keeping the first position of each key', () => {
     const r = applyOverrides(d, { env: ['B=20', 'D=4', 'A=', 'D=5'] });
@@ -193,14 +206,17 @@ describe('applyOverrides', () => {
     assert.notDeepEqual(r, before);
     assert.deepEqual(applyOverrides(d, {}), d);
   });
-  it('--from replaces the description\'s fromImage', () => {
+  it("--from replaces the description's fromImage", () => {
     assert.equal(applyOverrides(base({ fromImage: 'oci:/a' }), { fromImage: 'docker://r.example/b:1' }).fromImage, 'docker://r.example/b:1');
     assert.equal(applyOverrides(base({ fromImage: 'oci:/a' }), {}).fromImage, 'oci:/a');
     assert.equal(applyOverrides(base(), {}).fromImage, undefined);
   });
   it('refuses a flag that is not KEY=VALUE as a usage error', () => {
     for (const o of [{ env: ['NOEQ'] }, { env: ['=v'] }, { labels: ['x'] }, { annotations: ['=x'] }]) {
-      assert.throws(() => applyOverrides(d, o), (e: unknown) => e instanceof StrataError && e.code === 'usage' && /not KEY=VALUE/.test(e.message));
+      assert.throws(
+        () => applyOverrides(d, o),
+        (e: unknown) => e instanceof StrataError && e.code === 'usage' && /not KEY=VALUE/.test(e.message),
+      );
     }
   });
 });
@@ -246,7 +262,10 @@ describe('checkUser', () => {
   });
   it("trusts a base image's /etc/passwd, unless users replace it", () => {
     assert.doesNotThrow(() => checkUser(base({ config: { User: 'www' }, fromImage: 'oci:/b' })));
-    descriptionError(() => checkUser(base({ config: { User: 'www' }, fromImage: 'oci:/b', users: [{ name: 'app', uid: 1, gid: 1, home: '/', shell: '/bin/sh' }] })), /'www'/);
+    descriptionError(
+      () => checkUser(base({ config: { User: 'www' }, fromImage: 'oci:/b', users: [{ name: 'app', uid: 1, gid: 1, home: '/', shell: '/bin/sh' }] })),
+      /'www'/,
+    );
   });
   it('refuses an unknown named user', () => {
     descriptionError(() => checkUser(base({ config: { User: 'app' } })), /'app'/);

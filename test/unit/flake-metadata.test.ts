@@ -73,7 +73,15 @@ describe('parseFlakeMetadataJson', () => {
     const v = JSON.parse(fixture('flake-metadata-2.8-dirty.json')) as Record<string, unknown>;
     // NixOS/nix src/nix/flake.cc prints dirtyRevision and fingerprint; the manual's name for url is lockedUrl.
     const { url, ...rest } = v;
-    const m = parseFlakeMetadataJson(JSON.stringify({ ...rest, lockedUrl: url, dirtyRevision: 'abc-dirty', fingerprint: 'f'.repeat(64), locked: { ...(v.locked as object), dirtyRev: 'abc-dirty', dirtyShortRev: 'abc-dirty' } }));
+    const m = parseFlakeMetadataJson(
+      JSON.stringify({
+        ...rest,
+        lockedUrl: url,
+        dirtyRevision: 'abc-dirty',
+        fingerprint: 'f'.repeat(64),
+        locked: { ...(v.locked as object), dirtyRev: 'abc-dirty', dirtyShortRev: 'abc-dirty' },
+      }),
+    );
     assert.equal(m.url, url);
     assert.equal(m.dirtyRevision, 'abc-dirty');
   });
@@ -92,8 +100,14 @@ describe('lockedUrl', () => {
   it('makes a flake reference from lock-file attributes', () => {
     assert.equal(lockedUrl({ type: 'github', owner: 'NixOS', repo: 'nixpkgs', rev: 'r1', narHash: 'sha256-x', lastModified: 1 }), 'github:NixOS/nixpkgs/r1');
     assert.equal(lockedUrl({ type: 'gitlab', owner: 'o', repo: 'r', rev: 'r1', host: 'gitlab.example.org' }), 'gitlab:o/r/r1?host=gitlab.example.org');
-    assert.equal(lockedUrl({ type: 'git', url: 'https://example.org/r.git', ref: 'main', rev: 'r1', revCount: 3 }), 'git+https://example.org/r.git?ref=main&rev=r1');
-    assert.equal(lockedUrl({ type: 'tarball', url: 'https://example.org/a.tar.gz', narHash: 'sha256-x=' }), 'tarball+https://example.org/a.tar.gz?narHash=sha256-x%3D');
+    assert.equal(
+      lockedUrl({ type: 'git', url: 'https://example.org/r.git', ref: 'main', rev: 'r1', revCount: 3 }),
+      'git+https://example.org/r.git?ref=main&rev=r1',
+    );
+    assert.equal(
+      lockedUrl({ type: 'tarball', url: 'https://example.org/a.tar.gz', narHash: 'sha256-x=' }),
+      'tarball+https://example.org/a.tar.gz?narHash=sha256-x%3D',
+    );
     assert.equal(lockedUrl({ type: 'path', path: '/p', narHash: 'sha256-x' }), 'path:/p?narHash=sha256-x');
   });
 });

@@ -33,8 +33,21 @@ function permutations<T>(xs: T[]): T[][] {
 
 describe('platformOfConfig', () => {
   it('takes os, architecture, variant, os.version and os.features from the config', () => {
-    const config = { os: 'windows', architecture: 'amd64', variant: 'v3', 'os.version': '10.0.20348.2227', 'os.features': ['win32k'], rootfs: { type: 'layers' as const, diff_ids: [] } };
-    assert.deepEqual(platformOfConfig(config), { os: 'windows', architecture: 'amd64', variant: 'v3', 'os.version': '10.0.20348.2227', 'os.features': ['win32k'] });
+    const config = {
+      os: 'windows',
+      architecture: 'amd64',
+      variant: 'v3',
+      'os.version': '10.0.20348.2227',
+      'os.features': ['win32k'],
+      rootfs: { type: 'layers' as const, diff_ids: [] },
+    };
+    assert.deepEqual(platformOfConfig(config), {
+      os: 'windows',
+      architecture: 'amd64',
+      variant: 'v3',
+      'os.version': '10.0.20348.2227',
+      'os.features': ['win32k'],
+    });
   });
   it('leaves out what the config does not say, and empty values', () => {
     assert.deepEqual(platformOfConfig({ os: 'linux', architecture: 'arm64', variant: '', 'os.features': [] }), { os: 'linux', architecture: 'arm64' });
@@ -93,7 +106,10 @@ describe('makeImageIndex', () => {
     const made = permutations([arm64, armv7, amd64]).map((order) => makeImageIndex(order, { 'org.opencontainers.image.source': 'https://example.com/app' }));
     for (const m of made) assert.deepEqual(m.bytes, made[0]!.bytes);
     assert.equal(made[0]!.digest, sha256(made[0]!.bytes));
-    assert.deepEqual(made[0]!.index.manifests.map((d) => d.digest), [amd64, armv7, arm64].map((c) => c.descriptor.digest));
+    assert.deepEqual(
+      made[0]!.index.manifests.map((d) => d.digest),
+      [amd64, armv7, arm64].map((c) => c.descriptor.digest),
+    );
   });
 
   it('is canonical JSON with platform fields and no timestamp', () => {

@@ -64,8 +64,16 @@ describe('byte ranges', () => {
 test('a layout read as an Image: config, layers and the blobs of the tree once', async () => {
   const dir = join(work, 'layout');
   const layer = put(dir, Buffer.from('layer'), 'application/vnd.oci.image.layer.v1.tar');
-  const config = put(dir, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })), 'application/vnd.oci.image.config.v1+json');
-  const manifest = put(dir, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer, layer] })), 'application/vnd.oci.image.manifest.v1+json');
+  const config = put(
+    dir,
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })),
+    'application/vnd.oci.image.config.v1+json',
+  );
+  const manifest = put(
+    dir,
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer, layer] })),
+    'application/vnd.oci.image.manifest.v1+json',
+  );
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [manifest] }));
   const img = await readOciLayout(dir, undefined);
@@ -73,7 +81,13 @@ test('a layout read as an Image: config, layers and the blobs of the tree once',
   if (img.kind !== 'image') return;
   assert.equal(img.manifest.digest, manifest.digest);
   assert.equal(img.config.descriptor.digest, config.digest);
-  assert.deepEqual(img.layers.map((l) => l.descriptor.digest), [layer.digest, layer.digest]);
-  assert.deepEqual(uniqueBlobs(img).map((b) => b.descriptor.digest), [config.digest, layer.digest]);
+  assert.deepEqual(
+    img.layers.map((l) => l.descriptor.digest),
+    [layer.digest, layer.digest],
+  );
+  assert.deepEqual(
+    uniqueBlobs(img).map((b) => b.descriptor.digest),
+    [config.digest, layer.digest],
+  );
   assert.equal(await read(img.layers[1]!.open({ start: 1, end: 3 })), 'ay');
 });

@@ -9,7 +9,6 @@ import ts from 'typescript';
 import { productFiles, repoRoot as root } from '../helpers/product.js';
 import { test } from 'vitest';
 
-
 /**
  * Known duplicates still to be renamed, each with the name it should get. The
  * list may only shrink: a name that is no longer duplicated fails the test

@@ -4,14 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
-import {
-  decodeNixBase32,
-  encodeNixBase32,
-  normaliseHash,
-  parseBuildJson,
-  parsePathInfoJson,
-  type StorePathInfo,
-} from '../../nix/json.js';
+import { decodeNixBase32, encodeNixBase32, normaliseHash, parseBuildJson, parsePathInfoJson, type StorePathInfo } from '../../nix/json.js';
 
 // Tests run from their sources: the fixtures are beside this folder.
 function fixture(name: string): string {
@@ -100,9 +93,7 @@ describe('nix base-32', () => {
     assert.equal(normaliseHash('sha1:iwjz551fyw0cxcjgf4l6c879zabd6wpm'), 'sha1-9XLTlvrpIGYocU+yzgD3LpTyJY8=');
     assert.equal(normaliseHash('sha1:f572d396fae9206628714fb2ce00f72e94f2258f'), 'sha1-9XLTlvrpIGYocU+yzgD3LpTyJY8=');
     assert.equal(
-      normaliseHash(
-        'sha512:0lrc0dwnvipqviibf7qfm1y492qvjwb1zhkcyi05cndmva1mr5gjcgrnz1x36djmk0sfg8djd2n0qv68vib2jg590mwznar9jcjphp7',
-      ),
+      normaliseHash('sha512:0lrc0dwnvipqviibf7qfm1y492qvjwb1zhkcyi05cndmva1mr5gjcgrnz1x36djmk0sfg8djd2n0qv68vib2jg590mwznar9jcjphp7'),
       'sha512-58IrmUxZ2c8rSOVJseJGZmNgRZMNPafBrLKZ0cO3+TH5Sq5B7dosKyB6NuEPi8uNRSI+VIePWzFufOO2vAGWKQ==',
     );
   });
@@ -111,15 +102,9 @@ describe('nix base-32', () => {
     // doc/manual/source/protocols/binary-cache/narinfo.md vs the JSON test data's narHash
     assert.equal(normaliseHash('sha256:09ymwqf5i9q7d4dm7x4pjjcqqj0qrcp5lnznbh42gfsci5hcbqqm'), docFoo.narHash);
     // Nix's test data: ca "fixed:r:sha256:1lr187…" in v1, "sha256-EMIJ…" in v2
-    assert.equal(
-      normaliseHash('sha256:1lr187v6dck1rjh2j6svpikcfz53wyl3qrlcbb405zlh13x0khhh'),
-      'sha256-EMIJ+giQ/gLIWoxmPKjno3zHZrxbGymgzGGyZvZBIdM=',
-    );
+    assert.equal(normaliseHash('sha256:1lr187v6dck1rjh2j6svpikcfz53wyl3qrlcbb405zlh13x0khhh'), 'sha256-EMIJ+giQ/gLIWoxmPKjno3zHZrxbGymgzGGyZvZBIdM=');
     // Mic92/niks3 client/nixstore_test.go
-    assert.equal(
-      normaliseHash('sha256:020ay2q1av2xs4n842rb3d7vz8qms1dcb87a5yd6azaci20x11lz'),
-      'sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=',
-    );
+    assert.equal(normaliseHash('sha256:020ay2q1av2xs4n842rb3d7vz8qms1dcb87a5yd6azaci20x11lz'), 'sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=');
   });
 
   it('rejects malformed digests', () => {
@@ -242,10 +227,7 @@ describe('parsePathInfoJson: Nix 2.33+ (versioned)', () => {
       {
         ...docFoo,
         path: '/opt/nix/store/n5wkd9frr45pa74if5gpz9j7mifg27fh-foo',
-        references: [
-          '/opt/nix/store/g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-bar',
-          '/opt/nix/store/n5wkd9frr45pa74if5gpz9j7mifg27fh-foo',
-        ],
+        references: ['/opt/nix/store/g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-bar', '/opt/nix/store/n5wkd9frr45pa74if5gpz9j7mifg27fh-foo'],
       },
     ]);
   });
@@ -266,7 +248,11 @@ describe('parsePathInfoJson: errors', () => {
     ['bad narHash', `{"${HELLO}": {"narHash": "sha256:zz", "narSize": 1, "references": []}}`, /narHash: 'zz' has the wrong length/],
     ['sha512 narHash', `{"${HELLO}": {"narHash": "sha512:${'0'.repeat(103)}", "narSize": 1, "references": []}}`, /expected a sha256 hash/],
     ['not a store path', `{"/tmp/x": {"narHash": "${helloInfo.narHash}", "narSize": 1, "references": []}}`, /'\/tmp\/x' is not a store path in \/nix\/store/],
-    ['bad reference', `{"${HELLO}": {"narHash": "${helloInfo.narHash}", "narSize": 1, "references": ["/usr/lib"]}}`, /references: '\/usr\/lib' is not a store path/],
+    [
+      'bad reference',
+      `{"${HELLO}": {"narHash": "${helloInfo.narHash}", "narSize": 1, "references": ["/usr/lib"]}}`,
+      /references: '\/usr\/lib' is not a store path/,
+    ],
     ['listed twice', fixture('path-info-2.8.json').replace(/^\[(.*)\]$/s, '[$1,$1]'), /listed twice/],
   ];
   for (const [name, text, pattern] of cases) {
@@ -321,9 +307,7 @@ describe('parseBuildJson', () => {
   });
 
   it('a derivation built by a derivation (drvPath object)', () => {
-    const text = JSON.stringify([
-      { drvPath: { drvPath: DEP_DRV, output: 'out', outputPath: HELLO_DRV }, outputs: { out: HELLO } },
-    ]);
+    const text = JSON.stringify([{ drvPath: { drvPath: DEP_DRV, output: 'out', outputPath: HELLO_DRV }, outputs: { out: HELLO } }]);
     assert.deepEqual(parseBuildJson(text), [{ drvPath: HELLO_DRV, outputs: { out: HELLO } }]);
   });
 

@@ -87,7 +87,10 @@ describe('planLayers', () => {
     assert.deepEqual(pop(3), [[GLIBC], [LIBA], [LIBB, APP, TOOL, DATA]]);
   });
   it('refuses no layers at all', () => {
-    assert.throws(() => planLayers(CLOSURE, { maxLayers: 0, strategy: 'stable', roots: [] }), (e: unknown) => e instanceof StrataError && e.code === 'usage');
+    assert.throws(
+      () => planLayers(CLOSURE, { maxLayers: 0, strategy: 'stable', roots: [] }),
+      (e: unknown) => e instanceof StrataError && e.code === 'usage',
+    );
   });
   it('an explicit group takes its closure; the strategy plans the rest', () => {
     // Without glibc and liba, tool and libb have height 0 among the rest.
@@ -100,8 +103,14 @@ describe('planLayers', () => {
     assert.deepEqual(stable(100, [[APP], [LIBA]]), [[GLIBC, LIBA, LIBB, APP], [TOOL], [DATA]]);
   });
   it('explicit groups count against maxLayers too', () => {
-    assert.deepEqual(stable(2, [[LIBA]]), [[GLIBC, LIBA], [TOOL, DATA, LIBB, APP]]);
-    assert.throws(() => stable(1, [[LIBA]]), (e: unknown) => e instanceof StrataError && e.code === 'description');
+    assert.deepEqual(stable(2, [[LIBA]]), [
+      [GLIBC, LIBA],
+      [TOOL, DATA, LIBB, APP],
+    ]);
+    assert.throws(
+      () => stable(1, [[LIBA]]),
+      (e: unknown) => e instanceof StrataError && e.code === 'description',
+    );
   });
   it('every path lands in exactly one layer', () => {
     for (const strategy of ['stable', 'popularity'] as const) {
@@ -131,7 +140,11 @@ describe('validateMaxLayers', () => {
   });
   it('refuses 0, negatives, fractions, NaN and more than 127', () => {
     for (const n of [0, -1, 1.5, Number.NaN, 128, 1000, Infinity]) {
-      assert.throws(() => validateMaxLayers(n), (e: unknown) => e instanceof StrataError && e.code === 'usage', String(n));
+      assert.throws(
+        () => validateMaxLayers(n),
+        (e: unknown) => e instanceof StrataError && e.code === 'usage',
+        String(n),
+      );
     }
     assert.throws(() => validateMaxLayers(128), /127/);
   });

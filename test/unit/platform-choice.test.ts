@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { choosePlatform, platformMatches } from '../../oci/platform.js';
 import type { Descriptor, Platform } from '../../oci/types.js';
 
-const d = (n: number, platform?: Platform): Descriptor => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${String(n).repeat(64)}`, size: n, ...(platform ? { platform } : {}) });
+const d = (n: number, platform?: Platform): Descriptor => ({
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  digest: `sha256:${String(n).repeat(64)}`,
+  size: n,
+  ...(platform ? { platform } : {}),
+});
 const v6 = d(1, { os: 'linux', architecture: 'arm', variant: 'v6' });
 const v7 = d(2, { os: 'linux', architecture: 'arm', variant: 'v7' });
 const arm64 = d(3, { os: 'linux', architecture: 'arm64', variant: 'v8' });

@@ -71,7 +71,10 @@ describe('json mode', () => {
     const p = createProgress('json', { stream });
     for (const e of session) p.emit(e);
     p.close();
-    assert.deepEqual(lines(text()).map((l) => JSON.parse(l)), session);
+    assert.deepEqual(
+      lines(text()).map((l) => JSON.parse(l)),
+      session,
+    );
   });
 
   it('throttles progress to one per blob per 250 ms, always keeping the last', () => {

@@ -78,10 +78,16 @@ describe('docker:// transport', () => {
     assert.deepEqual(parseSource('docker://alpine'), { transport: 'docker', ref: { registry: 'docker.io', repository: 'library/alpine' } });
   });
   it('docker://localhost:5000/a/b:t', () => {
-    assert.deepEqual(parseDestination('docker://localhost:5000/a/b:t'), { transport: 'docker', ref: { registry: 'localhost:5000', repository: 'a/b', tag: 't' } });
+    assert.deepEqual(parseDestination('docker://localhost:5000/a/b:t'), {
+      transport: 'docker',
+      ref: { registry: 'localhost:5000', repository: 'a/b', tag: 't' },
+    });
   });
   it('docker://ghcr.io/o/r@sha256:<hex>', () => {
-    assert.deepEqual(parseDestination(`docker://ghcr.io/o/r@${DIGEST}`), { transport: 'docker', ref: { registry: 'ghcr.io', repository: 'o/r', digest: DIGEST } });
+    assert.deepEqual(parseDestination(`docker://ghcr.io/o/r@${DIGEST}`), {
+      transport: 'docker',
+      ref: { registry: 'ghcr.io', repository: 'o/r', digest: DIGEST },
+    });
   });
   it('a tag and a digest together', () => {
     assert.deepEqual(parseDockerReference(`ghcr.io/o/r:v1@${DIGEST}`), { registry: 'ghcr.io', repository: 'o/r', tag: 'v1', digest: DIGEST });
@@ -153,7 +159,15 @@ describe('bare destinations', () => {
 });
 
 describe('sources that are Nix installables', () => {
-  for (const s of ['./examples/hello#default', 'github:o/r#x', '/nix/store/5ny4hqagm20kmrisivssc3blx9z66af5-hello', 'path:./x', 'nixpkgs#hello', '.#image', 'git+https://example.com/r?ref=main#x']) {
+  for (const s of [
+    './examples/hello#default',
+    'github:o/r#x',
+    '/nix/store/5ny4hqagm20kmrisivssc3blx9z66af5-hello',
+    'path:./x',
+    'nixpkgs#hello',
+    '.#image',
+    'git+https://example.com/r?ref=main#x',
+  ]) {
     it(s, () => {
       assert.deepEqual(parseSource(s), { transport: 'nix', installable: s });
       assert.equal(referenceTag(parseSource(s)), undefined);

@@ -28,7 +28,10 @@ describe('registry errors', () => {
   async function refusal(path: string): Promise<RegistryHttpError> {
     const e: unknown = await session()
       .request({ method: 'PUT', path, scopes: [], step: 'the step', expect: [201] })
-      .then(() => undefined, (x: unknown) => x);
+      .then(
+        () => undefined,
+        (x: unknown) => x,
+      );
     assert.ok(e instanceof RegistryHttpError, String(e));
     return e;
   }

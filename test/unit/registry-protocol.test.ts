@@ -24,8 +24,14 @@ describe('retry timing', () => {
     const p = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
     for (let attempt = 1; attempt <= 6; attempt++) {
       const cap = Math.min(1000, 100 * 2 ** (attempt - 1));
-      assert.equal(backoffDelay(p, attempt, undefined, () => 0), cap / 2);
-      assert.equal(backoffDelay(p, attempt, undefined, () => 1), cap);
+      assert.equal(
+        backoffDelay(p, attempt, undefined, () => 0),
+        cap / 2,
+      );
+      assert.equal(
+        backoffDelay(p, attempt, undefined, () => 1),
+        cap,
+      );
     }
     assert.equal(backoffDelay(p, 1, 700), 700);
     assert.equal(backoffDelay(p, 1, 60_000), 1000);

@@ -31,7 +31,13 @@ function pkg(name: string, files: Record<string, string>): string {
 }
 
 const summary = async (d: ImageDescription) =>
-  (await rootEntries(d)).map((e) => (e.type === 'symlink' ? `${e.path} -> ${e.target}` : e.type === 'directory' ? `${e.path}/ ${e.mode.toString(8)}` : `${e.path} ${e.mode.toString(8)} ${e.size}`));
+  (await rootEntries(d)).map((e) =>
+    e.type === 'symlink'
+      ? `${e.path} -> ${e.target}`
+      : e.type === 'directory'
+        ? `${e.path}/ ${e.mode.toString(8)}`
+        : `${e.path} ${e.mode.toString(8)} ${e.size}`,
+  );
 
 describe('rootEntries', () => {
   it('is empty when the image needs no root', async () => {
@@ -57,7 +63,10 @@ describe('rootEntries', () => {
   it('refuses a file provided twice, naming both packages', async () => {
     const a = pkg('c1', { 'bin/sh': '1' });
     const b = pkg('c2', { 'bin/sh': '2' });
-    await assert.rejects(rootEntries(desc({ copyToRoot: [a, b] })), (e: unknown) => e instanceof StrataError && e.code === 'description' && e.message.includes('/bin/sh') && e.message.includes(a) && e.message.includes(b));
+    await assert.rejects(
+      rootEntries(desc({ copyToRoot: [a, b] })),
+      (e: unknown) => e instanceof StrataError && e.code === 'description' && e.message.includes('/bin/sh') && e.message.includes(a) && e.message.includes(b),
+    );
   });
 
   it('makes /tmp with mode 1777, /etc/passwd and /etc/group with root, nobody and the users', async () => {
@@ -78,17 +87,25 @@ describe('rootEntries', () => {
       assert.match(e.contentDigest ?? '', /^sha256:[0-9a-f]{64}$/);
       return s;
     };
-    assert.equal(await read('etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/sbin/nologin\nnobody:x:65534:65534:nobody:/var/empty:/sbin/nologin\n');
+    assert.equal(
+      await read('etc/passwd'),
+      'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/sbin/nologin\nnobody:x:65534:65534:nobody:/var/empty:/sbin/nologin\n',
+    );
     assert.equal(await read('etc/group'), 'root:x:0:\napp:x:1000:\nnogroup:x:65534:\n');
   });
 
   it('links the CA bundle from a file, or from a package with etc/ssl/certs/ca-bundle.crt', async () => {
     const file = join(dir, 'bundle.pem');
     writeFileSync(file, '-----BEGIN CERTIFICATE-----\n');
-    assert.deepEqual(await summary(desc({ caCertificates: file })), ['etc/ 755', 'etc/ssl/ 755', 'etc/ssl/certs/ 755', `etc/ssl/certs/ca-certificates.crt -> ${file}`]);
+    assert.deepEqual(await summary(desc({ caCertificates: file })), [
+      'etc/ 755',
+      'etc/ssl/ 755',
+      'etc/ssl/certs/ 755',
+      `etc/ssl/certs/ca-certificates.crt -> ${file}`,
+    ]);
     const cacert = pkg('cacert', { 'etc/ssl/certs/ca-bundle.crt': 'pem' });
     assert.deepEqual((await summary(desc({ caCertificates: cacert }))).at(-1), `etc/ssl/certs/ca-certificates.crt -> ${cacert}/etc/ssl/certs/ca-bundle.crt`);
-    await assert.rejects(rootEntries(desc({ caCertificates: pkg('nocert', { 'README': 'x' }) })), /ca-bundle\.crt does not exist/);
+    await assert.rejects(rootEntries(desc({ caCertificates: pkg('nocert', { README: 'x' }) })), /ca-bundle\.crt does not exist/);
   });
 
   it('refuses a copyToRoot package with a top-level nix entry', async () => {

@@ -105,7 +105,12 @@ describe('spdxDocument', () => {
     // A local git source is not fetchable by others.
     assert.equal(dep.downloadLocation, 'NOASSERTION');
     const build = doc.relationships.filter((r) => r.relationshipType === 'BUILD_DEPENDENCY_OF').map((r) => `${r.spdxElementId} -> ${r.relatedSpdxElement}`);
-    assert.deepEqual(build, ['SPDXRef-flake -> SPDXRef-image', 'SPDXRef-flake-input-data -> SPDXRef-flake', 'SPDXRef-flake-input-dep -> SPDXRef-flake', 'SPDXRef-flake-input-data -> SPDXRef-flake-input-dep']);
+    assert.deepEqual(build, [
+      'SPDXRef-flake -> SPDXRef-image',
+      'SPDXRef-flake-input-data -> SPDXRef-flake',
+      'SPDXRef-flake-input-dep -> SPDXRef-flake',
+      'SPDXRef-flake-input-data -> SPDXRef-flake-input-dep',
+    ]);
   });
 
   it('gives GitHub inputs a VCS download location and escapes ids SPDX does not allow', () => {
@@ -113,7 +118,10 @@ describe('spdxDocument', () => {
     flake.inputs.push({ ...flake.inputs[1]!, id: 'nixpkgs_2', path: 'x/nixpkgs' });
     const doc = spdxDocument(facts({ flake }));
     assert.equal(spdxErrors(doc), null);
-    assert.equal(doc.packages.find((p) => p.SPDXID === 'SPDXRef-flake-input-nix')!.downloadLocation, 'git+https://github.com/NixOS/nix@1ab9da915422405452118ebb17b88cdfc90b1e10');
+    assert.equal(
+      doc.packages.find((p) => p.SPDXID === 'SPDXRef-flake-input-nix')!.downloadLocation,
+      'git+https://github.com/NixOS/nix@1ab9da915422405452118ebb17b88cdfc90b1e10',
+    );
     assert.ok(doc.packages.some((p) => p.SPDXID === 'SPDXRef-flake-input-nixpkgs.5f2'));
   });
 
@@ -123,7 +131,10 @@ describe('spdxDocument', () => {
     const b = spdxDocument(facts({ image: { name: 'hello', tag: '1.0', digest: `sha256:${'cd'.repeat(32)}` } }));
     assert.notEqual(a.documentNamespace, b.documentNamespace);
     // The builder is not part of what the SBOM describes.
-    assert.equal(JSON.stringify(spdxDocument(facts({ builder: { id: 'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main' } }))), JSON.stringify(spdxDocument(facts())));
+    assert.equal(
+      JSON.stringify(spdxDocument(facts({ builder: { id: 'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main' } }))),
+      JSON.stringify(spdxDocument(facts())),
+    );
     assert.match(a.documentNamespace, /^https:\/\/strata\.dev\/spdx\/hello%3A1\.0-[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
@@ -152,7 +163,10 @@ describe('cycloneDx', () => {
         { name: 'nix:store_path', value: p.path },
         { name: 'nix:nar_size', value: String(p.narSize) },
       ]);
-      assert.deepEqual(bom.dependencies.find((d) => d.ref === p.path)!.dependsOn, p.references.filter((r) => r !== p.path));
+      assert.deepEqual(
+        bom.dependencies.find((d) => d.ref === p.path)!.dependsOn,
+        p.references.filter((r) => r !== p.path),
+      );
     }
     assert.equal(bom.metadata.component.type, 'container');
     assert.deepEqual(bom.dependencies[0], { ref: bom.metadata.component['bom-ref'], dependsOn: [HELLO, 'nix-flake'] });
@@ -172,13 +186,20 @@ describe('slsaProvenance', () => {
     const p = slsaProvenance(facts());
     assert.equal(slsaErrors(p), null);
     assert.equal(p.buildDefinition.buildType, BUILD_TYPE);
-    assert.deepEqual(p.buildDefinition.externalParameters, { installable: '/tmp/strata-fx/main#default', flake: 'git+file:///tmp/strata-fx/main?ref=master&rev=510d5bf3234fdd9d1fed737879d74fba3fd0c4fb', system: 'x86_64-linux' });
+    assert.deepEqual(p.buildDefinition.externalParameters, {
+      installable: '/tmp/strata-fx/main#default',
+      flake: 'git+file:///tmp/strata-fx/main?ref=master&rev=510d5bf3234fdd9d1fed737879d74fba3fd0c4fb',
+      system: 'x86_64-linux',
+    });
     assert.deepEqual(p.buildDefinition.internalParameters, { strataVersion: '0.1.0', nixVersion: 'nix (Nix) 2.8.0' });
-    assert.deepEqual(p.buildDefinition.resolvedDependencies.map((d) => [d.name, d.digest]), [
-      ['flake', { gitCommit: '510d5bf3234fdd9d1fed737879d74fba3fd0c4fb', narSha256: sriHex('sha256-L3UUqiFenkMFMMaaTii4T2i5XFDgx97lxbE4VmDbAys=') }],
-      ['data', { narSha256: sriHex('sha256-lPn5uYyShsqmKtf2I0o1zdpi0ZFXwTZhpxnZaWmDzhU=') }],
-      ['dep', { gitCommit: 'dcb6b4190930c84f326fd7bd2fb9a058400560df', narSha256: sriHex('sha256-/PUWcjIboLO+VRcgtxfRbau055N8gTlxEnAJ+SM+R+M=') }],
-    ]);
+    assert.deepEqual(
+      p.buildDefinition.resolvedDependencies.map((d) => [d.name, d.digest]),
+      [
+        ['flake', { gitCommit: '510d5bf3234fdd9d1fed737879d74fba3fd0c4fb', narSha256: sriHex('sha256-L3UUqiFenkMFMMaaTii4T2i5XFDgx97lxbE4VmDbAys=') }],
+        ['data', { narSha256: sriHex('sha256-lPn5uYyShsqmKtf2I0o1zdpi0ZFXwTZhpxnZaWmDzhU=') }],
+        ['dep', { gitCommit: 'dcb6b4190930c84f326fd7bd2fb9a058400560df', narSha256: sriHex('sha256-/PUWcjIboLO+VRcgtxfRbau055N8gTlxEnAJ+SM+R+M=') }],
+      ],
+    );
     assert.deepEqual(p.runDetails, { builder: { id: LOCAL_BUILDER } });
   });
 
@@ -200,7 +221,10 @@ describe('builderFromEnv', () => {
       GITHUB_RUN_ID: '42',
       GITHUB_RUN_ATTEMPT: '2',
     };
-    assert.deepEqual(builderFromEnv(gh), { id: 'https://github.com/octo/app/.github/workflows/release.yml@refs/tags/v1', invocationId: 'https://github.com/octo/app/actions/runs/42/attempts/2' });
+    assert.deepEqual(builderFromEnv(gh), {
+      id: 'https://github.com/octo/app/.github/workflows/release.yml@refs/tags/v1',
+      invocationId: 'https://github.com/octo/app/actions/runs/42/attempts/2',
+    });
     assert.deepEqual(builderFromEnv({}), { id: LOCAL_BUILDER });
     assert.deepEqual(builderFromEnv({ ...gh, GITHUB_ACTIONS: undefined }), { id: LOCAL_BUILDER });
     const p = slsaProvenance(facts({ builder: builderFromEnv(gh) }));
@@ -225,7 +249,13 @@ describe('the validators', () => {
     assert.notEqual(await cycloneDxErrors(bom), null);
     const spdx = spdxDocument(facts());
     assert.match(spdxErrors({ ...spdx, packages: [{ ...spdx.packages[0]!, licenseWhatever: 'x' }] })!, /Unrecognized key/);
-    assert.match(spdxErrors({ ...spdx, relationships: [...spdx.relationships, { spdxElementId: 'SPDXRef-nope', relationshipType: 'CONTAINS', relatedSpdxElement: 'SPDXRef-image' }] })!, /unknown element SPDXRef-nope/);
+    assert.match(
+      spdxErrors({
+        ...spdx,
+        relationships: [...spdx.relationships, { spdxElementId: 'SPDXRef-nope', relationshipType: 'CONTAINS', relatedSpdxElement: 'SPDXRef-image' }],
+      })!,
+      /unknown element SPDXRef-nope/,
+    );
     assert.match(spdxErrors({ ...spdx, creationInfo: { ...spdx.creationInfo, created: '1970-01-01T00:00:00.000Z' } })!, /created/);
     assert.notEqual(statementErrors({ ...inTotoStatement([imageSubject('x', DIGEST)], SLSA_PREDICATE_TYPE, {}), subject: [] }), null);
     assert.notEqual(slsaErrors({ buildDefinition: { buildType: BUILD_TYPE }, runDetails: { builder: { id: LOCAL_BUILDER } } }), null);
@@ -233,16 +263,34 @@ describe('the validators', () => {
 });
 
 // Random closures: names with and without versions and outputs, any references.
-const storeName = fc.tuple(fc.constantFrom('hello', 'glibc', 'python3.11-requests', 'a'), fc.option(fc.constantFrom('2.12', '1.0-rc1', '2.39-52'), { nil: undefined }), fc.option(fc.constantFrom('bin', 'dev', 'lib'), { nil: undefined }));
+const storeName = fc.tuple(
+  fc.constantFrom('hello', 'glibc', 'python3.11-requests', 'a'),
+  fc.option(fc.constantFrom('2.12', '1.0-rc1', '2.39-52'), { nil: undefined }),
+  fc.option(fc.constantFrom('bin', 'dev', 'lib'), { nil: undefined }),
+);
 const closureArb = fc
-  .uniqueArray(fc.tuple(fc.uint8Array({ minLength: 20, maxLength: 20 }), storeName, fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat()), { minLength: 1, maxLength: 12, selector: ([h]) => Buffer.from(h).toString('hex') })
+  .uniqueArray(fc.tuple(fc.uint8Array({ minLength: 20, maxLength: 20 }), storeName, fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat()), {
+    minLength: 1,
+    maxLength: 12,
+    selector: ([h]) => Buffer.from(h).toString('hex'),
+  })
   .chain((entries) => {
     const paths = entries.map(([h, [n, v, o]]) => `/nix/store/${encodeNixBase32(h)}-${[n, v, o].filter(Boolean).join('-')}`);
-    return fc.tuple(fc.constant(entries), fc.constant(paths), fc.array(fc.subarray(paths), { minLength: paths.length, maxLength: paths.length }), fc.subarray(paths, { minLength: 1 }));
+    return fc.tuple(
+      fc.constant(entries),
+      fc.constant(paths),
+      fc.array(fc.subarray(paths), { minLength: paths.length, maxLength: paths.length }),
+      fc.subarray(paths, { minLength: 1 }),
+    );
   })
   .map(([entries, paths, refs, roots]): { closure: StorePathInfo[]; roots: string[] } => ({
     closure: entries
-      .map(([, , nar, size], i) => ({ path: paths[i]!, narHash: `sha256-${Buffer.from(nar).toString('base64')}`, narSize: size, references: [...refs[i]!].sort() }))
+      .map(([, , nar, size], i) => ({
+        path: paths[i]!,
+        narHash: `sha256-${Buffer.from(nar).toString('base64')}`,
+        narSize: size,
+        references: [...refs[i]!].sort(),
+      }))
       .sort((a, b) => (a.path < b.path ? -1 : 1)),
     roots: [...roots].sort(),
   }));
@@ -258,9 +306,19 @@ describe('any closure', () => {
         assert.equal(await cycloneDxErrors(bom), null);
         const spdxPaths = spdx.packages.flatMap((p) => (p.packageFileName ? [p.packageFileName] : []));
         const cdxPaths = bom.components.filter((c) => c.scope !== 'excluded').map((c) => c['bom-ref']);
-        assert.deepEqual(spdxPaths, closure.map((p) => p.path));
-        assert.deepEqual(cdxPaths, closure.map((p) => p.path));
-        for (const p of closure) assert.deepEqual(bom.dependencies.find((d) => d.ref === p.path)!.dependsOn, p.references.filter((r) => r !== p.path));
+        assert.deepEqual(
+          spdxPaths,
+          closure.map((p) => p.path),
+        );
+        assert.deepEqual(
+          cdxPaths,
+          closure.map((p) => p.path),
+        );
+        for (const p of closure)
+          assert.deepEqual(
+            bom.dependencies.find((d) => d.ref === p.path)!.dependsOn,
+            p.references.filter((r) => r !== p.path),
+          );
         // Same facts, fresh objects: the same bytes.
         const again = structuredClone(f);
         assert.equal(JSON.stringify(spdxDocument(again)), JSON.stringify(spdx));

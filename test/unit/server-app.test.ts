@@ -85,7 +85,9 @@ async function pushBlob(app: App, repo: string, bytes: Buffer): Promise<string> 
 
 function manifestOf(config: Buffer, layers: Buffer[], extra: Record<string, unknown> = {}): Buffer {
   const d = (mediaType: string, b: Buffer) => ({ mediaType, digest: sha(b), size: b.length });
-  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: d(OCI_CONFIG, config), layers: layers.map((l) => d(OCI_LAYER, l)), ...extra }));
+  return Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: d(OCI_CONFIG, config), layers: layers.map((l) => d(OCI_LAYER, l)), ...extra }),
+  );
 }
 
 /** Config and layer pushed, then the manifest under `reference`; the manifest's bytes. */
@@ -151,7 +153,10 @@ describe.each(STORES)('the registry app on the %s store', (_kind, makeStore) => 
     expect(start.headers.get('range')).toBeNull(); // nothing yet: "0-0" would claim a byte
     expect(start.headers.get('content-length')).toBe('0');
 
-    const first = await call(app, 'PATCH', location, { body: bytes.subarray(0, 4), headers: { 'Content-Range': '0-3', 'Content-Type': 'application/octet-stream' } });
+    const first = await call(app, 'PATCH', location, {
+      body: bytes.subarray(0, 4),
+      headers: { 'Content-Range': '0-3', 'Content-Type': 'application/octet-stream' },
+    });
     expect(first.status).toBe(202);
     expect(first.headers.get('location')).toBe(location);
     expect(first.headers.get('range')).toBe('0-3');
@@ -307,7 +312,9 @@ describe.each(STORES)('the registry app on the %s store', (_kind, makeStore) => 
     const errors = expectError(a, 400, 'MANIFEST_BLOB_UNKNOWN', 'MANIFEST_BLOB_UNKNOWN');
     expect(errors.map((e) => e.detail)).toEqual([{ digest: sha(config) }, { digest: sha(layer) }]);
     expectError(await call(app, 'GET', '/v2/app/manifests/v1'), 404, 'MANIFEST_UNKNOWN');
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha('nope'), size: 4 }] }));
+    const index = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha('nope'), size: 4 }] }),
+    );
     const child = await call(app, 'PUT', '/v2/app/manifests/i', { body: index, headers: { 'Content-Type': OCI_INDEX } });
     expect(expectError(child, 400, 'MANIFEST_BLOB_UNKNOWN')[0]!.detail).toEqual({ digest: sha('nope') });
     const json = await call(app, 'PUT', '/v2/app/manifests/v1', { body: '{"schemaVersion":2}', headers: { 'Content-Type': 'application/json' } });
@@ -369,7 +376,13 @@ describe.each(STORES)('the registry app on the %s store', (_kind, makeStore) => 
     const put = await call(app, 'PUT', `/v2/app/manifests/${sha(sig)}`, { body: sig, headers: { 'Content-Type': OCI_MANIFEST } });
     expect(put.status).toBe(201);
     expect(put.headers.get('oci-subject')).toBe(subjectDigest);
-    const listed = { mediaType: OCI_MANIFEST, digest: sha(sig), size: sig.length, artifactType: 'application/vnd.example.sig', annotations: { 'org.example': '1' } };
+    const listed = {
+      mediaType: OCI_MANIFEST,
+      digest: sha(sig),
+      size: sig.length,
+      artifactType: 'application/vnd.example.sig',
+      annotations: { 'org.example': '1' },
+    };
     expect(JSON.parse((await call(app, 'GET', `/v2/app/referrers/${subjectDigest}`)).body.toString()).manifests).toEqual([listed]);
     // Listed by digest, whatever the order of the pushes.
     const others = [2, 3, 4].map((n) => referrer('application/vnd.example.note', n));

@@ -49,11 +49,24 @@ async function rejectsWith(p: Promise<unknown>, status: number, code: string): P
 
 function manifestBytes(config: Buffer, layers: Buffer[], extra: Record<string, unknown> = {}): Buffer {
   const d = (mediaType: string, b: Buffer) => ({ mediaType, digest: sha(b), size: b.length });
-  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: d('application/vnd.oci.image.config.v1+json', config), layers: layers.map((l) => d('application/vnd.oci.image.layer.v1.tar', l)), ...extra }));
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: d('application/vnd.oci.image.config.v1+json', config),
+      layers: layers.map((l) => d('application/vnd.oci.image.layer.v1.tar', l)),
+      ...extra,
+    }),
+  );
 }
 
 /** A blob, config and manifest pushed to `repo` under `tag`. */
-async function pushImage(store: Store, repo: string, tag: string, layer = randomBytes(100)): Promise<{ manifest: BlobDigest; config: BlobDigest; layer: BlobDigest }> {
+async function pushImage(
+  store: Store,
+  repo: string,
+  tag: string,
+  layer = randomBytes(100),
+): Promise<{ manifest: BlobDigest; config: BlobDigest; layer: BlobDigest }> {
   const config = Buffer.from(`{"os":"linux","id":"${randomBytes(8).toString('hex')}"}`);
   await putBlob(store, repo, config);
   await putBlob(store, repo, layer);
@@ -71,7 +84,8 @@ function age(path: string, hours = 2): void {
 describe('names', () => {
   it('takes the spec grammar and nothing that could leave the root', () => {
     for (const ok of ['a', 'org/team/app', 'a.b_c__d--e/f0']) assert.ok(isRepoName(ok), ok);
-    for (const bad of ['', '..', 'a/..', '../a', '/a', 'a/', 'a//b', '_blobs', 'a/_tags', 'A', 'a/%2e%2e', 'a\\b', '.', 'a/.', 'x'.repeat(256)]) assert.ok(!isRepoName(bad), bad);
+    for (const bad of ['', '..', 'a/..', '../a', '/a', 'a/', 'a//b', '_blobs', 'a/_tags', 'A', 'a/%2e%2e', 'a\\b', '.', 'a/.', 'x'.repeat(256)])
+      assert.ok(!isRepoName(bad), bad);
     for (const bad of ['..', '.hidden', '-x', 'a/b', 'x'.repeat(129), '']) assert.ok(!isTag(bad), bad);
   });
 
@@ -79,8 +93,14 @@ describe('names', () => {
     assert.deepEqual(parseRoute('a/blobs/b/manifests/v1'), { endpoint: 'manifest', name: 'a/blobs/b', reference: 'v1' });
     assert.deepEqual(parseRoute('a/b/blobs/uploads/'), { endpoint: 'upload-start', name: 'a/b' });
     assert.deepEqual(parseRoute('a/blobs/uploads/x'), { endpoint: 'upload', name: 'a', id: 'x' });
-    assert.throws(() => parseRoute('../x/tags/list'), (e: unknown) => e instanceof RegistryError && e.status === 400 && e.code === 'NAME_INVALID');
-    assert.throws(() => parseRoute('a/whatever'), (e: unknown) => e instanceof RegistryError && e.status === 404);
+    assert.throws(
+      () => parseRoute('../x/tags/list'),
+      (e: unknown) => e instanceof RegistryError && e.status === 400 && e.code === 'NAME_INVALID',
+    );
+    assert.throws(
+      () => parseRoute('a/whatever'),
+      (e: unknown) => e instanceof RegistryError && e.status === 404,
+    );
   });
 });
 
@@ -187,7 +207,10 @@ describe('manifests and tags', () => {
     const layer = Buffer.from('layer');
     await putBlob(store, 'other', layer);
     const m = parseManifest(manifestBytes(config, [layer]), OCI_MANIFEST);
-    assert.deepEqual((await store.missingReferences(name('a'), m)).map((d) => d.digest), [sha(layer)]);
+    assert.deepEqual(
+      (await store.missingReferences(name('a'), m)).map((d) => d.digest),
+      [sha(layer)],
+    );
   });
 
   it('deleting a manifest removes its tags; its referrer entry is no longer listed', async () => {
@@ -196,11 +219,23 @@ describe('manifests and tags', () => {
     const empty = Buffer.from('{}');
     await putBlob(store, 'a', empty);
     const sig = parseManifest(
-      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/x-sig', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(empty), size: 2 }, layers: [], subject: { mediaType: OCI_MANIFEST, digest: img.manifest, size: 1 }, annotations: { a: 'b' } })),
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          artifactType: 'application/x-sig',
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(empty), size: 2 },
+          layers: [],
+          subject: { mediaType: OCI_MANIFEST, digest: img.manifest, size: 1 },
+          annotations: { a: 'b' },
+        }),
+      ),
       OCI_MANIFEST,
     );
     await store.putManifest(name('a'), sig);
-    assert.deepEqual(await store.referrers(name('a'), img.manifest), [{ mediaType: OCI_MANIFEST, digest: sig.digest, size: sig.bytes.length, artifactType: 'application/x-sig', annotations: { a: 'b' } }]);
+    assert.deepEqual(await store.referrers(name('a'), img.manifest), [
+      { mediaType: OCI_MANIFEST, digest: sig.digest, size: sig.bytes.length, artifactType: 'application/x-sig', annotations: { a: 'b' } },
+    ]);
     assert.equal(await store.deleteManifest(name('a'), sig.digest), true);
     assert.deepEqual(await store.referrers(name('a'), img.manifest), []);
     assert.equal(await store.deleteManifest(name('a'), img.manifest), true);
@@ -215,7 +250,9 @@ describe('gc', () => {
     const kept = await pushImage(store, 'app', 'v1');
     // An index in another repository whose child is a manifest of that repository.
     const child = await pushImage(store, 'multi', 'child');
-    const indexBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: child.manifest, size: 1 }] }));
+    const indexBytes = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: child.manifest, size: 1 }] }),
+    );
     const index = parseManifest(indexBytes, OCI_INDEX);
     await store.putManifest(name('multi'), index, 'latest' as Tag);
     await store.deleteTag(name('multi'), 'child' as Tag);
@@ -229,7 +266,10 @@ describe('gc', () => {
     const liveUpload = await store.uploads.start(name('app'));
 
     // Everything is two hours old but the young orphan and the live upload.
-    const all = (dir: string): string[] => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+    const all = (dir: string): string[] =>
+      readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name));
     for (const f of all(store.root)) age(f);
     age(store.layout.upload(staleUpload as never));
     for (const d of [orphanYoung]) {
@@ -241,16 +281,23 @@ describe('gc', () => {
     const report = await gc(store.root, { graceMs: 3600_000 });
     const removed = report.blobs.map((b) => b.digest).sort();
     assert.deepEqual(removed, [dropped.manifest, dropped.config, dropped.layer, orphanOld].sort());
-    assert.deepEqual(report.links.map((l) => `${l.repository} ${l.digest}`).sort(), [`app ${dropped.config}`, `app ${dropped.layer}`, `app ${orphanOld}`].sort());
+    assert.deepEqual(
+      report.links.map((l) => `${l.repository} ${l.digest}`).sort(),
+      [`app ${dropped.config}`, `app ${dropped.layer}`, `app ${orphanOld}`].sort(),
+    );
     assert.deepEqual(report.uploads, [staleUpload]);
-    for (const d of [kept.manifest, kept.config, kept.layer, child.manifest, child.config, child.layer, index.digest, orphanYoung]) assert.ok(existsSync(store.layout.blob(d)), `${d} was kept`);
+    for (const d of [kept.manifest, kept.config, kept.layer, child.manifest, child.config, child.layer, index.digest, orphanYoung])
+      assert.ok(existsSync(store.layout.blob(d)), `${d} was kept`);
     assert.ok((await store.getManifest(name('multi'), { tag: 'latest' as Tag }))?.bytes.equals(indexBytes));
     assert.ok(await store.getManifest(name('multi'), { digest: child.manifest }), 'an untagged child of an index stays');
     assert.ok(existsSync(store.layout.upload(liveUpload as never)));
 
     // With no grace at all, the young orphan goes too; a second run finds nothing else.
     const now = await gc(store.root, { graceMs: 0 });
-    assert.deepEqual(now.blobs.map((b) => b.digest), [orphanYoung]);
+    assert.deepEqual(
+      now.blobs.map((b) => b.digest),
+      [orphanYoung],
+    );
     const again = await gc(store.root, { graceMs: 0 });
     assert.deepEqual([again.blobs, again.links, again.referrers].flat(), []);
   });
@@ -260,7 +307,18 @@ describe('gc', () => {
     const img = await pushImage(store, 'a', 'v1');
     const empty = Buffer.from('{}');
     await putBlob(store, 'a', empty);
-    const sig = parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/x-sig', digest: sha(empty), size: 2 }, layers: [], subject: { mediaType: OCI_MANIFEST, digest: img.manifest, size: 1 } })), OCI_MANIFEST);
+    const sig = parseManifest(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          config: { mediaType: 'application/x-sig', digest: sha(empty), size: 2 },
+          layers: [],
+          subject: { mediaType: OCI_MANIFEST, digest: img.manifest, size: 1 },
+        }),
+      ),
+      OCI_MANIFEST,
+    );
     await store.putManifest(name('a'), sig);
     await store.deleteManifest(name('a'), sig.digest);
     for (const e of readdirSync(store.root, { recursive: true, withFileTypes: true })) if (e.isFile()) age(join(e.parentPath, e.name));

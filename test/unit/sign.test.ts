@@ -16,13 +16,16 @@ const DIGEST = `sha256:${'ab'.repeat(32)}` as const;
 
 test('the simple-signing payload is byte for byte what cosign signs, and names its digest', () => {
   const p = simpleSigningPayload('reg.example/org/app', DIGEST);
-  assert.equal(p.toString(), `{"critical":{"identity":{"docker-reference":"reg.example/org/app"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"},"optional":null}`);
+  assert.equal(
+    p.toString(),
+    `{"critical":{"identity":{"docker-reference":"reg.example/org/app"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"},"optional":null}`,
+  );
   assert.equal(simpleSigningDigest(p), DIGEST);
   assert.throws(() => simpleSigningDigest(Buffer.from('{"critical":{"type":"atomic container signature","image":{}}}')), /critical\.type/);
   assert.throws(() => simpleSigningDigest(Buffer.from('nope')), /not JSON/);
 });
 
-test('the image statement is an in-toto v1 statement of cosign\'s sign predicate about the digest', () => {
+test("the image statement is an in-toto v1 statement of cosign's sign predicate about the digest", () => {
   const s = parseStatement(imageStatement('reg.example/org/app', DIGEST));
   assert.equal(s._type, 'https://in-toto.io/Statement/v1');
   assert.equal(s.predicateType, 'https://sigstore.dev/cosign/sign/v1');
@@ -36,7 +39,10 @@ test('a legacy signature layer stands for the message bundle it was made from', 
   const annotations = legacyAnnotations(await new BundleMaker({ kind: 'key', key: privateKey }).message(payload));
   assert.deepEqual(Object.keys(annotations), ['dev.cosignproject.cosign/signature']);
   const root = { mediaType: 'application/vnd.dev.sigstore.trustedroot.v0.2+json', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] };
-  const verifier = new Verifier(toTrustMaterial(root, () => ({ publicKey, validFor: () => true })), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
+  const verifier = new Verifier(
+    toTrustMaterial(root, () => ({ publicKey, validFor: () => true })),
+    { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 },
+  );
   verifier.verify(toSignedEntity(bundleOfLegacy(payload, annotations), payload));
   const other = simpleSigningPayload('reg.example/org/app', `sha256:${'cd'.repeat(32)}`);
   assert.throws(() => verifier.verify(toSignedEntity(bundleOfLegacy(other, annotations), other)), /signature/);

@@ -153,7 +153,9 @@ describe('walkStorePath', () => {
   });
 
   it('a store path that is a symlink', async () => {
-    assert.deepEqual(await collect({ path: join(base, 'link'), narHash: LINK_HASH }), [{ type: 'symlink', path: 'nix/store/link', target: '/nix/store/aaaa-target' }]);
+    assert.deepEqual(await collect({ path: join(base, 'link'), narHash: LINK_HASH }), [
+      { type: 'symlink', path: 'nix/store/link', target: '/nix/store/aaaa-target' },
+    ]);
   });
 
   // Skipped off Linux: it needs mkfifo.
@@ -162,6 +164,9 @@ describe('walkStorePath', () => {
     mkdirSync(odd);
     const r = spawnSync('mkfifo', [join(odd, 'fifo')]);
     if (r.status !== 0) return;
-    await assert.rejects(collect({ path: odd, narHash: WRONG_HASH }), (e: unknown) => e instanceof StrataError && e.code === 'store-corrupt' && /neither a file/.test(e.message));
+    await assert.rejects(
+      collect({ path: odd, narHash: WRONG_HASH }),
+      (e: unknown) => e instanceof StrataError && e.code === 'store-corrupt' && /neither a file/.test(e.message),
+    );
   });
 });

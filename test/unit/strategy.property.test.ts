@@ -32,7 +32,12 @@ const closureCase: fc.Arbitrary<Case> = fc
     const paths = hashes.map((h, i) => `/nix/store/${h}-p${i}`);
     const refs = paths.map((p) => new Set([p]));
     for (const [a, b] of edges) if (a !== b) refs[Math.max(a, b)]!.add(paths[Math.min(a, b)]!);
-    const closure = paths.map((path, i) => ({ path, narHash: `sha256-${Buffer.alloc(32, i).toString('base64')}`, narSize: Math.round(2 ** sizes[i]!), references: [...refs[i]!].sort() }));
+    const closure = paths.map((path, i) => ({
+      path,
+      narHash: `sha256-${Buffer.alloc(32, i).toString('base64')}`,
+      narSize: Math.round(2 ** sizes[i]!),
+      references: [...refs[i]!].sort(),
+    }));
     const roots = paths.slice(Math.max(0, n - rootCount));
     return { closure, roots, maxLayers };
   });
@@ -47,7 +52,10 @@ for (const strategy of ['stable', 'popularity'] as const) {
         fc.property(closureCase, (c) => {
           const gs = plan(c, strategy);
           assert.ok(gs.length <= c.maxLayers, `${gs.length} layers > ${c.maxLayers}`);
-          assert.ok(gs.every((g) => g.paths.length > 0), 'no empty layer');
+          assert.ok(
+            gs.every((g) => g.paths.length > 0),
+            'no empty layer',
+          );
           const all = gs.flatMap((g) => g.paths.map((p) => p.path));
           assert.equal(all.length, c.closure.length);
           assert.deepEqual([...all].sort(), c.closure.map((p) => p.path).sort());
@@ -105,9 +113,20 @@ describe('stable layering', () => {
 
   it('merges tiny paths and leaves large ones alone', () => {
     // 300 tiny libraries (1 KiB), each used by one of three large ones (100 MB), one app on top; 20 layers.
-    const P = (i: number, name: string) => `/nix/store/${HASH_CHARS[i % 32]!.repeat(16)}${String(i).padStart(16, '0').replace(/[^0-9]/g, '0').split('').map((d) => HASH_CHARS[Number(d)]).join('')}-${name}`;
+    const P = (i: number, name: string) =>
+      `/nix/store/${HASH_CHARS[i % 32]!.repeat(16)}${String(i)
+        .padStart(16, '0')
+        .replace(/[^0-9]/g, '0')
+        .split('')
+        .map((d) => HASH_CHARS[Number(d)])
+        .join('')}-${name}`;
     const tiny = Array.from({ length: 300 }, (_, i) => ({ path: P(i, `tiny${i}`), narHash: 'sha256-x', narSize: 1024, references: [] as string[] }));
-    const large = [0, 1, 2].map((i) => ({ path: P(1000 + i, `large${i}`), narHash: 'sha256-y', narSize: 100e6, references: tiny.slice(i * 100, i * 100 + 100).map((t) => t.path) }));
+    const large = [0, 1, 2].map((i) => ({
+      path: P(1000 + i, `large${i}`),
+      narHash: 'sha256-y',
+      narSize: 100e6,
+      references: tiny.slice(i * 100, i * 100 + 100).map((t) => t.path),
+    }));
     const app = { path: P(2000, 'app'), narHash: 'sha256-z', narSize: 5000, references: large.map((l) => l.path) };
     const gs = planLayers([...tiny, ...large, app], { maxLayers: 20, strategy: 'stable', roots: [app.path] });
     assert.ok(gs.length <= 20);

@@ -99,7 +99,13 @@ function pyList(tar: Buffer, name: string): PyMember[] {
 
 /** Reads an octal ustar numeric field at a fixed offset of a 512-byte header. */
 function octal(header: Buffer, off: number, len: number): number {
-  return parseInt(header.subarray(off, off + len).toString('latin1').replace(/[\0 ]+$/, '') || '0', 8);
+  return parseInt(
+    header
+      .subarray(off, off + len)
+      .toString('latin1')
+      .replace(/[\0 ]+$/, '') || '0',
+    8,
+  );
 }
 function text(header: Buffer, off: number, len: number): string {
   const s = header.subarray(off, off + len);
@@ -234,7 +240,9 @@ describe.skipIf(!hasPython)('tarStream', () => {
 
 /** sha256 hex, computed here rather than trusted from the writer. */
 function require256(s: string | Buffer): string {
-  return createHash('sha256').update(typeof s === 'string' ? Buffer.from(s, 'utf8') : s).digest('hex');
+  return createHash('sha256')
+    .update(typeof s === 'string' ? Buffer.from(s, 'utf8') : s)
+    .digest('hex');
 }
 
 describe('tarStream back-pressure', () => {

@@ -50,7 +50,10 @@ function layout(over: Partial<Parts> = {}, edit?: (dir: string, digests: { layer
     return { mediaType, digest: sha(b), size: b.length };
   };
   const layer = put(p.layer, OCI_LAYER);
-  const config = put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(good.layer)] }, ...p.config })), OCI_CONFIG);
+  const config = put(
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(good.layer)] }, ...p.config })),
+    OCI_CONFIG,
+  );
   const manifest = put(Buffer.from(JSON.stringify(p.manifest(config, layer))), OCI_MANIFEST);
   writeFileSync(join(dir, 'index.json'), JSON.stringify(p.index(manifest)));
   writeFileSync(join(dir, 'oci-layout'), p.ociLayout);
@@ -66,19 +69,54 @@ describe('validateLayout', () => {
   });
 
   test.each<[string, () => string, RegExp]>([
-    ['a manifest with a wrong-typed field', () => layout({ manifest: (c, l) => ({ schemaVersion: 2, config: c, layers: [{ ...l, size: String((l as { size: number }).size) }] }) }), /^manifest sha256:\w+ \(index\.json manifests\[0\]\): layers\[0\]\.size "17" is not a number$/],
-    ['an index.json with a bad digest', () => layout({ index: (m) => ({ schemaVersion: 2, manifests: [{ ...m, digest: 'sha256:../../etc' }] }) }), /^index\.json: manifests\[0\]\.digest "sha256:\.\.\/\.\.\/etc" is not a sha256 digest$/],
+    [
+      'a manifest with a wrong-typed field',
+      () => layout({ manifest: (c, l) => ({ schemaVersion: 2, config: c, layers: [{ ...l, size: String((l as { size: number }).size) }] }) }),
+      /^manifest sha256:\w+ \(index\.json manifests\[0\]\): layers\[0\]\.size "17" is not a number$/,
+    ],
+    [
+      'an index.json with a bad digest',
+      () => layout({ index: (m) => ({ schemaVersion: 2, manifests: [{ ...m, digest: 'sha256:../../etc' }] }) }),
+      /^index\.json: manifests\[0\]\.digest "sha256:\.\.\/\.\.\/etc" is not a sha256 digest$/,
+    ],
     ['a config without rootfs', () => layout({ config: { rootfs: undefined } }), /^config sha256:\w+ .*: rootfs is missing$/],
-    ['a config with more diff_ids than layers', () => layout({ config: { rootfs: { type: 'layers', diff_ids: [sha(good.layer), sha(good.layer)] } } }), /2 diff_ids for 1 layers$/],
-    ['an oci-layout of another version', () => layout({ ociLayout: '{"imageLayoutVersion":"2.0.0"}' }), /^oci-layout: imageLayoutVersion 2\.0\.0 is not 1\.0\.0$/],
-    ['a manifest whose mediaType is not its descriptor\'s', () => layout({ manifest: (c, l) => ({ schemaVersion: 2, mediaType: OCI_INDEX, config: c, layers: [l] }) }), /mediaType application\/vnd\.oci\.image\.index\.v1\+json is not its descriptor's/],
-    ['a layer blob whose bytes changed', () => layout({}, (dir, d) => writeFileSync(join(dir, 'blobs', 'sha256', d.layer.slice(7)), 'a layer, as bytez')), /layers\[0\]: blob sha256:\w+ hashes to sha256:\w+$/],
-    ['a layer blob cut short', () => layout({}, (dir, d) => writeFileSync(join(dir, 'blobs', 'sha256', d.layer.slice(7)), 'a layer')), /layers\[0\]: blob sha256:\w+ is 7 bytes, its descriptor says 17$/],
-    ['a missing config blob', () => layout({}, (dir, d) => unlinkSync(join(dir, 'blobs', 'sha256', d.config.slice(7)))), /config: blob sha256:\w+ is not in the layout$/],
+    [
+      'a config with more diff_ids than layers',
+      () => layout({ config: { rootfs: { type: 'layers', diff_ids: [sha(good.layer), sha(good.layer)] } } }),
+      /2 diff_ids for 1 layers$/,
+    ],
+    [
+      'an oci-layout of another version',
+      () => layout({ ociLayout: '{"imageLayoutVersion":"2.0.0"}' }),
+      /^oci-layout: imageLayoutVersion 2\.0\.0 is not 1\.0\.0$/,
+    ],
+    [
+      "a manifest whose mediaType is not its descriptor's",
+      () => layout({ manifest: (c, l) => ({ schemaVersion: 2, mediaType: OCI_INDEX, config: c, layers: [l] }) }),
+      /mediaType application\/vnd\.oci\.image\.index\.v1\+json is not its descriptor's/,
+    ],
+    [
+      'a layer blob whose bytes changed',
+      () => layout({}, (dir, d) => writeFileSync(join(dir, 'blobs', 'sha256', d.layer.slice(7)), 'a layer, as bytez')),
+      /layers\[0\]: blob sha256:\w+ hashes to sha256:\w+$/,
+    ],
+    [
+      'a layer blob cut short',
+      () => layout({}, (dir, d) => writeFileSync(join(dir, 'blobs', 'sha256', d.layer.slice(7)), 'a layer')),
+      /layers\[0\]: blob sha256:\w+ is 7 bytes, its descriptor says 17$/,
+    ],
+    [
+      'a missing config blob',
+      () => layout({}, (dir, d) => unlinkSync(join(dir, 'blobs', 'sha256', d.config.slice(7)))),
+      /config: blob sha256:\w+ is not in the layout$/,
+    ],
     ['no index.json', () => layout({}, (dir) => unlinkSync(join(dir, 'index.json'))), /^index\.json is missing$/],
   ])('finds %s', async (_, make, expected) => {
     const found = await problems(make());
-    assert.ok(found.some((p) => expected.test(p)), `expected ${expected}, got ${JSON.stringify(found)}`);
+    assert.ok(
+      found.some((p) => expected.test(p)),
+      `expected ${expected}, got ${JSON.stringify(found)}`,
+    );
   });
 });
 
@@ -109,7 +147,9 @@ describe('archives', () => {
       return file;
     };
     expect(await validateDockerArchive(archive(good.layer))).toEqual({ problems: [], indexes: 0, manifests: 1, configs: 1, blobs: 1 });
-    expect((await validateDockerArchive(archive(Buffer.from('other bytes')))).problems).toEqual([expect.stringMatching(/^manifest\.json\[0\]: layer l\/layer\.tar hashes to sha256:\w+, not diff_ids\[0\]/)]);
+    expect((await validateDockerArchive(archive(Buffer.from('other bytes')))).problems).toEqual([
+      expect.stringMatching(/^manifest\.json\[0\]: layer l\/layer\.tar hashes to sha256:\w+, not diff_ids\[0\]/),
+    ]);
   });
 
   test('a reference that names no local image is not validated; one that names nothing written is a problem', async () => {

@@ -16,7 +16,10 @@ test('a named pipe is written to and stays a pipe', { timeout: 10_000 }, async (
     execFileSync('mkfifo', [fifo]);
     const read = new Promise<string>((resolve, reject) => {
       let got = '';
-      createReadStream(fifo, 'utf8').on('data', (c) => (got += c)).on('end', () => resolve(got)).on('error', reject);
+      createReadStream(fifo, 'utf8')
+        .on('data', (c) => (got += c))
+        .on('end', () => resolve(got))
+        .on('error', reject);
     });
     await writeFileAtomic(fifo, 'sha256:abc');
     assert.equal(await read, 'sha256:abc');

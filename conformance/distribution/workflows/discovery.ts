@@ -72,12 +72,23 @@ async function pushReferrers(ctx: Context): Promise<ReferrersFixture> {
     {
       artifactType: SBOM,
       annotations: { [ANNOTATION]: 'sbom' },
-      manifest: imageManifest({ artifactType: SBOM, config: descriptor(empty), layers: [descriptor(sbom)], subject: descriptor(subject), annotations: { [ANNOTATION]: 'sbom' } }),
+      manifest: imageManifest({
+        artifactType: SBOM,
+        config: descriptor(empty),
+        layers: [descriptor(sbom)],
+        subject: descriptor(subject),
+        annotations: { [ANNOTATION]: 'sbom' },
+      }),
     },
     {
       artifactType: SIGNATURE_CONFIG,
       annotations: { [ANNOTATION]: 'signature' },
-      manifest: imageManifest({ config: descriptor(signatureConfig), layers: [descriptor(signature)], subject: descriptor(subject), annotations: { [ANNOTATION]: 'signature' } }),
+      manifest: imageManifest({
+        config: descriptor(signatureConfig),
+        layers: [descriptor(signature)],
+        subject: descriptor(subject),
+        annotations: { [ANNOTATION]: 'signature' },
+      }),
     },
   ];
   const puts: HttpResponse[] = [];
@@ -88,7 +99,10 @@ async function pushReferrers(ctx: Context): Promise<ReferrersFixture> {
 /** The referrers API's answer; a 404 means the registry has none, which the spec provides for. */
 async function getReferrers(ctx: Context, repo: string, digest: string, query: Record<string, string> = {}): Promise<{ res: HttpResponse; index: ImageIndex }> {
   const res = await ctx.client.send('GET', withQuery(ctx.client.url(paths.referrers(repo, digest)), query));
-  if (res.status === 404) unsupported('GET /v2/<name>/referrers/<digest> answers 404: no referrers API; clients fall back to the <alg>-<ref> tag schema ("Unavailable Referrers API")');
+  if (res.status === 404)
+    unsupported(
+      'GET /v2/<name>/referrers/<digest> answers 404: no referrers API; clients fall back to the <alg>-<ref> tag schema ("Unavailable Referrers API")',
+    );
   expectStatus(res, 200, 'GET referrers');
   expectEqual(res.header('content-type')?.split(';')[0]?.trim(), MediaType.index, 'GET referrers: Content-Type');
   return { res, index: expectJson(res, indexSchema, 'GET referrers') };
@@ -104,7 +118,8 @@ function expectReferrers(listed: Descriptor[], expected: Referrer[], step: strin
     expectEqual(d.artifactType, r.artifactType, `${step}: artifactType of ${r.manifest.digest}`);
     for (const [k, v] of Object.entries(r.annotations)) expectEqual(d.annotations?.[k], v, `${step}: annotation ${k} of ${r.manifest.digest}`);
   }
-  if (listed.length !== expected.length) fail(`${step}: expected ${expected.length} referrers, got ${listed.length}: ${listed.map((d) => d.digest).join(', ')}`);
+  if (listed.length !== expected.length)
+    fail(`${step}: expected ${expected.length} referrers, got ${listed.length}: ${listed.map((d) => d.digest).join(', ')}`);
 }
 
 export function discoveryWorkflow(): Workflow {
@@ -230,7 +245,11 @@ export function discoveryWorkflow(): Workflow {
           const { res, index } = await getReferrers(ctx, fx.repo, fx.subject.digest, { artifactType: SBOM });
           const applied = (res.header('oci-filters-applied') ?? '').split(',').map((s) => s.trim());
           if (applied.includes('artifactType')) {
-            expectReferrers(index.manifests, fx.referrers.filter((r) => r.artifactType === SBOM), 'GET referrers?artifactType= (filter applied)');
+            expectReferrers(
+              index.manifests,
+              fx.referrers.filter((r) => r.artifactType === SBOM),
+              'GET referrers?artifactType= (filter applied)',
+            );
             return;
           }
           // Not filtering is allowed, but then the list is the whole one: a filtered list MUST say so.

@@ -65,7 +65,11 @@ export function managementWorkflow(): Workflow {
         name: 'DELETE manifest in a repository that does not exist: 404',
         level: 'MUST',
         async run({ client, repo }) {
-          expectDeleted(await client.send('DELETE', paths.manifest(repo('never-pushed'), unknownDigest())), 'DELETE manifest in a repository never pushed to', 404);
+          expectDeleted(
+            await client.send('DELETE', paths.manifest(repo('never-pushed'), unknownDigest())),
+            'DELETE manifest in a repository never pushed to',
+            404,
+          );
         },
       },
     ],

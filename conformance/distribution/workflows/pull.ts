@@ -72,7 +72,8 @@ export function pullWorkflow(): Workflow {
           expectStatus(res, 200, 'GET manifest');
           // "The registry SHOULD NOT include parameters", so compare the whole value.
           const type = res.header('content-type');
-          if (type !== img.manifest.mediaType) optionalMissing(`Content-Type is ${JSON.stringify(type)}, not ${img.manifest.mediaType} ("SHOULD match what the client pushed")`);
+          if (type !== img.manifest.mediaType)
+            optionalMissing(`Content-Type is ${JSON.stringify(type)}, not ${img.manifest.mediaType} ("SHOULD match what the client pushed")`);
         },
       },
       {

@@ -163,7 +163,11 @@ export function pushWorkflow(): Workflow {
           expectStatus(status, 204, 'GET upload session');
           expectEqual(status.header('range'), `0-${chunk - 1}`, 'GET upload session: Range header');
           const resume = expectLocation(status, 'GET upload session');
-          const last = expectChunkAccepted(await patchChunk(client, resume, blob, chunk, 2 * chunk), 2 * chunk, 'PATCH second chunk at the Location the status gave');
+          const last = expectChunkAccepted(
+            await patchChunk(client, resume, blob, chunk, 2 * chunk),
+            2 * chunk,
+            'PATCH second chunk at the Location the status gave',
+          );
           expectStatus(await closeUpload(client, last, blob), 201, 'closing PUT ?digest=');
           await expectStored(client, name, blob, 'resumed upload');
         },
@@ -198,7 +202,11 @@ export function pushWorkflow(): Workflow {
           if (res.status !== 202) optionalMissing(`got ${summary(res)}; a registry unable to mount SHOULD answer 202 with an upload session`);
           const session = expectLocation(res, 'mount fallback');
           const blob = randomLayer();
-          expectStatus(await client.send('PUT', withQuery(session, { digest: blob.digest }), { headers: OCTET, body: blob.bytes }), 201, 'PUT to the fallback session');
+          expectStatus(
+            await client.send('PUT', withQuery(session, { digest: blob.digest }), { headers: OCTET, body: blob.bytes }),
+            201,
+            'PUT to the fallback session',
+          );
           await expectStored(client, to, blob, 'upload through the mount fallback');
         },
       },
@@ -242,8 +250,10 @@ export function pushWorkflow(): Workflow {
           await pushBlob(client, name, config);
           const res = await putManifest(client, name, 'v1', imageManifest({ config: descriptor(config), layers: [descriptor(layer)] }));
           if (res.status === 201) optionalMissing('accepted a manifest whose layer the repository lacks; refusing it is a MAY');
-          if (res.status < 400 || res.status > 499) fail(`PUT manifest naming a missing blob: expected 201, or a 4xx with MANIFEST_BLOB_UNKNOWN, got ${summary(res)}`);
-          if (!errorCodes(res)?.includes('MANIFEST_BLOB_UNKNOWN')) fail(`refused with ${summary(res)}; a refusal for a missing blob MUST carry MANIFEST_BLOB_UNKNOWN`);
+          if (res.status < 400 || res.status > 499)
+            fail(`PUT manifest naming a missing blob: expected 201, or a 4xx with MANIFEST_BLOB_UNKNOWN, got ${summary(res)}`);
+          if (!errorCodes(res)?.includes('MANIFEST_BLOB_UNKNOWN'))
+            fail(`refused with ${summary(res)}; a refusal for a missing blob MUST carry MANIFEST_BLOB_UNKNOWN`);
         },
       },
       {
@@ -256,7 +266,12 @@ export function pushWorkflow(): Workflow {
           await pushBlob(client, name, config);
           await pushBlob(client, name, layer);
           const absent = content(Buffer.from(`{"nonce":"${unknownDigest()}"}`), MediaType.manifest);
-          const manifest = imageManifest({ artifactType: 'application/vnd.example.conformance', config: descriptor(config), layers: [descriptor(layer)], subject: descriptor(absent) });
+          const manifest = imageManifest({
+            artifactType: 'application/vnd.example.conformance',
+            config: descriptor(config),
+            layers: [descriptor(layer)],
+            subject: descriptor(absent),
+          });
           expectStatus(await putManifest(client, name, manifest.digest, manifest), 201, 'PUT manifest whose subject is not in the repository');
         },
       },
