@@ -4,14 +4,13 @@
 // the OAuth2 form, ES256 JWTs whose x5c carries a self-signed P-256
 // certificate made by the openssl CLI; the same PEM is the registry's
 // rootcertbundle.
-import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { removeDir, tempDir } from './strata.js';
+import { selfSignedCert } from './tls-cert.js';
 
 export interface TokenServerOptions {
   /** user → password; these users get pull and push on every repository. */
@@ -79,8 +78,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
   const dir = tempDir('strata-token-');
   const keyPath = join(dir, 'key.pem');
   const certPath = join(dir, 'cert.pem');
-  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=strata-test-token-server'];
-  await promisify(execFile)('openssl', [...args, '-keyout', keyPath, '-out', certPath]).catch((e: unknown) => {
+  await selfSignedCert({ cert: certPath, key: keyPath }, 'strata-test-token-server').catch((e: unknown) => {
     removeDir(dir);
     throw e;
   });

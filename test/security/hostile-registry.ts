@@ -6,7 +6,6 @@
 // attacker, and record every Authorization header they are sent. What each
 // test makes them do wrong (hand out foreign Locations and realms, redirect,
 // stream forever, trickle, send huge headers) is its own handler.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -14,8 +13,8 @@ import { createServer as createHttps } from 'node:https';
 import { createServer as createNet, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setDefaultCACertificates, getCACertificates } from 'node:tls';
-import { promisify } from 'node:util';
 import { removeDir, tempDir } from '../helpers/strata.js';
+import { selfSignedCert } from '../helpers/tls-cert.js';
 
 export const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -54,25 +53,7 @@ export async function makeCert(): Promise<Cert> {
   const dir = tempDir('strata-hostile-tls-');
   const key = join(dir, 'key.pem');
   const path = join(dir, 'cert.pem');
-  await promisify(execFile)('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=strata-hostile-registry',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost',
-    '-keyout',
-    key,
-    '-out',
-    path,
-  ]);
+  await selfSignedCert({ cert: path, key }, 'strata-hostile-registry', 'IP:127.0.0.1,IP:127.0.0.2,DNS:localhost');
   return { cert: readFileSync(path, 'utf8'), key: readFileSync(key, 'utf8'), path, dir };
 }
 

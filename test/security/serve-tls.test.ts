@@ -7,18 +7,18 @@
 // (https.request's ca, tls.connect's ca, skopeo --cert-dir). A connection that
 // never finishes its handshake is closed after TLS_HANDSHAKE_MS.
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { killChild, spawnTracked } from '../../conformance/reproducibility/children.js';
 import { TLS_HANDSHAKE_MS } from '../../src/serve-tls.js';
 import { skopeo } from '../helpers/podman.js';
+import { selfSignedCert } from '../helpers/tls-cert.js';
 import { expectFailure, removeDir, runStrata, strataBin, tempDir } from '../helpers/strata.js';
 import { MediaType } from '../../oci/types.js';
 import { sha256 } from '../../base/hash-tap.js';
@@ -35,22 +35,7 @@ interface Pair {
 /** A self-signed P-256 certificate for 127.0.0.1, in `dir`/`name`.{crt,key}. */
 async function makeCert(dir: string, name: string): Promise<Pair> {
   const pair = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
-  const args = [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=strata-${name}`,
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-  ];
-  await promisify(execFile)('openssl', [...args, '-keyout', pair.key, '-out', pair.cert]);
+  await selfSignedCert(pair, `strata-${name}`, 'IP:127.0.0.1');
   return pair;
 }
 
