@@ -67,7 +67,7 @@ export class NixImage {
     const kept = cache.blobFile().then((f) => {
       const file = createWriteStream(f.path);
       made.stream.pipe(file);
-      return { f, file, written: new Promise<void>((resolve, reject) => file.on('finish', resolve).on('error', reject)) };
+      return { f, written: new Promise<void>((resolve, reject) => file.on('finish', resolve).on('error', reject)) };
     });
     made.stream.on('error', (e) => out.destroy(e));
     out.on('close', () => made.stream.destroy());
@@ -81,13 +81,8 @@ export class NixImage {
       await this.remember(p, d);
       return d;
     });
-    // A making cut short (a retried upload) leaves nothing behind in the cache, nor an open file.
-    done.catch(() =>
-      kept.then(({ f, file }) => {
-        file.destroy();
-        return f.drop();
-      }),
-    );
+    // A making cut short leaves nothing behind in the cache.
+    done.catch(() => kept.then(({ f }) => f.drop()));
     return { stream: out, done };
   }
 
