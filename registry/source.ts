@@ -1,7 +1,8 @@
 // An image in a registry in the one model (image/model.ts): the manifest is
 // fetched and checked now, blobs are streamed when a sink opens them (a range
 // with a Range request, so an upload of a copied blob can resume).
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { deferredStream } from '../base/deferred-stream.js';
 import { StrataError } from '../base/errors.js';
 import { cutAt, imageFrom, readChecked, tooLongError } from '../image/source.js';
 import { rangeOf, type Blob, type ByteRange, type ImageOrIndex } from '../image/model.js';
@@ -18,8 +19,7 @@ function openRemote(repo: Repository, d: Descriptor, range: ByteRange | undefine
   const { start, length, toEnd } = rangeOf(range, d.size);
   const partial = start > 0 || !toEnd;
   if (length === 0 && !toEnd) return Readable.from([]);
-  const out = new PassThrough();
-  void (async () => {
+  return deferredStream(async () => {
     const res = await repo.session.request({
       method: 'GET',
       path: `/v2/${repo.name}/blobs/${d.digest}`,
@@ -28,12 +28,8 @@ function openRemote(repo: Repository, d: Descriptor, range: ByteRange | undefine
       step: `download of blob ${shortDigest(d.digest)} from ${repo.session.registry}/${repo.name}`,
       expect: partial ? [206] : [200],
     });
-    const body = cutAt(res.body, length, () => tooLongError(d, where, 'registry'));
-    body.on('error', (e) => out.destroy(e));
-    out.on('close', () => body.destroy());
-    body.pipe(out);
-  })().catch((e: unknown) => out.destroy(e as Error));
-  return out;
+    return cutAt(res.body, length, () => tooLongError(d, where, 'registry'));
+  });
 }
 
 /** A blob of a repository, streamed when opened. */

@@ -6,9 +6,9 @@
 // a re-push from a fresh runner with an empty cache compresses nothing. A base
 // image's layers go as they are: mounted when the base is in another repository
 // of the destination's registry, else streamed from wherever the base is.
+import { deferredStream } from '../base/deferred-stream.js';
 import { settleAll } from '../base/settle.js';
 import { createReadStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
 import { parseOci } from '../oci/parse.js';
 import { readChecked } from '../image/source.js';
 import { StrataAnnotation, type Platform } from '../oci/types.js';
@@ -65,20 +65,6 @@ export interface NixPushRequest {
   /** Other images (same registry) whose matching layers may be reused: --reuse-from. */
   reuseFrom: { repo: Repository; reference: string }[];
   push: PushOptions;
-}
-
-/** A stream whose source is decided asynchronously (after a check), for an upload's open(). */
-function deferredStream(open: () => Promise<Readable>): Readable {
-  const out = new PassThrough();
-  open().then(
-    (s) => {
-      s.on('error', (e) => out.destroy(e));
-      out.on('close', () => s.destroy());
-      s.pipe(out);
-    },
-    (e: unknown) => out.destroy(e as Error),
-  );
-  return out;
 }
 
 export async function pushNixImage(request: NixPushRequest): Promise<{ image: WrittenImage; summary: PushSummary }> {
