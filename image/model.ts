@@ -7,7 +7,7 @@
 // are never trusted: a blob's stream is cut at its declared size, and whoever
 // lands the bytes checks their digest.
 import { Readable } from 'node:stream';
-import type { Digest } from '../base/digest.js';
+import { shortDigest, type Digest } from '../base/digest.js';
 import type { JsonOrigin } from '../oci/parse.js';
 import type { OciIndex, OciManifest } from '../oci/schema.js';
 import type { Descriptor } from '../oci/types.js';
@@ -93,4 +93,9 @@ export function rangeOf(range: ByteRange | undefined, size: number): { start: nu
   const start = range?.start ?? 0;
   const end = Math.min(range?.end ?? size, size);
   return { start, length: Math.max(0, end - start), toEnd: end === size };
+}
+
+/** A blob as progress shows it: short digest and the tail of its media type ("tar+gzip"). */
+export function blobLabel(d: { digest: string; mediaType: string }): string {
+  return `${shortDigest(d.digest)} ${d.mediaType.split('.').pop()}`;
 }

@@ -8,7 +8,7 @@
 import { Readable, Transform } from 'node:stream';
 import { StrataError } from '../base/errors.js';
 import { sha256 } from '../base/hash-tap.js';
-import type { Digest } from '../base/digest.js';
+import { shortDigest, type Digest } from '../base/digest.js';
 import { backoffDelay, DEFAULT_RETRY, errorReason, isRetryableError, sleep } from './retry.js';
 import { RegistryHttpError, type RegistrySession } from './session.js';
 import { discard, type RegistryResponse } from './http.js';
@@ -24,15 +24,6 @@ export function pullScope(repo: string): string {
 }
 export function pushScope(repo: string): string {
   return `repository:${repo}:pull,push`;
-}
-
-export function shortDigest(d: string): string {
-  return d.replace(/^sha256:/, '').slice(0, 12);
-}
-
-/** A blob as progress shows it: short digest and the tail of its media type ("tar+gzip"). */
-export function blobLabel(d: { digest: string; mediaType: string }): string {
-  return `${shortDigest(d.digest)} ${d.mediaType.split('.').pop()}`;
 }
 
 /** The size of blob `digest` when the repository has it. */

@@ -8,7 +8,8 @@ import { type Digest } from '../base/digest.js';
 import { isIndex } from '../image/source.js';
 import { imageIndex, imageManifest, MAX_MANIFEST_BYTES, mediaType as mediaTypeSchema, type OciIndex, type OciManifest } from '../oci/schema.js';
 import { checkOciPart, shown } from '../oci/parse.js';
-import { pullScope, pushScope, shortDigest, type Repository } from './blobs.js';
+import { pullScope, pushScope, type Repository } from './blobs.js';
+import { shortDigest } from '../base/digest.js';
 import { discard, readBounded, type RegistryResponse } from './http.js';
 
 /** The manifest kinds Strata reads, most preferred first. */

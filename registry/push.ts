@@ -5,9 +5,10 @@
 import { settleAll } from '../base/settle.js';
 import pLimit from 'p-limit';
 import type { Progress } from '../base/events.js';
-import { blobsOf, uniqueBlobs, type Blob, type ImageOrIndex } from '../image/model.js';
-import type { Digest } from '../base/digest.js';
-import { blobLabel, blobSize, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
+import { blobLabel, blobsOf, uniqueBlobs, type Blob, type ImageOrIndex } from '../image/model.js';
+import { fullyExpected, type MadeLayer, type PendingImage } from '../image/pending.js';
+import { shortDigest, type Digest } from '../base/digest.js';
+import { blobSize, uploadBlob, type Repository, type UploadSource, type Uploaded } from './blobs.js';
 import { headManifest, putManifest } from './manifests.js';
 import type { BlobLocations } from './blob-locations.js';
 
@@ -125,21 +126,61 @@ async function missingImages(img: ImageOrIndex, repo: Repository): Promise<Image
   return [...below.flat(), img];
 }
 
-/** Pushes an existing image (layout, archive or another registry's) as it is: same bytes, same digest. */
-export async function pushImage(img: ImageOrIndex, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
+/**
+ * Pushes an image: an existing one (layout, archive or another registry's) as
+ * it is, same bytes, same digest; or a pending one (a Nix installable's), its
+ * layers made on the way and its manifest written once they are all there.
+ */
+export async function pushImage(img: ImageOrIndex | PendingImage, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
+  if (img.kind === 'pending') return pushPending(img, repo, tags, opts);
   const run = limiter(opts.concurrency);
   const missing = await missingImages(img, repo);
   const needed = new Set(missing.flatMap((i) => blobsOf(i).map((b) => b.descriptor.digest)));
   const pushed = await settleAll(
     uniqueBlobs(img).map((b) => {
       if (needed.has(b.descriptor.digest)) return run(() => pushBlob(repo, blobToPush(b, repo, blobLabel(b.descriptor)), opts));
-      const there: PushedBlob = { digest: b.descriptor.digest, size: b.descriptor.size, action: 'exists', sent: 0 };
-      opts.progress.emit({ type: 'blob-done', id: there.digest, digest: there.digest, size: there.size, action: 'exists' });
-      return Promise.resolve(there);
+      return Promise.resolve(alreadyThere(b.descriptor.digest, b.descriptor, opts));
     }),
   );
   // Children by digest, then the top manifest with its tags (written even when the manifest was there).
   for (const i of missing) if (i !== img) await putManifestAndTags(repo, i.manifest.bytes, i.manifest.mediaType, i.manifest.digest, [], opts.progress);
   await putManifestAndTags(repo, img.manifest.bytes, img.manifest.mediaType, img.manifest.digest, tags, opts.progress);
   return { digest: img.manifest.digest, blobs: pushed, sent: pushed.reduce((n, b) => n + b.sent, 0) };
+}
+
+function alreadyThere(id: string, d: { digest: Digest; size: number }, opts: PushOptions): PushedBlob {
+  opts.progress.emit({ type: 'blob-done', id, digest: d.digest, size: d.size, action: 'exists' });
+  return { digest: d.digest, size: d.size, action: 'exists', sent: 0 };
+}
+
+/** A layer made as it is uploaded: by its expected digest when it has one (skipped or mounted when the registry has it), else hashed on the way. */
+function madeToPush(l: MadeLayer): BlobToPush {
+  const e = l.expected;
+  return {
+    id: l.id,
+    label: l.label,
+    source: { ...(e ? { digest: e.digest, size: e.size } : {}), open: (offset) => l.open(offset) },
+    ...(e?.mountFrom ? { mountFrom: [e.mountFrom] } : {}),
+  };
+}
+
+async function pushPending(img: PendingImage, repo: Repository, tags: string[], opts: PushOptions): Promise<PushSummary> {
+  // Every digest known: so is the manifest's, and a registry that has it has
+  // all it names (it checks on PUT). One HEAD then replaces one per blob.
+  if (fullyExpected(img)) {
+    const known = img.finish();
+    if ((await headManifest(repo, known.manifest.digest, true)) === known.manifest.digest) return pushImage(known, repo, tags, opts);
+  }
+  const run = limiter(opts.concurrency);
+  const base = img.layers.filter((l) => !('kind' in l)).length;
+  const pushed = await settleAll(
+    img.layers.map((l, i) =>
+      run(() => pushBlob(repo, 'kind' in l ? madeToPush(l) : blobToPush(l, repo, `base layer ${i + 1}/${base} ${shortDigest(l.descriptor.digest)}`), opts)),
+    ),
+  );
+  const image = img.finish();
+  const config = await pushBlob(repo, blobToPush(image.config, repo, `config ${shortDigest(image.config.descriptor.digest)}`), opts);
+  await putManifestAndTags(repo, image.manifest.bytes, image.manifest.mediaType, image.manifest.digest, tags, opts.progress);
+  const blobs = [...pushed, config];
+  return { digest: image.manifest.digest, blobs, sent: blobs.reduce((n, b) => n + b.sent, 0) };
 }

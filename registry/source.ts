@@ -8,7 +8,8 @@ import { cutAt, imageFrom, readChecked, tooLongError } from '../image/source.js'
 import { rangeOf, type Blob, type ByteRange, type ImageOrIndex } from '../image/model.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import type { DockerReference } from '../oci/reference.js';
-import { pullScope, shortDigest, type Repository } from './blobs.js';
+import { pullScope, type Repository } from './blobs.js';
+import { shortDigest } from '../base/digest.js';
 import { getManifest } from './manifests.js';
 
 /**

@@ -4,7 +4,8 @@
 import { bundleToJSON } from '@sigstore/bundle';
 import { StrataError } from '../base/errors.js';
 import type { Digest } from '../base/digest.js';
-import { shortDigest, type Repository } from '../registry/blobs.js';
+import type { Repository } from '../registry/blobs.js';
+import { shortDigest } from '../base/digest.js';
 import { getManifest } from '../registry/manifests.js';
 import { legacyAnnotations } from './legacy.js';
 import { BundleAnnotation, COSIGN_SIGN_PREDICATE } from './media.js';

@@ -6,7 +6,9 @@ import type { WriteImageOptions, WrittenImage } from './image-plan.js';
 import { NixImage } from './nix-image.js';
 import { resolveBase, type BaseImage } from './base-image.js';
 import { writeDockerArchiveFrom } from '../image/docker-archive-writer.js';
-import { DigestOnlySink } from '../image/sink.js';
+import { DigestOnlySink, type BlobSink } from '../image/sink.js';
+import { writeImageInto } from '../image/write-image.js';
+import { closeLayerPool } from './layer-stream.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from '../nix/description.js';
 import { StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
@@ -207,7 +209,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         return { ...summary(image, image.manifest.descriptor.digest, formatReference(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
       }
       if (digestOnly) {
-        const image = await (await NixImage.plan(writeOptions)).writeInto(new DigestOnlySink());
+        const image = await writeNixImage(await NixImage.plan(writeOptions), new DigestOnlySink());
         return summary(image, image.manifest.descriptor.digest, 'none');
       }
 
@@ -217,7 +219,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
       const layout = await OciLayoutWriter.open(stageDir ? join(stageDir, 'layout') : out.path);
       layoutInFlight = layout;
       try {
-        const image = await (await NixImage.plan(writeOptions)).writeInto(layout);
+        const image = await writeNixImage(await NixImage.plan(writeOptions), layout);
         const refName = out.transport === 'docker-archive' ? undefined : tag;
         await layout.commit(image.manifest.descriptor, refName);
         req.onWritten?.(image);
@@ -269,10 +271,21 @@ export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () =>
   try {
     const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg });
     const nix = await NixImage.plan(prepared.writeOptions);
-    const image = await nix.writeInto(new DigestOnlySink());
+    const image = await writeNixImage(nix, new DigestOnlySink());
     return { prepared, nix, image, roots };
   } catch (e) {
     await roots.release();
     throw e;
   }
+}
+
+/** A Nix installable's image through the one layout writer: into an OCI layout, or nothing for its digest. */
+async function writeNixImage(nix: NixImage, sink: BlobSink): Promise<WrittenImage> {
+  const pending = await nix.pending();
+  try {
+    await writeImageInto(sink, pending, { concurrency: defaults.concurrency });
+  } finally {
+    await closeLayerPool();
+  }
+  return pending.written!;
 }

@@ -1,7 +1,6 @@
 // `strata copy`, `pull` and the non-Nix half of `push`: an existing image from
 // any source (OCI layout, oci-archive, registry) to any sink, byte for byte, so
 // its digest stays the same. Nix installables go through build() instead.
-import { settleAll } from '../base/settle.js';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeOciArchive } from '../image/archive.js';
@@ -10,13 +9,13 @@ import { parseOci } from '../oci/parse.js';
 import { imageConfig } from '../oci/schema.js';
 import { stageBeside } from '../base/fs.js';
 import { OciLayoutWriter } from '../image/layout.js';
-import { copyBlobInto } from '../image/sink.js';
+import { writeImageInto } from '../image/write-image.js';
 import { readOciArchive, readOciLayout } from '../image/source.js';
-import { uniqueBlobs, type ImageOrIndex } from '../image/model.js';
+import type { ImageOrIndex } from '../image/model.js';
 import type { Platform } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
-import { blobLabel, type Repository } from '../registry/blobs.js';
-import { limiter, pushImage, type PushOptions } from '../registry/push.js';
+import type { Repository } from '../registry/blobs.js';
+import { pushImage, type PushOptions } from '../registry/push.js';
 import { RegistrySession, type SessionOptions } from '../registry/session.js';
 import { readRegistryImage } from '../registry/source.js';
 import { StrataError } from '../base/errors.js';
@@ -72,25 +71,8 @@ export async function readSource(source: Reference, reg: RegistryOptions, platfo
 }
 
 /** Streams every blob of `img` into a layout, checking each digest on the way. */
-async function writeToLayout(img: ImageOrIndex, layout: OciLayoutWriter, reg: RegistryOptions): Promise<{ bytes: number; blobs: CopyResult['blobs'] }> {
-  const run = limiter(reg.push.concurrency);
-  const progress = reg.push.progress;
-  const jobs = uniqueBlobs(img).map((b) =>
-    run(async () => {
-      const d = b.descriptor;
-      progress.emit({ type: 'blob-start', id: d.digest, label: blobLabel(d), size: d.size });
-      const { action, bytes } = await copyBlobInto(layout, b, (n) => progress.emit({ type: 'blob-progress', id: d.digest, bytes: n }));
-      progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action });
-      return { digest: d.digest, size: d.size, action, bytes };
-    }),
-  );
-  const done = await settleAll(jobs);
-  const writeManifests = async (i: ImageOrIndex) => {
-    if (i.kind === 'index') for (const c of i.children) await writeManifests(c);
-    await layout.writeBlob(i.manifest.bytes, i.manifest.digest);
-  };
-  await writeManifests(img);
-  return { bytes: done.reduce((s, b) => s + b.bytes, 0), blobs: done.map(({ digest, size, action }) => ({ digest, size, action })) };
+function writeToLayout(img: ImageOrIndex, layout: OciLayoutWriter, reg: RegistryOptions) {
+  return writeImageInto(layout, img, { concurrency: reg.push.concurrency, progress: reg.push.progress });
 }
 
 export async function copyImage(req: CopyRequest): Promise<CopyResult> {

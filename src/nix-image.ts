@@ -10,16 +10,18 @@
 //   - a layer made from the store lands in the cache, entry and blob;
 //   - a layer that comes out other than its entry said is reported and the
 //     entry replaced: it means a layer was not reproducible.
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
-import pLimit from 'p-limit';
-import { settleAll } from '../base/settle.js';
-import type { Digest } from '../base/digest.js';
-import { DigestOnlySink, copyBlobInto, type BlobSink } from '../image/sink.js';
+import { deferredStream } from '../base/deferred-stream.js';
+import { sliceStream } from '../base/byte-range.js';
+import type { BlobSink } from '../image/sink.js';
+import { rangeOf, type Blob, type Image } from '../image/model.js';
+import type { MadeLayer, PendingImage } from '../image/pending.js';
+import type { Descriptor } from '../oci/types.js';
 import type { LayerDigests } from '../layers/layer.js';
 import { verifyLayerFile } from '../layers/verify.js';
-import { closeLayerPool, layerPool, streamLayer } from './layer-stream.js';
-import { finishImage, planImage, type ImagePlan, type PlannedLayer, type WriteImageOptions, type WrittenImage } from './image-plan.js';
+import { layerPool, streamLayer } from './layer-stream.js';
+import { finishImage, planImage, writtenImage, type ImagePlan, type PlannedLayer, type WriteImageOptions, type WrittenImage } from './image-plan.js';
 
 export class NixImage {
   private constructor(
@@ -107,13 +109,133 @@ export class NixImage {
   }
 
   /**
-   * Puts one layer into a sink: the sink's own copy or the cache's when they
-   * check out, else made from the store into the sink (and then cached).
+   * The image with its layers pending, for a writer: each layer is expected to
+   * be what the cache (else `elsewhere`, a registry's manifest) recorded under
+   * its key, and turns out to be what its bytes were, from the cache or made.
    */
-  private async storeLayer(sink: BlobSink, p: PlannedLayer): Promise<LayerDigests> {
-    const o = this.options;
+  pending(elsewhere: ReadonlyMap<string, KnownLayer> = new Map()): Promise<NixPending> {
+    return NixPending.create(this, elsewhere);
+  }
+
+  /** Config and manifest once every layer's digests are known. */
+  finish(made: LayerDigests[]): WrittenImage {
+    return finishImage(this.options, this.plan, made);
+  }
+}
+
+/** A layer's digests as a registry's manifest has them (no uncompressed size), and the repository that has it. */
+export interface KnownLayer extends LayerDigests {
+  repository?: string;
+}
+
+/** A Nix installable's image on its way to a destination (the layout writer, the registry's). */
+export class NixPending implements PendingImage {
+  readonly kind = 'pending';
+  /** Config, manifest and layers as written, once `finish` has run. */
+  written: WrittenImage | undefined;
+
+  private constructor(
+    private readonly nix: NixImage,
+    readonly layers: (Blob | MadeLayer)[],
+    private readonly own: NixLayer[],
+  ) {}
+
+  static async create(nix: NixImage, elsewhere: ReadonlyMap<string, KnownLayer>): Promise<NixPending> {
+    const n = nix.layers.length;
+    const own = await Promise.all(
+      nix.layers.map(
+        async (p, i) => new NixLayer(nix, p, `layer ${i + 1}/${n}: ${p.comment.replace(/^store paths: /, '')}`, (await nix.known(p)) ?? elsewhere.get(p.key)),
+      ),
+    );
+    return new NixPending(nix, [...(nix.options.base?.layers ?? []).map((l) => l.source), ...own], own);
+  }
+
+  finish(): Image {
+    const made = this.own.map((l) => {
+      if (!l.digests) throw new Error(`internal: layer ${l.id} was neither written nor known`);
+      return l.digests;
+    });
+    const w = (this.written = this.nix.finish(made));
+    const base = this.nix.plan.base.length;
+    return writtenImage(w, (d, i) => (i < base ? (this.layers[i] as Blob) : this.own[i - base]!.blob(d)), this.nix.options.description.name);
+  }
+}
+
+/** One of Strata's layers: its bytes from the cache when they check out, else made from the store. */
+class NixLayer implements MadeLayer {
+  readonly kind = 'made';
+  readonly id: string;
+  readonly expected: MadeLayer['expected'];
+  /** What its bytes turned out to be, once written. */
+  private landed: LayerDigests | undefined;
+  private checked: Promise<string | undefined> | undefined;
+
+  constructor(
+    private readonly nix: NixImage,
+    private readonly p: PlannedLayer,
+    readonly label: string,
+    private readonly hit: KnownLayer | undefined,
+  ) {
+    this.id = p.key;
+    this.expected = hit ? { digest: hit.digest, size: hit.size, ...(hit.repository ? { mountFrom: hit.repository } : {}) } : undefined;
+  }
+
+  get digests(): LayerDigests | undefined {
+    return this.landed ?? this.hit;
+  }
+
+  /** The cache's blob, checked once, before its first byte is read. */
+  private cachedFile(): Promise<string | undefined> {
+    return (this.checked ??= this.hit ? this.nix.cachedBlob(this.hit) : Promise.resolve(undefined));
+  }
+
+  open(offset: number): { stream: Readable; done: Promise<LayerDigests> } {
+    const hit = this.hit;
+    if (!hit) return this.makeFrom(offset);
+    // Known bytes: the cache's blob when it checks out (a damaged one is dropped), else made again, to the same digest.
+    const chosen = this.cachedFile().then((file) => {
+      if (!file) return this.makeFrom(offset);
+      this.landed = hit;
+      return { stream: createReadStream(file, { start: offset }) as Readable, done: Promise.resolve(hit) };
+    });
+    return { stream: deferredStream(() => chosen.then((c) => c.stream)), done: chosen.then((c) => c.done) };
+  }
+
+  private makeFrom(offset: number): { stream: Readable; done: Promise<LayerDigests> } {
+    const m = this.nix.make(this.p, offset);
+    const hit = this.hit;
+    const done = m.done.then(async (d) => {
+      this.landed = d;
+      // Known from a registry only (no cache entry): say so if it came out other than that registry has.
+      if (hit?.repository && hit.digest !== d.digest) await this.nix.remember(this.p, d, hit, `in ${hit.repository}`);
+      return d;
+    });
+    return { stream: m.stream, done };
+  }
+
+  /** Its bytes as a blob of the finished image (serve, a re-push), any range. */
+  blob(d: Descriptor): Blob {
+    return {
+      descriptor: d,
+      open: (range) => {
+        const { start, length } = rangeOf(range, d.size);
+        const m = this.open(start);
+        m.done.catch(() => undefined);
+        return sliceStream(m.stream, 0, length);
+      },
+    };
+  }
+
+  /** Into a sink: the sink's own copy or the cache's when they check out, else made from the store into the sink (and then cached). */
+  async writeInto(sink: BlobSink): Promise<LayerDigests> {
+    return (this.landed = await this.store(sink));
+  }
+
+  private async store(sink: BlobSink): Promise<LayerDigests> {
+    const o = this.nix.options;
     const cache = o.cache;
-    const hit = await this.known(p);
+    const p = this.p;
+    const hit = await this.nix.known(p);
     if (hit && cache) {
       const have = sink.blobFile(hit.digest);
       // A sink that keeps no bytes (strata digest) takes a whole entry as it is.
@@ -128,37 +250,10 @@ export class NixImage {
       ? await sink.writeBlobStream(async (s) => (await import('../layers/layer.js')).writeLayer(p.input, opts, s))
       : await sink.writeBlobFile(async (dest) => (await layerPool()).makeLayerInWorker({ storeObjects: p.input.storeObjects, ...opts, dest }));
     if (cache) {
-      await this.remember(p, made, hit);
+      await this.nix.remember(p, made, hit);
       const file = sink.blobFile(made.digest);
       if (file) await cache.addBlob(file, made.digest);
     }
     return made;
-  }
-
-  /** Writes the image's blobs into `sink` (an OCI layout, or nothing for a digest): its layers, the base's, then config and manifest. */
-  async writeInto(sink: BlobSink): Promise<WrittenImage> {
-    const o = this.options;
-    // The base's blobs are copied (downloaded) while Strata's layers are made; a few at a time.
-    const limit = pLimit(4);
-    const imported = settleAll((o.base?.layers ?? []).map((l) => limit(() => copyBlobInto(sink, l.source))));
-    // Store layers are made on every core; the root layer (small, in memory) here.
-    const making = settleAll(this.layers.map((p) => this.storeLayer(sink, p))).finally(() => closeLayerPool());
-    // Both finish before either's failure is reported: an abort must not race a write.
-    await Promise.allSettled([making, imported]);
-    const [made] = await Promise.all([making, imported]);
-    const image = this.finish(made);
-    await sink.writeBlob(image.config.bytes, image.config.descriptor.digest);
-    await sink.writeBlob(image.manifest.bytes, image.manifest.descriptor.digest);
-    return image;
-  }
-
-  /** Config and manifest once every layer's digests are known. */
-  finish(made: LayerDigests[]): WrittenImage {
-    return finishImage(this.options, this.plan, made);
-  }
-
-  /** The manifest's digest with nothing written: the cache's digests, else each layer made and hashed. */
-  async digest(): Promise<Digest> {
-    return (await this.writeInto(new DigestOnlySink())).manifest.descriptor.digest;
   }
 }

@@ -2,6 +2,7 @@
 // terminal, as short lines in CI logs, as NDJSON for tools, or not at all (warnings only).
 import cliProgress from 'cli-progress';
 import type { Progress, ProgressEvent } from '../base/events.js';
+import { shortDigest } from '../base/digest.js';
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
 export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number };
@@ -20,8 +21,6 @@ export function humanBytes(n: number): string {
   }
   return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
-
-const shortDigest = (d: string) => d.slice(d.indexOf(':') + 1, d.indexOf(':') + 13);
 
 /** The line for an event in plain mode (and above the bars in tty mode); undefined when it has none. */
 function lineFor(e: ProgressEvent, label: (id: string) => string): string | undefined {

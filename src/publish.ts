@@ -4,7 +4,8 @@
 // here the digest is signed and only then are those tags written. A failure
 // anywhere before leaves the image in the registry by digest alone.
 import type { Digest } from '../base/digest.js';
-import { shortDigest, type Repository } from '../registry/blobs.js';
+import type { Repository } from '../registry/blobs.js';
+import { shortDigest } from '../base/digest.js';
 import { getManifest, putManifest } from '../registry/manifests.js';
 import { StrataError } from '../base/errors.js';
 
