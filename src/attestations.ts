@@ -1,10 +1,10 @@
 // The SBOMs and provenance of the image an installable makes, as in-toto
 // statements: `strata sbom` writes them, the signing code signs and attaches
-// them. The closure comes from the very build() that computes the image's
-// digest (as strata digest does), so the documents list exactly the store
-// paths in its layers.
+// them. The closure comes from the very plan that computes the image's digest
+// (as strata digest does), so the documents list exactly the store paths in
+// its layers.
 import { packageVersion } from './version.js';
-import { build, type BuildRequest, type PreparedImage } from './build.js';
+import { planNixImage, type BuildRequest } from './build.js';
 import { closureRoots } from '../nix/description.js';
 import { hostSystem, parseSystem } from '../oci/platform.js';
 import {
@@ -70,15 +70,15 @@ async function gatherFacts(installable: string, opts: AttestationOptions): Promi
     ...opts.build,
     installable,
   };
-  const seen: { image?: PreparedImage } = {};
-  const result = await build({ ...req, onPrepared: (image) => (seen.image = image) });
-  const image = seen.image!;
+  // The image as strata digest computes it: its layers from the cache, or made and hashed, nothing written.
+  const { prepared, image, roots } = await planNixImage(req);
+  await roots.release();
   return {
-    image: { name: result.name, tag: result.tag, digest: opts.imageDigest ?? result.digest },
+    image: { name: prepared.description.name, tag: prepared.tag, digest: opts.imageDigest ?? image.manifest.descriptor.digest },
     installable,
     system: parseSystem(req.system ?? hostSystem()).system,
-    roots: closureRoots(image.description),
-    closure: image.writeOptions.closure,
+    roots: closureRoots(prepared.description),
+    closure: prepared.writeOptions.closure,
     ...(flake ? { flake } : {}),
     nixVersion: nix,
     strataVersion: packageVersion(),

@@ -55,8 +55,6 @@ export interface BuildRequest {
   holdTags?: boolean;
   registry?: RegistryOptions;
   reuseFrom?: string[];
-  /** Called with what was found before any layer is made: strata sbom reads the closure of the very image whose digest it attests. */
-  onPrepared?: (image: PreparedImage) => void;
   /** Called with the image's manifest, config and layers once it is written (strata index takes its children so, without reading them back). */
   onWritten?: (image: WrittenImage) => void;
 }
@@ -131,14 +129,18 @@ export async function prepareImage(
   return { description, tag, writeOptions, base };
 }
 
-export async function build(req: BuildRequest): Promise<BuildResult> {
-  const source = parseSource(req.installable);
-  if (source.transport !== 'nix') {
+/** Refuses an image reference where a Nix installable is needed. */
+function checkInstallable(text: string): void {
+  if (parseSource(text).transport !== 'nix') {
     throw new StrataError(
       'unsupported',
-      `'${req.installable}' is an image, not a Nix installable; build and digest take a flake reference, a store path or a result link (to copy an image, use 'strata copy')`,
+      `'${text}' is an image, not a Nix installable; build and digest take a flake reference, a store path or a result link (to copy an image, use 'strata copy')`,
     );
   }
+}
+
+export async function build(req: BuildRequest): Promise<BuildResult> {
+  checkInstallable(req.installable);
   const out = req.output ?? { transport: 'oci' as const, path: '' };
   const digestOnly = req.output === undefined;
   if (out.transport === 'nix')
@@ -175,7 +177,6 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   return guarded(undo, async () => {
     try {
       const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg, referenceTag: referenceTag(out) });
-      req.onPrepared?.(prepared);
       const { description, tag, writeOptions, base } = prepared;
       const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
         digest,
@@ -261,7 +262,8 @@ export interface PlannedNixImage {
  * `strata diff` reads an installable through. The caller releases the GC roots.
  * `reg` gives the registry options for reading a base image, made only when there is one.
  */
-export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions): Promise<PlannedNixImage> {
+export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions = defaultRegistryOptions): Promise<PlannedNixImage> {
+  checkInstallable(req.installable);
   const format: ManifestFormat = req.format;
   const compression: Compression = req.compression ?? defaults.compression;
   checkLayerType(format, compression);

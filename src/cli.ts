@@ -1,5 +1,6 @@
 // The command line: each command parses its flags, calls the library and leaves
 // errors to the one handler in main(), which prints one line and picks the exit code.
+import type { Digest } from '../base/digest.js';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { build, type BuildResult } from './build.js';
@@ -57,6 +58,9 @@ async function transfer(source: Reference, sourceText: string, destination: stri
   const holdTags = signPushed ? { holdTags: true } : {};
   const { reg, progress } = await registryOptions(f);
   let result: BuildResult | CopyResult;
+  // What the summary line reports: the manifest's digest and the blobs moved.
+  let digest: Digest;
+  let pushed: { bytes: number; blobs: { digest: Digest; size: number; action: string }[] } | undefined;
   const dst = parseDestination(destination);
   // To a registry, the reference's own tag and every --tag (push app:1.2 --tag latest writes both, as index does).
   const own = dst.transport === 'docker' ? dst.ref.tag : undefined;
@@ -71,6 +75,9 @@ async function transfer(source: Reference, sourceText: string, destination: stri
         registry: reg,
         ...(f.reuseFrom ? { reuseFrom: f.reuseFrom } : {}),
       });
+      // A docker-archive's result is named by its config digest (the image ID); a registry's by the manifest.
+      digest = dst.transport === 'docker' ? result.manifestDigest : result.digest;
+      pushed = result.pushed;
     } else {
       if (f.from) throw new StrataError('usage', `--from is for building a Nix installable; ${sourceText} is an image, copied as it is`);
       const platform = f.platform ?? f.system;
@@ -83,12 +90,12 @@ async function transfer(source: Reference, sourceText: string, destination: stri
         ...holdTags,
         registry: reg,
       });
+      digest = result.digest;
+      pushed = { bytes: result.bytes, blobs: result.blobs };
     }
   } finally {
     progress.close();
   }
-  const digest = 'manifestDigest' in result && result.output.startsWith('docker://') ? result.manifestDigest : result.digest;
-  const pushed = 'pushed' in result ? result.pushed : 'blobs' in result ? { bytes: result.bytes, blobs: result.blobs } : undefined;
   if (pushed && !f.quiet) {
     const count = (a: string) => pushed.blobs.filter((b) => b.action === a).length;
     const mountedBytes = pushed.blobs.filter((b) => b.action === 'mounted' && b.size > 0).reduce((n, b) => n + b.size, 0);

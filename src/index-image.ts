@@ -40,7 +40,7 @@ export interface IndexRequest {
   platforms: string[];
   annotations: Record<string, string>;
   /** How installables are built; their system and output are the index's. */
-  build: Omit<BuildRequest, 'installable' | 'output' | 'system' | 'tag' | 'extraTags' | 'byDigest' | 'registry' | 'reuseFrom' | 'onPrepared'>;
+  build: Omit<BuildRequest, 'installable' | 'output' | 'system' | 'tag' | 'extraTags' | 'byDigest' | 'registry' | 'reuseFrom'>;
   registry: RegistryOptions;
 }
 
