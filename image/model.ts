@@ -24,6 +24,8 @@ export interface Blob {
   open(range?: ByteRange): Readable;
   /** A repository of the same registry that has it (for cross-repository mounts). */
   mountFrom?: { registry: string; repository: string };
+  /** A layer's tar without decompressing its blob (ggcr's Uncompressed), where it is made rather than read: one of Strata's, from the store. */
+  openTar?(): Readable;
 }
 
 /** Where an image's JSON came from (`oci:DIR`, `REGISTRY/REPO`), and the error its lies are. */

@@ -7,6 +7,7 @@ import { NixImage } from './nix-image.js';
 import { resolveBase, type BaseImage } from './base-image.js';
 import { writeDockerArchiveFrom } from '../image/docker-archive-writer.js';
 import { DigestOnlySink, type BlobSink } from '../image/sink.js';
+import type { Image } from '../image/model.js';
 import { writeImageInto } from '../image/write-image.js';
 import { closeLayerPool } from './layer-stream.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from '../nix/description.js';
@@ -252,6 +253,8 @@ export interface PlannedNixImage {
   prepared: PreparedImage;
   nix: NixImage;
   image: WrittenImage;
+  /** The same image in the one model: its layers open from the cache or made again from the store, their tars made directly. */
+  model: Image;
   roots: GcRoots;
 }
 
@@ -273,8 +276,8 @@ export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () =>
   try {
     const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg });
     const nix = await NixImage.plan(prepared.writeOptions);
-    const image = await writeNixImage(nix, new DigestOnlySink());
-    return { prepared, nix, image, roots };
+    const { model, ...image } = await writeNixImage(nix, new DigestOnlySink());
+    return { prepared, nix, image, model, roots };
   } catch (e) {
     await roots.release();
     throw e;
@@ -282,12 +285,12 @@ export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () =>
 }
 
 /** A Nix installable's image through the one layout writer: into an OCI layout, or nothing for its digest. */
-async function writeNixImage(nix: NixImage, sink: BlobSink): Promise<WrittenImage> {
+async function writeNixImage(nix: NixImage, sink: BlobSink): Promise<WrittenImage & { model: Image }> {
   const pending = await nix.pending();
   try {
-    await writeImageInto(sink, pending, { concurrency: defaults.concurrency });
+    const { image } = await writeImageInto(sink, pending, { concurrency: defaults.concurrency });
+    return { ...pending.written!, model: image as Image };
   } finally {
     await closeLayerPool();
   }
-  return pending.written!;
 }

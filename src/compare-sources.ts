@@ -13,7 +13,6 @@ import { imageConfig, imageManifest } from '../oci/schema.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
 import { HashTap } from '../base/hash-tap.js';
-import { layerTar } from '../layers/layer.js';
 import type { CompareImage, CompareLayer, CompareTarget, OpenedTarget } from '../compare/model.js';
 import type { BuildRequest } from './build.js';
 import { readSource, type RegistryOptions } from './copy.js';
@@ -127,7 +126,11 @@ async function imageOfSource(img: ImageOrIndex, where: string): Promise<CompareI
     kind: 'image',
     manifest: { digest: img.manifest.digest, mediaType: img.manifest.mediaType, json },
     config: { digest: img.kind === 'image' ? img.config.descriptor.digest : json.config.digest, json: config },
-    layers: layersOf(where, json, config, blobs.length, (i) => ({ bytes: blobs[i]!.open() })),
+    layers: layersOf(where, json, config, blobs.length, (i) => {
+      // Strata's own layers give their tars directly (made again from the store); any other is read and decompressed.
+      const tar = blobs[i]!.openTar?.();
+      return tar ? { bytes: tar, tar: true } : { bytes: blobs[i]!.open() };
+    }),
   };
 }
 
@@ -156,24 +159,13 @@ async function dockerArchiveImage(file: string, where: string, name: Parameters<
 
 /** The image an installable makes with `req`'s settings, as `strata digest` computes it. */
 async function installableImage(req: Omit<BuildRequest, 'output'>, registry: RegistryOptions): Promise<OpenedTarget> {
-  const { prepared, nix, image, roots } = await planNixImage(req, () => registry);
-  const o = prepared.writeOptions;
-  const base = o.base?.layers ?? [];
-  const where = req.installable;
-  // Strata's own JSON, read through the same schemas as anyone's: a refusal here is a bug in the writer.
-  const parsed = parseOci(imageManifest, image.manifest.bytes, `manifest of ${where}`, 'usage');
-  const manifest: ImageManifest = { ...parsed, mediaType: parsed.mediaType ?? image.manifest.descriptor.mediaType };
-  const config = parseOci(imageConfig, image.config.bytes, `config of ${where}`, 'usage') as unknown as ImageConfig;
-  const target: CompareImage = {
-    kind: 'image',
-    manifest: { digest: image.manifest.descriptor.digest, mediaType: image.manifest.descriptor.mediaType, json: manifest },
-    config: { digest: image.config.descriptor.digest, json: config },
-    // The base's layers come from where the base is; Strata's own are made again from the store, as tars.
-    layers: layersOf(where, manifest, config, image.layers.length, (i) =>
-      i < base.length ? { bytes: base[i]!.source.open() } : { bytes: layerTar(nix.layers[i - base.length]!.input, o.mtime), tar: true },
-    ),
-  };
-  return { reference: where, target, close: () => roots.release() };
+  const { model, roots } = await planNixImage(req, () => registry);
+  try {
+    return { reference: req.installable, target: await imageOfSource(model, req.installable), close: () => roots.release() };
+  } catch (e) {
+    await roots.release();
+    throw e;
+  }
 }
 
 /**

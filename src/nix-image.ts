@@ -223,6 +223,8 @@ class NixLayer implements MadeLayer {
         m.done.catch(() => undefined);
         return sliceStream(m.stream, 0, length);
       },
+      // Loaded on first use, as the layer makers are.
+      openTar: () => deferredStream(async () => (await import('../layers/layer.js')).layerTar(this.p.input, this.nix.options.mtime)),
     };
   }
 
