@@ -3,12 +3,15 @@
 // image manifest, so an image here is known by its config digest (the image
 // ID). Layers are the files the archive holds: plain tars as docker save and
 // Strata write them (docker 25 and later may store them under blobs/sha256/).
-import type { Readable } from 'node:stream';
-import { sha256 } from '../base/hash-tap.js';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { HashTap, sha256 } from '../base/hash-tap.js';
 import { StrataError } from '../base/errors.js';
 import { formatDockerReference, type DockerReference } from '../oci/reference.js';
 import { parseOci } from '../oci/parse.js';
-import { dockerArchiveManifest, type DockerArchiveEntry as ArchiveManifestEntry } from '../oci/schema.js';
+import { dockerArchiveManifest, imageConfig, imageManifest, type DockerArchiveEntry as ArchiveManifestEntry } from '../oci/schema.js';
+import { MediaType } from '../oci/types.js';
+import { bufferBlob, rangeOf, type Blob, type Image } from './model.js';
 import { indexTar, openTarMember, readTarMember, type TarMember } from './source.js';
 import type { Digest } from '../base/digest.js';
 
@@ -16,7 +19,7 @@ export interface DockerArchiveImage {
   config: { digest: Digest; bytes: Buffer };
   repoTags: string[];
   /** Each layer's bytes (a tar, possibly compressed), bottom first. */
-  layers: { path: string; open(): Readable }[];
+  layers: { path: string; size: number; open(offset?: number, length?: number): Readable }[];
 }
 
 /** A RepoTags entry: Docker writes names without the docker.io/library/ prefix (readers match either way). */
@@ -57,7 +60,64 @@ export async function readDockerArchive(file: string, name?: DockerReference): P
     repoTags: tags(entry),
     layers: entry.Layers.map((path) => {
       if (!members.has(path)) throw new StrataError('reference', `${where} names layer ${path}, which it does not hold`);
-      return { path, open: () => openTarMember(file, members, path, where) };
+      return { path, size: members.get(path)!.size, open: (offset = 0, length = Infinity) => openTarMember(file, members, path, where, offset, length) };
     }),
   };
+}
+
+/**
+ * The archive's image in the one model, as go-containerregistry's tarball
+ * reader gives it: the archive holds no manifest, so one is made (an OCI
+ * manifest, which every layout reader takes; a Docker config is a valid OCI
+ * config), naming each layer as the archive holds it. A plain tar's digest is its diffID from the config; a gzip one is
+ * hashed. Nothing is trusted: whoever lands a layer checks it against that digest.
+ */
+export async function readDockerArchiveImage(file: string, name?: DockerReference): Promise<Image> {
+  const where = `docker-archive:${file}`;
+  const a = await readDockerArchive(file, name);
+  const config = parseOci(imageConfig, a.config.bytes, `config ${a.config.digest} of ${where}`, 'usage');
+  const diffIDs = config.rootfs.diff_ids;
+  if (diffIDs.length !== a.layers.length)
+    throw new StrataError('reference', `${where}: its config names ${diffIDs.length} layer diffIDs for ${a.layers.length} layers`);
+  const layers = await Promise.all(
+    a.layers.map(async (l, i): Promise<Blob> => {
+      const head = await firstBytes(l.open(0, 4));
+      const gzip = head[0] === 0x1f && head[1] === 0x8b;
+      if (!gzip && head.readUInt32LE(0) === 0xfd2fb528)
+        throw new StrataError('unsupported', `${where}: layer ${l.path} is zstd-compressed, which docker-archive cannot hold`);
+      const digest = gzip ? (await hashStream(l.open())).digest : diffIDs[i]!;
+      const descriptor = { mediaType: gzip ? MediaType.ociLayerGzip : MediaType.ociLayer, digest, size: l.size };
+      return {
+        descriptor,
+        open: (range) => {
+          const { start, length } = rangeOf(range, l.size);
+          return l.open(start, length);
+        },
+      };
+    }),
+  );
+  const configDescriptor = { mediaType: MediaType.ociConfig, digest: a.config.digest, size: a.config.bytes.length };
+  const bytes = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: configDescriptor, layers: layers.map((l) => l.descriptor) }),
+  );
+  return {
+    kind: 'image',
+    manifest: { bytes, mediaType: MediaType.ociManifest, digest: sha256(bytes), madeUp: true },
+    json: parseOci(imageManifest, bytes, `the manifest made for ${where}`, 'usage'),
+    config: bufferBlob(configDescriptor, a.config.bytes),
+    layers,
+    source: { where, code: 'usage' },
+  };
+}
+
+async function firstBytes(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c as Buffer);
+  return Buffer.concat([...parts, Buffer.alloc(4)]);
+}
+
+async function hashStream(stream: Readable): Promise<{ digest: Digest; size: number }> {
+  const tap = new HashTap();
+  await pipeline(stream, tap, new Writable({ write: (_c, _e, cb) => cb() }));
+  return tap.value;
 }

@@ -39,6 +39,8 @@ export interface RawManifest {
   bytes: Buffer;
   mediaType: string;
   digest: Digest;
+  /** Made by the reader, for a source that holds none (a docker-archive): its digest names nothing the source has. */
+  madeUp?: true;
 }
 
 export interface Image {

@@ -5,11 +5,10 @@
 // they are read: the blob against its digest, the tar against its diffID.
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import { readDockerArchive } from '../image/docker-archive.js';
 import { parseOci } from '../oci/parse.js';
 import { readContainerConfig } from '../image/source.js';
 import type { ImageOrIndex } from '../image/model.js';
-import { imageConfig, imageManifest } from '../oci/schema.js';
+import { imageManifest } from '../oci/schema.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
 import { HashTap } from '../base/hash-tap.js';
@@ -122,11 +121,13 @@ async function imageOfSource(img: ImageOrIndex, where: string): Promise<CompareI
     throw e instanceof StrataError ? new StrataError(e.code, `${where}: ${e.message.replace(`${where}: `, '')}`) : e;
   }
   const blobs = img.kind === 'image' ? img.layers : [];
+  // A manifest the reader made up (a docker-archive holds none) is no part of the comparison: the image is its config and layers.
+  const manifest = img.manifest.madeUp ? undefined : json;
   return {
     kind: 'image',
-    manifest: { digest: img.manifest.digest, mediaType: img.manifest.mediaType, json },
+    ...(manifest ? { manifest: { digest: img.manifest.digest, mediaType: img.manifest.mediaType, json: manifest } } : {}),
     config: { digest: img.kind === 'image' ? img.config.descriptor.digest : json.config.digest, json: config },
-    layers: layersOf(where, json, config, blobs.length, (i) => {
+    layers: layersOf(where, manifest, config, blobs.length, (i) => {
       // Strata's own layers give their tars directly (made again from the store); any other is read and decompressed.
       const tar = blobs[i]!.openTar?.();
       return tar ? { bytes: tar, tar: true } : { bytes: blobs[i]!.open() };
@@ -142,18 +143,6 @@ function targetOfSource(img: ImageOrIndex, where: string): Promise<CompareTarget
     kind: 'index',
     manifest: { digest: img.manifest.digest, mediaType: img.manifest.mediaType, json },
     children: img.children.map((c, i) => ({ descriptor: json.manifests[i]!, open: () => imageOfSource(c, `${where}@${c.manifest.digest}`) })),
-  };
-}
-
-async function dockerArchiveImage(file: string, where: string, name: Parameters<typeof readDockerArchive>[1]): Promise<CompareImage> {
-  const a = await readDockerArchive(file, name);
-  // Its diff_ids checked (architecture and os too, if given); the rest read as docker wrote it.
-  const config = parseOci(imageConfig, a.config.bytes, `config ${a.config.digest} of ${where}`, 'usage') as unknown as ImageConfig;
-  // docker save writes plain tars: the diffID check below holds them to that.
-  return {
-    kind: 'image',
-    config: { digest: a.config.digest, json: config },
-    layers: layersOf(where, undefined, config, a.layers.length, (i) => ({ bytes: a.layers[i]!.open() })),
   };
 }
 
@@ -179,8 +168,6 @@ export async function openTarget(text: string, build: Omit<BuildRequest, 'output
   switch (ref.transport) {
     case 'nix':
       return installableImage({ ...build, installable: ref.installable }, registry);
-    case 'docker-archive':
-      return opened(await dockerArchiveImage(ref.path, formatReference(ref), ref.name));
     default:
       return opened(await targetOfSource(await readSource(ref, registry), formatReference(ref)));
   }

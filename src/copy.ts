@@ -21,7 +21,7 @@ import { readRegistryImage } from '../registry/source.js';
 import { StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
 import { formatReference, referenceTag, resolveTag, type Reference } from '../oci/reference.js';
-import { shortName } from '../image/docker-archive.js';
+import { readDockerArchiveImage, shortName } from '../image/docker-archive.js';
 
 export interface RegistryOptions {
   session: SessionOptions;
@@ -64,7 +64,7 @@ export async function readSource(source: Reference, reg: RegistryOptions, platfo
     case 'docker':
       return readRegistryImage(repositoryOf(source.ref, reg.session), source.ref, platform);
     case 'docker-archive':
-      throw new StrataError('unsupported', 'reading docker-archive images is not supported yet; load it with skopeo copy docker-archive:FILE oci:DIR');
+      return readDockerArchiveImage(source.path, source.name);
     case 'nix':
       throw new Error('internal: a Nix installable is built, not copied');
   }

@@ -41,7 +41,7 @@ describe('a bare registry reference is an image, for every command', () => {
   });
 });
 
-describe('docker-archive: as the output of pull and copy', () => {
+describe('docker-archive: as the output of pull and copy, and as a source', () => {
   test('pull -o docker-archive:FILE:NAME:TAG: skopeo reads it; the config digest is the golden one', async () => {
     const file = join(dir, 'pulled.tar');
     const id = expectOk(await runStrata(['pull', `${reg.host}/src/app:1.0`, '-o', `docker-archive:${file}:example.com/app:1.0`, '-q']));
@@ -58,6 +58,40 @@ describe('docker-archive: as the output of pull and copy', () => {
     expectOk(await runStrata(['copy', `oci:${layout}:1.0`, `docker-archive:${copied}:golden:1.0`, '-q']));
     expectOk(await runStrata(['build', './examples/golden#default', '-o', `docker-archive:${built}`]));
     assert.equal(sha256File(copied), sha256File(built));
+  });
+
+  test('a docker-archive as a source: copied to a layout and back byte for byte, pushed, and compared', async () => {
+    const built = join(dir, 'source.tar');
+    expectOk(await runStrata(['build', './examples/golden#default', '-o', `docker-archive:${built}:golden:1.0`]));
+    // Into a layout: the archive's plain tars under an OCI manifest made for them, each layer's digest its diffID.
+    const layout = join(dir, 'from-archive');
+    const digest = expectOk(await runStrata(['copy', `docker-archive:${built}`, `oci:${layout}:1.0`, '-q']));
+    const raw = JSON.parse(await skopeo(['inspect', '--raw', `oci:${layout}:1.0`])) as {
+      mediaType: string;
+      config: { digest: string };
+      layers: { digest: string; mediaType: string }[];
+    };
+    assert.equal(raw.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(raw.config.digest, golden.config);
+    const config = JSON.parse(await skopeo(['inspect', '--config', '--raw', `oci:${layout}:1.0`])) as { rootfs: { diff_ids: string[] } };
+    assert.deepEqual(
+      raw.layers.map((l) => l.digest),
+      config.rootfs.diff_ids,
+    );
+    assert.ok(raw.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar'));
+    // The made manifest is a function of the archive: the same digest from the archive again, and from the layout.
+    assert.equal(expectOk(await runStrata(['copy', `docker-archive:${built}`, `oci:${join(dir, 'from-archive-2')}:1.0`, '-q'])), digest);
+    const back = join(dir, 'back.tar');
+    expectOk(await runStrata(['copy', `oci:${layout}:1.0`, `docker-archive:${back}:golden:1.0`, '-q']));
+    assert.equal(sha256File(back), sha256File(built));
+    // Pushed as it is: skopeo reads the same manifest from the registry.
+    expectOk(await runStrata(['push', `docker-archive:${built}:golden:1.0`, `${reg.host}/from-archive/app:1.0`, '-q']));
+    assert.equal(
+      (JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/from-archive/app:1.0`])) as { Digest: string }).Digest,
+      digest,
+    );
+    // And compared: the same image as the golden one built from the store (a made-up manifest is no part of the comparison).
+    expectOk(await runStrata(['diff', `docker-archive:${built}`, './examples/golden#default']));
   });
 
   test('an index without --platform: exit 2, nothing written', async () => {
