@@ -12,6 +12,7 @@ import { imageManifest } from '../oci/schema.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
 import { HashTap } from '../base/hash-tap.js';
+import type { Compression } from '../oci/layer-types.js';
 import type { CompareImage, CompareLayer, CompareTarget, OpenedTarget } from '../compare/model.js';
 import type { BuildRequest } from './build.js';
 import { readSource, type RegistryOptions } from './copy.js';
@@ -37,9 +38,7 @@ class CheckingTap extends HashTap {
   }
 }
 
-type Compression = 'gzip' | 'zstd' | 'none';
-
-/** A layer's compression, from its media type (OCI's +gzip/+zstd, Docker's .tar.gzip). */
+/** A layer's compression, from its media type's suffix (OCI's +gzip/+zstd, Docker's .tar.gzip): foreign and non-distributable layer types read too. */
 function compressionOf(mediaType: string, what: string): Compression {
   if (/[+.]gzip$/.test(mediaType)) return 'gzip';
   if (/[+.]zstd$/.test(mediaType)) return 'zstd';
