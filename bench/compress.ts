@@ -25,6 +25,7 @@ import zlib from 'node:zlib';
 import { Zstd } from '@hpcc-js/wasm-zstd';
 import { Deflate } from 'pako';
 import { BlockCompressor, GZIP_LEVEL, ZSTD_LEVEL, compressorInfo, createCompressor, installedVersion } from '../layers/compress.js';
+import { createNativeCompressor } from '../layers/native-compress.js';
 
 interface Candidate {
   name: string;
@@ -157,6 +158,12 @@ const candidates: Candidate[] = [
     create: () => Promise.resolve(createCompressor('gzip')),
   },
   {
+    name: 'strata gzip native',
+    format: 'gzip',
+    describe: () => `${compressorInfo('gzip').id}, written by node ${process.version} zlib ${process.versions.zlib}`,
+    create: () => Promise.resolve(createNativeCompressor('gzip')),
+  },
+  {
     name: 'pako legacyHash',
     format: 'gzip',
     describe: () => `pako@${installedVersion('pako')} gzip level=${GZIP_LEVEL} legacyHash=true`,
@@ -186,6 +193,15 @@ const candidates: Candidate[] = [
     format: 'zstd',
     describe: () => compressorInfo('zstd').id,
     create: () => Promise.resolve(createCompressor('zstd')),
+  },
+  {
+    name: 'strata zstd native',
+    format: 'zstd',
+    describe: () =>
+      typeof zlib.createZstdCompress === 'function'
+        ? `${compressorInfo('zstd').id}, written by node ${process.version} zstd ${process.versions.zstd}`
+        : undefined,
+    create: () => Promise.resolve(createNativeCompressor('zstd')),
   },
   {
     name: 'hpcc public API',

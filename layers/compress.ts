@@ -1,12 +1,16 @@
 // Deterministic layer compressors.
 //
-// Every byte that leaves here reaches a digest, so the compressors are pinned
-// pure-JS / WebAssembly implementations whose output depends only on the input
-// bytes and the settings below: never Node's built-in zlib (Chromium's fork,
-// CPU-dispatched, its output changes between machines and Node versions).
+// Every byte that leaves here reaches a digest. A compressor's id (in every
+// layer key and the manifest's annotations) names a byte format, fixed by a
+// pinned pure-JS / WebAssembly implementation whose output depends only on the
+// input bytes and the settings below:
 //
 //   gzip: pako (pure JS port of zlib), level 6, fixed 10-byte header.
 //   zstd: @hpcc-js/wasm-zstd (libzstd compiled to WebAssembly), level 3.
+//
+// The runtime's own zlib or libzstd writes the same format, faster, where the
+// reproducibility suite has proven that version on that platform and a check
+// at start-up agrees (native-compress.ts); everywhere else the pinned one does.
 //
 // Input is re-cut into fixed BLOCK_SIZE blocks before it reaches a compressor,
 // so the output does not depend on how the upstream stream happened to chunk
@@ -19,6 +23,7 @@ import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { Zstd } from '@hpcc-js/wasm-zstd';
 import { Deflate } from 'pako';
 import type { Compression } from '../oci/layer-types.js';
+import { createNativeCompressor, implementationFor } from './native-compress.js';
 
 // Defined in oci/layer-types.ts (with the media types); re-exported for the callers that import it from here.
 export type { Compression };
@@ -98,7 +103,16 @@ export function compressorInfo(c: Compression): CompressorInfo {
   }
 }
 
-/** Bytes in, compressed bytes out, with back-pressure. */
+/**
+ * The compressor a layer is made with: the runtime's library where it is
+ * proven to write the pinned one's bytes (native-compress.ts), else the pinned one.
+ */
+export async function openCompressor(c: Compression): Promise<Transform> {
+  if (c === 'none') return new PassThrough();
+  return (await implementationFor(c)).native ? createNativeCompressor(c) : createCompressor(c);
+}
+
+/** The pinned compressor: bytes in, compressed bytes out, with back-pressure. */
 export function createCompressor(c: Compression): Transform {
   switch (c) {
     case 'gzip':

@@ -4,7 +4,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../base/digest.js';
-import { createCompressor } from './compress.js';
+import { openCompressor } from './compress.js';
 import type { Compression } from '../oci/layer-types.js';
 import { HashTap } from '../base/hash-tap.js';
 import { walkStorePath, type StoreObject } from './store-walk.js';
@@ -67,6 +67,6 @@ export function layerTar(input: LayerInput, mtime: number): Readable {
 export async function writeLayer(input: LayerInput, opts: LayerOptions, sink: Writable): Promise<LayerDigests> {
   const diff = new HashTap();
   const blob = new HashTap();
-  await pipeline(layerTar(input, opts.mtime), diff, createCompressor(opts.compression), blob, sink);
+  await pipeline(layerTar(input, opts.mtime), diff, await openCompressor(opts.compression), blob, sink);
   return { digest: blob.value.digest, size: blob.value.size, diffID: diff.value.digest, uncompressedSize: diff.value.size };
 }

@@ -20,7 +20,8 @@ import { pushNixImage } from './push-image.js';
 import { createProgress } from './progress.js';
 import { defaults } from './defaults.js';
 import { closure, GcRoots, realise } from '../nix/installable.js';
-import type { Compression } from '../layers/compress.js';
+import { compressorInfo, type Compression } from '../layers/compress.js';
+import { implementationFor } from '../layers/native-compress.js';
 import type { Strategy } from '../layers/strategy.js';
 import { LayerCache } from '../layers/cache.js';
 import { checkLayerType, type ManifestFormat } from '../image/assemble.js';
@@ -73,6 +74,12 @@ export interface BuildResult {
   layers: { digest: Digest; diffID: Digest; size: number; storePaths: string[] }[];
   /** The base image (fromImage, --from): as named, its manifest digest, how many layers it gave. */
   base?: { reference: string; digest: Digest; layers: number };
+  /**
+   * The layers' byte format (the id in the manifest's annotations) and what
+   * writes it in this process: the runtime's zlib or libzstd where proven, else
+   * the pinned implementation, with the reason.
+   */
+  compressor: { id: string; writtenBy: string; fallback?: string };
   /** For a push: every tag written, and what each blob took. */
   tags?: string[];
   pushed?: { bytes: number; blobs: { digest: Digest; size: number; action: string }[] };
@@ -179,6 +186,8 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
     try {
       const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg, referenceTag: referenceTag(out) });
       const { description, tag, writeOptions, base } = prepared;
+      const impl = await implementationFor(compression);
+      const compressor = { id: compressorInfo(compression).id, writtenBy: impl.name, ...(impl.reason ? { fallback: impl.reason } : {}) };
       const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
         digest,
         manifestDigest: image.manifest.descriptor.digest,
@@ -189,6 +198,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         output,
         layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
         ...(base ? { base: { reference: base.reference, digest: base.manifestDigest, layers: base.layers.length } } : {}),
+        compressor,
       });
       if (out.transport === 'docker') {
         const { session, push } = reg();
