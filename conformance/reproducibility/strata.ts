@@ -27,13 +27,15 @@ export interface RunOptions {
   node?: string;
   /** umask as an octal string, e.g. '077'. */
   umask?: string;
+  /** A command Node runs under: an emulator (`qemu-aarch64-static -L …`, `qemu-x86_64-static -cpu qemu64`). */
+  prefix?: string[];
   /** Written to stdin (for --password-stdin); stdin is empty otherwise. */
   input?: string;
 }
 
 export function runStrata(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const node = opts.node ?? process.execPath;
-  const [cmd, argv] = opts.umask ? ['/bin/sh', ['-c', `umask ${opts.umask} && exec "$@"`, 'sh', node, strataBin, ...args]] : [node, [strataBin, ...args]];
+  const command = [...(opts.prefix ?? []), opts.node ?? process.execPath, strataBin, ...args];
+  const [cmd, argv] = opts.umask ? ['/bin/sh', ['-c', `umask ${opts.umask} && exec "$@"`, 'sh', ...command]] : [command[0]!, command.slice(1)];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv as string[], {
       cwd: opts.cwd ?? repoRoot,
