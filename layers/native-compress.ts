@@ -86,11 +86,17 @@ export function implementationFor(c: Compression): Promise<Implementation> {
 export interface Runtime {
   versions: Partial<Record<string, string>>;
   platform: string;
+  /** STRATA_NATIVE_COMPRESSORS=0 turns the native path off (benchmarks side by side, or a user who wants the pinned one). */
+  off?: boolean;
   /** The compressor the start-up check runs (a test gives a broken one). */
   create?: (c: 'gzip' | 'zstd') => Transform;
 }
 
-const thisRuntime: Runtime = { versions: process.versions, platform: `${process.platform}-${process.arch}` };
+const thisRuntime: Runtime = {
+  versions: process.versions,
+  platform: `${process.platform}-${process.arch}`,
+  off: process.env['STRATA_NATIVE_COMPRESSORS'] === '0',
+};
 
 export async function decideImplementation(c: Compression, runtime: Runtime = thisRuntime): Promise<Implementation> {
   if (c === 'none') return { native: false, name: 'none' };
@@ -99,6 +105,7 @@ export async function decideImplementation(c: Compression, runtime: Runtime = th
   const version = runtime.versions[library];
   const platform = runtime.platform;
   const fallback = (reason: string): Implementation => ({ native: false, name: pinned, reason });
+  if (runtime.off) return fallback('turned off by STRATA_NATIVE_COMPRESSORS=0');
   if (!version || (c === 'zstd' && typeof zlib.createZstdCompress !== 'function')) return fallback(`this Node has no ${library}`);
   if (!PROVEN[c].some((p) => p.version === version && p.platforms.includes(platform)))
     return fallback(`${library} ${version} on ${platform} is not on the list the reproducibility suite has proven`);

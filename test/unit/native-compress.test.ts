@@ -112,6 +112,9 @@ describe('which compressor makes a layer', () => {
     assert.match(elsewhere.reason!, /on darwin-arm64 is not on the list/);
     const none = await decideImplementation('zstd', { versions: {}, platform: 'linux-x64' });
     assert.match(none.reason!, /this Node has no zstd/);
+    const listed = PROVEN.gzip[0]!;
+    const off = await decideImplementation('gzip', { versions: { zlib: listed.version }, platform: listed.platforms[0]!, off: true });
+    assert.deepEqual([off.native, off.reason], [false, 'turned off by STRATA_NATIVE_COMPRESSORS=0']);
   });
 
   it('a listed library that fails the start-up check falls back, naming what it wrote', async () => {
