@@ -82,6 +82,11 @@ export function implementationFor(c: Compression): Promise<Implementation> {
   return p;
 }
 
+/** True once this thread has decided for `c` (it compressed a layer with it). */
+export function hasDecided(c: Compression): boolean {
+  return chosen.has(c);
+}
+
 /** The runtime a decision is made for: this process's, unless a test gives another. */
 export interface Runtime {
   versions: Partial<Record<string, string>>;

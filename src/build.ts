@@ -9,7 +9,7 @@ import { writeDockerArchiveFrom } from '../image/docker-archive-writer.js';
 import { DigestOnlySink, type BlobSink } from '../image/sink.js';
 import type { Image } from '../image/model.js';
 import { writeImageInto } from '../image/write-image.js';
-import { closeLayerPool } from './layer-stream.js';
+import { closeLayerPool, poolStarted } from './layer-stream.js';
 import { applyOverrides, checkUser, closureRoots, describe, type ConfigOverrides, type ImageDescription } from '../nix/description.js';
 import { StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
@@ -21,7 +21,7 @@ import { createProgress } from './progress.js';
 import { defaults } from './defaults.js';
 import { closure, GcRoots, realise } from '../nix/installable.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
-import { implementationFor } from '../layers/native-compress.js';
+import { hasDecided, implementationFor } from '../layers/native-compress.js';
 import type { Strategy } from '../layers/strategy.js';
 import { LayerCache } from '../layers/cache.js';
 import { checkLayerType, type ManifestFormat } from '../image/assemble.js';
@@ -137,6 +137,20 @@ export async function prepareImage(
   return { description, tag, writeOptions, base };
 }
 
+/**
+ * The layers' format and what wrote them in this process. The decision (and its
+ * start-up check) is asked only when a layer was made: a warm build or digest
+ * made none, and does not pay for the check.
+ */
+async function compressorReport(c: Compression): Promise<BuildResult['compressor']> {
+  const id = compressorInfo(c).id;
+  if (c === 'none') return { id, writtenBy: 'none' };
+  // A store layer starts the pool; the root layer, made here, decides its compressor here.
+  if (!poolStarted() && !hasDecided(c)) return { id, writtenBy: 'no layer made here: every one came from the cache' };
+  const impl = await implementationFor(c);
+  return { id, writtenBy: impl.name, ...(impl.reason ? { fallback: impl.reason } : {}) };
+}
+
 /** Refuses an image reference where a Nix installable is needed. */
 function checkInstallable(text: string): void {
   if (parseSource(text).transport !== 'nix') {
@@ -186,9 +200,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
     try {
       const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg, referenceTag: referenceTag(out) });
       const { description, tag, writeOptions, base } = prepared;
-      const impl = await implementationFor(compression);
-      const compressor = { id: compressorInfo(compression).id, writtenBy: impl.name, ...(impl.reason ? { fallback: impl.reason } : {}) };
-      const summary = (image: WrittenImage, digest: Digest, output: string): BuildResult => ({
+      const summary = async (image: WrittenImage, digest: Digest, output: string): Promise<BuildResult> => ({
         digest,
         manifestDigest: image.manifest.descriptor.digest,
         configDigest: image.config.descriptor.digest,
@@ -198,7 +210,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         output,
         layers: image.layers.map((l) => ({ digest: l.digest, diffID: l.diffID, size: l.size, storePaths: l.storePaths })),
         ...(base ? { base: { reference: base.reference, digest: base.manifestDigest, layers: base.layers.length } } : {}),
-        compressor,
+        compressor: await compressorReport(compression),
       });
       if (out.transport === 'docker') {
         const { session, push } = reg();
@@ -218,11 +230,11 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
           push,
         });
         req.onWritten?.(image);
-        return { ...summary(image, image.manifest.descriptor.digest, formatReference(out)), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
+        return { ...(await summary(image, image.manifest.descriptor.digest, formatReference(out))), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
       }
       if (digestOnly) {
         const image = await writeNixImage(await NixImage.plan(writeOptions), new DigestOnlySink());
-        return summary(image, image.manifest.descriptor.digest, 'none');
+        return await summary(image, image.manifest.descriptor.digest, 'none');
       }
 
       // Archives are assembled from a layout staged beside them; oci: writes in place.
@@ -245,7 +257,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
           await writeDockerArchiveFrom(layout, { config, layers: image.layers, repoTags: [repoTag] }, out.path, req.sourceDateEpoch);
           digest = image.config.descriptor.digest;
         }
-        return summary(image, digest, formatReference(out));
+        return await summary(image, digest, formatReference(out));
       } catch (e) {
         await layout.abort();
         if (e instanceof StrataError) throw e;

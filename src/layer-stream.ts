@@ -36,6 +36,11 @@ export function streamLayer(p: PlannedLayer, opts: { compression: Compression; m
   return { stream: out, done };
 }
 
+/** True once this process has started the worker pool: a store layer was made. */
+export function poolStarted(): boolean {
+  return poolModule !== undefined;
+}
+
 /** Closes the worker pool if a layer was streamed (a command's end; a server keeps it). */
 export async function closeLayerPool(): Promise<void> {
   if (poolModule) await (await poolModule).closePool();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
-import { expectOk, removeDir, runStrata, sh, tempDir } from '../helpers/strata.js';
+import { expectOk, nixEnv, removeDir, runStrata, sh, tempDir } from '../helpers/strata.js';
 
 const golden = readGolden().cases;
 
@@ -61,4 +61,31 @@ test('two images naming the same explicit base layer share it byte for byte', as
   assert.deepEqual(one[0]!.storePaths.map((p) => p.slice(44)).sort(), ['golden-app-1.0', 'golden-data']);
   assert.equal(one[0]!.digest, two[0]!.digest);
   assert.notEqual(one.at(-2)!.digest, two.at(-2)!.digest, 'the images differ above the base');
+});
+
+describe('what compresses the layers', () => {
+  test('the runtime zlib where proven, pako when turned off: the golden digest either way, and --json says which and why', async () => {
+    const { decideImplementation } = await import('../../layers/native-compress.js');
+    const expected = golden['golden#default']!.manifest;
+    const cache = join(work, 'compressor-cache');
+    const build = async (env: NodeJS.ProcessEnv) => {
+      const r = await runStrata(['digest', './examples/golden#default', '--json'], { env: { ...nixEnv(), STRATA_CACHE_DIR: cache, ...env } });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { digest: string; compressor: { id: string; writtenBy: string; fallback?: string } };
+    };
+    // Cold: the layers are made, by what this runtime may use (the CLI runs on the same Node as this test).
+    const cold = await build({});
+    assert.equal(cold.digest, expected);
+    const here = await decideImplementation('gzip');
+    assert.equal(cold.compressor.writtenBy, here.name);
+    assert.match(cold.compressor.id, /^pako@\S+ gzip level=6 /);
+    // Warm: nothing is made, and nothing claims to have been.
+    const warm = await build({});
+    assert.equal(warm.digest, expected);
+    assert.match(warm.compressor.writtenBy, /no layer made here/);
+    // Turned off: pako makes the same bytes, and the reason is given.
+    const off = await build({ STRATA_NATIVE_COMPRESSORS: '0', STRATA_CACHE_DIR: join(work, 'compressor-cache-off') });
+    assert.equal(off.digest, expected);
+    assert.deepEqual([off.compressor.writtenBy, off.compressor.fallback], ['pako', 'turned off by STRATA_NATIVE_COMPRESSORS=0']);
+  });
 });
