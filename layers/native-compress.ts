@@ -73,6 +73,14 @@ export interface Implementation {
   reason?: string;
 }
 
+/**
+ * Whether the native path is the faster one in Strata's pipeline. libzstd's is
+ * not: fed block by block through Node's thread pool (a write and a flush per
+ * MiB), it ran at 0.9x the in-thread WebAssembly build and took more memory
+ * (docs/benchmarks/compression.md), so zstd stays pinned though proven.
+ */
+const FASTER: Record<'gzip' | 'zstd', boolean> = { gzip: true, zstd: false };
+
 const chosen = new Map<Compression, Promise<Implementation>>();
 
 /** Whether this process compresses `c` natively; decided once (the check runs at most once per thread). */
@@ -93,6 +101,8 @@ export interface Runtime {
   platform: string;
   /** STRATA_NATIVE_COMPRESSORS=0 turns the native path off (benchmarks side by side, or a user who wants the pinned one). */
   off?: boolean;
+  /** Use the native path where it is proven but slower (tests of the decision itself). */
+  evenIfSlower?: boolean;
   /** The compressor the start-up check runs (a test gives a broken one). */
   create?: (c: 'gzip' | 'zstd') => Transform;
 }
@@ -114,6 +124,7 @@ export async function decideImplementation(c: Compression, runtime: Runtime = th
   if (!version || (c === 'zstd' && typeof zlib.createZstdCompress !== 'function')) return fallback(`this Node has no ${library}`);
   if (!PROVEN[c].some((p) => p.version === version && p.platforms.includes(platform)))
     return fallback(`${library} ${version} on ${platform} is not on the list the reproducibility suite has proven`);
+  if (!FASTER[c] && !runtime.evenIfSlower) return fallback(`the pinned ${pinned} is faster here than the runtime's ${library}`);
   try {
     const got = await digestOf((runtime.create ?? createNativeCompressor)(c), checkInput());
     if (got !== CHECK_DIGESTS[c]) return fallback(`${library} ${version} failed the start-up check (${got})`);
