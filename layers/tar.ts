@@ -27,6 +27,10 @@ function header(e: TreeEntry, mtime: Date): tar.Header {
 /** A tar stream of the entries, produced lazily with back-pressure. */
 export function tarStream(entries: AsyncIterable<TreeEntry>, opts: TarOptions): Readable {
   const pack = tar.pack();
+  // Whoever reads the tar (a pipeline) gets its error; streamx may emit it once
+  // more after that reader has let go, which in a worker thread would be an
+  // uncaught exception that kills the worker and loses the error's class.
+  pack.on('error', () => undefined);
   const mtime = new Date(opts.mtime * 1000);
   (async () => {
     for await (const e of entries) {
