@@ -37,7 +37,7 @@ WORK=$(cd "$WORK" && pwd)
 for tool in docker-registry skopeo /usr/bin/time curl bc pigz openssl nix; do
   command -v "$tool" >/dev/null || { echo "push.sh: $tool is missing" >&2; exit 2; }
 done
-[ -f "$strata_dir/dist/src/cli.js" ] || { echo "push.sh: build Strata first (npx tsc -p tsconfig.json in $strata_dir)" >&2; exit 2; }
+[ -f "$strata_dir/dist/src/cli/main.js" ] || { echo "push.sh: build Strata first (npx tsc -p tsconfig.json in $strata_dir)" >&2; exit 2; }
 
 root=${1:-}
 if [ -z "$root" ]; then

@@ -33,7 +33,7 @@ strata_dir=${STRATA_DIR:-$here}
 if [ "${SNAPSHOT:-0}" = 1 ]; then
   rev=$(git -C "$here" rev-parse --short HEAD)
   strata_dir=$WORK/strata-$rev
-  if [ ! -f "$strata_dir/dist/src/cli.js" ]; then
+  if [ ! -f "$strata_dir/dist/src/cli/main.js" ]; then
     rm -rf "$strata_dir"
     mkdir -p "$strata_dir"
     git -C "$here" archive HEAD | tar -x -C "$strata_dir"
@@ -48,7 +48,7 @@ alt=()
 if [ -n "${PATCH:-}" ]; then
   patch_file=$(cd "$(dirname "$PATCH")" && pwd)/$(basename "$PATCH")
   alt_dir=$WORK/strata-$(git -C "$here" rev-parse --short HEAD)-patch-$(sha256sum "$patch_file" | cut -c1-8)
-  if [ ! -f "$alt_dir/dist/src/cli.js" ]; then
+  if [ ! -f "$alt_dir/dist/src/cli/main.js" ]; then
     rm -rf "$alt_dir"
     mkdir -p "$alt_dir"
     git -C "$here" archive HEAD | tar -x -C "$alt_dir"

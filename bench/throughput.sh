@@ -58,6 +58,6 @@ printf '| strata build -o oci:NEW, warm | %.2f |\n' "$(echo "$t1 - $t0" | bc -l)
 t0=$(date +%s.%N); cp -r "$out/image" "$out/copy"; sync; t1=$(date +%s.%N)
 printf '| cp -r of that layout (%s MB) | %.2f |\n' "$(du -sm "$out/image" | cut -f1)" "$(echo "$t1 - $t0" | bc -l)"
 rm -rf "$out"
-t0=$(date +%s.%N); node_modules/.bin/node -e 'import("./dist/src/cli.js")' ; t1=$(date +%s.%N)
+t0=$(date +%s.%N); node_modules/.bin/node -e 'import("./dist/src/cli/main.js")' ; t1=$(date +%s.%N)
 printf '| node start + loading strata | %.2f |\n' "$(echo "$t1 - $t0" | bc -l)"
 rm -rf "$cache"

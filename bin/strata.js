@@ -10,5 +10,5 @@ if (!supported) {
   );
   process.exit(2);
 }
-const { main } = await import('../dist/src/cli.js');
+const { main } = await import('../dist/src/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=${1:-/var/tmp/strata-push-bench}
 rev=$(git -C "$here" rev-parse --short HEAD)
 dir=$work/strata-$rev
-if [ ! -f "$dir/dist/src/cli.js" ]; then
+if [ ! -f "$dir/dist/src/cli/main.js" ]; then
   rm -rf "$dir"
   mkdir -p "$dir"
   git -C "$here" archive HEAD | tar -x -C "$dir"

@@ -16,7 +16,7 @@ build() {
   local rev dir
   rev=$(git -C "$here" rev-parse --short "$1")
   dir=$WORK/strata-$rev
-  if [ ! -f "$dir/dist/src/cli.js" ]; then
+  if [ ! -f "$dir/dist/src/cli/main.js" ]; then
     rm -rf "$dir" && mkdir -p "$dir"
     git -C "$here" archive "$rev" | tar -x -C "$dir"
     ln -s "$here/node_modules" "$dir/node_modules"

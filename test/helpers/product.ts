@@ -7,7 +7,18 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Bottom first, as test/unit/layout.test.ts enforces: a folder may import its own files and any folder before it. */
-export const LAYERS: string[][] = [['base'], ['oci'], ['nix'], ['layers'], ['image'], ['registry'], ['compare', 'sign'], ['registry/server'], ['src']];
+export const LAYERS: string[][] = [
+  ['base'],
+  ['oci'],
+  ['nix'],
+  ['layers'],
+  ['image'],
+  ['registry'],
+  ['compare', 'sign'],
+  ['registry/server'],
+  ['src'],
+  ['src/cli'],
+];
 
 /** Paths relative to the repository root, sorted. */
 export function productFiles(): string[] {

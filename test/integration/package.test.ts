@@ -40,7 +40,7 @@ describe('the npm package', () => {
     const files = listing[0]!.files.map((f) => f.path);
     for (const f of [
       'bin/strata.js',
-      'dist/src/cli.js',
+      'dist/src/cli/main.js',
       'dist/layers/worker.js',
       'dist/registry/server/bcrypt-worker.js',
       'nix/lib.nix',

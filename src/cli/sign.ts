@@ -4,22 +4,22 @@
 // signs or verifies, not by every command.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { isCosignEncrypted } from '../sign/cosign-key.js';
-import type { Digest } from '../base/digest.js';
-import { getManifest } from '../registry/manifests.js';
-import type { SessionOptions } from '../registry/session.js';
-import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../sign/keys.js';
-import { identityToken } from '../sign/oidc.js';
-import { checkKeylessServices } from '../sign/preflight.js';
-import type { Attestation } from '../sign/sign-image.js';
-import type { SigningIdentity } from '../sign/signers.js';
-import type { VerifyPolicy } from '../sign/trust.js';
-import { accessFlags, sessionOptions, type AccessFlags } from './cli-access.js';
-import { repositoryOf } from './copy.js';
-import { referrersTag } from '../registry/referrers.js';
-import { StrataError } from '../base/errors.js';
-import { formatDockerReference, parseDestination, type DockerReference } from '../oci/reference.js';
-import { defaults } from './defaults.js';
+import { isCosignEncrypted } from '../../sign/cosign-key.js';
+import type { Digest } from '../../base/digest.js';
+import { getManifest } from '../../registry/manifests.js';
+import type { SessionOptions } from '../../registry/session.js';
+import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../../sign/keys.js';
+import { identityToken } from '../../sign/oidc.js';
+import { checkKeylessServices } from '../../sign/preflight.js';
+import type { Attestation } from '../../sign/sign-image.js';
+import type { SigningIdentity } from '../../sign/signers.js';
+import type { VerifyPolicy } from '../../sign/trust.js';
+import { accessFlags, sessionOptions, type AccessFlags } from './access-flags.js';
+import { repositoryOf } from '../copy.js';
+import { referrersTag } from '../../registry/referrers.js';
+import { StrataError } from '../../base/errors.js';
+import { formatDockerReference, parseDestination, type DockerReference } from '../../oci/reference.js';
+import { defaults } from '../defaults.js';
 
 export interface SigningFlags {
   key?: string;
@@ -100,7 +100,7 @@ async function signAndReport(
   session: SessionOptions,
   attestations: Attestation[] = [],
 ): Promise<Digest> {
-  const { signImage } = await import('../sign/sign-image.js');
+  const { signImage } = await import('../../sign/sign-image.js');
   const r = await signImage(repositoryOf(ref, session), digest, { identity, attestations, ...(f.legacyTag ? { legacyTag: true } : {}) });
   const where = r.referrer.via === 'api' ? 'the referrers API' : `the tag ${referrersTag(digest)}`;
   process.stderr.write(
@@ -178,7 +178,7 @@ export function signCommand(print: (s: string) => void): Command {
  * describe another image.
  */
 async function attestationsOf(installable: string, digest: Digest, name: string): Promise<Attestation[]> {
-  const { attestationsFor } = await import('./attestations.js');
+  const { attestationsFor } = await import('../attestations.js');
   const a = await attestationsFor(installable, { subjectName: name });
   const made = `sha256:${a.provenance.subject[0]!.digest.sha256}`;
   if (made !== digest)
@@ -197,7 +197,7 @@ interface VerifyFlags extends AccessFlags {
 }
 
 async function verifyPolicy(f: VerifyFlags): Promise<VerifyPolicy> {
-  const { loadTrustedRoot } = await import('../sign/trust.js');
+  const { loadTrustedRoot } = await import('../../sign/trust.js');
   const trustedRoot = f.trustedRoot ? loadTrustedRoot(f.trustedRoot) : undefined;
   if (f.key) {
     if (f.certificateIdentity || f.certificateOidcIssuer)
@@ -212,7 +212,7 @@ async function verifyPolicy(f: VerifyFlags): Promise<VerifyPolicy> {
   }
   if (f.tufRoot && !f.tufMirror) throw new StrataError('usage', '--tuf-root is the initial root.json of the mirror --tuf-mirror names; give both');
   // Without a file: Sigstore's public-good root (or a private deployment's) through TUF, as cosign gets it.
-  const { trustedRootViaTuf } = await import('../sign/tuf.js');
+  const { trustedRootViaTuf } = await import('../../sign/tuf.js');
   const viaTuf = await trustedRootViaTuf({ ...(f.tufMirror ? { mirrorURL: f.tufMirror } : {}), ...(f.tufRoot ? { rootPath: f.tufRoot } : {}) });
   return { kind: 'keyless', identity: f.certificateIdentity, issuer: f.certificateOidcIssuer, trustedRoot: viaTuf };
 }
@@ -236,7 +236,7 @@ export function verifyCommand(print: (s: string) => void): Command {
     const ref = registryReference(reference, 'verify');
     const name = formatDockerReference(ref);
     const policy = await verifyPolicy(f);
-    const { verifyImage } = await import('../sign/verify-image.js');
+    const { verifyImage } = await import('../../sign/verify-image.js');
     let v: Awaited<ReturnType<typeof verifyImage>>;
     try {
       v = await verifyImage(repositoryOf(ref, await sessionOptions(f)), ref.digest ?? ref.tag ?? 'latest', policy);

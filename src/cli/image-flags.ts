@@ -1,13 +1,13 @@
 // The flags of every command that makes an image from a Nix installable (build,
 // digest, push, copy, diff) and their translation into a BuildRequest, in one place.
 import { Command, Option } from 'commander';
-import type { BuildRequest } from './build.js';
-import { StrataError } from '../base/errors.js';
-import { parseDestination } from '../oci/reference.js';
-import { validateMaxLayers } from '../layers/plan.js';
-import { STRATEGIES, type Strategy } from '../layers/strategy.js';
-import { COMPRESSIONS, MANIFEST_FORMATS, type Compression, type ManifestFormat } from '../oci/layer-types.js';
-import { defaults } from './defaults.js';
+import type { BuildRequest } from '../build.js';
+import { StrataError } from '../../base/errors.js';
+import { parseDestination } from '../../oci/reference.js';
+import { validateMaxLayers } from '../../layers/plan.js';
+import { STRATEGIES, type Strategy } from '../../layers/strategy.js';
+import { COMPRESSIONS, MANIFEST_FORMATS, type Compression, type ManifestFormat } from '../../oci/layer-types.js';
+import { defaults } from '../defaults.js';
 
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
 

@@ -2,16 +2,16 @@
 // (push, pull, copy, index, sign, verify), the transfer flags of those that
 // move images, and the session and push options they make.
 import type { Command } from 'commander';
-import type { RegistryOptions } from './copy.js';
-import type { Progress } from '../base/events.js';
-import { createProgress } from './progress.js';
-import { DEFAULT_RETRY } from '../registry/retry.js';
-import { defaults } from './defaults.js';
-import type { SessionOptions } from '../registry/session.js';
-import { StrataError } from '../base/errors.js';
+import type { RegistryOptions } from '../copy.js';
+import type { Progress } from '../../base/events.js';
+import { createProgress } from '../progress.js';
+import { DEFAULT_RETRY } from '../../registry/retry.js';
+import { defaults } from '../defaults.js';
+import type { SessionOptions } from '../../registry/session.js';
+import { StrataError } from '../../base/errors.js';
 import { join } from 'node:path';
-import { BlobLocations } from '../registry/blob-locations.js';
-import { defaultCacheDir } from '../layers/cache.js';
+import { BlobLocations } from '../../registry/blob-locations.js';
+import { defaultCacheDir } from '../../layers/cache.js';
 
 export interface AccessFlags {
   insecure?: boolean;

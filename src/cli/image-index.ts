@@ -3,19 +3,19 @@
 // With --sign, as push --sign: checked first, the index pushed by digest and
 // signed, then tagged (publish.ts). Registered in cli.ts's program().
 import { Command, Option } from 'commander';
-import { registryFlags, registryOptions, type RegistryFlags } from './cli-access.js';
-import { collect, sourceDateEpoch } from './cli-image.js';
-import { keyValue } from '../nix/description.js';
-import { makeIndex, type IndexResult } from './index-image.js';
-import { checkSignFlags, prepareSigning, signingFlags, type SigningFlags } from './cli-sign.js';
-import { repositoryOf } from './copy.js';
-import { signThenTag } from './publish.js';
-import { StrataError } from '../base/errors.js';
-import { formatPlatform } from '../oci/platform.js';
-import { parseDestination } from '../oci/reference.js';
-import { writeFileAtomic } from '../base/fs.js';
-import { COMPRESSIONS, MANIFEST_FORMATS, type Compression, type ManifestFormat } from '../oci/layer-types.js';
-import { defaults } from './defaults.js';
+import { registryFlags, registryOptions, type RegistryFlags } from './access-flags.js';
+import { collect, sourceDateEpoch } from './image-flags.js';
+import { keyValue } from '../../nix/description.js';
+import { makeIndex, type IndexResult } from '../index-image.js';
+import { checkSignFlags, prepareSigning, signingFlags, type SigningFlags } from './sign.js';
+import { repositoryOf } from '../copy.js';
+import { signThenTag } from '../publish.js';
+import { StrataError } from '../../base/errors.js';
+import { formatPlatform } from '../../oci/platform.js';
+import { parseDestination } from '../../oci/reference.js';
+import { writeFileAtomic } from '../../base/fs.js';
+import { COMPRESSIONS, MANIFEST_FORMATS, type Compression, type ManifestFormat } from '../../oci/layer-types.js';
+import { defaults } from '../defaults.js';
 
 interface IndexFlags extends RegistryFlags, SigningFlags {
   output: string;

@@ -3,17 +3,17 @@
 // compared — cmp's and diff's convention, so a script can tell "different"
 // from "broken" whatever the cause of the error.
 import { Command } from 'commander';
-import { diffTargets } from '../compare/diff.js';
-import type { OpenedTarget } from '../compare/model.js';
-import { renderDiff } from '../compare/render.js';
-import { accessFlags, positiveInt, sessionOptions, type AccessFlags } from './cli-access.js';
-import { imageOptions, request, type BuildFlags } from './cli-image.js';
-import { openTarget } from './compare-sources.js';
-import { describeError, StrataError } from '../base/errors.js';
-import { guarded } from './interrupt.js';
-import { parsePlatform } from '../oci/platform.js';
-import { createProgress } from './progress.js';
-import { defaults } from './defaults.js';
+import { diffTargets } from '../../compare/diff.js';
+import type { OpenedTarget } from '../../compare/model.js';
+import { renderDiff } from '../../compare/render.js';
+import { accessFlags, positiveInt, sessionOptions, type AccessFlags } from './access-flags.js';
+import { imageOptions, request, type BuildFlags } from './image-flags.js';
+import { openTarget } from '../compare-sources.js';
+import { describeError, StrataError } from '../../base/errors.js';
+import { guarded } from '../interrupt.js';
+import { parsePlatform } from '../../oci/platform.js';
+import { createProgress } from '../progress.js';
+import { defaults } from '../defaults.js';
 
 type DiffFlags = BuildFlags & AccessFlags & { limit: string };
 

@@ -3,11 +3,11 @@
 // Registered in cli.ts's program().
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { attestationsFor } from './attestations.js';
-import { sourceDateEpoch } from './cli-image.js';
-import { StrataError } from '../base/errors.js';
-import { mkdirs, writeFileAtomic } from '../base/fs.js';
-import type { Digest } from '../base/digest.js';
+import { attestationsFor } from '../attestations.js';
+import { sourceDateEpoch } from './image-flags.js';
+import { StrataError } from '../../base/errors.js';
+import { mkdirs, writeFileAtomic } from '../../base/fs.js';
+import type { Digest } from '../../base/digest.js';
 
 interface SbomFlags {
   output: string;
