@@ -74,12 +74,14 @@ export interface Implementation {
 }
 
 /**
- * Whether the native path is the faster one in Strata's pipeline. libzstd's is
- * not: fed block by block through Node's thread pool (a write and a flush per
- * MiB), it ran at 0.9x the in-thread WebAssembly build and took more memory
- * (docs/benchmarks/compression.md), so zstd stays pinned though proven.
+ * Whether the native path is used where proven. gzip: not yet — with Node's
+ * zlib stream in a worker, a store path's NAR-hash error can come back
+ * without its class (test/integration/bad-input.test.ts failed on a fresh
+ * machine), so pako writes gzip until that race is fixed. zstd: yes — the
+ * pinned WebAssembly build needs Wasm SIMD, which a baseline x86-64 CPU lacks
+ * (the suite's cpu-x86-64-baseline factor), though it is faster elsewhere.
  */
-const FASTER: Record<'gzip' | 'zstd', boolean> = { gzip: true, zstd: false };
+const FASTER: Record<'gzip' | 'zstd', boolean> = { gzip: false, zstd: true };
 
 const chosen = new Map<Compression, Promise<Implementation>>();
 
@@ -124,7 +126,7 @@ export async function decideImplementation(c: Compression, runtime: Runtime = th
   if (!version || (c === 'zstd' && typeof zlib.createZstdCompress !== 'function')) return fallback(`this Node has no ${library}`);
   if (!PROVEN[c].some((p) => p.version === version && p.platforms.includes(platform)))
     return fallback(`${library} ${version} on ${platform} is not on the list the reproducibility suite has proven`);
-  if (!FASTER[c] && !runtime.evenIfSlower) return fallback(`the pinned ${pinned} is faster here than the runtime's ${library}`);
+  if (!FASTER[c] && !runtime.evenIfSlower) return fallback(`the runtime's ${library} is proven but not used yet (layers/native-compress.ts, FASTER)`);
   try {
     const got = await digestOf((runtime.create ?? createNativeCompressor)(c), checkInput());
     if (got !== CHECK_DIGESTS[c]) return fallback(`${library} ${version} failed the start-up check (${got})`);
