@@ -1,7 +1,8 @@
 // Hashes and counts bytes as they pass: digests are computed on the way,
 // never by reading a blob twice.
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Digest } from './digest.js';
 
 export class HashTap extends Transform {
@@ -35,4 +36,11 @@ export class HashTap extends Transform {
 
 export function sha256(data: Buffer | string): Digest {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Digest and size of all of a stream's bytes, which are read and dropped; the stream's error rejects. */
+export async function streamDigest(stream: Readable): Promise<{ digest: Digest; size: number }> {
+  const tap = new HashTap();
+  await pipeline(stream, tap, new Writable({ write: (_c, _e, cb) => cb() }));
+  return tap.value;
 }

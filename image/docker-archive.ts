@@ -3,9 +3,8 @@
 // image manifest, so an image here is known by its config digest (the image
 // ID). Layers are the files the archive holds: plain tars as docker save and
 // Strata write them (docker 25 and later may store them under blobs/sha256/).
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { HashTap, sha256 } from '../base/hash-tap.js';
+import type { Readable } from 'node:stream';
+import { sha256, streamDigest } from '../base/hash-tap.js';
 import { StrataError } from '../base/errors.js';
 import { formatDockerReference, type DockerReference } from '../oci/reference.js';
 import { parseOci } from '../oci/parse.js';
@@ -85,7 +84,7 @@ export async function readDockerArchiveImage(file: string, name?: DockerReferenc
       const gzip = head[0] === 0x1f && head[1] === 0x8b;
       if (!gzip && head.readUInt32LE(0) === 0xfd2fb528)
         throw new StrataError('unsupported', `${where}: layer ${l.path} is zstd-compressed, which docker-archive cannot hold`);
-      const digest = gzip ? (await hashStream(l.open())).digest : diffIDs[i]!;
+      const digest = gzip ? (await streamDigest(l.open())).digest : diffIDs[i]!;
       const descriptor = { mediaType: gzip ? MediaType.ociLayerGzip : MediaType.ociLayer, digest, size: l.size };
       return {
         descriptor,
@@ -114,10 +113,4 @@ async function firstBytes(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of stream) parts.push(c as Buffer);
   return Buffer.concat([...parts, Buffer.alloc(4)]);
-}
-
-async function hashStream(stream: Readable): Promise<{ digest: Digest; size: number }> {
-  const tap = new HashTap();
-  await pipeline(stream, tap, new Writable({ write: (_c, _e, cb) => cb() }));
-  return tap.value;
 }

@@ -17,8 +17,8 @@
 // ZSTD_e_flush, then the frame ended: the same calls libzstd sees there.
 // Node runs its zlib streams on the thread pool: compression leaves the event
 // loop, and in a worker thread it leaves the worker's JavaScript too.
-import { createHash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { streamDigest } from '../base/hash-tap.js';
 import zlib from 'node:zlib';
 import type { Compression } from '../oci/layer-types.js';
 
@@ -128,22 +128,12 @@ export async function decideImplementation(c: Compression, runtime: Runtime = th
     return fallback(`${library} ${version} on ${platform} is not on the list the reproducibility suite has proven`);
   if (!FASTER[c] && !runtime.evenIfSlower) return fallback(`the runtime's ${library} is proven but not used yet (layers/native-compress.ts, FASTER)`);
   try {
-    const got = await digestOf((runtime.create ?? createNativeCompressor)(c), checkInput());
+    const { digest: got } = await streamDigest(Readable.from([checkInput()]).pipe((runtime.create ?? createNativeCompressor)(c)));
     if (got !== CHECK_DIGESTS[c]) return fallback(`${library} ${version} failed the start-up check (${got})`);
   } catch (e) {
     return fallback(`${library} ${version} failed the start-up check (${(e as Error).message})`);
   }
   return { native: true, name: `node ${library} ${version}` };
-}
-
-async function digestOf(t: Transform, input: Buffer): Promise<string> {
-  const h = createHash('sha256');
-  t.on('data', (c: Buffer) => h.update(c));
-  const ended = new Promise<void>((resolve, reject) => t.on('end', resolve).on('error', reject));
-  for (let i = 0; i < input.length; i += 65536) t.write(input.subarray(i, i + 65536));
-  t.end();
-  await ended;
-  return `sha256:${h.digest('hex')}`;
 }
 
 /** The runtime library's compressor for `c`, unchecked: implementationFor() decides whether it may be used. */
