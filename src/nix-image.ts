@@ -144,7 +144,7 @@ export class NixPending implements PendingImage {
     const n = nix.layers.length;
     const own = await Promise.all(
       nix.layers.map(
-        async (p, i) => new NixLayer(nix, p, `layer ${i + 1}/${n}: ${p.comment.replace(/^store paths: /, '')}`, (await nix.known(p)) ?? elsewhere.get(p.key)),
+        async (p, i) => new NixLayer(nix, p, `layer ${i + 1}/${n}: ${p.comment.replace(/^store paths: /, '')}`, await nix.known(p), elsewhere.get(p.key)),
       ),
     );
     return new NixPending(nix, [...(nix.options.base?.layers ?? []).map((l) => l.source), ...own], own);
@@ -168,14 +168,19 @@ class NixLayer implements MadeLayer {
   readonly expected: MadeLayer['expected'];
   /** What its bytes turned out to be, once written. */
   private landed: LayerDigests | undefined;
+  /** What it is expected to be: the cache's entry, else a registry's manifest. */
+  private readonly hit: KnownLayer | undefined;
   private checked: Promise<string | undefined> | undefined;
 
   constructor(
     private readonly nix: NixImage,
     private readonly p: PlannedLayer,
     readonly label: string,
-    private readonly hit: KnownLayer | undefined,
+    /** The cache's entry, read once when the image was made pending. */
+    private readonly cached: LayerDigests | undefined,
+    elsewhere: KnownLayer | undefined,
   ) {
+    const hit: KnownLayer | undefined = (this.hit = cached ?? elsewhere);
     this.id = p.key;
     this.expected = hit ? { digest: hit.digest, size: hit.size, ...(hit.repository ? { mountFrom: hit.repository } : {}) } : undefined;
   }
@@ -237,7 +242,7 @@ class NixLayer implements MadeLayer {
     const o = this.nix.options;
     const cache = o.cache;
     const p = this.p;
-    const hit = await this.nix.known(p);
+    const hit = this.cached;
     if (hit && cache) {
       const have = sink.blobFile(hit.digest);
       // A sink that keeps no bytes (strata digest) takes a whole entry as it is.
