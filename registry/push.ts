@@ -139,7 +139,7 @@ export async function pushImage(img: ImageOrIndex | PendingImage, repo: Reposito
   const pushed = await settleAll(
     uniqueBlobs(img).map((b) => {
       if (needed.has(b.descriptor.digest)) return run(() => pushBlob(repo, blobToPush(b, repo, blobLabel(b.descriptor)), opts));
-      return Promise.resolve(alreadyThere(b.descriptor.digest, b.descriptor, opts));
+      return Promise.resolve(alreadyThere(b.descriptor, opts));
     }),
   );
   // Children by digest, then the top manifest with its tags (written even when the manifest was there).
@@ -148,8 +148,9 @@ export async function pushImage(img: ImageOrIndex | PendingImage, repo: Reposito
   return { digest: img.manifest.digest, blobs: pushed, sent: pushed.reduce((n, b) => n + b.sent, 0) };
 }
 
-function alreadyThere(id: string, d: { digest: Digest; size: number }, opts: PushOptions): PushedBlob {
-  opts.progress.emit({ type: 'blob-done', id, digest: d.digest, size: d.size, action: 'exists' });
+/** A blob the registry has (its manifest is there): reported, not checked. */
+function alreadyThere(d: { digest: Digest; size: number }, opts: PushOptions): PushedBlob {
+  opts.progress.emit({ type: 'blob-done', id: d.digest, digest: d.digest, size: d.size, action: 'exists' });
   return { digest: d.digest, size: d.size, action: 'exists', sent: 0 };
 }
 
