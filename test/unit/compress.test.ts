@@ -14,6 +14,7 @@ import zlib from 'node:zlib';
 import { Zstd } from '@hpcc-js/wasm-zstd';
 import { BLOCK_SIZE, LIBZSTD_VERSION, compressorInfo, createCompressor } from '../../layers/compress.js';
 import { COMPRESSIONS, type Compression } from '../../oci/layer-types.js';
+import { compressThrough } from '../helpers/compress-through.js';
 
 const MiB = 1 << 20;
 
@@ -61,28 +62,9 @@ const GOLDEN: Record<Compression, { sha256: string; size: number }> = {
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-/** Writes `input` in chunks whose sizes `size()` picks, honouring back-pressure. */
-async function compress(c: Compression, input: Buffer, size: number | (() => number) = input.length): Promise<Buffer> {
-  const comp = createCompressor(c);
-  const out: Buffer[] = [];
-  const done = pipeline(
-    comp,
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        out.push(chunk);
-        cb();
-      },
-    }),
-  );
-  let off = 0;
-  while (off < input.length) {
-    const n = Math.max(1, typeof size === 'number' ? size : size());
-    if (!comp.write(input.subarray(off, off + n))) await once(comp, 'drain');
-    off += n;
-  }
-  comp.end();
-  await done;
-  return Buffer.concat(out);
+/** `input` through the pinned compressor for `c`, in chunks of `size` bytes (or sizes `size()` picks). */
+function compress(c: Compression, input: Buffer, size: number | (() => number) = input.length): Promise<Buffer> {
+  return compressThrough(createCompressor(c), input, size);
 }
 
 async function decompress(c: Compression, b: Buffer): Promise<Buffer> {

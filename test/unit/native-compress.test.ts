@@ -5,37 +5,14 @@
 // back is taken where it should be.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { PassThrough, Writable, type Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
 import zlib from 'node:zlib';
 import { describe, it } from 'vitest';
 import { createCompressor } from '../../layers/compress.js';
+import { compressThrough } from '../helpers/compress-through.js';
 import { CHECK_DIGESTS, PROVEN, checkInput, createNativeCompressor, decideImplementation } from '../../layers/native-compress.js';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** Runs `input` through `comp` in chunks of sizes `size()` picks, honouring back-pressure. */
-async function run(comp: Transform, input: Buffer, size: () => number = () => 65536): Promise<Buffer> {
-  const out: Buffer[] = [];
-  const done = pipeline(
-    comp,
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        out.push(chunk);
-        cb();
-      },
-    }),
-  );
-  for (let off = 0; off < input.length;) {
-    const n = Math.max(1, size());
-    if (!comp.write(input.subarray(off, off + n))) await once(comp, 'drain');
-    off += n;
-  }
-  comp.end();
-  await done;
-  return Buffer.concat(out);
-}
 
 /** Chunk sizes from a seeded generator: 1 byte to 3 MiB. */
 function chunker(seed: number): () => number {
@@ -52,7 +29,7 @@ const hasZstd = typeof zlib.createZstdCompress === 'function';
 describe('the start-up check', () => {
   for (const c of ['gzip', 'zstd'] as const) {
     it(`${c}: its digest is what the pinned compressor writes for the check input`, async () => {
-      assert.equal(sha256(await run(createCompressor(c), checkInput())), CHECK_DIGESTS[c]);
+      assert.equal(sha256(await compressThrough(createCompressor(c), checkInput(), 65536)), CHECK_DIGESTS[c]);
     });
   }
 });
@@ -68,8 +45,8 @@ describe('the native compressors write the pinned bytes', () => {
   for (const c of ['gzip', 'zstd'] as const) {
     for (const [name, input] of inputs) {
       it.skipIf(c === 'zstd' && !hasZstd)(`${c}, ${name}, cut at random`, async () => {
-        const pinned = await run(createCompressor(c), input);
-        assert.equal(sha256(await run(createNativeCompressor(c), input, chunker(input.length + 1))), sha256(pinned));
+        const pinned = await compressThrough(createCompressor(c), input, 65536);
+        assert.equal(sha256(await compressThrough(createNativeCompressor(c), input, chunker(input.length + 1))), sha256(pinned));
         // And it reads back as the input.
         const back = c === 'gzip' ? zlib.gunzipSync(pinned) : zlib.zstdDecompressSync(pinned);
         assert.equal(sha256(back), sha256(input));
