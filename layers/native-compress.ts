@@ -81,7 +81,7 @@ export interface Implementation {
  * pinned WebAssembly build needs Wasm SIMD, which a baseline x86-64 CPU lacks
  * (the suite's cpu-x86-64-baseline factor), though it is faster elsewhere.
  */
-const FASTER: Record<'gzip' | 'zstd', boolean> = { gzip: false, zstd: true };
+const IN_USE: Record<'gzip' | 'zstd', boolean> = { gzip: false, zstd: true };
 
 const chosen = new Map<Compression, Promise<Implementation>>();
 
@@ -103,8 +103,8 @@ export interface Runtime {
   platform: string;
   /** STRATA_NATIVE_COMPRESSORS=0 turns the native path off (benchmarks side by side, or a user who wants the pinned one). */
   off?: boolean;
-  /** Use the native path where it is proven but slower (tests of the decision itself). */
-  evenIfSlower?: boolean;
+  /** Use the native path where it is proven but not in use (tests of the decision itself). */
+  evenIfNotInUse?: boolean;
   /** The compressor the start-up check runs (a test gives a broken one). */
   create?: (c: 'gzip' | 'zstd') => Transform;
 }
@@ -126,7 +126,7 @@ export async function decideImplementation(c: Compression, runtime: Runtime = th
   if (!version || (c === 'zstd' && typeof zlib.createZstdCompress !== 'function')) return fallback(`this Node has no ${library}`);
   if (!PROVEN[c].some((p) => p.version === version && p.platforms.includes(platform)))
     return fallback(`${library} ${version} on ${platform} is not on the list the reproducibility suite has proven`);
-  if (!FASTER[c] && !runtime.evenIfSlower) return fallback(`the runtime's ${library} is proven but not used yet (layers/native-compress.ts, FASTER)`);
+  if (!IN_USE[c] && !runtime.evenIfNotInUse) return fallback(`the runtime's ${library} is proven but not used yet (layers/native-compress.ts, IN_USE)`);
   try {
     const { digest: got } = await streamDigest(Readable.from([checkInput()]).pipe((runtime.create ?? createNativeCompressor)(c)));
     if (got !== CHECK_DIGESTS[c]) return fallback(`${library} ${version} failed the start-up check (${got})`);

@@ -77,7 +77,7 @@ describe('which compressor makes a layer', () => {
     assert.deepEqual([gzip.native, gzip.name], [false, 'pako']);
     assert.match(gzip.reason!, /not used yet|not on the list/);
     const gzipListed = PROVEN.gzip.some((p) => p.version === process.versions.zlib && p.platforms.includes(here.platform));
-    if (gzipListed) assert.equal((await decideImplementation('gzip', { ...here, evenIfSlower: true })).native, true);
+    if (gzipListed) assert.equal((await decideImplementation('gzip', { ...here, evenIfNotInUse: true })).native, true);
   });
 
   it('a library version not on the list, or not for this platform, falls back', async () => {
@@ -100,7 +100,7 @@ describe('which compressor makes a layer', () => {
     const broken = await decideImplementation('gzip', {
       versions: { zlib: listed.version },
       platform: listed.platforms[0]!,
-      evenIfSlower: true,
+      evenIfNotInUse: true,
       // Node's own gzip at another level: a valid gzip stream, not the format's bytes.
       create: () => zlib.createGzip({ level: 1 }),
     });
@@ -109,7 +109,7 @@ describe('which compressor makes a layer', () => {
     const failing = await decideImplementation('gzip', {
       versions: { zlib: listed.version },
       platform: listed.platforms[0]!,
-      evenIfSlower: true,
+      evenIfNotInUse: true,
       create: () =>
         new PassThrough({
           transform(_c, _e, cb) {
