@@ -64,7 +64,7 @@ test('two images naming the same explicit base layer share it byte for byte', as
 });
 
 describe('what compresses the layers', () => {
-  test('the runtime zlib where proven, pako when turned off: the golden digest either way, and --json says which and why', async () => {
+  test('what this runtime may use, and pako when turned off: the golden digest either way, and --json says which and why', async () => {
     const { decideImplementation } = await import('../../layers/native-compress.js');
     const expected = golden['golden#default']!.manifest;
     const cache = join(work, 'compressor-cache');
