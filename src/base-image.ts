@@ -7,7 +7,7 @@ import { readContainerConfig } from '../image/source.js';
 import type { Blob, ImageOrIndex } from '../image/model.js';
 import { type ContainerConfig, type Descriptor, type HistoryEntry, type ImageConfig, type Platform } from '../oci/types.js';
 import { type Digest } from '../base/digest.js';
-import { readSource, type RegistryOptions } from './copy.js';
+import type { RegistryOptions } from './copy.js';
 import { StrataError } from '../base/errors.js';
 import { formatPlatform, platformMatches } from '../oci/platform.js';
 import { layerCompression, layerMediaType, type ManifestFormat } from '../oci/layer-types.js';
@@ -39,6 +39,8 @@ export async function resolveBase(reference: string, platform: Platform, reg: Re
   let ref: Reference;
   let img: ImageOrIndex;
   let config: ImageConfig;
+  // The registry client loads only when an image has a base (a build without one never needs it).
+  const { readSource } = await import('./copy.js');
   try {
     ref = parseDestination(reference);
     img = await readSource(ref, reg, platform);

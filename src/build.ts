@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type { WriteImageOptions, WrittenImage } from './image-plan.js';
 import { NixImage } from './nix-image.js';
 import { resolveBase, type BaseImage } from './base-image.js';
-import { writeDockerArchiveFrom } from '../image/docker-archive-writer.js';
 import { DigestOnlySink, type BlobSink } from '../image/sink.js';
 import type { Image } from '../image/model.js';
 import { writeImageInto } from '../image/write-image.js';
@@ -15,9 +14,7 @@ import { StrataError } from '../base/errors.js';
 import { guarded } from './interrupt.js';
 import { hostSystem, parseSystem } from '../oci/platform.js';
 import { formatReference, parseDockerReference, parseSource, resolveTag, referenceTag, type Reference } from '../oci/reference.js';
-import { repositoryOf, type RegistryOptions } from './copy.js';
-import { pushNixImage } from './push-image.js';
-import { createProgress } from './progress.js';
+import type { RegistryOptions } from './copy.js';
 import { defaults } from './defaults.js';
 import { closure, GcRoots, realise } from '../nix/installable.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
@@ -28,7 +25,6 @@ import { checkLayerType, type ManifestFormat } from '../image/assemble.js';
 import type { Platform } from '../oci/types.js';
 import type { Digest } from '../base/digest.js';
 import { OciLayoutWriter } from '../image/layout.js';
-import { writeOciArchive } from '../image/archive.js';
 import { shortName } from '../image/docker-archive.js';
 import { stageBeside } from '../base/fs.js';
 
@@ -85,7 +81,8 @@ export interface BuildResult {
   pushed?: { bytes: number; blobs: { digest: Digest; size: number; action: string }[] };
 }
 
-function defaultRegistryOptions(): RegistryOptions {
+async function defaultRegistryOptions(): Promise<RegistryOptions> {
+  const { createProgress } = await import('./progress.js');
   const progress = createProgress('auto');
   return { session: { progress }, push: { concurrency: defaults.concurrency, progress } };
 }
@@ -111,7 +108,7 @@ export async function prepareImage(
     platform: Platform;
     compression: Compression;
     format: ManifestFormat;
-    reg: () => RegistryOptions;
+    reg: () => RegistryOptions | Promise<RegistryOptions>;
     referenceTag?: string | undefined;
   },
 ): Promise<PreparedImage> {
@@ -121,7 +118,7 @@ export async function prepareImage(
   const tag = resolveTag(req.tag, o.referenceTag, description.tag);
   const rootPaths = closureRoots(description);
   await roots.hold(rootPaths);
-  const [paths, base] = await Promise.all([closure(rootPaths), description.fromImage ? resolveBase(description.fromImage, o.platform, o.reg()) : undefined]);
+  const [paths, base] = await Promise.all([closure(rootPaths), description.fromImage ? resolveBase(description.fromImage, o.platform, await o.reg()) : undefined]);
   const writeOptions: WriteImageOptions = {
     description,
     closure: paths,
@@ -183,7 +180,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
   checkLayerType(format, compression);
   let registry = req.registry;
   // Made only when a registry is talked to: a base to read, or the push.
-  const reg = () => (registry ??= defaultRegistryOptions());
+  const reg = async () => (registry ??= await defaultRegistryOptions());
   const host = hostSystem();
   const { system, platform } = parseSystem(req.system ?? host);
 
@@ -213,7 +210,8 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         compressor: await compressorReport(compression),
       });
       if (out.transport === 'docker') {
-        const { session, push } = reg();
+        const { session, push } = await reg();
+        const [{ repositoryOf }, { pushNixImage }] = await Promise.all([import('./copy.js'), import('./push-image.js')]);
         const repo = repositoryOf(out.ref, session);
         const tags = req.byDigest ? [] : [...new Set([tag, ...(req.extraTags ?? [])])];
         const reuseFrom = (req.reuseFrom ?? []).map((r) => {
@@ -249,11 +247,13 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         req.onWritten?.(image);
         let digest = image.manifest.descriptor.digest;
         if (out.transport === 'oci-archive') {
+          const { writeOciArchive } = await import('../image/archive.js');
           await writeOciArchive(layout.root, out.path, req.sourceDateEpoch);
         } else if (out.transport === 'docker-archive') {
           const repoTag = out.name ? shortName({ registry: out.name.registry, repository: out.name.repository, tag }) : `${description.name}:${tag}`;
           // Strata's layers are uncompressed here; a base's may not be.
           const config = { digest: image.config.descriptor.digest, bytes: image.config.bytes };
+          const { writeDockerArchiveFrom } = await import('../image/docker-archive-writer.js');
           await writeDockerArchiveFrom(layout, { config, layers: image.layers, repoTags: [repoTag] }, out.path, req.sourceDateEpoch);
           digest = image.config.descriptor.digest;
         }
@@ -287,7 +287,7 @@ export interface PlannedNixImage {
  * `strata diff` reads an installable through. The caller releases the GC roots.
  * `reg` gives the registry options for reading a base image, made only when there is one.
  */
-export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions = defaultRegistryOptions): Promise<PlannedNixImage> {
+export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions | Promise<RegistryOptions> = defaultRegistryOptions): Promise<PlannedNixImage> {
   checkInstallable(req.installable);
   const format: ManifestFormat = req.format;
   const compression: Compression = req.compression ?? defaults.compression;

@@ -7,7 +7,7 @@ import { DEFAULT_MAX_LAYERS } from '../layers/plan.js';
 import type { Strategy } from '../layers/strategy.js';
 import type { Compression, ManifestFormat } from '../oci/layer-types.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY } from '../registry/retry.js';
-import { DEFAULT_GRACE_MS } from '../registry/server/gc.js';
+import { DEFAULT_GRACE_MS } from '../registry/server/layout.js';
 
 export const defaults = {
   /** Layer compression of a built image (pinned pako gzip: every runtime reads it). */

@@ -18,12 +18,10 @@
 import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ifExists, removeFile } from './files.js';
-import { Layout, REPO_DIRS } from './layout.js';
+import { DEFAULT_GRACE_MS, Layout, REPO_DIRS } from './layout.js';
 import { referencedDigests } from './manifest.js';
 import { isBlobDigest, isRepoName, type BlobDigest, type RepoName } from './names.js';
 import { sweepUploads } from './uploads.js';
-
-export const DEFAULT_GRACE_MS = 3600_000;
 
 export interface GcOptions {
   /** Nothing written or touched within this many ms is removed (default one hour). */

@@ -22,6 +22,9 @@ export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'strata', 'registry');
 }
 
+/** What was written or touched this recently is kept by gc (a push in progress uploads blobs before its manifest). */
+export const DEFAULT_GRACE_MS = 3600_000;
+
 export const REPO_DIRS = { blobs: '_blobs', manifests: '_manifests', tags: '_tags', referrers: '_referrers' } as const;
 
 export class Layout {

@@ -4,14 +4,11 @@
 import type { Command } from 'commander';
 import type { RegistryOptions } from '../copy.js';
 import type { Progress } from '../../base/events.js';
-import { createProgress } from '../progress.js';
 import { DEFAULT_RETRY } from '../../registry/retry.js';
 import { defaults } from '../defaults.js';
 import type { SessionOptions } from '../../registry/session.js';
 import { StrataError } from '../../base/errors.js';
 import { join } from 'node:path';
-import { BlobLocations } from '../../registry/blob-locations.js';
-import { defaultCacheDir } from '../../layers/cache.js';
 
 export interface AccessFlags {
   insecure?: boolean;
@@ -88,6 +85,11 @@ export function registryFlags(cmd: Command, opts: { uploads?: boolean } = {}): C
 }
 
 export async function registryOptions(f: RegistryFlags): Promise<{ reg: RegistryOptions; progress: Progress }> {
+  const [{ createProgress }, { BlobLocations }, { defaultCacheDir }] = await Promise.all([
+    import('../progress.js'),
+    import('../../registry/blob-locations.js'),
+    import('../../layers/cache.js'),
+  ]);
   const progress = createProgress(f.quiet ? 'quiet' : f.json ? 'json' : 'auto');
   const session = await sessionOptions(f, { progress });
   const chunk = positiveInt('--chunk-size', f.chunkSize, 0);

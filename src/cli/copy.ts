@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { parseSource } from '../../oci/reference.js';
 import { registryFlags } from './access-flags.js';
 import { imageOptions } from './image-flags.js';
-import { transfer, type TransferFlags } from './transfer.js';
+import type { TransferFlags } from './transfer.js';
 
 export function copyCommand(print: (s: string) => void): Command {
   return registryFlags(
@@ -16,5 +16,8 @@ export function copyCommand(print: (s: string) => void): Command {
         .argument('<destination>', 'image reference'),
       true,
     ),
-  ).action(async (source: string, destination: string, f: TransferFlags) => transfer(parseSource(source), source, destination, f, print));
+  ).action(async (source: string, destination: string, f: TransferFlags) => {
+    const { transfer } = await import('./transfer.js');
+    await transfer(parseSource(source), source, destination, f, print);
+  });
 }

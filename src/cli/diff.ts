@@ -3,16 +3,12 @@
 // compared — cmp's and diff's convention, so a script can tell "different"
 // from "broken" whatever the cause of the error.
 import { Command } from 'commander';
-import { diffTargets } from '../../compare/diff.js';
 import type { OpenedTarget } from '../../compare/model.js';
-import { renderDiff } from '../../compare/render.js';
 import { accessFlags, positiveInt, sessionOptions, type AccessFlags } from './access-flags.js';
 import { imageOptions, request, type BuildFlags } from './image-flags.js';
-import { openTarget } from '../compare-sources.js';
 import { describeError, StrataError } from '../../base/errors.js';
 import { guarded } from '../interrupt.js';
 import { parsePlatform } from '../../oci/platform.js';
-import { createProgress } from '../progress.js';
 import { defaults } from '../defaults.js';
 
 type DiffFlags = BuildFlags & AccessFlags & { limit: string };
@@ -43,6 +39,12 @@ export function diffCommand(print: (s: string) => void, exit: (code: number) => 
           // The system an installable is built for is also the platform taken from an index.
           const { installable: _, ...build } = request('', f);
           const wanted = build.system ? parsePlatform(build.system) : undefined;
+          const [{ diffTargets }, { renderDiff }, { openTarget }, { createProgress }] = await Promise.all([
+            import('../../compare/diff.js'),
+            import('../../compare/render.js'),
+            import('../compare-sources.js'),
+            import('../progress.js'),
+          ]);
           const progress = createProgress('quiet');
           const registry = { session: await sessionOptions(f, { progress }), push: { concurrency: defaults.concurrency, progress } };
           // One after the other: both may build with nix, and a failure should name one side.

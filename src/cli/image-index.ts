@@ -5,15 +5,12 @@
 import { Command, Option } from 'commander';
 import { registryFlags, registryOptions, type RegistryFlags } from './access-flags.js';
 import { collect, sourceDateEpoch } from './image-flags.js';
-import { keyValue } from '../../nix/description.js';
-import { makeIndex, type IndexResult } from '../index-image.js';
+import type { IndexResult } from '../index-image.js';
 import { checkSignFlags, prepareSigning, signingFlags, type SigningFlags } from './sign.js';
-import { repositoryOf } from '../copy.js';
-import { signThenTag } from '../publish.js';
 import { StrataError } from '../../base/errors.js';
+import { writeFileAtomic } from '../../base/fs.js';
 import { formatPlatform } from '../../oci/platform.js';
 import { parseDestination } from '../../oci/reference.js';
-import { writeFileAtomic } from '../../base/fs.js';
 import { COMPRESSIONS, MANIFEST_FORMATS, type Compression, type ManifestFormat } from '../../oci/layer-types.js';
 import { defaults } from '../defaults.js';
 
@@ -63,6 +60,7 @@ export function indexCommand(print: (s: string) => void): Command {
     checkSignFlags(f);
     if (f.sign && destination.transport !== 'docker') throw new StrataError('usage', `--sign signs an index in a registry; ${f.output} is not one`);
     const signPushed = f.sign ? await prepareSigning(f) : undefined;
+    const { keyValue } = await import('../../nix/description.js');
     const annotations = Object.fromEntries((f.annotation ?? []).map((a) => keyValue(a, '--annotation')));
     const build = {
       overrides: {},
@@ -74,6 +72,7 @@ export function indexCommand(print: (s: string) => void): Command {
       sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env),
     };
     const { reg, progress } = await registryOptions(f);
+    const { makeIndex } = await import('../index-image.js');
     let r: IndexResult;
     try {
       r = await makeIndex({
@@ -96,6 +95,7 @@ export function indexCommand(print: (s: string) => void): Command {
       );
     if (f.digestFile) await writeFileAtomic(f.digestFile, r.digest);
     if (signPushed && destination.transport === 'docker') {
+      const [{ signThenTag }, { repositoryOf }] = await Promise.all([import('../publish.js'), import('../copy.js')]);
       await signThenTag(repositoryOf(destination.ref, reg.session), r.digest, r.tags, (d) => signPushed(destination.ref, d, reg.session));
     }
     print(f.json ? JSON.stringify(r, null, 2) : r.digest);

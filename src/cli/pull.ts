@@ -4,7 +4,7 @@ import { StrataError } from '../../base/errors.js';
 import { parseDestination } from '../../oci/reference.js';
 import { registryFlags } from './access-flags.js';
 import { collect } from './image-flags.js';
-import { transfer, type TransferFlags } from './transfer.js';
+import type { TransferFlags } from './transfer.js';
 
 export function pullCommand(print: (s: string) => void): Command {
   return registryFlags(
@@ -19,6 +19,7 @@ export function pullCommand(print: (s: string) => void): Command {
   ).action(async (reference: string, f: TransferFlags & { output: string }) => {
     const src = parseDestination(reference);
     if (src.transport !== 'docker') throw new StrataError('usage', `pull reads from a registry; for ${src.transport}: use 'strata copy'`);
+    const { transfer } = await import('./transfer.js');
     await transfer(src, reference, f.output, f, print);
   });
 }

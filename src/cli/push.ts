@@ -5,7 +5,7 @@ import { parseDestination, parseSource } from '../../oci/reference.js';
 import { registryFlags } from './access-flags.js';
 import { collect, imageOptions } from './image-flags.js';
 import { checkSignFlags, signingFlags } from './sign.js';
-import { transfer, type TransferFlags } from './transfer.js';
+import type { TransferFlags } from './transfer.js';
 
 export function pushCommand(print: (s: string) => void): Command {
   return signingFlags(
@@ -29,6 +29,7 @@ export function pushCommand(print: (s: string) => void): Command {
       const dst = parseDestination(destination);
       if (dst.transport !== 'docker') throw new StrataError('usage', `push writes to a registry; for ${dst.transport}: use 'strata copy' or 'strata build -o'`);
       checkSignFlags(f);
+      const { transfer } = await import('./transfer.js');
       await transfer(parseSource(source), source, destination, f, print);
     });
 }

@@ -3,7 +3,6 @@
 // Registered in cli.ts's program().
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { attestationsFor } from '../attestations.js';
 import { sourceDateEpoch } from './image-flags.js';
 import { StrataError } from '../../base/errors.js';
 import { mkdirs, writeFileAtomic } from '../../base/fs.js';
@@ -27,6 +26,7 @@ export function sbomCommand(print: (s: string) => void): Command {
     .action(async (installable: string, f: SbomFlags) => {
       if (f.imageDigest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(f.imageDigest))
         throw new StrataError('usage', `--image-digest '${f.imageDigest}' is not sha256:<64 hex digits>`);
+      const { attestationsFor } = await import('../attestations.js');
       const a = await attestationsFor(installable, {
         build: { ...(f.system ? { system: f.system } : {}), sourceDateEpoch: sourceDateEpoch(f.sourceDateEpoch, process.env) },
         ...(f.imageDigest ? { imageDigest: f.imageDigest as Digest } : {}),

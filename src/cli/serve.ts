@@ -5,12 +5,8 @@ import { StrataError } from '../../base/errors.js';
 import { validateMaxLayers } from '../../layers/plan.js';
 import { STRATEGIES, type Strategy } from '../../layers/strategy.js';
 import { COMPRESSIONS, type Compression } from '../../oci/layer-types.js';
-import { jsonLogger, quietLogger } from '../../registry/server/log.js';
-import { defaultRoot } from '../../registry/server/store.js';
-import { NixBridge, parseImageMappings } from '../bridge.js';
+import { defaultRoot } from '../../registry/server/layout.js';
 import { defaults } from '../defaults.js';
-import { createProgress } from '../progress.js';
-import { serveUntilStopped } from '../serve.js';
 import { positiveInt } from './access-flags.js';
 import { collect, sourceDateEpoch } from './image-flags.js';
 
@@ -45,8 +41,8 @@ function byteSize(flag: string, v: string): number {
   return Number(m[1]) * 1024 ** (m[2] ? 'KMGT'.indexOf(m[2][0]!) + 1 : 0);
 }
 
-/** --image NAME=INSTALLABLE and --images-file FILE ({"NAME": "INSTALLABLE", …}) as one map. */
-function imageMappings(f: ServeFlags): Map<string, string> {
+/** --image NAME=INSTALLABLE and --images-file FILE ({"NAME": "INSTALLABLE", …}) as one list of NAME=INSTALLABLE. */
+function imagePairs(f: ServeFlags): string[] {
   const pairs = [...(f.image ?? [])];
   if (f.imagesFile) {
     let parsed: unknown;
@@ -60,7 +56,7 @@ function imageMappings(f: ServeFlags): Map<string, string> {
     }
     for (const [k, v] of Object.entries(parsed as Record<string, string>)) pairs.push(`${k}=${v}`);
   }
-  return parseImageMappings(pairs);
+  return pairs;
 }
 
 export function serveCommand(): Command {
@@ -107,7 +103,13 @@ export function serveCommand(): Command {
         .default(defaults.serve.log),
     )
     .action(async (f: ServeFlags) => {
-      const images = imageMappings(f);
+      const [{ NixBridge, parseImageMappings }, { createProgress }, { serveUntilStopped }, { jsonLogger, quietLogger }] = await Promise.all([
+        import('../bridge.js'),
+        import('../progress.js'),
+        import('../serve.js'),
+        import('../../registry/server/log.js'),
+      ]);
+      const images = parseImageMappings(imagePairs(f));
       const log = f.log === 'none' ? quietLogger : jsonLogger();
       // Checked whether or not an image is served: a bad value is refused, never ignored.
       const buildBackoffMs = positiveInt('--build-backoff', f.buildBackoff)! * 1000;

@@ -1,22 +1,15 @@
 // The signing commands (keygen, sign, verify), `push --sign` and `index --sign`: flags to
 // requests for sign/, one line of outcome each. Registered in cli.ts's program().
-// The Sigstore libraries take ~0.5 s to load: they are imported when a command
-// signs or verifies, not by every command.
+// The Sigstore libraries take ~0.5 s to load, the registry client ~0.2 s: they are
+// imported when a command signs or verifies, not by every command.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { isCosignEncrypted } from '../../sign/cosign-key.js';
 import type { Digest } from '../../base/digest.js';
-import { getManifest } from '../../registry/manifests.js';
 import type { SessionOptions } from '../../registry/session.js';
-import { generateKeyFiles, loadPrivateKey, loadPublicKey } from '../../sign/keys.js';
-import { identityToken } from '../../sign/oidc.js';
-import { checkKeylessServices } from '../../sign/preflight.js';
 import type { Attestation } from '../../sign/sign-image.js';
 import type { SigningIdentity } from '../../sign/signers.js';
 import type { VerifyPolicy } from '../../sign/trust.js';
 import { accessFlags, sessionOptions, type AccessFlags } from './access-flags.js';
-import { repositoryOf } from '../copy.js';
-import { referrersTag } from '../../registry/referrers.js';
 import { StrataError } from '../../base/errors.js';
 import { formatDockerReference, parseDestination, type DockerReference } from '../../oci/reference.js';
 import { defaults } from '../defaults.js';
@@ -60,6 +53,7 @@ async function keyPassword(path: string): Promise<string | undefined> {
       return ''; // loadPrivateKey says what is wrong with the file
     }
   })();
+  const { isCosignEncrypted } = await import('../../sign/cosign-key.js');
   if (process.env.COSIGN_PASSWORD !== undefined || !process.stdin.isTTY || !isCosignEncrypted(text)) return process.env.COSIGN_PASSWORD;
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
@@ -75,13 +69,14 @@ async function keyPassword(path: string): Promise<string | undefined> {
 async function signingIdentity(f: SigningFlags): Promise<SigningIdentity> {
   if (f.key) {
     if (f.fulcioUrl || f.rekorUrl) throw new StrataError('usage', '--fulcio-url and --rekor-url are for keyless signing; with --key neither is used');
+    const { loadPrivateKey } = await import('../../sign/keys.js');
     return { kind: 'key', key: loadPrivateKey(f.key, await keyPassword(f.key)) };
   }
   return {
     kind: 'keyless',
     fulcioURL: serviceURL('--fulcio-url', f.fulcioUrl ?? defaults.fulcioURL),
     rekorURL: serviceURL('--rekor-url', f.rekorUrl ?? defaults.rekorURL),
-    token: await identityToken(process.env),
+    token: await (await import('../../sign/oidc.js')).identityToken(process.env),
   };
 }
 
@@ -100,7 +95,11 @@ async function signAndReport(
   session: SessionOptions,
   attestations: Attestation[] = [],
 ): Promise<Digest> {
-  const { signImage } = await import('../../sign/sign-image.js');
+  const [{ signImage }, { repositoryOf }, { referrersTag }] = await Promise.all([
+    import('../../sign/sign-image.js'),
+    import('../copy.js'),
+    import('../../registry/referrers.js'),
+  ]);
   const r = await signImage(repositoryOf(ref, session), digest, { identity, attestations, ...(f.legacyTag ? { legacyTag: true } : {}) });
   const where = r.referrer.via === 'api' ? 'the referrers API' : `the tag ${referrersTag(digest)}`;
   process.stderr.write(
@@ -129,6 +128,7 @@ export type PushSigner = (ref: DockerReference, digest: Digest, session: Session
 export async function prepareSigning(f: SigningFlags): Promise<PushSigner> {
   const checked = await signingIdentity(f);
   if (checked.kind === 'keyless') {
+    const { checkKeylessServices } = await import('../../sign/preflight.js');
     await checkKeylessServices(checked.fulcioURL, checked.rekorURL);
   }
   return async (ref, digest, session) => {
@@ -140,7 +140,8 @@ export function keygenCommand(print: (s: string) => void): Command {
   return new Command('keygen')
     .description('write an ECDSA P-256 key pair for strata sign --key: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM)')
     .option('-o, --output <prefix>', 'path prefix of the two files', 'strata')
-    .action((f: { output: string }) => {
+    .action(async (f: { output: string }) => {
+      const { generateKeyFiles } = await import('../../sign/keys.js');
       const files = generateKeyFiles(f.output);
       process.stderr.write(`strata: wrote ${files.privateKey} (private, keep it secret) and ${files.publicKey}\n`);
       print(files.publicKey);
@@ -164,6 +165,7 @@ export function signCommand(print: (s: string) => void): Command {
       // The key or token first: a usage error costs no registry round trip.
       const identity = await signingIdentity(f);
       const session = await sessionOptions(f);
+      const [{ repositoryOf }, { getManifest }] = await Promise.all([import('../copy.js'), import('../../registry/manifests.js')]);
       const repo = repositoryOf(ref, session);
       const image = await getManifest(repo, ref.digest ?? ref.tag ?? 'latest');
       if (!image) throw new StrataError('registry', `${formatDockerReference(ref)}: no such manifest in the registry`);
@@ -202,6 +204,7 @@ async function verifyPolicy(f: VerifyFlags): Promise<VerifyPolicy> {
   if (f.key) {
     if (f.certificateIdentity || f.certificateOidcIssuer)
       throw new StrataError('usage', 'give --key, or --certificate-identity with --certificate-oidc-issuer, not both');
+    const { loadPublicKey } = await import('../../sign/keys.js');
     return { kind: 'key', key: loadPublicKey(f.key), ...(trustedRoot ? { trustedRoot } : {}) };
   }
   if (!f.certificateIdentity || !f.certificateOidcIssuer)
@@ -236,7 +239,7 @@ export function verifyCommand(print: (s: string) => void): Command {
     const ref = registryReference(reference, 'verify');
     const name = formatDockerReference(ref);
     const policy = await verifyPolicy(f);
-    const { verifyImage } = await import('../../sign/verify-image.js');
+    const [{ verifyImage }, { repositoryOf }] = await Promise.all([import('../../sign/verify-image.js'), import('../copy.js')]);
     let v: Awaited<ReturnType<typeof verifyImage>>;
     try {
       v = await verifyImage(repositoryOf(ref, await sessionOptions(f)), ref.digest ?? ref.tag ?? 'latest', policy);
