@@ -91,13 +91,29 @@ export async function realise(given: string, roots: GcRoots, systems: { system: 
   const installable = storePath ? given : installableForSystem(given, systems.system, systems.host);
   let meta: PackageMeta = {};
   let isDescription = false;
+  // The build starts beside the evaluation of the installable's meta, not after it:
+  // each evaluates the flake (~0.1 s even when nothing is built). Its output waits
+  // for the evaluation, so an installable that does not evaluate is reported once.
+  let evaluated: (ok: boolean) => void = () => undefined;
+  const building = runNix(['build', '--json', '--out-link', roots.next(), storePath ?? installable], {
+    ...(storePath ? {} : { gate: new Promise<boolean>((r) => (evaluated = r)) }),
+  });
+  // Its failure is read below; until then it must not count as unhandled.
+  building.catch(() => undefined);
   if (!storePath) {
-    const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR], { captureStderr: true, label: `nix eval ${installable}` });
-    const v = JSON.parse(stdout) as Record<string, unknown>;
-    isDescription = v.strataImage === true;
-    for (const k of ['mainProgram', 'pname', 'name'] as const) if (typeof v[k] === 'string') meta[k] = v[k];
+    try {
+      const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR], { captureStderr: true, label: `nix eval ${installable}` });
+      const v = JSON.parse(stdout) as Record<string, unknown>;
+      isDescription = v.strataImage === true;
+      for (const k of ['mainProgram', 'pname', 'name'] as const) if (typeof v[k] === 'string') meta[k] = v[k];
+      evaluated(true);
+    } catch (e) {
+      evaluated(false);
+      await building.catch(() => undefined); // stopped by the gate: wait for it to exit
+      throw e;
+    }
   }
-  const { stdout } = await runNix(['build', '--json', '--out-link', roots.next(), storePath ?? installable]);
+  const { stdout } = await building;
   // The main output first ('out', else the first by name), as nix's own result link does.
   const outputs = nixOutput(() => parseBuildJson(stdout)).flatMap((r) =>
     Object.entries(r.outputs)

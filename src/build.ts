@@ -117,8 +117,8 @@ export async function prepareImage(
   checkUser(description);
   const tag = resolveTag(req.tag, o.referenceTag, description.tag);
   const rootPaths = closureRoots(description);
-  await roots.hold(rootPaths);
-  const [paths, base] = await Promise.all([closure(rootPaths), description.fromImage ? resolveBase(description.fromImage, o.platform, await o.reg()) : undefined]);
+  // Rooting and reading the closure are independent nix calls: side by side.
+  const [, paths, base] = await Promise.all([roots.hold(rootPaths), closure(rootPaths), description.fromImage ? resolveBase(description.fromImage, o.platform, await o.reg()) : undefined]);
   const writeOptions: WriteImageOptions = {
     description,
     closure: paths,
