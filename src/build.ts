@@ -118,7 +118,11 @@ export async function prepareImage(
   const tag = resolveTag(req.tag, o.referenceTag, description.tag);
   const rootPaths = closureRoots(description);
   // Rooting and reading the closure are independent nix calls: side by side.
-  const [, paths, base] = await Promise.all([roots.hold(rootPaths), closure(rootPaths), description.fromImage ? resolveBase(description.fromImage, o.platform, await o.reg()) : undefined]);
+  const [, paths, base] = await Promise.all([
+    roots.hold(rootPaths),
+    closure(rootPaths),
+    description.fromImage ? resolveBase(description.fromImage, o.platform, await o.reg()) : undefined,
+  ]);
   const writeOptions: WriteImageOptions = {
     description,
     closure: paths,
@@ -287,7 +291,10 @@ export interface PlannedNixImage {
  * `strata diff` reads an installable through. The caller releases the GC roots.
  * `reg` gives the registry options for reading a base image, made only when there is one.
  */
-export async function planNixImage(req: Omit<BuildRequest, 'output'>, reg: () => RegistryOptions | Promise<RegistryOptions> = defaultRegistryOptions): Promise<PlannedNixImage> {
+export async function planNixImage(
+  req: Omit<BuildRequest, 'output'>,
+  reg: () => RegistryOptions | Promise<RegistryOptions> = defaultRegistryOptions,
+): Promise<PlannedNixImage> {
   checkInstallable(req.installable);
   const format: ManifestFormat = req.format;
   const compression: Compression = req.compression ?? defaults.compression;
