@@ -11,7 +11,8 @@ if (!supported) {
   process.exit(2);
 }
 // V8's compiled code for Strata's modules is kept between runs (in the OS temp
-// directory, keyed by Node version and file content): a command starts ~2x faster.
+// directory, keyed by Node version and file content). Measured here it saves
+// 0.002-0.02 s a start, within the noise (docs/benchmarks/start.md); it costs nothing.
 // STRATA_NO_COMPILE_CACHE=1 (or Node's NODE_DISABLE_COMPILE_CACHE=1) turns it off.
 if (!process.env.STRATA_NO_COMPILE_CACHE) (await import('node:module')).enableCompileCache?.();
 const { main } = await import('../dist/src/cli/main.js');

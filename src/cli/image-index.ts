@@ -1,7 +1,7 @@
 // `strata index SOURCE... -o DESTINATION`: an image index of per-platform images
 // and of Nix installables built for each --platform (src/index-image.ts).
 // With --sign, as push --sign: checked first, the index pushed by digest and
-// signed, then tagged (publish.ts). Registered in cli.ts's program().
+// signed, then tagged (publish.ts). Listed in main.ts's COMMANDS.
 import { Command, Option } from 'commander';
 import { registryFlags, registryOptions, type RegistryFlags } from './access-flags.js';
 import { collect, sourceDateEpoch } from './image-flags.js';

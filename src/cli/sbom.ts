@@ -1,6 +1,6 @@
 // `strata sbom INSTALLABLE`: the image's SBOMs (SPDX 2.3, CycloneDX 1.6), their
 // in-toto statements and the SLSA provenance statement, written to a directory.
-// Registered in cli.ts's program().
+// Listed in main.ts's COMMANDS.
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { sourceDateEpoch } from './image-flags.js';

@@ -1,5 +1,5 @@
 // The signing commands (keygen, sign, verify), `push --sign` and `index --sign`: flags to
-// requests for sign/, one line of outcome each. Registered in cli.ts's program().
+// requests for sign/, one line of outcome each. Listed in main.ts's COMMANDS.
 // The Sigstore libraries take ~0.5 s to load, the registry client ~0.2 s: they are
 // imported when a command signs or verifies, not by every command.
 import { readFileSync } from 'node:fs';
