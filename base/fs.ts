@@ -1,5 +1,6 @@
 // Filesystem helpers for writing images safely.
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StrataError } from './errors.js';
@@ -60,5 +61,38 @@ export async function stageBeside(file: string): Promise<string> {
     return await mkdtemp(join(dirname(file), `.${basename(file)}.strata-stage-`));
   } catch (e) {
     throw new StrataError('output', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Files up to this size are read in one call; larger ones in chunks of it. */
+const READ_CHUNK = 1 << 20;
+
+/**
+ * A file's `size` bytes, read synchronously in chunks of at most 1 MiB, each in
+ * a fresh buffer (a reader may keep it). Throws `changed(bytesSeen)` when the
+ * file turns out shorter or longer than `size`.
+ */
+export function* readFileChunks(path: string, size: number, changed: (seen: number) => Error): Generator<Buffer> {
+  if (size <= READ_CHUNK) {
+    const b = readFileSync(path);
+    if (b.length !== size) throw changed(b.length);
+    yield b;
+    return;
+  }
+  const fd = openSync(path, 'r');
+  try {
+    let seen = 0;
+    for (;;) {
+      // One byte more than is left, so a file that grew is noticed.
+      const b = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - seen + 1));
+      const n = readSync(fd, b, 0, b.length, null);
+      if (n === 0) break;
+      seen += n;
+      if (seen > size) throw changed(seen);
+      yield b.subarray(0, n);
+    }
+    if (seen !== size) throw changed(seen);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -2,16 +2,15 @@
 // docker-archive (docker save's format, loadable by docker and podman load).
 // Both are deterministic tars written beside the target and renamed into place.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tarStream } from '../layers/tar.js';
 import { compareTreePaths, type TreeEntry } from '../layers/tree.js';
 import { StrataError } from '../base/errors.js';
 import { canonicalJson } from '../base/canonical.js';
-import { mkdirs } from '../base/fs.js';
+import { mkdirs, readFileChunks } from '../base/fs.js';
 import type { Digest } from '../base/digest.js';
 
 const FILE_MODE = 0o644;
@@ -22,7 +21,7 @@ async function writeTarAtomic(file: string, entries: TreeEntry[], mtime: number)
   const tmp = `${file}.strata-tmp-${randomBytes(6).toString('hex')}`;
   try {
     const sorted = [...entries].sort((a, b) => compareTreePaths(a.path, b.path));
-    await pipeline(tarStream(Readable.from(sorted), { mtime }), createWriteStream(tmp, { flags: 'wx' }));
+    await pipeline(tarStream(sorted, { mtime }), createWriteStream(tmp, { flags: 'wx' }));
     const fh = await open(tmp, 'r+');
     await fh.sync(); // on disk before it takes the final name
     await fh.close();
@@ -35,11 +34,17 @@ async function writeTarAtomic(file: string, entries: TreeEntry[], mtime: number)
 }
 
 function fileEntry(path: string, fsPath: string, size: number): TreeEntry {
-  return { type: 'file', path, mode: FILE_MODE, size, open: () => createReadStream(fsPath) };
+  return {
+    type: 'file',
+    path,
+    mode: FILE_MODE,
+    size,
+    chunks: () => readFileChunks(fsPath, size, (seen) => new StrataError('output', `${fsPath} changed size while being archived (${size} → ${seen} bytes)`)),
+  };
 }
 
 function bytesEntry(path: string, bytes: Buffer): TreeEntry {
-  return { type: 'file', path, mode: FILE_MODE, size: bytes.length, open: () => Readable.from([bytes]) };
+  return { type: 'file', path, mode: FILE_MODE, size: bytes.length, chunks: () => [bytes] };
 }
 
 /** Tars a whole OCI layout directory into `file`. */

@@ -1,14 +1,15 @@
 // One layer: tree entries → deterministic tar → compressor → a sink, with the
 // diffID (of the tar) and the digest and size (of the compressed blob) computed
 // as the bytes pass.
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { StrataError } from '../base/errors.js';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../base/digest.js';
 import { openCompressor } from './compress.js';
 import type { Compression } from '../oci/layer-types.js';
 import { HashTap } from '../base/hash-tap.js';
 import { walkStorePath, type StoreObject } from './store-walk.js';
-import { tarStream } from './tar.js';
+import { TAR_CHUNK, tarChunks, tarStream } from './tar.js';
 import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
 
 export { LAYER_FORMAT_VERSION } from './format.js';
@@ -37,7 +38,7 @@ export interface LayerDigests {
 }
 
 /** The entries of a layer in tree order: /nix, /nix/store, then each store path. */
-export async function* layerEntries(input: LayerInput): AsyncGenerator<TreeEntry> {
+export function* layerEntries(input: LayerInput): Generator<TreeEntry> {
   const extra = [...(input.extra ?? [])];
   for (let i = 1; i < extra.length; i++) {
     if (compareTreePaths(extra[i - 1]!.path, extra[i]!.path) >= 0) {
@@ -63,10 +64,34 @@ export function layerTar(input: LayerInput, mtime: number): Readable {
   return tarStream(layerEntries(input), { mtime });
 }
 
-/** Writes one layer's compressed bytes into `sink` and returns its digests. */
+/**
+ * Writes one layer's compressed bytes into `sink` and returns its digests. Each
+ * byte is hashed once per digest it is part of: the tar for the diffID, the
+ * compressed bytes for the digest (for `none` they are the same bytes, hashed once).
+ */
 export async function writeLayer(input: LayerInput, opts: LayerOptions, sink: Writable): Promise<LayerDigests> {
+  // The tar's own error (a damaged store path) is the one to report: when it
+  // ends the pipeline, another stage may fail too and be the first to reject.
+  let tarError: unknown;
+  const tar = Readable.from(
+    (function* () {
+      try {
+        yield* tarChunks(layerEntries(input), { mtime: opts.mtime });
+      } catch (e) {
+        tarError = e;
+        throw e;
+      }
+    })(),
+    { objectMode: false, highWaterMark: TAR_CHUNK },
+  );
   const diff = new HashTap();
-  const blob = new HashTap();
-  await pipeline(layerTar(input, opts.mtime), diff, await openCompressor(opts.compression), blob, sink);
-  return { digest: blob.value.digest, size: blob.value.size, diffID: diff.value.digest, uncompressedSize: diff.value.size };
+  const compressed = opts.compression === 'none' ? undefined : { compressor: await openCompressor(opts.compression), blob: new HashTap() };
+  try {
+    if (compressed) await pipeline(tar, diff, compressed.compressor, compressed.blob, sink);
+    else await pipeline(tar, diff, sink);
+  } catch (e) {
+    throw tarError instanceof StrataError ? tarError : e;
+  }
+  const blob = (compressed?.blob ?? diff).value;
+  return { digest: blob.digest, size: blob.size, diffID: diff.value.digest, uncompressedSize: diff.value.size };
 }

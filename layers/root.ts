@@ -3,7 +3,6 @@
 // as a symlink farm the way buildEnv does: directories real, everything else a
 // symlink into the store.
 import { lstat, readdir } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import type { ImageDescription, UserEntry } from '../nix/description.js';
 import { StrataError } from '../base/errors.js';
 import { sha256 } from '../base/hash-tap.js';
@@ -42,7 +41,7 @@ class RootTree {
       path,
       mode,
       size: bytes.length,
-      open: () => Readable.from([bytes]),
+      chunks: () => [bytes],
       contentDigest: sha256(bytes),
       origin: 'strata',
     });

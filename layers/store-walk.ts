@@ -1,10 +1,13 @@
 // Reads a store path from the filesystem as tree entries, and checks on the way
 // that the bytes read are the ones Nix registered: the walk serialises what it
 // reads as a NAR and compares its sha256 with the path's NAR hash.
+//
+// The walk is synchronous: a worker thread (where layers are made) may block,
+// and one thread-pool round trip per lstat, open, read and close of thousands
+// of small files was most of a layer's time.
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
-import { PassThrough, Readable } from 'node:stream';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { readFileChunks } from '../base/fs.js';
 import { StrataError } from '../base/errors.js';
 import { compareBytes, StoreMode, type TreeEntry } from './tree.js';
 
@@ -59,10 +62,10 @@ class NarHasher {
  * Throws when the content read does not match `narHash` (the store was modified,
  * or the path was garbage-collected and rebuilt with other bytes).
  */
-export async function* walkStorePath(obj: StoreObject): AsyncGenerator<TreeEntry> {
+export function* walkStorePath(obj: StoreObject): Generator<TreeEntry> {
   const name = obj.path.split('/').pop()!;
   const nar = new NarHasher();
-  yield* walk(obj.path, `nix/store/${name}`, nar);
+  yield* walk(obj.path, `nix/store/${name}`, nar, lstatSync(obj.path));
   const got = `sha256-${nar.hash.digest('base64')}`;
   if (got !== obj.narHash) {
     throw new StrataError(
@@ -72,45 +75,32 @@ export async function* walkStorePath(obj: StoreObject): AsyncGenerator<TreeEntry
   }
 }
 
-async function* walk(fsPath: string, archivePath: string, nar: NarHasher, stat?: Stats, content?: Promise<Buffer>): AsyncGenerator<TreeEntry> {
-  const st = stat ?? (await lstat(fsPath));
+function* walk(fsPath: string, archivePath: string, nar: NarHasher, st: Stats): Generator<TreeEntry> {
   if (st.isSymbolicLink()) {
-    const target = await readlink(fsPath);
+    const target = readlinkSync(fsPath);
     nar.strs('(', 'type', 'symlink', 'target', target, ')');
     yield { type: 'symlink', path: archivePath, target };
   } else if (st.isFile()) {
     const executable = (st.mode & 0o100) !== 0;
     const size = st.size;
     nar.fileStart(executable, size);
-    let opened = false;
-    const entry: TreeEntry = {
-      type: 'file',
-      path: archivePath,
-      mode: executable ? StoreMode.executable : StoreMode.file,
-      size,
-      open(): Readable {
-        if (opened) throw new Error(`internal: ${fsPath} opened twice in one walk`);
-        opened = true;
-        return hashedRead(fsPath, size, nar, content);
-      },
+    let read = false;
+    const chunks = (): Generator<Buffer> => {
+      if (read) throw new Error(`internal: ${fsPath} read twice in one walk`);
+      read = true;
+      return hashedRead(fsPath, size, nar);
     };
-    yield entry;
-    if (!opened) {
-      // The consumer skipped the content; hash it anyway so the check stays whole.
-      for await (const chunk of hashedRead(fsPath, size, nar, content)) void chunk;
-    }
+    yield { type: 'file', path: archivePath, mode: executable ? StoreMode.executable : StoreMode.file, size, chunks };
+    // The consumer skipped the content; hash it anyway so the check stays whole.
+    if (!read) for (const c of chunks()) void c;
     nar.fileEnd(size);
   } else if (st.isDirectory()) {
     nar.strs('(', 'type', 'directory');
     yield { type: 'directory', path: archivePath, mode: StoreMode.directory };
-    const names = (await readdir(fsPath)).sort(compareBytes);
-    // One lstat per child, issued together: sequential round trips to the
-    // thread pool dominated the walk of directories of small files.
-    const stats = await Promise.all(names.map((n) => lstat(`${fsPath}/${n}`)));
-    const ahead = new ReadAhead(names.map((n, i) => (stats[i]!.isFile() && stats[i]!.size <= SMALL_FILE ? `${fsPath}/${n}` : undefined)));
-    for (const [i, n] of names.entries()) {
+    for (const n of readdirSync(fsPath).sort(compareBytes)) {
       nar.strs('entry', '(', 'name', n, 'node');
-      yield* walk(`${fsPath}/${n}`, `${archivePath}/${n}`, nar, stats[i], ahead.take(i));
+      const child = `${fsPath}/${n}`;
+      yield* walk(child, `${archivePath}/${n}`, nar, lstatSync(child));
       nar.str(')');
     }
     nar.str(')');
@@ -119,62 +109,11 @@ async function* walk(fsPath: string, archivePath: string, nar: NarHasher, stat?:
   }
 }
 
-/** Files up to this size are read in one call: most store files are small, and a stream per file costs more than the read. */
-const SMALL_FILE = 1 << 20;
-
-/**
- * Reads the small files of one directory a few at a time ahead of the walk, so
- * the thread pool's round trips overlap instead of adding up. At most
- * READ_AHEAD files (each at most SMALL_FILE bytes) are held at once.
- */
-const READ_AHEAD = 16;
-class ReadAhead {
-  private readonly pending = new Map<number, Promise<Buffer>>();
-  private next = 0;
-  constructor(private readonly files: (string | undefined)[]) {}
-  take(i: number): Promise<Buffer> | undefined {
-    while (this.next < this.files.length && this.pending.size < READ_AHEAD) {
-      const f = this.files[this.next];
-      if (f !== undefined) {
-        const p = readFile(f);
-        p.catch(() => undefined); // surfaced when taken; never an unhandled rejection
-        this.pending.set(this.next, p);
-      }
-      this.next++;
-    }
-    const p = this.pending.get(i);
-    this.pending.delete(i);
-    return p;
-  }
-}
-
 /** Reads a file, feeding the NAR hash; fails if its size changed since lstat. */
-function hashedRead(fsPath: string, size: number, nar: NarHasher, content?: Promise<Buffer>): Readable {
-  if (size <= SMALL_FILE) {
-    return Readable.from(
-      (async function* () {
-        const b = await (content ?? readFile(fsPath));
-        if (b.length !== size) throw new StrataError('store-corrupt', `${fsPath} changed size while being read (${size} → ${b.length} bytes)`);
-        nar.fileData(b);
-        yield b;
-      })(),
-      { objectMode: false },
-    );
+function* hashedRead(fsPath: string, size: number, nar: NarHasher): Generator<Buffer> {
+  const changed = (seen: number): StrataError => new StrataError('store-corrupt', `${fsPath} changed size while being read (${size} → ${seen} bytes)`);
+  for (const c of readFileChunks(fsPath, size, changed)) {
+    nar.fileData(c);
+    yield c;
   }
-  const out = new PassThrough({ highWaterMark: 1 << 16 });
-  let seen = 0;
-  const src = createReadStream(fsPath, { highWaterMark: 1 << 16 });
-  src.on('data', (chunk) => {
-    const b = chunk as Buffer;
-    seen += b.length;
-    nar.fileData(b);
-    if (!out.write(b)) src.pause();
-  });
-  out.on('drain', () => src.resume());
-  src.on('error', (e) => out.destroy(e));
-  src.on('end', () => {
-    if (seen !== size) out.destroy(new StrataError('store-corrupt', `${fsPath} changed size while being read (${size} → ${seen} bytes)`));
-    else out.end();
-  });
-  return out;
 }

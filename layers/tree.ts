@@ -1,6 +1,5 @@
 // The file tree a layer is made of: entries in NAR order (a directory before its
 // children, children in bytewise order of their names), every field explicit.
-import type { Readable } from 'node:stream';
 
 export interface DirectoryEntry {
   type: 'directory';
@@ -14,8 +13,11 @@ export interface FileEntry {
   path: string;
   mode: number;
   size: number;
-  /** A fresh stream of the file's bytes; read it to the end before asking for the next entry. */
-  open(): Readable;
+  /**
+   * The file's bytes, read synchronously (tar.ts); read them to the end before
+   * asking for the next entry. A chunk may be kept by the reader: never reuse one.
+   */
+  chunks(): Iterable<Buffer>;
   /** sha256 of the content, for entries Strata makes in memory (so a layer key can name them). */
   contentDigest?: string;
 }

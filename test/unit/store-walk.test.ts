@@ -68,7 +68,7 @@ async function collect(obj: StoreObject, read = true): Promise<Seen[]> {
       let content: string | undefined;
       if (read) {
         const chunks: Buffer[] = [];
-        for await (const c of e.open()) chunks.push(c as Buffer);
+        for (const c of e.chunks()) chunks.push(c);
         content = Buffer.concat(chunks).toString('utf8');
       }
       out.push({ type: e.type, path: e.path, mode: e.mode, size: e.size, ...(read ? { content } : {}) });
@@ -129,7 +129,7 @@ describe('walkStorePath', () => {
       (async () => {
         for await (const e of walkStorePath({ path: tree, narHash: WRONG_HASH })) {
           count++;
-          if (e.type === 'file') for await (const c of e.open()) void c;
+          if (e.type === 'file') for (const c of e.chunks()) void c;
         }
       })(),
       (e: unknown) => corrupt(tree)(e) && (e as Error).message.includes(WRONG_HASH) && (e as Error).message.includes(TREE_HASH),

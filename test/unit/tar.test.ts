@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { setFlagsFromString } from 'node:v8';
@@ -23,7 +23,7 @@ const LONG_TARGET = `/nix/store/${'x'.repeat(32)}-${'y'.repeat(80)}/bin/tool`; /
 
 function bytesFile(path: string, content: string | Buffer, mode = 0o644): TreeEntry {
   const b = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
-  return { type: 'file', path, mode, size: b.length, open: () => Readable.from([b]) };
+  return { type: 'file', path, mode, size: b.length, chunks: () => [b] };
 }
 
 function sampleEntries(): TreeEntry[] {
@@ -45,7 +45,7 @@ function sampleEntries(): TreeEntry[] {
 
 async function tarBytes(entries: TreeEntry[], mtime: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of tarStream(Readable.from(entries), { mtime })) chunks.push(c as Buffer);
+  for await (const c of tarStream(entries, { mtime })) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 
@@ -233,7 +233,7 @@ describe.skipIf(!hasPython)('tarStream', () => {
   });
 
   it('fails when a file stream is shorter than its size', async () => {
-    const bad: TreeEntry = { type: 'file', path: 'short', mode: 0o644, size: 10, open: () => Readable.from([Buffer.from('abc')]) };
+    const bad: TreeEntry = { type: 'file', path: 'short', mode: 0o644, size: 10, chunks: () => [Buffer.from('abc')] };
     await assert.rejects(tarBytes([bad], MTIME));
   });
 });
@@ -260,19 +260,13 @@ describe('tarStream back-pressure', () => {
       path: 'big',
       mode: 0o644,
       size: SIZE,
-      open: () =>
-        new Readable({
-          highWaterMark: CHUNK,
-          read() {
-            if (produced >= SIZE) {
-              this.push(null);
-              return;
-            }
-            const n = Math.min(CHUNK, SIZE - produced);
-            produced += n;
-            this.push(Buffer.alloc(n, produced & 0xff));
-          },
-        }),
+      *chunks() {
+        while (produced < SIZE) {
+          const n = Math.min(CHUNK, SIZE - produced);
+          produced += n;
+          yield Buffer.alloc(n, produced & 0xff);
+        }
+      },
     };
     gc();
     const baseline = process.memoryUsage().arrayBuffers;
@@ -289,7 +283,7 @@ describe('tarStream back-pressure', () => {
         setTimeout(done, 1);
       },
     });
-    await pipeline(tarStream(Readable.from([big]), { mtime: 0 }), slow);
+    await pipeline(tarStream([big], { mtime: 0 }), slow);
     assert.equal(produced, SIZE);
     // One header, the content (a whole number of blocks), two zero blocks.
     assert.equal(consumed, 512 + SIZE + 1024);

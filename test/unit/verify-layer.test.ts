@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, describe, it } from 'vitest';
 import { writeLayer, type LayerDigests } from '../../layers/layer.js';
 import type { TreeEntry } from '../../layers/tree.js';
@@ -17,7 +16,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const content = Buffer.from('hello from a layer\n'.repeat(1000));
 const entries: TreeEntry[] = [
   { type: 'directory', path: 'etc', mode: 0o755 },
-  { type: 'file', path: 'etc/greeting', mode: 0o644, size: content.length, open: () => Readable.from([content]) },
+  { type: 'file', path: 'etc/greeting', mode: 0o644, size: content.length, chunks: () => [content] },
 ];
 
 async function layerFile(c: Compression): Promise<{ path: string; digests: LayerDigests }> {
