@@ -74,14 +74,12 @@ export interface Implementation {
 }
 
 /**
- * Whether the native path is used where proven. gzip: not yet — with Node's
- * zlib stream in a worker, a store path's NAR-hash error can come back
- * without its class (test/integration/bad-input.test.ts failed on a fresh
- * machine), so pako writes gzip until that race is fixed. zstd: yes — the
- * pinned WebAssembly build needs Wasm SIMD, which a baseline x86-64 CPU lacks
- * (the suite's cpu-x86-64-baseline factor), though it is faster elsewhere.
+ * Whether the native path is used where proven: for both. (gzip was held back
+ * while a damaged store path's error could reach the user without its class
+ * through a layer's pipeline; writeLayer now reports the tar's own error.)
+ * Kept as a switch so a format can be held back again without touching PROVEN.
  */
-const IN_USE: Record<'gzip' | 'zstd', boolean> = { gzip: false, zstd: true };
+const IN_USE: Record<'gzip' | 'zstd', boolean> = { gzip: true, zstd: true };
 
 const chosen = new Map<Compression, Promise<Implementation>>();
 
