@@ -1,6 +1,6 @@
 // Filesystem helpers for writing images safely.
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StrataError } from './errors.js';
@@ -64,35 +64,35 @@ export async function stageBeside(file: string): Promise<string> {
   }
 }
 
-/** Files up to this size are read in one call; larger ones in chunks of it. */
-const READ_CHUNK = 1 << 20;
+/** Reads a file's bytes into buffers its caller owns, so a reader allocates nothing per read. */
+export interface FileReader {
+  /** Fills `into` from its start as far as the file goes; the bytes read, 0 at the end. */
+  read(into: Buffer): number;
+  /** Releases the file; safe to call twice. */
+  close(): void;
+}
 
-/**
- * A file's `size` bytes, read synchronously in chunks of at most 1 MiB, each in
- * a fresh buffer (a reader may keep it). Throws `changed(bytesSeen)` when the
- * file turns out shorter or longer than `size`.
- */
-export function* readFileChunks(path: string, size: number, changed: (seen: number) => Error): Generator<Buffer> {
-  if (size <= READ_CHUNK) {
-    const b = readFileSync(path);
-    if (b.length !== size) throw changed(b.length);
-    yield b;
-    return;
-  }
-  const fd = openSync(path, 'r');
-  try {
-    let seen = 0;
-    for (;;) {
-      // One byte more than is left, so a file that grew is noticed.
-      const b = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - seen + 1));
-      const n = readSync(fd, b, 0, b.length, null);
-      if (n === 0) break;
-      seen += n;
-      if (seen > size) throw changed(seen);
-      yield b.subarray(0, n);
-    }
-    if (seen !== size) throw changed(seen);
-  } finally {
-    closeSync(fd);
-  }
+/** A synchronous reader of the file at `path`, opened now. */
+export function openFileReader(path: string): FileReader {
+  let fd: number | undefined = openSync(path, 'r');
+  return {
+    read: (into) => (fd === undefined ? 0 : readSync(fd, into, 0, into.length, null)),
+    close: () => {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
+}
+
+/** A reader of bytes already in memory. */
+export function bytesReader(bytes: Buffer): FileReader {
+  let off = 0;
+  return {
+    read: (into) => {
+      const n = bytes.copy(into, 0, off);
+      off += n;
+      return n;
+    },
+    close: () => undefined,
+  };
 }

@@ -10,7 +10,7 @@ import { tarStream } from '../layers/tar.js';
 import { compareTreePaths, type TreeEntry } from '../layers/tree.js';
 import { StrataError } from '../base/errors.js';
 import { canonicalJson } from '../base/canonical.js';
-import { mkdirs, readFileChunks } from '../base/fs.js';
+import { bytesReader, mkdirs, openFileReader } from '../base/fs.js';
 import type { Digest } from '../base/digest.js';
 
 const FILE_MODE = 0o644;
@@ -39,12 +39,12 @@ function fileEntry(path: string, fsPath: string, size: number): TreeEntry {
     path,
     mode: FILE_MODE,
     size,
-    chunks: () => readFileChunks(fsPath, size, (seen) => new StrataError('output', `${fsPath} changed size while being archived (${size} → ${seen} bytes)`)),
+    open: () => openFileReader(fsPath),
   };
 }
 
 function bytesEntry(path: string, bytes: Buffer): TreeEntry {
-  return { type: 'file', path, mode: FILE_MODE, size: bytes.length, chunks: () => [bytes] };
+  return { type: 'file', path, mode: FILE_MODE, size: bytes.length, open: () => bytesReader(bytes) };
 }
 
 /** Tars a whole OCI layout directory into `file`. */

@@ -1,15 +1,15 @@
 // One layer: tree entries → deterministic tar → compressor → a sink, with the
 // diffID (of the tar) and the digest and size (of the compressed blob) computed
 // as the bytes pass.
-import { Readable, type Writable } from 'node:stream';
-import { StrataError } from '../base/errors.js';
-import { pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
 import type { Digest } from '../base/digest.js';
 import { openCompressor } from './compress.js';
 import type { Compression } from '../oci/layer-types.js';
 import { HashTap } from '../base/hash-tap.js';
 import { walkStorePath, type StoreObject } from './store-walk.js';
-import { TAR_CHUNK, tarChunks, tarStream } from './tar.js';
+import { tarChunks, tarStream } from './tar.js';
 import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
 
 export { LAYER_FORMAT_VERSION } from './format.js';
@@ -64,34 +64,63 @@ export function layerTar(input: LayerInput, mtime: number): Readable {
   return tarStream(layerEntries(input), { mtime });
 }
 
+export interface LayerWriteOptions {
+  /**
+   * The sink is done with a chunk once its write callback runs (a file, a
+   * message port, a hash): the tar then reuses one buffer (tar.ts) and the
+   * layer is made with no garbage per chunk, which is what bounds a worker's
+   * memory. A sink that may keep chunks (a PassThrough) must leave it off.
+   */
+  sinkReleases?: boolean;
+  /** Called after each chunk is taken (a worker frees dead buffers here: dead-buffers.ts). */
+  afterChunk?: () => void;
+}
+
 /**
  * Writes one layer's compressed bytes into `sink` and returns its digests. Each
  * byte is hashed once per digest it is part of: the tar for the diffID, the
  * compressed bytes for the digest (for `none` they are the same bytes, hashed once).
+ * One chunk at a time: the next is made only once the last is taken, which
+ * is the back-pressure, and what lets the tar reuse its buffer.
  */
-export async function writeLayer(input: LayerInput, opts: LayerOptions, sink: Writable): Promise<LayerDigests> {
-  // The tar's own error (a damaged store path) is the one to report: when it
-  // ends the pipeline, another stage may fail too and be the first to reject.
-  let tarError: unknown;
-  const tar = Readable.from(
-    (function* () {
-      try {
-        yield* tarChunks(layerEntries(input), { mtime: opts.mtime });
-      } catch (e) {
-        tarError = e;
-        throw e;
-      }
-    })(),
-    { objectMode: false, highWaterMark: TAR_CHUNK },
+export async function writeLayer(input: LayerInput, opts: LayerOptions, sink: Writable, w: LayerWriteOptions = {}): Promise<LayerDigests> {
+  const diff = createHash('sha256');
+  let tarSize = 0;
+  const compressor = opts.compression === 'none' ? undefined : await openCompressor(opts.compression);
+  const blob = compressor ? new HashTap() : undefined;
+  // Compressors copy what they keep before calling back (compress.ts,
+  // native-compress.ts), so the tar's buffer may be reused behind them too.
+  const reuse = compressor !== undefined || w.sinkReleases === true;
+  const head: Writable = compressor ?? sink;
+  const rest = compressor && blob ? pipeline(compressor, blob, sink) : finished(sink);
+  rest.catch(() => undefined); // awaited below; an early failure also ends the loop through `failed`
+  const failed = rest.then(
+    () => new Promise<never>(() => undefined),
+    (e: unknown) => Promise.reject(e),
   );
-  const diff = new HashTap();
-  const compressed = opts.compression === 'none' ? undefined : { compressor: await openCompressor(opts.compression), blob: new HashTap() };
+  failed.catch(() => undefined);
   try {
-    if (compressed) await pipeline(tar, diff, compressed.compressor, compressed.blob, sink);
-    else await pipeline(tar, diff, sink);
+    for (const chunk of tarChunks(layerEntries(input), { mtime: opts.mtime, reuse })) {
+      diff.update(chunk);
+      tarSize += chunk.length;
+      await Promise.race([write(head, chunk), failed]);
+      w.afterChunk?.();
+    }
+    head.end();
+    await rest;
   } catch (e) {
-    throw tarError instanceof StrataError ? tarError : e;
+    // The tar's own error (a damaged store path) is the one to report; the
+    // stages after it are stopped without reporting theirs.
+    head.destroy();
+    sink.destroy();
+    throw e;
   }
-  const blob = (compressed?.blob ?? diff).value;
-  return { digest: blob.digest, size: blob.size, diffID: diff.value.digest, uncompressedSize: diff.value.size };
+  const tarDigest: Digest = `sha256:${diff.digest('hex')}`;
+  const b = blob?.value ?? { digest: tarDigest, size: tarSize };
+  return { digest: b.digest, size: b.size, diffID: tarDigest, uncompressedSize: tarSize };
+}
+
+/** Resolves once `w` has taken the chunk (its write callback ran). */
+function write(w: Writable, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => w.write(chunk, (e) => (e ? reject(e) : resolve())));
 }

@@ -74,12 +74,29 @@ export interface Implementation {
 }
 
 /**
- * Whether the native path is used where proven: for both. (gzip was held back
- * while a damaged store path's error could reach the user without its class
- * through a layer's pipeline; writeLayer now reports the tar's own error.)
- * Kept as a switch so a format can be held back again without touching PROVEN.
+ * Where both run, which is faster (docs/benchmarks/compression.md): gzip —
+ * the runtime's zlib, 1.4× pako; zstd — the pinned WebAssembly build, which
+ * beat Node's libzstd (a thread-pool write and flush per 1 MiB block) on this
+ * project's closures. The pinned zstd needs Wasm SIMD, though, which a
+ * baseline x86-64 CPU lacks (the suite's cpu-x86-64-baseline factor): there
+ * the runtime's libzstd writes zstd, where proven.
  */
-const IN_USE: Record<'gzip' | 'zstd', boolean> = { gzip: true, zstd: true };
+const PINNED_WHEN_IT_RUNS: Record<'gzip' | 'zstd', boolean> = { gzip: false, zstd: true };
+
+/** A module of one function returning a v128 (i32.const 0; i8x16.splat): valid only where Wasm SIMD is on. */
+const WASM_SIMD_PROBE = Uint8Array.from([
+  ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
+  ...[0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b], // type section: () -> v128
+  ...[0x03, 0x02, 0x01, 0x00], // function section: one function of type 0
+  ...[0x0a, 0x08, 0x01, 0x06, 0x00, 0x41, 0x00, 0xfd, 0x0f, 0x0b], // code: no locals, i32.const 0, i8x16.splat, end
+]);
+
+/** Whether this runtime runs Wasm SIMD, which the pinned zstd build needs. */
+export function hasWasmSimd(): boolean {
+  // Typed here: the project's lib has no DOM, where TypeScript declares WebAssembly.
+  const wasm = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
+  return wasm.validate(WASM_SIMD_PROBE);
+}
 
 const chosen = new Map<Compression, Promise<Implementation>>();
 
@@ -101,8 +118,8 @@ export interface Runtime {
   platform: string;
   /** STRATA_NATIVE_COMPRESSORS=0 turns the native path off (benchmarks side by side, or a user who wants the pinned one). */
   off?: boolean;
-  /** Use the native path where it is proven but not in use (tests of the decision itself). */
-  evenIfNotInUse?: boolean;
+  /** Whether the pinned WebAssembly zstd runs here (Wasm SIMD); tests give either. */
+  wasmSimd?: boolean;
   /** The compressor the start-up check runs (a test gives a broken one). */
   create?: (c: 'gzip' | 'zstd') => Transform;
 }
@@ -124,7 +141,8 @@ export async function decideImplementation(c: Compression, runtime: Runtime = th
   if (!version || (c === 'zstd' && typeof zlib.createZstdCompress !== 'function')) return fallback(`this Node has no ${library}`);
   if (!PROVEN[c].some((p) => p.version === version && p.platforms.includes(platform)))
     return fallback(`${library} ${version} on ${platform} is not on the list the reproducibility suite has proven`);
-  if (!IN_USE[c] && !runtime.evenIfNotInUse) return fallback(`the runtime's ${library} is proven but not used yet (layers/native-compress.ts, IN_USE)`);
+  if (PINNED_WHEN_IT_RUNS[c] && (runtime.wasmSimd ?? hasWasmSimd()))
+    return fallback(`the pinned build runs here and is faster than ${library} ${version} (docs/benchmarks/compression.md)`);
   try {
     const { digest: got } = await streamDigest(Readable.from([checkInput()]).pipe((runtime.create ?? createNativeCompressor)(c)));
     if (got !== CHECK_DIGESTS[c]) return fallback(`${library} ${version} failed the start-up check (${got})`);
@@ -142,10 +160,12 @@ export function createNativeCompressor(c: 'gzip' | 'zstd'): Transform {
 /**
  * Passes input to an inner zlib stream in fixed blocks and its output on, with
  * back-pressure both ways: a block is handed over only once the inner stream
- * has taken the previous one, and the inner stream pauses while our reader is full.
+ * has taken the previous one, and the inner stream pauses while our reader is
+ * full. Input is copied into the block before the write's callback, so a
+ * writer may reuse its buffer then (layer.ts does).
  */
 abstract class BlockedInner extends Transform {
-  private pending: Buffer[] = [];
+  private block = Buffer.allocUnsafe(BLOCK);
   private fill = 0;
 
   constructor(protected readonly inner: zlib.DeflateRaw | zlib.ZstdCompress) {
@@ -161,20 +181,32 @@ abstract class BlockedInner extends Transform {
     super._read(size);
   }
 
-  /** Hands one block to the inner stream; calls back once it is taken. */
-  protected abstract block(b: Buffer, done: (e?: Error | null) => void): void;
+  /** Hands one block to the inner stream; calls back once it is done with it. */
+  protected abstract send(b: Buffer, done: (e?: Error | null) => void): void;
   /** Ends the format once the inner stream has ended. */
   protected abstract trailer(): void;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.pending.push(chunk);
-    this.fill += chunk.length;
-    this.drain(false, done);
+    this.copyIn(chunk, 0, done);
+  }
+
+  /** Copies `chunk` from `off` into the block, sending each block as it fills. */
+  private copyIn(chunk: Buffer, off: number, done: TransformCallback): void {
+    while (off < chunk.length) {
+      const n = chunk.copy(this.block, this.fill, off);
+      this.fill += n;
+      off += n;
+      if (this.fill === BLOCK) {
+        this.fill = 0;
+        this.send(this.block, (e) => (e ? done(e) : this.copyIn(chunk, off, done)));
+        return;
+      }
+    }
+    done();
   }
 
   override _flush(done: TransformCallback): void {
-    this.drain(true, (e) => {
-      if (e) return done(e);
+    const finish = (): void => {
       this.inner.once('end', () => {
         try {
           this.trailer();
@@ -184,17 +216,11 @@ abstract class BlockedInner extends Transform {
         }
       });
       this.inner.end();
-    });
-  }
-
-  /** Sends every full block (and with `all`, the rest) one after another. */
-  private drain(all: boolean, done: (e?: Error | null) => void): void {
-    if (this.fill < BLOCK && !(all && this.fill > 0)) return done();
-    const joined = Buffer.concat(this.pending, this.fill);
-    const n = Math.min(BLOCK, joined.length);
-    this.pending = n < joined.length ? [joined.subarray(n)] : [];
-    this.fill = joined.length - n;
-    this.block(joined.subarray(0, n), (e) => (e ? done(e) : this.drain(all, done)));
+    };
+    if (this.fill === 0) return finish();
+    const last = this.block.subarray(0, this.fill);
+    this.fill = 0;
+    this.send(last, (e) => (e ? done(e) : finish()));
   }
 
   override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
@@ -212,7 +238,7 @@ class NativeGzip extends BlockedInner {
     this.push(GZIP_HEADER);
   }
 
-  protected block(b: Buffer, done: (e?: Error | null) => void): void {
+  protected send(b: Buffer, done: (e?: Error | null) => void): void {
     this.crc = zlib.crc32(b, this.crc);
     this.size += b.length;
     this.inner.write(b, done);
@@ -237,7 +263,7 @@ class NativeZstd extends BlockedInner {
     );
   }
 
-  protected block(b: Buffer, done: (e?: Error | null) => void): void {
+  protected send(b: Buffer, done: (e?: Error | null) => void): void {
     this.inner.write(b);
     (this.inner as zlib.ZstdCompress).flush(zlib.constants.ZSTD_e_flush, () => done());
   }

@@ -6,6 +6,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import type { ImageDescription, UserEntry } from '../nix/description.js';
 import { StrataError } from '../base/errors.js';
 import { sha256 } from '../base/hash-tap.js';
+import { bytesReader } from '../base/fs.js';
 import { compareBytes, compareTreePaths, type TreeEntry } from './tree.js';
 
 const DIR_MODE = 0o755;
@@ -41,7 +42,7 @@ class RootTree {
       path,
       mode,
       size: bytes.length,
-      chunks: () => [bytes],
+      open: () => bytesReader(bytes),
       contentDigest: sha256(bytes),
       origin: 'strata',
     });

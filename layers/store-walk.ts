@@ -7,7 +7,7 @@
 // of small files was most of a layer's time.
 import { createHash, type Hash } from 'node:crypto';
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { readFileChunks } from '../base/fs.js';
+import { openFileReader, type FileReader } from '../base/fs.js';
 import { StrataError } from '../base/errors.js';
 import { compareBytes, StoreMode, type TreeEntry } from './tree.js';
 
@@ -84,15 +84,23 @@ function* walk(fsPath: string, archivePath: string, nar: NarHasher, st: Stats): 
     const executable = (st.mode & 0o100) !== 0;
     const size = st.size;
     nar.fileStart(executable, size);
-    let read = false;
-    const chunks = (): Generator<Buffer> => {
-      if (read) throw new Error(`internal: ${fsPath} read twice in one walk`);
-      read = true;
-      return hashedRead(fsPath, size, nar);
+    let opened = false;
+    const open = (): FileReader => {
+      if (opened) throw new Error(`internal: ${fsPath} opened twice in one walk`);
+      opened = true;
+      return hashedReader(fsPath, size, nar);
     };
-    yield { type: 'file', path: archivePath, mode: executable ? StoreMode.executable : StoreMode.file, size, chunks };
-    // The consumer skipped the content; hash it anyway so the check stays whole.
-    if (!read) for (const c of chunks()) void c;
+    yield { type: 'file', path: archivePath, mode: executable ? StoreMode.executable : StoreMode.file, size, open };
+    if (!opened) {
+      // The consumer skipped the content; hash it anyway so the check stays whole.
+      const r = open();
+      try {
+        const scratch = Buffer.allocUnsafe(Math.min(size + 1, 1 << 16));
+        while (r.read(scratch) > 0);
+      } finally {
+        r.close();
+      }
+    }
     nar.fileEnd(size);
   } else if (st.isDirectory()) {
     nar.strs('(', 'type', 'directory');
@@ -109,11 +117,21 @@ function* walk(fsPath: string, archivePath: string, nar: NarHasher, st: Stats): 
   }
 }
 
-/** Reads a file, feeding the NAR hash; fails if its size changed since lstat. */
-function* hashedRead(fsPath: string, size: number, nar: NarHasher): Generator<Buffer> {
-  const changed = (seen: number): StrataError => new StrataError('store-corrupt', `${fsPath} changed size while being read (${size} → ${seen} bytes)`);
-  for (const c of readFileChunks(fsPath, size, changed)) {
-    nar.fileData(c);
-    yield c;
-  }
+/** Reads a file, feeding the NAR hash; fails if its size changed since lstat (the reader is asked once past the end). */
+function hashedReader(fsPath: string, size: number, nar: NarHasher): FileReader {
+  const file = openFileReader(fsPath);
+  let seen = 0;
+  const changed = (): StrataError =>
+    new StrataError('store-corrupt', `${fsPath} changed size while being read (${size} → ${seen}${seen > size ? '+' : ''} bytes)`);
+  return {
+    read(into) {
+      const n = file.read(into);
+      if (n === 0 && seen !== size) throw changed();
+      seen += n;
+      if (seen > size) throw changed();
+      nar.fileData(into.subarray(0, n));
+      return n;
+    },
+    close: () => file.close(),
+  };
 }

@@ -1,5 +1,6 @@
 // The file tree a layer is made of: entries in NAR order (a directory before its
 // children, children in bytewise order of their names), every field explicit.
+import type { FileReader } from '../base/fs.js';
 
 export interface DirectoryEntry {
   type: 'directory';
@@ -14,10 +15,11 @@ export interface FileEntry {
   mode: number;
   size: number;
   /**
-   * The file's bytes, read synchronously (tar.ts); read them to the end before
-   * asking for the next entry. A chunk may be kept by the reader: never reuse one.
+   * Opens the file's bytes, read synchronously into the tar's own buffers
+   * (tar.ts): no allocation per file. Read to the end (or close) before asking
+   * for the next entry.
    */
-  chunks(): Iterable<Buffer>;
+  open(): FileReader;
   /** sha256 of the content, for entries Strata makes in memory (so a layer key can name them). */
   contentDigest?: string;
 }

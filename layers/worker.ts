@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
 import { StrataError, type StrataErrorCode } from '../base/errors.js';
 import type { Compression } from '../oci/layer-types.js';
+import { collectDeadBuffers } from './dead-buffers.js';
 import { writeLayer, type LayerDigests } from './layer.js';
 import { portWritable } from './port-stream.js';
 import type { StoreObject } from './store-walk.js';
@@ -36,6 +37,9 @@ export default async function makeLayer(task: LayerTask): Promise<LayerResult> {
       { storeObjects: task.storeObjects },
       { compression: task.compression, mtime: task.mtime },
       task.port ? portWritable(task.port) : task.dest ? createWriteStream(task.dest, { flags: 'wx' }) : discard(),
+      // Each of the three is done with a chunk at its write callback: a file
+      // write has finished, the port has sent a copy, the discard kept nothing.
+      { sinkReleases: true, afterChunk: collectDeadBuffers },
     );
     return { ok: true, digests };
   } catch (e) {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { rootEntries } from '../../layers/root.js';
+import { readEntry } from '../helpers/tree-entries.js';
 import type { ImageDescription } from '../../nix/description.js';
 import { StrataError } from '../../base/errors.js';
 
@@ -82,7 +83,7 @@ describe('rootEntries', () => {
       assert.equal(e.type, 'file');
       if (e.type !== 'file') return '';
       let s = '';
-      for (const c of e.chunks()) s += c.toString();
+      s = readEntry(e).toString();
       assert.equal(Buffer.byteLength(s), e.size);
       assert.match(e.contentDigest ?? '', /^sha256:[0-9a-f]{64}$/);
       return s;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { walkStorePath, type StoreObject } from '../../layers/store-walk.js';
+import { readEntry } from '../helpers/tree-entries.js';
 import type { TreeEntry } from '../../layers/tree.js';
 import { StrataError } from '../../base/errors.js';
 
@@ -67,9 +68,7 @@ async function collect(obj: StoreObject, read = true): Promise<Seen[]> {
     if (e.type === 'file') {
       let content: string | undefined;
       if (read) {
-        const chunks: Buffer[] = [];
-        for (const c of e.chunks()) chunks.push(c);
-        content = Buffer.concat(chunks).toString('utf8');
+        content = readEntry(e).toString('utf8');
       }
       out.push({ type: e.type, path: e.path, mode: e.mode, size: e.size, ...(read ? { content } : {}) });
     } else if (e.type === 'directory') out.push({ type: e.type, path: e.path, mode: e.mode });
@@ -129,7 +128,7 @@ describe('walkStorePath', () => {
       (async () => {
         for await (const e of walkStorePath({ path: tree, narHash: WRONG_HASH })) {
           count++;
-          if (e.type === 'file') for (const c of e.chunks()) void c;
+          if (e.type === 'file') readEntry(e);
         }
       })(),
       (e: unknown) => corrupt(tree)(e) && (e as Error).message.includes(WRONG_HASH) && (e as Error).message.includes(TREE_HASH),

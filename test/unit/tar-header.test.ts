@@ -9,6 +9,7 @@ import { describe, it } from 'vitest';
 import { encodeHeader, padding, type TarHeader } from '../../layers/tar-header.js';
 import { tarChunks } from '../../layers/tar.js';
 import type { TreeEntry } from '../../layers/tree.js';
+import { bytesEntry, readEntry } from '../helpers/tree-entries.js';
 
 const MTIME = 1700000000;
 
@@ -26,7 +27,7 @@ async function viaTarStream(entries: TreeEntry[], mtime: number): Promise<Buffer
         : e.type === 'directory'
           ? { ...common, type: 'directory', mode: e.mode, size: 0, linkname: '' }
           : { ...common, type: 'symlink', mode: 0o777, size: 0, linkname: e.target };
-    const content = e.type === 'file' ? Buffer.concat([...e.chunks()]) : undefined;
+    const content = e.type === 'file' ? readEntry(e) : undefined;
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (content) pack.entry(header, content, done);
@@ -39,8 +40,7 @@ async function viaTarStream(entries: TreeEntry[], mtime: number): Promise<Buffer
 }
 
 function file(path: string, size: number, mode = 0o444): TreeEntry {
-  const b = Buffer.alloc(size, size & 0xff);
-  return { type: 'file', path, mode, size, chunks: () => [b] };
+  return bytesEntry(path, Buffer.alloc(size, size & 0xff), mode);
 }
 
 const dir = (path: string, mode = 0o555): TreeEntry => ({ type: 'directory', path, mode });
@@ -111,15 +111,28 @@ describe('tar encoder', () => {
   });
 
   it('fails for a file with more bytes than its size', () => {
-    const bad: TreeEntry = { type: 'file', path: 'long', mode: 0o644, size: 2, chunks: () => [Buffer.from('abc')] };
+    const bad = bytesEntry('long', 'abc', 0o644, 2);
     assert.throws(() => [...tarChunks([bad], { mtime: 0 })], /more bytes than its size/);
   });
 
-  it('gathers small entries into large chunks and passes large content through', () => {
-    const entries = Array.from({ length: 5000 }, (_, i) => file(`f${i}`, 100));
-    const chunks = [...tarChunks([...entries, file('large', 4 << 20)], { mtime: 0 })];
-    // 5000 × (512 header + 512 content) = 5 MiB of small pieces in 1 MiB chunks, then the large file as it came.
-    assert.ok(chunks.length <= 9, `${chunks.length} chunks`);
-    assert.ok(chunks.some((c) => c.length === 4 << 20));
+  it('gathers entries into 1 MiB chunks; with reuse, into one buffer', () => {
+    const entries = [...Array.from({ length: 5000 }, (_, i) => file(`f${i}`, 100)), file('large', 4 << 20)];
+    const fresh = [...tarChunks(entries, { mtime: 0 })];
+    // 5000 × (512 header + 512 content), 512 + 4 MiB, two end blocks: full chunks, then the rest.
+    const total = 5000 * 1024 + 512 + (4 << 20) + 1024;
+    const full = Math.floor(total / (1 << 20));
+    assert.deepEqual(
+      fresh.map((c) => c.length),
+      [...Array<number>(full).fill(1 << 20), total - full * (1 << 20)],
+    );
+    assert.equal(new Set(fresh.map((c) => c.buffer)).size, fresh.length);
+    const buffers = new Set<ArrayBufferLike>();
+    const copies: Buffer[] = [];
+    for (const c of tarChunks(entries, { mtime: 0, reuse: true })) {
+      buffers.add(c.buffer);
+      copies.push(Buffer.from(c));
+    }
+    assert.equal(buffers.size, 1);
+    assert.ok(Buffer.concat(copies).equals(Buffer.concat(fresh)));
   });
 });

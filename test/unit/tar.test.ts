@@ -13,6 +13,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { tarStream } from '../../layers/tar.js';
 import type { TreeEntry } from '../../layers/tree.js';
+import { bytesEntry } from '../helpers/tree-entries.js';
 
 const MTIME = 1700000000;
 const LONG_DIR = `long/${'a'.repeat(70)}`;
@@ -22,8 +23,7 @@ const UNICODE = 'dir/héllo-世界.txt';
 const LONG_TARGET = `/nix/store/${'x'.repeat(32)}-${'y'.repeat(80)}/bin/tool`; // > 100 bytes
 
 function bytesFile(path: string, content: string | Buffer, mode = 0o644): TreeEntry {
-  const b = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
-  return { type: 'file', path, mode, size: b.length, chunks: () => [b] };
+  return bytesEntry(path, content, mode);
 }
 
 function sampleEntries(): TreeEntry[] {
@@ -233,7 +233,7 @@ describe.skipIf(!hasPython)('tarStream', () => {
   });
 
   it('fails when a file stream is shorter than its size', async () => {
-    const bad: TreeEntry = { type: 'file', path: 'short', mode: 0o644, size: 10, chunks: () => [Buffer.from('abc')] };
+    const bad = bytesEntry('short', 'abc', 0o644, 10);
     await assert.rejects(tarBytes([bad], MTIME));
   });
 });
@@ -260,13 +260,15 @@ describe('tarStream back-pressure', () => {
       path: 'big',
       mode: 0o644,
       size: SIZE,
-      *chunks() {
-        while (produced < SIZE) {
-          const n = Math.min(CHUNK, SIZE - produced);
+      open: () => ({
+        read(into: Buffer) {
+          const n = Math.min(into.length, SIZE - produced);
+          into.fill(produced & 0xff, 0, n);
           produced += n;
-          yield Buffer.alloc(n, produced & 0xff);
-        }
-      },
+          return n;
+        },
+        close: () => undefined,
+      }),
     };
     gc();
     const baseline = process.memoryUsage().arrayBuffers;

@@ -8,16 +8,14 @@ import { afterAll, describe, it } from 'vitest';
 import { writeLayer, type LayerDigests } from '../../layers/layer.js';
 import type { TreeEntry } from '../../layers/tree.js';
 import { verifyLayerFile } from '../../layers/verify.js';
+import { bytesEntry } from '../helpers/tree-entries.js';
 import { COMPRESSIONS, type Compression } from '../../oci/layer-types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-verify-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const content = Buffer.from('hello from a layer\n'.repeat(1000));
-const entries: TreeEntry[] = [
-  { type: 'directory', path: 'etc', mode: 0o755 },
-  { type: 'file', path: 'etc/greeting', mode: 0o644, size: content.length, chunks: () => [content] },
-];
+const entries: TreeEntry[] = [{ type: 'directory', path: 'etc', mode: 0o755 }, bytesEntry('etc/greeting', content)];
 
 async function layerFile(c: Compression): Promise<{ path: string; digests: LayerDigests }> {
   const path = join(dir, `layer.${c}`);
