@@ -158,15 +158,19 @@ export function createNativeCompressor(c: 'gzip' | 'zstd'): Transform {
 }
 
 /**
- * Passes input to an inner zlib stream in fixed blocks and its output on, with
- * back-pressure both ways: a block is handed over only once the inner stream
- * has taken the previous one, and the inner stream pauses while our reader is
- * full. Input is copied into the block before the write's callback, so a
- * writer may reuse its buffer then (layer.ts does).
+ * Passes input to an inner zlib stream in fixed blocks and its output on. Two
+ * blocks: while the thread pool compresses one, the next is filled, so the
+ * layer's maker (reading, hashing) runs beside the compression instead of
+ * waiting for it. Blocks reach the inner stream one at a time, in order. Input
+ * is copied into a block before the write's callback, so a writer may reuse its
+ * buffer then (layer.ts does). The inner stream pauses while our reader is full.
  */
 abstract class BlockedInner extends Transform {
-  private block = Buffer.allocUnsafe(BLOCK);
+  private readonly blocks = [Buffer.allocUnsafe(BLOCK), Buffer.allocUnsafe(BLOCK)];
+  private current = 0;
   private fill = 0;
+  /** The other block's compression, while it runs. */
+  private inFlight: Promise<void> | undefined;
 
   constructor(protected readonly inner: zlib.DeflateRaw | zlib.ZstdCompress) {
     super();
@@ -187,40 +191,39 @@ abstract class BlockedInner extends Transform {
   protected abstract trailer(): void;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.copyIn(chunk, 0, done);
+    this.copyIn(chunk).then(() => done(), done);
   }
 
-  /** Copies `chunk` from `off` into the block, sending each block as it fills. */
-  private copyIn(chunk: Buffer, off: number, done: TransformCallback): void {
+  private async copyIn(chunk: Buffer): Promise<void> {
+    let off = 0;
     while (off < chunk.length) {
-      const n = chunk.copy(this.block, this.fill, off);
+      const n = chunk.copy(this.blocks[this.current]!, this.fill, off);
       this.fill += n;
       off += n;
-      if (this.fill === BLOCK) {
-        this.fill = 0;
-        this.send(this.block, (e) => (e ? done(e) : this.copyIn(chunk, off, done)));
-        return;
-      }
+      if (this.fill === BLOCK) await this.dispatch(BLOCK);
     }
-    done();
+  }
+
+  /** Sends the current block's first `n` bytes once the other block is done, and fills the other from then on. */
+  private async dispatch(n: number): Promise<void> {
+    await this.inFlight;
+    const b = this.blocks[this.current]!.subarray(0, n);
+    this.current ^= 1;
+    this.fill = 0;
+    this.inFlight = new Promise<void>((resolve, reject) => this.send(b, (e) => (e ? reject(e) : resolve())));
+    // Awaited by the next dispatch or the flush; never an unhandled rejection meanwhile.
+    this.inFlight.catch(() => undefined);
   }
 
   override _flush(done: TransformCallback): void {
-    const finish = (): void => {
-      this.inner.once('end', () => {
-        try {
-          this.trailer();
-          done();
-        } catch (err) {
-          done(err as Error);
-        }
-      });
+    (async () => {
+      if (this.fill > 0) await this.dispatch(this.fill);
+      await this.inFlight;
+      const ended = new Promise<void>((resolve) => this.inner.once('end', resolve));
       this.inner.end();
-    };
-    if (this.fill === 0) return finish();
-    const last = this.block.subarray(0, this.fill);
-    this.fill = 0;
-    this.send(last, (e) => (e ? done(e) : finish()));
+      await ended;
+      this.trailer();
+    })().then(() => done(), done);
   }
 
   override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
