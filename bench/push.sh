@@ -14,7 +14,8 @@
 #   ROUNDS=5         rounds of each full-push comparison (fresh registry each run)
 #   STORE_ROUNDS=3   rounds of the cold store → registry comparison (3–5 min a round here)
 #   NOOP_ROUNDS=5    no-op re-pushes of each kind from the store
-#   SECTIONS="full concurrency chunk store"
+#   SECTIONS="full concurrency chunk store n2c"
+#   N2C_ROUNDS=3     rounds of the cold push against what a nix2container user gets (section n2c)
 #   IMAGES="closure synthetic"
 #   WORK=/var/tmp/strata-push-bench   layouts, registries, results (reused between runs)
 #   STRATA_DIR=<this checkout>        the Strata checkout to run (built: npx tsc -p tsconfig.json);
@@ -28,7 +29,8 @@ export NIX_CONFIG=${NIX_CONFIG:-$'substituters =\nexperimental-features = nix-co
 ROUNDS=${ROUNDS:-5}
 STORE_ROUNDS=${STORE_ROUNDS:-3}
 NOOP_ROUNDS=${NOOP_ROUNDS:-5}
-SECTIONS=${SECTIONS:-full concurrency chunk store}
+SECTIONS=${SECTIONS:-full concurrency chunk store n2c}
+N2C_ROUNDS=${N2C_ROUNDS:-3}
 IMAGES=${IMAGES:-closure synthetic}
 WORK=${WORK:-/var/tmp/strata-push-bench}
 mkdir -p "$WORK"
@@ -307,6 +309,33 @@ if [[ " $SECTIONS " == *" store "* ]]; then
   for r in $(seq "$STORE_ROUNDS"); do
     if ((r % 2)); then order="push twostep"; else order="twostep push"; fi
     for how in $order; do unit "store_${how}_unit" "$r"; done
+  done
+fi
+
+# What a nix2container user gets: its image is an uncompressed layout read
+# straight from the store (made here by strata --compression none, untimed:
+# nix2container's own step is as cheap), which skopeo compresses to gzip while
+# pushing. Against it: strata push of the store path with a cold cache.
+n2c_push_unit() { # round
+  local cache
+  cache=$(mktemp -d -p "$WORK" cache.XXXXXX)
+  log "nix2container comparison, round $1: strata push (cold cache)"
+  measure n2c closure "strata push STORE_PATH (cold cache)" "$1" "" -- env STRATA_CACHE_DIR="$cache" "$node" "$strata_dir/bin/strata.js" push "$root" "$REG_HOST/app:1" -q || return 1
+  rm -rf "$cache"
+}
+n2c_skopeo_unit() { # round
+  log "nix2container comparison, round $1: skopeo copy --dest-compress-format gzip of the uncompressed layout"
+  measure n2c closure "skopeo copy --dest-compress-format gzip (uncompressed layout)" "$1" "" -- skopeo copy -q --dest-tls-verify=false --dest-compress --dest-compress-format gzip "oci:$n2c_layout:1" "docker://$REG_HOST/app:1" || return 1
+}
+if [[ " $SECTIONS " == *" n2c "* ]]; then
+  n2c_layout=$WORK/n2c-layout
+  rm -rf "$n2c_layout"
+  env STRATA_CACHE_DIR="$(mktemp -d -p "$WORK" cache.XXXXXX)" "$node" "$strata_dir/bin/strata.js" build "$root" --compression none -o "oci:$n2c_layout:1" -q >/dev/null
+  warm "$n2c_layout"
+  nix-store -qR "$root" | xargs tar -cf - 2>/dev/null | cat >/dev/null
+  for r in $(seq "$N2C_ROUNDS"); do
+    if ((r % 2)); then order="push skopeo"; else order="skopeo push"; fi
+    for how in $order; do unit "n2c_${how}_unit" "$r"; done
   done
 fi
 rm -rf "$WORK"/cache.* "$WORK"/twostep.*

@@ -125,6 +125,25 @@ for (const section of ['concurrency', 'chunk']) {
   }
 }
 
+if (rows.some((r) => r.section === 'n2c')) {
+  p('### Cold push from the store against what a nix2container user gets (closure, fresh registry each run)');
+  p();
+  p('| how | runs | wall s, median (min–max) | client CPU s | registry CPU s | peak RSS MB | requests |');
+  p('|---|---|---|---|---|---|---|');
+  const push = pick('n2c', 'closure').filter((r) => r.variant.startsWith('strata push'));
+  const sk = pick('n2c', 'closure').filter((r) => r.variant.startsWith('skopeo'));
+  for (const rs of [push, sk]) {
+    if (!rs.length) continue;
+    const x = summary(rs);
+    p(`| ${rs[0].variant} | ${x.n} | ${f(x.wall)} (${f(x.min)}–${f(x.max)}) | ${f(x.cpu, 1)} | ${f(x.reg, 1)} | ${f(x.rss, 0)} | ${x.requests} |${checks(rs)}`);
+  }
+  if (push.length && sk.length) {
+    p();
+    p(`strata push / skopeo copy --dest-compress-format gzip: **${f(summary(push).wall / summary(sk).wall)}** (target ≤ 0.8).`);
+  }
+  p();
+}
+
 if (rows.some((r) => r.section === 'store')) {
   p('### Store → registry from a cold cache (closure, fresh registry each run)');
   p();
