@@ -330,7 +330,7 @@ n2c_skopeo_unit() { # round
 if [[ " $SECTIONS " == *" n2c "* ]]; then
   n2c_layout=$WORK/n2c-layout
   rm -rf "$n2c_layout"
-  env STRATA_CACHE_DIR="$(mktemp -d -p "$WORK" cache.XXXXXX)" "$node" "$strata_dir/bin/strata.js" build "$root" --compression none -o "oci:$n2c_layout:1" -q >/dev/null
+  env STRATA_CACHE_DIR="$(mktemp -d -p "$WORK" cache.XXXXXX)" "$node" "$strata_dir/bin/strata.js" build "$root" --compression none -o "oci:$n2c_layout:1" >/dev/null 2>&1
   warm "$n2c_layout"
   nix-store -qR "$root" | xargs tar -cf - 2>/dev/null | cat >/dev/null
   for r in $(seq "$N2C_ROUNDS"); do

@@ -109,8 +109,8 @@ export async function writeLayer(input: LayerInput, opts: LayerOptions, sink: Wr
     head.end();
     await rest;
   } catch (e) {
-    // The tar's own error (a damaged store path) is the one to report; the
-    // stages after it are stopped without reporting theirs.
+    // Whichever failed first is reported — the tar (a damaged store path) or
+    // a stage after it — and the others are stopped without reporting theirs.
     head.destroy();
     sink.destroy();
     throw e;
