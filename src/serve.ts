@@ -4,7 +4,8 @@
 // on SIGINT or SIGTERM (no new connections, idle ones closed, the rest given a
 // few seconds). Uploads cut by a stop stay resumable under uploads/. On a
 // loopback address it answers only loopback Host names (see foreignHost).
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -118,6 +119,18 @@ function foreignHost(incoming: IncomingMessage): Response | undefined {
   return Response.json(e.body(), { status: e.status, headers: { 'Docker-Distribution-API-Version': 'registry/2.0' } });
 }
 
+/** /readyz: the storage directory can be written, and Nix's store answers when images are built on demand. */
+async function readiness(root: string, builds: boolean): Promise<string[]> {
+  const problems: string[] = [];
+  await access(root, constants.W_OK).catch(() => problems.push('the storage directory is not writable'));
+  if (builds) {
+    const { runNix } = await import('../nix/run.js');
+    // The store every build starts from, answered by the daemon where there is one.
+    await runNix(['store', 'ping'], { captureStderr: true }).catch(() => problems.push('the Nix store does not answer'));
+  }
+  return problems;
+}
+
 export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen);
   // The TLS pair first: a bad one is refused before any other start-up work or a made directory.
@@ -128,7 +141,13 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
     throw new StrataError('output', `cannot make the registry root ${opts.root}: ${(e as Error).message}`, { cause: e });
   });
   const log = opts.log ?? jsonLogger();
-  const app = createRegistryApp({ store: new Store(opts.root), auth, log, ...(opts.bridge ? { bridge: opts.bridge } : {}) });
+  const app = createRegistryApp({
+    store: new Store(opts.root),
+    auth,
+    log,
+    ready: () => readiness(opts.root, opts.bridge !== undefined),
+    ...(opts.bridge ? { bridge: opts.bridge } : {}),
+  });
   const loopbackOnly = loopbackName(host);
   const server = createAdaptorServer({
     // HTTP/1.1 over TLS (no ALPN h2): the same server otherwise, so the same limits and stop.

@@ -10,6 +10,7 @@ import { blobEndpoint } from './blob-routes.js';
 import type { Bridge } from './bridge.js';
 import type { Deps, Endpoint, Env, Method } from './context.js';
 import { RegistryError } from './errors.js';
+import { addHealthRoutes, type ReadinessCheck } from './health.js';
 import { jsonLogger, type Logger } from './log.js';
 import { referrersEndpoint, tagsEndpoint } from './listing-routes.js';
 import { manifestEndpoint } from './manifest-routes.js';
@@ -27,6 +28,8 @@ export interface RegistryAppOptions {
   maxManifestBytes?: number;
   /** Where failures that are the server's own (500) are reported (default: JSON lines on stderr). */
   log?: Logger;
+  /** What /readyz checks (health.ts); without it /readyz answers as /healthz does. */
+  ready?: ReadinessCheck;
 }
 
 const endpoints: { [E in Route['endpoint']]: Endpoint<Extract<Route, { endpoint: E }>> } = {
@@ -93,6 +96,7 @@ export function createRegistryApp(opts: RegistryAppOptions): Hono<Env> {
     return c.json({ errors: [{ code: 'UNKNOWN', message: 'internal error' }] }, 500);
   });
   app.notFound((c) => errorResponse(c, new RegistryError(404, 'NAME_INVALID', 'not a registry API path (they start with /v2/)')));
+  addHealthRoutes(app, opts.ready ?? (() => Promise.resolve([])));
   app.use('*', apiVersion);
   app.get('/v2/', async (c) => {
     await opts.auth.authorize('login', undefined, c.req.header('authorization'));

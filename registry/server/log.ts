@@ -19,11 +19,20 @@ function repositoryOf(path: string): string | undefined {
   return path.match(/^\/v2\/(.+?)\/(?:blobs|manifests|tags|referrers)\//)?.[1];
 }
 
+/** The digest a blob or manifest path ends in, if it does. */
+function digestOf(path: string): string | undefined {
+  return path.match(/^\/v2\/.+\/(?:blobs|manifests)\/([a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$/)?.[1];
+}
+
+function headerValue(h: number | string | string[] | undefined): string | undefined {
+  return typeof h === 'string' ? h : undefined;
+}
+
 let nextId = 0;
 
 /**
  * One "request" event per request, when its response is done or its client
- * left: status, body bytes sent (counted as written, so a stream cut short
+ * left: id, method, path, repository and digest where there are ones, status, body bytes sent (counted as written, so a stream cut short
  * says how far it got), milliseconds. The path is logged without its query.
  */
 export function logRequests(server: Server, log: Logger): void {
@@ -43,12 +52,15 @@ export function logRequests(server: Server, log: Logger): void {
     res.once('close', () => {
       const path = (req.url ?? '').split('?')[0]!;
       const repository = repositoryOf(path);
+      // The blob or manifest answered, by digest: named in the path, or given by the registry for a tag.
+      const digest = digestOf(path) ?? headerValue(res.getHeader('docker-content-digest'));
       log({
         event: 'request',
         id,
         method: req.method,
         path,
         ...(repository ? { repository } : {}),
+        ...(digest ? { digest } : {}),
         status: res.statusCode,
         bytes,
         durationMs: Math.round(performance.now() - started),

@@ -520,4 +520,14 @@ describe('the bridge hook', () => {
       await running.close();
     }
   });
+
+  test('/healthz and /readyz: ready when the storage is writable and the real Nix store answers', async () => {
+    const running = await serve({ listen: '127.0.0.1:0', root: join(work, 'probed'), allowAnonymousPush: true, bridge: layoutBridge(layout) });
+    try {
+      assert.deepEqual(await (await ok(await fetch(`${running.url}/healthz`), 200)).json(), { status: 'ok' });
+      assert.deepEqual(await (await ok(await fetch(`${running.url}/readyz`), 200)).json(), { status: 'ready' });
+    } finally {
+      await running.close();
+    }
+  });
 });
