@@ -4,13 +4,13 @@
 // the only trigger left is external memory grown by about 64 MB since the last
 // full collection: each worker would sit on up to that much dead memory, which
 // was most of the 200 MB budget on two cores (docs/benchmarks/throughput.md).
-// So a worker collects once its external memory passes a lower bound: a few
-// collections of a ~20 MB heap per closure.
+// So a worker collects once its external memory passes a lower bound (16 MB): a
+// few collections of a ~20 MB heap per closure.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** External memory (buffers) at which a worker collects. */
-const BOUND = 32 << 20;
+const BOUND = 16 << 20;
 
 type Gc = (options: { type: 'major' | 'minor' }) => void;
 let gc: Gc | undefined;
