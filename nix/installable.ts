@@ -91,29 +91,16 @@ export async function realise(given: string, roots: GcRoots, systems: { system: 
   const installable = storePath ? given : installableForSystem(given, systems.system, systems.host);
   let meta: PackageMeta = {};
   let isDescription = false;
-  // The build starts beside the evaluation of the installable's meta, not after it:
-  // each evaluates the flake (~0.1 s even when nothing is built). Its output waits
-  // for the evaluation, so an installable that does not evaluate is reported once.
-  let evaluated: (ok: boolean) => void = () => undefined;
-  const building = runNix(['build', '--json', '--out-link', roots.next(), storePath ?? installable], {
-    ...(storePath ? {} : { gate: new Promise<boolean>((r) => (evaluated = r)) }),
-  });
-  // Its failure is read below; until then it must not count as unhandled.
-  building.catch(() => undefined);
+  // One after the other, not side by side: on a local flake whose git tree is
+  // dirty, two nix processes run git on the same repository at once, and one of
+  // them fails (exit 128) — seen in test/integration/package.test.ts.
   if (!storePath) {
-    try {
-      const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR], { captureStderr: true, label: `nix eval ${installable}` });
-      const v = JSON.parse(stdout) as Record<string, unknown>;
-      isDescription = v.strataImage === true;
-      for (const k of ['mainProgram', 'pname', 'name'] as const) if (typeof v[k] === 'string') meta[k] = v[k];
-      evaluated(true);
-    } catch (e) {
-      evaluated(false);
-      await building.catch(() => undefined); // stopped by the gate: wait for it to exit
-      throw e;
-    }
+    const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR], { captureStderr: true, label: `nix eval ${installable}` });
+    const v = JSON.parse(stdout) as Record<string, unknown>;
+    isDescription = v.strataImage === true;
+    for (const k of ['mainProgram', 'pname', 'name'] as const) if (typeof v[k] === 'string') meta[k] = v[k];
   }
-  const { stdout } = await building;
+  const { stdout } = await runNix(['build', '--json', '--out-link', roots.next(), storePath ?? installable]);
   // The main output first ('out', else the first by name), as nix's own result link does.
   const outputs = nixOutput(() => parseBuildJson(stdout)).flatMap((r) =>
     Object.entries(r.outputs)

@@ -8,12 +8,6 @@ export interface NixRunOptions {
   captureStderr?: boolean;
   /** How the command is named in an error (default: the command line). */
   label?: string;
-  /**
-   * Hold nix's stderr until this settles: true passes it through (what was held
-   * first), false drops it and stops nix. For a command started beside another
-   * whose failure would make this one's output a second report of the same error.
-   */
-  gate?: Promise<boolean>;
 }
 
 export interface NixRunResult {
@@ -39,20 +33,9 @@ function run(cmd: string, args: string[], opts: NixRunOptions): Promise<NixRunRe
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let errBytes = 0;
-    let held: Buffer[] | undefined = opts.gate && !opts.captureStderr ? [] : undefined;
-    let dropped = false;
-    void opts.gate?.then((pass) => {
-      if (pass) for (const b of held ?? []) process.stderr.write(b);
-      else {
-        dropped = true;
-        child.kill('SIGTERM');
-      }
-      held = undefined;
-    });
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => {
-      if (held) held.push(b);
-      else if (!opts.captureStderr && !dropped) process.stderr.write(b);
+      if (!opts.captureStderr) process.stderr.write(b);
       // Keep the tail only: enough to name the error, bounded for long build logs.
       err.push(b);
       errBytes += b.length;
