@@ -9,8 +9,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { tarStream } from '../../layers/tar.js';
 import type { TreeEntry } from '../../layers/tree.js';
 import { bytesEntry } from '../helpers/tree-entries.js';
@@ -246,15 +244,16 @@ function require256(s: string | Buffer): string {
 }
 
 describe('tarStream back-pressure', () => {
+  // What is held is measured as how far the file's reader ran ahead of the
+  // consumer: tarStream's chunks are fresh buffers (the consumer may keep them),
+  // freed by the collector's background sweep, so a memory reading after gc()
+  // was timing-dependent (a fresh-machine run saw 24 MB of not yet swept chunks).
   it('a slow reader keeps a 32 MiB file from being buffered', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const SIZE = 32 * 1024 * 1024;
     const CHUNK = 64 * 1024;
     let produced = 0;
     let consumed = 0;
     let maxLag = 0;
-    let maxBuffers = 0;
     const big: TreeEntry = {
       type: 'file',
       path: 'big',
@@ -270,18 +269,11 @@ describe('tarStream back-pressure', () => {
         close: () => undefined,
       }),
     };
-    gc();
-    const baseline = process.memoryUsage().arrayBuffers;
-    let writes = 0;
     const slow = new Writable({
       highWaterMark: CHUNK,
       write(chunk: Buffer, _enc, done) {
         consumed += chunk.length;
         maxLag = Math.max(maxLag, produced - consumed);
-        if (++writes % 32 === 0) {
-          gc();
-          maxBuffers = Math.max(maxBuffers, process.memoryUsage().arrayBuffers - baseline);
-        }
         setTimeout(done, 1);
       },
     });
@@ -289,7 +281,7 @@ describe('tarStream back-pressure', () => {
     assert.equal(produced, SIZE);
     // One header, the content (a whole number of blocks), two zero blocks.
     assert.equal(consumed, 512 + SIZE + 1024);
+    // A few 1 MiB chunks at most: the one being written, those in the stream's buffer, the one being filled.
     assert.ok(maxLag < 4 * 1024 * 1024, `the source ran ${maxLag} bytes ahead of the reader`);
-    assert.ok(maxBuffers < 8 * 1024 * 1024, `buffers grew by ${maxBuffers} bytes`);
   });
 });
