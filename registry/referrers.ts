@@ -69,16 +69,31 @@ export async function attachReferrer(
 ): Promise<{ digest: Digest; via: 'api' | 'tag' }> {
   const put = await putManifest(repo, sha256(manifest.bytes), manifest.bytes, manifest.mediaType);
   if (put.subject) return { digest: put.digest, via: 'api' };
-  const index: OciIndex = (await fallbackIndex(repo, subject, true)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-  if (!index.manifests.some((d) => d.digest === put.digest)) {
-    index.manifests.push({
-      mediaType: manifest.mediaType,
-      digest: put.digest,
-      size: manifest.bytes.length,
-      ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}),
-      ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
-    });
-    await putManifest(repo, referrersTag(subject), Buffer.from(canonicalJson(index)), MediaType.ociIndex);
-  }
+  await addFallbackReferrer(repo, subject, {
+    mediaType: manifest.mediaType,
+    digest: put.digest,
+    size: manifest.bytes.length,
+    ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}),
+    ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
+  });
   return { digest: put.digest, via: 'tag' };
+}
+
+/**
+ * Adds a referrer to the fallback tag's index (a read, then a write: two
+ * writers at once can lose one entry, which the spec's tag schema cannot avoid).
+ */
+export async function addFallbackReferrer(repo: Repository, subject: Digest, referrer: Descriptor): Promise<void> {
+  const index: OciIndex = (await fallbackIndex(repo, subject, true)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  if (index.manifests.some((d) => d.digest === referrer.digest)) return;
+  const grown: OciIndex = { ...index, manifests: [...index.manifests, referrer as OciIndex['manifests'][number]] };
+  await putManifest(repo, referrersTag(subject), Buffer.from(canonicalJson(grown)), MediaType.ociIndex);
+}
+
+/** Takes a deleted referrer out of the fallback tag's index, when it is listed there. */
+export async function removeFallbackReferrer(repo: Repository, subject: Digest, referrer: Digest): Promise<void> {
+  const index = await fallbackIndex(repo, subject, true);
+  if (!index?.manifests.some((d) => d.digest === referrer)) return;
+  index.manifests = index.manifests.filter((d) => d.digest !== referrer);
+  await putManifest(repo, referrersTag(subject), Buffer.from(canonicalJson(index)), MediaType.ociIndex);
 }

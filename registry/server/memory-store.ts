@@ -24,6 +24,7 @@ import {
   type ChunkRange,
   type RegistryStore,
   type StoredManifest,
+  type UploadProgress,
   type UploadSessions,
 } from './storage.js';
 
@@ -71,9 +72,9 @@ class MemoryUploads implements UploadSessions {
     return s;
   }
 
-  async append(name: RepoName, id: string, body: Body, range?: ChunkRange): Promise<number> {
+  async append(name: RepoName, id: string, body: Body, range?: ChunkRange): Promise<UploadProgress> {
     const upload = this.check(name, id);
-    return this.queue.run(upload, () => this.write(upload, body, range));
+    return { size: await this.queue.run(upload, () => this.write(upload, body, range)), id };
   }
 
   private async write(id: UploadId, body: Body, range?: ChunkRange): Promise<number> {

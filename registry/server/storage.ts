@@ -13,6 +13,8 @@ import type { BlobDigest, ManifestReference, RepoName, Tag, UploadId } from './n
 /** A blob ready to be read: its size now, its bytes when a range is opened. */
 export interface BlobReader {
   size: number;
+  /** Where a GET may fetch the bytes itself instead (serve answers 307): registry storage with --redirect-blobs. */
+  redirect?: string;
   /** Bytes start..end, both inclusive; the file is already open, so a gc meanwhile does not cut it short. */
   open(start: number, end: number): Readable;
   close(): Promise<void>;
@@ -35,6 +37,17 @@ export interface ChunkRange {
 export type Body = AsyncIterable<Uint8Array>;
 
 /**
+ * Where an upload stands after a chunk: its size, and the id to continue it
+ * with. A store whose sessions live elsewhere (an upstream registry that hands
+ * out a new state with every chunk) gives a new id each time; clients follow
+ * the Location, as the spec asks.
+ */
+export interface UploadProgress {
+  size: number;
+  id: string;
+}
+
+/**
  * Blob upload sessions. A session belongs to the repository that started it;
  * any other name, or an id that is not one, is BLOB_UPLOAD_UNKNOWN.
  */
@@ -42,8 +55,8 @@ export interface UploadSessions {
   start(name: RepoName): Promise<UploadId>;
   /** The bytes received so far. */
   size(name: RepoName, id: string): Promise<number>;
-  /** Appends a request body; a chunk (with a range) goes in whole or not at all. Returns the new size. */
-  append(name: RepoName, id: string, body: Body, range?: ChunkRange): Promise<number>;
+  /** Appends a request body; a chunk (with a range) goes in whole or not at all. */
+  append(name: RepoName, id: string, body: Body, range?: ChunkRange): Promise<UploadProgress>;
   /** Appends the last bytes (if any), checks the content against every digest given, publishes the blob and links it to `name`; a mismatch ends the session. */
   complete(name: RepoName, id: string, digests: string[], body?: Body, range?: ChunkRange): Promise<BlobDigest>;
   cancel(name: RepoName, id: string): Promise<void>;

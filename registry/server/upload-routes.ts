@@ -59,8 +59,10 @@ export const uploadStartEndpoint: Endpoint<RouteOf<'upload-start'>> = {
 export const uploadEndpoint: Endpoint<RouteOf<'upload'>> = {
   PATCH: async (c, { name, id }, { store }) => {
     const body = requestBody(c);
-    const size = await atSession(name, id, () => (body ? store.uploads.append(name, id, body, chunkRange(c)) : store.uploads.size(name, id)));
-    return accepted(c, name, id, size);
+    const now = await atSession(name, id, async () =>
+      body ? store.uploads.append(name, id, body, chunkRange(c)) : { size: await store.uploads.size(name, id), id },
+    );
+    return accepted(c, name, now.id, now.size);
   },
   PUT: async (c, { name, id }, { store }) => {
     const digest = await atSession(name, id, () => store.uploads.complete(name, id, c.req.queries('digest') ?? [], requestBody(c), chunkRange(c)));

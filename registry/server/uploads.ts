@@ -16,7 +16,17 @@ import { uploadUnknown } from './errors.js';
 import { ifExists, publish, touch } from './files.js';
 import type { Layout } from './layout.js';
 import { isUploadId, type BlobDigest, type RepoName, type UploadId } from './names.js';
-import { checkChunkLength, checkChunkStart, requireDigests, SessionQueue, wrongDigest, type Body, type ChunkRange, type UploadSessions } from './storage.js';
+import {
+  checkChunkLength,
+  checkChunkStart,
+  requireDigests,
+  SessionQueue,
+  wrongDigest,
+  type Body,
+  type ChunkRange,
+  type UploadProgress,
+  type UploadSessions,
+} from './storage.js';
 
 /** Uploads idle this long are removed when another one starts (gc uses its own grace period). */
 const STALE_UPLOAD_MS = 24 * 3600_000;
@@ -85,10 +95,10 @@ export class Uploads implements UploadSessions {
     return id;
   }
 
-  /** Appends a request body; a chunk (with a range) goes in whole or not at all. Returns the new size. */
-  async append(name: RepoName, id: string, body: Body, range?: ChunkRange): Promise<number> {
+  /** Appends a request body; a chunk (with a range) goes in whole or not at all. */
+  async append(name: RepoName, id: string, body: Body, range?: ChunkRange): Promise<UploadProgress> {
     const upload = await this.check(name, id);
-    return this.queue.run(upload, () => this.write(upload, body, range));
+    return { size: await this.queue.run(upload, () => this.write(upload, body, range)), id };
   }
 
   private async write(id: UploadId, body: Body, range?: ChunkRange): Promise<number> {

@@ -130,7 +130,7 @@ describe('blobs and uploads', () => {
     const store = fresh();
     const repo = name('a');
     const id = await store.uploads.start(repo);
-    assert.equal(await store.uploads.append(repo, id, chunks(Buffer.from('abc')), { start: 0, end: 2 }), 3);
+    assert.deepEqual(await store.uploads.append(repo, id, chunks(Buffer.from('abc')), { start: 0, end: 2 }), { size: 3, id });
     await rejectsWith(store.uploads.append(repo, id, chunks(Buffer.from('x')), { start: 5, end: 5 }), 416, 'BLOB_UPLOAD_INVALID');
     await assert.rejects(store.uploads.append(repo, id, chunks(Buffer.from('de'), new Error('connection reset')), { start: 3, end: 6 }), /connection reset/);
     assert.equal(await store.uploads.size(repo, id), 3);
