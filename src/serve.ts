@@ -5,7 +5,7 @@
 // few seconds). Uploads cut by a stop stay resumable under uploads/. On a
 // loopback address it answers only loopback Host names (see foreignHost).
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -17,7 +17,10 @@ import type { Bridge } from '../registry/server/bridge.js';
 import { RegistryError } from '../registry/server/errors.js';
 import { gc } from '../registry/server/gc.js';
 import { jsonLogger, logRequests, type Logger } from '../registry/server/log.js';
+import type { RegistryStore } from '../registry/server/storage.js';
 import { Store } from '../registry/server/store.js';
+import { MIN_SECRET_BYTES, UploadTokens } from '../registry/server/upload-token.js';
+import { parseStorageUrl, UpstreamStore } from '../registry/server/upstream-store.js';
 import { isLoopback } from '../registry/session.js';
 import { StrataError } from '../base/errors.js';
 import { describeCertificate, readTlsPair, TLS_HANDSHAKE_MS, tlsFiles } from './serve-tls.js';
@@ -25,7 +28,14 @@ import { describeCertificate, readTlsPair, TLS_HANDSHAKE_MS, tlsFiles } from './
 export interface ServeOptions {
   /** HOST:PORT or [IPv6]:PORT; port 0 takes a free one (the printed address tells which). */
   listen: string;
+  /** The storage directory; unused with `storage`. */
   root: string;
+  /** Registry storage: docker://REGISTRY[/PREFIX] holds everything, nothing is kept here (registry/server/upstream-store.ts). */
+  storage?: string;
+  /** With `storage`: blob GETs get a 307 to the upstream. */
+  redirectBlobs?: boolean;
+  /** With `storage`: the secret every replica signs upload session ids with (32 bytes or more), so any of them continues a session. */
+  fleetSecretFile?: string;
   htpasswd?: string;
   /** Who may pull, push and delete which repositories (registry/server/access-policy.ts); needs htpasswd. */
   accessFile?: string;
@@ -119,10 +129,11 @@ function foreignHost(incoming: IncomingMessage): Response | undefined {
   return Response.json(e.body(), { status: e.status, headers: { 'Docker-Distribution-API-Version': 'registry/2.0' } });
 }
 
-/** /readyz: the storage directory can be written, and Nix's store answers when images are built on demand. */
-async function readiness(root: string, builds: boolean): Promise<string[]> {
+/** /readyz: the storage (directory writable, or upstream registry answering), and Nix's store when images are built on demand. */
+async function readiness(storage: RegistryStore, builds: boolean): Promise<string[]> {
   const problems: string[] = [];
-  await access(root, constants.W_OK).catch(() => problems.push('the storage directory is not writable'));
+  if (storage instanceof UpstreamStore) problems.push(...(await storage.ready()));
+  else if (storage instanceof Store) await access(storage.root, constants.W_OK).catch(() => problems.push('the storage directory is not writable'));
   if (builds) {
     const { runNix } = await import('../nix/run.js');
     // The store every build starts from, answered by the daemon where there is one.
@@ -131,21 +142,47 @@ async function readiness(root: string, builds: boolean): Promise<string[]> {
   return problems;
 }
 
+/** The directory store (made if missing), or registry storage with its signed upload sessions. */
+async function openStorage(opts: ServeOptions): Promise<RegistryStore> {
+  if (!opts.storage) {
+    if (opts.redirectBlobs || opts.fleetSecretFile) throw new StrataError('usage', '--redirect-blobs and --fleet-secret-file go with --storage docker://…');
+    await mkdirs(opts.root).catch((e: unknown) => {
+      throw new StrataError('output', `cannot make the registry root ${opts.root}: ${(e as Error).message}`, { cause: e });
+    });
+    return new Store(opts.root);
+  }
+  const target = parseStorageUrl(opts.storage);
+  let tokens: UploadTokens;
+  if (opts.fleetSecretFile) {
+    const secret = await readFile(opts.fleetSecretFile).catch((e: NodeJS.ErrnoException) => {
+      throw new StrataError('usage', `--fleet-secret-file ${opts.fleetSecretFile}: ${e.code ?? e.message}`);
+    });
+    if (secret.length < MIN_SECRET_BYTES)
+      throw new StrataError(
+        'usage',
+        `--fleet-secret-file ${opts.fleetSecretFile} holds ${secret.length} bytes; it needs ${MIN_SECRET_BYTES} or more (e.g. head -c 32 /dev/urandom)`,
+      );
+    tokens = new UploadTokens(secret);
+  } else {
+    process.stderr.write('strata: no --fleet-secret-file: uploads started here can be continued only by this process\n');
+    tokens = UploadTokens.ephemeral();
+  }
+  return new UpstreamStore({ ...target, tokens, ...(opts.redirectBlobs ? { redirectBlobs: true } : {}) });
+}
+
 export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen);
   // The TLS pair first: a bad one is refused before any other start-up work or a made directory.
   const files = tlsFiles(opts.tlsCert, opts.tlsKey);
   const pair = files && (await readTlsPair(files));
   const auth = createAccess(await accessMode(opts, host));
-  await mkdirs(opts.root).catch((e: unknown) => {
-    throw new StrataError('output', `cannot make the registry root ${opts.root}: ${(e as Error).message}`, { cause: e });
-  });
+  const store = await openStorage(opts);
   const log = opts.log ?? jsonLogger();
   const app = createRegistryApp({
-    store: new Store(opts.root),
+    store,
     auth,
     log,
-    ready: () => readiness(opts.root, opts.bridge !== undefined),
+    ready: () => readiness(store, opts.bridge !== undefined),
     ...(opts.bridge ? { bridge: opts.bridge } : {}),
   });
   const loopbackOnly = loopbackName(host);

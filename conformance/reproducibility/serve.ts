@@ -14,6 +14,7 @@ export interface Served {
 }
 
 export interface ServeOptions {
+  /** The storage directory; '' for none (registry storage, --storage). */
   root: string;
   /** After `--listen 127.0.0.1:0 --root ROOT`. */
   args: string[];
@@ -25,7 +26,7 @@ export interface ServeOptions {
 
 /** Resolves once the server printed where it listens. */
 export async function startServe(opts: ServeOptions): Promise<Served> {
-  const argv = [strataBin, 'serve', '--listen', '127.0.0.1:0', '--root', opts.root, ...opts.args];
+  const argv = [strataBin, 'serve', '--listen', '127.0.0.1:0', ...(opts.root ? ['--root', opts.root] : []), ...opts.args];
   const child = spawnTracked(opts.node ?? process.execPath, argv, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: opts.env,

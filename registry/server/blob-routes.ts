@@ -83,6 +83,11 @@ const read =
       ETag: `"${digest}"`,
       'Content-Type': 'application/octet-stream',
     };
+    if (blob.redirect && !head) {
+      await blob.close();
+      // The client sends its Range again to the upstream, which answers it.
+      return c.body(null, 307, { Location: blob.redirect, 'Docker-Content-Digest': digest, 'Content-Length': '0' });
+    }
     const range = parseRange(c.req.header('range'), blob.size);
     if (range === 'unsatisfiable') {
       await blob.close();

@@ -13,6 +13,9 @@ import { collect, sourceDateEpoch } from './image-flags.js';
 interface ServeFlags {
   listen: string;
   root?: string;
+  storage?: string;
+  redirectBlobs?: boolean;
+  fleetSecretFile?: string;
   htpasswd?: string;
   accessFile?: string;
   readOnly?: boolean;
@@ -64,6 +67,12 @@ export function serveCommand(): Command {
     .description('run an OCI distribution registry (push and pull) over a directory')
     .option('--listen <host:port>', 'address to listen on (port 0: any free port)', defaults.serve.listen)
     .option('--root <dir>', 'storage directory (default $XDG_DATA_HOME/strata/registry, else ~/.local/share/strata/registry)')
+    .option(
+      '--storage <docker://registry/prefix>',
+      'keep everything in an upstream OCI registry under PREFIX instead of --root (replicas over one registry share it)',
+    )
+    .option('--redirect-blobs', 'with --storage: answer blob downloads with a redirect to the upstream (clients must be able to read it anonymously)')
+    .option('--fleet-secret-file <file>', 'with --storage: a secret (32+ bytes) shared by every replica, so any of them continues an upload another started')
     .option('--htpasswd <file>', 'users who may push and delete (bcrypt entries, as htpasswd -B writes); pulls stay anonymous')
     .option(
       '--access-file <file>',
@@ -109,6 +118,7 @@ export function serveCommand(): Command {
         import('../serve.js'),
         import('../../registry/server/log.js'),
       ]);
+      if (f.storage !== undefined && f.root !== undefined) throw new StrataError('usage', '--storage and --root are two places to keep the registry; give one');
       const images = parseImageMappings(imagePairs(f));
       const log = f.log === 'none' ? quietLogger : jsonLogger();
       // Checked whether or not an image is served: a bad value is refused, never ignored.
@@ -142,6 +152,9 @@ export function serveCommand(): Command {
         await serveUntilStopped({
           listen: f.listen,
           root: f.root ?? defaultRoot(),
+          ...(f.storage !== undefined ? { storage: f.storage } : {}),
+          ...(f.redirectBlobs ? { redirectBlobs: true } : {}),
+          ...(f.fleetSecretFile !== undefined ? { fleetSecretFile: f.fleetSecretFile } : {}),
           ...(f.htpasswd ? { htpasswd: f.htpasswd } : {}),
           ...(f.accessFile ? { accessFile: f.accessFile } : {}),
           ...(f.readOnly ? { readOnly: true } : {}),

@@ -2,14 +2,14 @@
 // independent clients (skopeo, podman): plain, with htpasswd, with Bearer
 // tokens, through a GHCR-like front, and through a proxy that injects faults.
 import assert from 'node:assert/strict';
-import { randomBytes, createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import { readGolden } from '../../conformance/reproducibility/golden.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startGhcrFront, type GhcrFront } from '../helpers/ghcr-front.js';
 import { podmanPull, skopeo } from '../helpers/podman.js';
+import { randomLayout } from '../helpers/random-layout.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { expectFailure, expectOk, nixEnv, prepareHello, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
@@ -19,37 +19,6 @@ const GOLDEN_DIGEST = readGolden().cases['golden#default']!.manifest!;
 /** A fresh layer cache: what a new CI runner has. */
 function freshEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...nixEnv(), STRATA_CACHE_DIR: tempDir('strata-cache-'), HOME: tempDir('strata-home-'), ...extra };
-}
-
-/** An OCI layout with one incompressible layer of `size` bytes: big enough for a streamed upload. */
-function randomLayout(dir: string, size: number): { digest: string; layer: string } {
-  const blobs = join(dir, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  const put = (b: Buffer) => {
-    const d = createHash('sha256').update(b).digest('hex');
-    writeFileSync(join(blobs, d), b);
-    return { digest: `sha256:${d}`, size: b.length };
-  };
-  const layer = put(randomBytes(size));
-  const config = put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
-  const manifestBytes = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
-    }),
-  );
-  const manifest = put(manifestBytes);
-  writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(
-    join(dir, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'big' } }],
-    }),
-  );
-  return { digest: manifest.digest, layer: layer.digest };
 }
 
 describe('push to a registry without auth', () => {

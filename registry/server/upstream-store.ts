@@ -1,0 +1,500 @@
+// Registry storage: `strata serve --storage docker://REGISTRY/PREFIX` keeps
+// nothing of its own. Blobs, manifests, tags and upload sessions live in an
+// upstream OCI registry under PREFIX, reached through Strata's registry client
+// (its credentials, retries and origin rules), so replicas are disposable and
+// any number of them can serve one registry. Repository `app` of serve is
+// `PREFIX/app` upstream. What the upstream cannot do, serve does on top: the
+// spec's referrers API over the fallback tag schema, tag lists in lexical order
+// paged with n and last (listing-routes.ts), and chunks checked against where
+// the session stands (the offset travels in the signed session id).
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { StrataError } from '../../base/errors.js';
+import type { Digest } from '../../base/digest.js';
+import type { Descriptor } from '../../oci/types.js';
+import { blobSize, pullScope, pushScope, type Repository } from '../blobs.js';
+import { discard, readBounded, type RegistryResponse } from '../http.js';
+import { getManifest, headManifest, MANIFEST_ACCEPT, putManifest } from '../manifests.js';
+import { limiter } from '../push.js';
+import { addFallbackReferrer, listReferrers, removeFallbackReferrer } from '../referrers.js';
+import { errorDetail, RegistryHttpError, RegistrySession, type SessionOptions } from '../session.js';
+import { digestInvalid, RegistryError, uploadUnknown, type ErrorCode, type ErrorStatus } from './errors.js';
+import type { ParsedManifest } from './manifest.js';
+import { isBlobDigest, isRepoName, isTag, referenceText, type BlobDigest, type ManifestReference, type RepoName, type Tag, type UploadId } from './names.js';
+import {
+  checkChunkStart,
+  requireDigests,
+  type BlobReader,
+  type Body,
+  type ChunkRange,
+  type RegistryStore,
+  type StoredManifest,
+  type UploadProgress,
+  type UploadSessions,
+} from './storage.js';
+import type { UploadTokens } from './upload-token.js';
+
+/** docker://HOST[:PORT][/PREFIX], as --storage takes it. */
+export interface StorageTarget {
+  registry: string;
+  /** Repository path every repository of serve goes under ('' for none). */
+  prefix: string;
+}
+
+export function parseStorageUrl(url: string): StorageTarget {
+  const m = url.match(/^docker:\/\/([a-z0-9.-]+(?::\d{1,5})?|\[[0-9a-f:.]+\](?::\d{1,5})?)(?:\/(.*))?$/i);
+  const prefix = (m?.[2] ?? '').replace(/\/$/, '');
+  if (!m || (prefix !== '' && !isRepoName(prefix)))
+    throw new StrataError('usage', `--storage '${url}' is not docker://REGISTRY[/PREFIX] (e.g. docker://registry.example:5000/strata)`);
+  return { registry: m[1]!.toLowerCase(), prefix };
+}
+
+export interface UpstreamStoreOptions extends StorageTarget {
+  /** How the upstream is reached: credentials as `push` finds them, --insecure. */
+  session?: SessionOptions;
+  /** Signs the upload session ids handed to clients (upload-token.ts). */
+  tokens: UploadTokens;
+  /** Answer blob GETs with a 307 to the upstream (clients must be able to read it anonymously). */
+  redirectBlobs?: boolean;
+}
+
+/** The spec's error codes, to pass an upstream refusal on as the same refusal. */
+const CODES = new Set<string>([
+  'BLOB_UNKNOWN',
+  'BLOB_UPLOAD_INVALID',
+  'BLOB_UPLOAD_UNKNOWN',
+  'DIGEST_INVALID',
+  'MANIFEST_BLOB_UNKNOWN',
+  'MANIFEST_INVALID',
+  'MANIFEST_UNKNOWN',
+  'NAME_INVALID',
+  'NAME_UNKNOWN',
+  'SIZE_INVALID',
+  'UNSUPPORTED',
+] satisfies ErrorCode[]);
+const STATUSES = new Set<number>([400, 404, 405, 413, 416] satisfies ErrorStatus[]);
+
+/**
+ * A client's mistake the upstream found (a wrong digest, an unknown blob) is
+ * answered as the upstream answered it; anything else (the upstream refusing
+ * serve's own credentials, or failing) stays a server error, logged, never shown.
+ */
+function asClientError(status: number, code: string | undefined, message: string): RegistryError | undefined {
+  if (!STATUSES.has(status) || code === undefined || !CODES.has(code)) return undefined;
+  return new RegistryError(status as ErrorStatus, code as ErrorCode, `${message} (the upstream registry answered ${status} ${code})`);
+}
+
+function translate(e: unknown): unknown {
+  if (e instanceof RegistryHttpError) return asClientError(e.status, e.specCode, 'refused by the upstream registry') ?? e;
+  return e;
+}
+
+async function rethrowing<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    throw translate(e);
+  }
+}
+
+const tagList = z.object({ tags: z.array(z.string()).nullish() });
+
+/** Counts the bytes of a request body on their way upstream, and stops one longer than announced before it is passed on. */
+function counted(body: Body, limit: number | undefined): { stream: Readable; bytes: () => number } {
+  let n = 0;
+  const stream = (body instanceof Readable ? body : Readable.from(body)).pipe(
+    new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        n += chunk.length;
+        if (limit !== undefined && n > limit) return cb(new RegistryError(400, 'SIZE_INVALID', `the chunk is longer than its Content-Range`));
+        cb(null, chunk);
+      },
+    }),
+  );
+  if (body instanceof Readable) body.once('error', (e) => stream.destroy(e));
+  return { stream, bytes: () => n };
+}
+
+class UpstreamUploads implements UploadSessions {
+  constructor(
+    private readonly up: UpstreamStore,
+    private readonly tokens: UploadTokens,
+  ) {}
+
+  /** The session an id carries; an id not signed by this fleet, or for another repository, names none. */
+  private token(name: RepoName, id: string) {
+    const t = this.tokens.verify(id);
+    if (!t || t.repository !== name) throw uploadUnknown(id.slice(0, 128));
+    return t;
+  }
+
+  /** The upstream's Location as a path on its own origin: a session elsewhere is never followed. */
+  private async localPath(res: RegistryResponse, step: string): Promise<string> {
+    const location = res.headers.location;
+    if (!location) throw new StrataError('registry', `${step}: the upstream registry answered ${res.status} without a Location`);
+    const u = new URL(location, res.url);
+    const base = new URL(await this.up.session.url('/'));
+    if (u.origin !== base.origin) throw new StrataError('registry', `${step}: the upstream registry sent an upload session on another origin (${u.origin})`);
+    return `${u.pathname}${u.search}`;
+  }
+
+  /** An upload answer that is no success: the client's error when it is one (404: the session is gone), else a server error. */
+  private async refuse(res: RegistryResponse, id: string, step: string): Promise<never> {
+    const { text, code } = await errorDetail(res, this.up.session.timeoutMs);
+    if (res.status === 404) throw uploadUnknown(id.slice(0, 128));
+    throw asClientError(res.status, code, text || step) ?? new StrataError('registry', `${step}: the upstream registry answered ${res.status} (${text})`);
+  }
+
+  async start(name: RepoName): Promise<UploadId> {
+    const up = this.up.upstreamName(name);
+    const step = `start of an upload to ${up}`;
+    const res = await this.up.session.request({ method: 'POST', path: `/v2/${up}/blobs/uploads/`, scopes: [pushScope(up)], step, expect: [202] });
+    await discard(res, this.up.session.timeoutMs);
+    return this.tokens.sign({ repository: name, location: await this.localPath(res, step), size: 0 }) as UploadId;
+  }
+
+  async size(name: RepoName, id: string): Promise<number> {
+    const t = this.token(name, id);
+    const up = this.up.upstreamName(name);
+    const step = `status of an upload to ${up}`;
+    const res = await this.up.session.request({ method: 'GET', path: t.location, scopes: [pushScope(up)], step, expect: [204, 404], deadline: true });
+    if (res.status !== 204) return this.refuse(res, id, step);
+    await discard(res, this.up.session.timeoutMs);
+    return t.size;
+  }
+
+  /** Streams the body to the upstream session (a chunk with its length, so a cut one is dropped there whole). */
+  async append(name: RepoName, id: string, body: Body, range?: ChunkRange): Promise<UploadProgress> {
+    const t = this.token(name, id);
+    checkChunkStart(range, t.size);
+    const up = this.up.upstreamName(name);
+    const step = `chunk of an upload to ${up}`;
+    const length = range ? range.end - range.start + 1 : undefined;
+    const bytes = counted(body, length);
+    let res: RegistryResponse;
+    try {
+      res = await this.up.session.request({
+        method: 'PATCH',
+        path: t.location,
+        headers: {
+          'content-type': 'application/octet-stream',
+          ...(range ? { 'content-length': String(length), 'content-range': `${range.start}-${range.end}` } : {}),
+        },
+        body: () => bytes.stream,
+        retry: false,
+        scopes: [pushScope(up)],
+        step,
+        expect: [202, 400, 404, 416],
+      });
+    } catch (e) {
+      if (length !== undefined && bytes.bytes() < length && !(e instanceof RegistryError))
+        throw new RegistryError(400, 'SIZE_INVALID', `Content-Range ${range!.start}-${range!.end} announced ${length} bytes; ${bytes.bytes()} came`);
+      throw translate(e);
+    }
+    if (res.status !== 202) return this.refuse(res, id, step);
+    await discard(res, this.up.session.timeoutMs);
+    const size = t.size + bytes.bytes();
+    return { size, id: this.tokens.sign({ repository: name, location: await this.localPath(res, step), size }) };
+  }
+
+  async complete(name: RepoName, id: string, digests: string[], body?: Body, range?: ChunkRange): Promise<BlobDigest> {
+    const t = this.token(name, id);
+    requireDigests(digests);
+    const digest = digests[0]!;
+    if (!isBlobDigest(digest)) throw digestInvalid(`${digest.slice(0, 80)} is not a sha256 digest`, digest.slice(0, 80));
+    const other = digests.find((d) => d !== digest);
+    if (other !== undefined) {
+      await this.cancel(name, id).catch(() => undefined);
+      throw digestInvalid(`the upload was given two digests, ${digest} and ${other.slice(0, 80)}`, other.slice(0, 80));
+    }
+    checkChunkStart(range, t.size);
+    const up = this.up.upstreamName(name);
+    const step = `end of an upload to ${up}`;
+    const target = new URL(await this.up.session.url(t.location));
+    target.searchParams.set('digest', digest);
+    const length = range ? range.end - range.start + 1 : undefined;
+    const bytes = body ? counted(body, length) : undefined;
+    const res = await rethrowing(() =>
+      this.up.session.request({
+        method: 'PUT',
+        path: target.toString(),
+        headers: {
+          'content-type': 'application/octet-stream',
+          ...(bytes ? (range ? { 'content-length': String(length), 'content-range': `${range.start}-${range.end}` } : {}) : { 'content-length': '0' }),
+        },
+        ...(bytes ? { body: () => bytes.stream } : {}),
+        retry: false,
+        scopes: [pushScope(up)],
+        step,
+        expect: [201, 400, 404, 416],
+      }),
+    );
+    if (res.status !== 201) {
+      // A wrong digest ends the session, as on the other stores: nothing of it is published.
+      if (res.status === 400) await this.cancel(name, id).catch(() => undefined);
+      return this.refuse(res, id, step);
+    }
+    await discard(res, this.up.session.timeoutMs);
+    const stored = res.headers['docker-content-digest'];
+    if (stored && stored !== digest) throw new StrataError('registry', `${step}: the upstream registry stored ${stored}, not ${digest}`);
+    return digest;
+  }
+
+  async cancel(name: RepoName, id: string): Promise<void> {
+    const t = this.token(name, id);
+    const up = this.up.upstreamName(name);
+    const step = `cancel of an upload to ${up}`;
+    const res = await this.up.session.request({
+      method: 'DELETE',
+      path: t.location,
+      scopes: [pushScope(up)],
+      step,
+      expect: [200, 202, 204, 404],
+      deadline: true,
+    });
+    if (res.status === 404) return this.refuse(res, id, step);
+    await discard(res, this.up.session.timeoutMs);
+  }
+}
+
+export class UpstreamStore implements RegistryStore {
+  readonly session: RegistrySession;
+  readonly uploads: UploadSessions;
+  /** At most this many existence checks at once for one manifest's references. */
+  private readonly checks = limiter(8);
+
+  constructor(private readonly opts: UpstreamStoreOptions) {
+    this.session = RegistrySession.for(opts.registry, opts.session ?? {});
+    this.uploads = new UpstreamUploads(this, opts.tokens);
+  }
+
+  /** Where the upstream is, for logs and the readiness check: docker://REGISTRY/PREFIX. */
+  get description(): string {
+    return `docker://${this.opts.registry}${this.opts.prefix ? `/${this.opts.prefix}` : ''}`;
+  }
+
+  upstreamName(name: RepoName): string {
+    return this.opts.prefix ? `${this.opts.prefix}/${name}` : name;
+  }
+
+  private repo(name: RepoName): Repository {
+    return { session: this.session, name: this.upstreamName(name) };
+  }
+
+  /** For /readyz: the upstream answers, with serve's credentials (a token for its prefix when it asks for one). */
+  async ready(): Promise<string[]> {
+    try {
+      await this.session
+        .request({ method: 'GET', path: '/v2/', scopes: [], step: 'readiness check', expect: [200], deadline: true, retry: false })
+        .then((r) => discard(r, this.session.timeoutMs));
+      return [];
+    } catch (e) {
+      return [`the upstream registry ${this.description} does not answer (${(e as Error).message})`];
+    }
+  }
+
+  // ---- blobs ----
+
+  async blobSize(name: RepoName, digest: BlobDigest): Promise<number | undefined> {
+    const repo = this.repo(name);
+    const size = await blobSize(repo, digest, [pullScope(repo.name)]);
+    if (size === -1) throw new StrataError('registry', `the upstream registry gave no size for ${digest} in ${repo.name}`);
+    return size;
+  }
+
+  async openBlob(name: RepoName, digest: BlobDigest): Promise<BlobReader | undefined> {
+    const size = await this.blobSize(name, digest);
+    if (size === undefined) return undefined;
+    const path = `/v2/${this.upstreamName(name)}/blobs/${digest}`;
+    const redirect = this.opts.redirectBlobs ? await this.session.url(path) : undefined;
+    return {
+      size,
+      ...(redirect ? { redirect } : {}),
+      open: (start, end) => this.readRange(name, digest, size, start, end),
+      close: async () => undefined,
+    };
+  }
+
+  /**
+   * Bytes start..end of a blob, streamed from the upstream. A whole blob is
+   * hashed on the way: bytes that are not the digest's end the response
+   * early, so a client never takes them for the blob.
+   */
+  private readRange(name: RepoName, digest: BlobDigest, size: number, start: number, end: number): Readable {
+    const out = new PassThrough({ highWaterMark: 1 << 18 });
+    const up = this.upstreamName(name);
+    const whole = start === 0 && end === size - 1;
+    void (async () => {
+      const res = await this.session.request({
+        method: 'GET',
+        path: `/v2/${up}/blobs/${digest}`,
+        headers: whole ? {} : { range: `bytes=${start}-${end}` },
+        scopes: [pullScope(up)],
+        step: `read of blob ${digest} from ${up}`,
+        expect: whole ? [200] : [206],
+      });
+      const announced = res.headers['content-range'];
+      if (!whole && announced !== `bytes ${start}-${end}/${size}`)
+        throw new StrataError('registry', `the upstream registry answered bytes ${start}-${end} of ${digest} with ${announced ?? 'no Content-Range'}`);
+      const hash = createHash('sha256');
+      let n = 0;
+      const check = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          n += chunk.length;
+          if (whole) hash.update(chunk);
+          cb(null, chunk);
+        },
+        flush(cb) {
+          if (n !== end - start + 1) return cb(new StrataError('registry', `the upstream registry sent ${n} bytes of ${digest}, not ${end - start + 1}`));
+          if (whole && `sha256:${hash.digest('hex')}` !== digest)
+            return cb(new StrataError('registry', `the upstream registry sent bytes that are not ${digest}`));
+          cb();
+        },
+      });
+      await pipeline(res.body, check, out);
+    })().catch((e: unknown) => out.destroy(e as Error));
+    return out;
+  }
+
+  async unlinkBlob(name: RepoName, digest: BlobDigest): Promise<boolean> {
+    const up = this.upstreamName(name);
+    const res = await rethrowing(() =>
+      this.session.request({
+        method: 'DELETE',
+        path: `/v2/${up}/blobs/${digest}`,
+        scopes: [`repository:${up}:delete`, pushScope(up)],
+        step: `delete of blob ${digest} in ${up}`,
+        expect: [202, 404],
+        deadline: true,
+      }),
+    );
+    await discard(res, this.session.timeoutMs);
+    return res.status === 202;
+  }
+
+  async mount(name: RepoName, from: RepoName, digest: BlobDigest): Promise<boolean> {
+    const up = this.upstreamName(name);
+    const source = this.upstreamName(from);
+    const step = `mount of ${digest} from ${source} into ${up}`;
+    const res = await this.session.request({
+      method: 'POST',
+      path: `/v2/${up}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(source)}`,
+      scopes: [pushScope(up), pullScope(source)],
+      step,
+      expect: [201, 202],
+      deadline: true,
+    });
+    await discard(res, this.session.timeoutMs);
+    if (res.status === 201) return true;
+    // The upstream opened an ordinary session instead: not wanted, the route starts its own.
+    const location = res.headers.location;
+    if (location) {
+      const cancel = await this.session
+        .request({ method: 'DELETE', path: new URL(location, res.url).toString(), scopes: [pushScope(up)], step, expect: [200, 202, 204, 404], deadline: true })
+        .catch(() => undefined);
+      if (cancel) await discard(cancel, this.session.timeoutMs);
+    }
+    return false;
+  }
+
+  // ---- manifests and tags ----
+
+  async getManifest(name: RepoName, ref: ManifestReference): Promise<StoredManifest | undefined> {
+    const m = await getManifest(this.repo(name), referenceText(ref), { accept: `${MANIFEST_ACCEPT}, */*` });
+    return m && { bytes: m.bytes, mediaType: m.mediaType, digest: m.digest as BlobDigest };
+  }
+
+  async missingReferences(name: RepoName, m: ParsedManifest): Promise<Descriptor[]> {
+    const repo = this.repo(name);
+    const present = await Promise.all([
+      ...m.blobs.map((d) => this.checks(async () => (await blobSize(repo, d.digest as Digest)) !== undefined)),
+      ...m.children.map((d) => this.checks(async () => (await headManifest(repo, d.digest, true)) !== undefined)),
+    ]);
+    return [...m.blobs, ...m.children].filter((_, i) => !present[i]);
+  }
+
+  /** By digest first, then its referrer entry (where the upstream keeps none itself), the tag last. */
+  async putManifest(name: RepoName, m: ParsedManifest, tag?: Tag): Promise<void> {
+    const repo = this.repo(name);
+    await rethrowing(async () => {
+      const put = await putManifest(repo, m.digest, m.bytes, m.mediaType);
+      if (m.subject && m.referrer && !put.subject) await addFallbackReferrer(repo, m.subject as Digest, m.referrer);
+      if (tag) await putManifest(repo, tag, m.bytes, m.mediaType);
+    });
+  }
+
+  async deleteManifest(name: RepoName, digest: BlobDigest): Promise<boolean> {
+    const repo = this.repo(name);
+    const m = await getManifest(repo, digest, { accept: `${MANIFEST_ACCEPT}, */*` });
+    if (!m) return false;
+    const res = await this.session.request({
+      method: 'DELETE',
+      path: `/v2/${repo.name}/manifests/${digest}`,
+      scopes: [`repository:${repo.name}:delete`, pushScope(repo.name)],
+      step: `delete of manifest ${digest} in ${repo.name}`,
+      expect: [202, 404, 405],
+      deadline: true,
+    });
+    if (res.status === 405) throw new RegistryError(405, 'UNSUPPORTED', 'the upstream registry does not allow deletes');
+    await discard(res, this.session.timeoutMs);
+    const subject = (m.manifest ?? m.index)?.subject?.digest;
+    if (res.status === 202 && subject) await removeFallbackReferrer(repo, subject, digest);
+    return res.status === 202;
+  }
+
+  async deleteTag(name: RepoName, tag: Tag): Promise<boolean> {
+    const repo = this.repo(name);
+    const res = await this.session.request({
+      method: 'DELETE',
+      path: `/v2/${repo.name}/manifests/${tag}`,
+      scopes: [`repository:${repo.name}:delete`, pushScope(repo.name)],
+      step: `delete of tag ${tag} in ${repo.name}`,
+      expect: [202, 400, 404, 405],
+      deadline: true,
+    });
+    await discard(res, this.session.timeoutMs);
+    if (res.status === 202) return true;
+    if (res.status === 404) return false;
+    // distribution 2.8 deletes manifests by digest only (400 DIGEST_INVALID for a tag): the spec allows that.
+    throw new RegistryError(405, 'UNSUPPORTED', 'the upstream registry deletes manifests by digest only, not tags');
+  }
+
+  async hasRepository(name: RepoName): Promise<boolean> {
+    return (await this.tags(name)) !== undefined;
+  }
+
+  async tagNames(name: RepoName): Promise<Tag[]> {
+    return ((await this.tags(name)) ?? []).filter(isTag).sort();
+  }
+
+  /** Every tag of the upstream repository (its own pages followed), or undefined when it does not know the name. */
+  private async tags(name: RepoName): Promise<string[] | undefined> {
+    const up = this.upstreamName(name);
+    const all: string[] = [];
+    let path = `/v2/${up}/tags/list`;
+    for (let page = 0; page < 1000; page++) {
+      const step = `tag list of ${up}`;
+      const res = await this.session.request({ method: 'GET', path, scopes: [pullScope(up)], step, expect: [200, 404], deadline: true });
+      if (res.status === 404) {
+        await discard(res, this.session.timeoutMs);
+        return page === 0 ? undefined : all;
+      }
+      const body = await readBounded(res, step, 16 * 2 ** 20, 'the tag list', `the upstream registry`);
+      const parsed = tagList.safeParse(JSON.parse(body.toString('utf8')));
+      if (!parsed.success) throw new StrataError('registry', `${step}: the upstream registry sent a tag list that is not {tags: [...]}`);
+      all.push(...(parsed.data.tags ?? []));
+      // Only a next page of the same list, on the upstream itself.
+      const next = res.headers.link?.match(/^<([^>]+)>;\s*rel="?next"?/)?.[1];
+      const nextUrl = next && new URL(next, res.url);
+      if (!nextUrl || nextUrl.origin !== new URL(res.url).origin || nextUrl.pathname !== `/v2/${up}/tags/list`) return all;
+      path = `${nextUrl.pathname}${nextUrl.search}`;
+    }
+    return all;
+  }
+
+  async referrers(name: RepoName, subject: BlobDigest): Promise<Descriptor[]> {
+    return (await listReferrers(this.repo(name), subject)).manifests;
+  }
+}
