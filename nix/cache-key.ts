@@ -41,7 +41,7 @@ export function readSecretKey(flag: string, file: string): CacheKey {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new StrataError('usage', `${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new StrataError('usage', `${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
   }
   try {
     return parseSecretKey(text);
