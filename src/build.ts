@@ -95,7 +95,7 @@ export interface PreparedImage {
   tag: string;
   writeOptions: WriteImageOptions;
   base: BaseImage | undefined;
-  /** The store paths nix built for the installable (for lib.image, the description's, not in the image's closure). */
+  /** The store paths nix built for the installable: with lib.image, the description's output, which is not in the image's closure. */
   outputs: string[];
 }
 
