@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StrataError } from '../base/errors.js';
 import { parseBuildJson, parsePathInfoJson, type StorePathInfo } from './json.js';
-import { runNix, runNixStore } from './run.js';
+import { runNix, runNixStore, type NixSettings } from './run.js';
 
 export const STORE_DIR = '/nix/store';
 
@@ -34,10 +34,10 @@ export class GcRoots {
   next(): string {
     return join(this.dir, `root-${++this.n}`);
   }
-  /** Registers indirect roots on already-valid paths (fails if one was collected). */
-  async hold(paths: string[]): Promise<void> {
+  /** Registers indirect roots on already-valid paths (a collected one is realised again, perhaps substituted with `settings`). */
+  async hold(paths: string[], settings?: NixSettings): Promise<void> {
     if (paths.length === 0) return;
-    await runNixStore(['--realise', '--add-root', this.next(), ...paths], { captureStderr: true });
+    await runNixStore(['--realise', '--add-root', this.next(), ...paths], { captureStderr: true, ...(settings ? { settings } : {}) });
   }
   async release(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
@@ -84,8 +84,9 @@ const META_EXPR = `p: if builtins.isAttrs p && p ? strataImage then { strataImag
   name = if builtins.isAttrs p && p ? name then p.name else null;
 }`;
 
-/** Builds the installable and holds GC roots on its outputs. */
-export async function realise(given: string, roots: GcRoots, systems: { system: string; host: string }): Promise<Realised> {
+/** Builds the installable (or substitutes it, with `settings`' caches) and holds GC roots on its outputs. */
+export async function realise(given: string, roots: GcRoots, systems: { system: string; host: string }, settings?: NixSettings): Promise<Realised> {
+  const withSettings = settings ? { settings } : {};
   const storePath = await asStorePath(given);
   // A store path is what it is; a flake installable is pointed at the image's system.
   const installable = storePath ? given : installableForSystem(given, systems.system, systems.host);
@@ -95,12 +96,16 @@ export async function realise(given: string, roots: GcRoots, systems: { system: 
   // dirty, two nix processes run git on the same repository at once, and one of
   // them fails (exit 128) — seen in test/integration/package.test.ts.
   if (!storePath) {
-    const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR], { captureStderr: true, label: `nix eval ${installable}` });
+    const { stdout } = await runNix(['eval', '--json', installable, '--apply', META_EXPR], {
+      captureStderr: true,
+      label: `nix eval ${installable}`,
+      ...withSettings,
+    });
     const v = JSON.parse(stdout) as Record<string, unknown>;
     isDescription = v.strataImage === true;
     for (const k of ['mainProgram', 'pname', 'name'] as const) if (typeof v[k] === 'string') meta[k] = v[k];
   }
-  const { stdout } = await runNix(['build', '--json', '--out-link', roots.next(), storePath ?? installable]);
+  const { stdout } = await runNix(['build', '--json', '--out-link', roots.next(), storePath ?? installable], withSettings);
   // The main output first ('out', else the first by name), as nix's own result link does.
   const outputs = nixOutput(() => parseBuildJson(stdout)).flatMap((r) =>
     Object.entries(r.outputs)

@@ -8,6 +8,24 @@ export interface NixRunOptions {
   captureStderr?: boolean;
   /** How the command is named in an error (default: the command line). */
   label?: string;
+  /** Settings for a command that may build or substitute (default: the user's nix.conf alone). */
+  settings?: NixSettings;
+}
+
+/** Nix settings Strata adds to the user's own, per call (`--option NAME VALUE`). */
+export interface NixSettings {
+  /** Binary caches to substitute from, besides the configured ones. */
+  extraSubstituters?: string[];
+  /** `NAME:BASE64` keys whose signatures those caches' paths are accepted with. */
+  extraTrustedPublicKeys?: string[];
+}
+
+/** The settings as `--option` arguments; none for none. Appended with extra-, never replacing the user's (nor require-sigs). */
+export function nixOptionArgs(s: NixSettings | undefined): string[] {
+  const args: string[] = [];
+  if (s?.extraSubstituters?.length) args.push('--option', 'extra-substituters', s.extraSubstituters.join(' '));
+  if (s?.extraTrustedPublicKeys?.length) args.push('--option', 'extra-trusted-public-keys', s.extraTrustedPublicKeys.join(' '));
+  return args;
 }
 
 export interface NixRunResult {
@@ -19,17 +37,18 @@ const FLAKE_FLAGS = ['--extra-experimental-features', 'nix-command flakes'];
 
 /** Runs `nix ARGS…` (the new CLI, with flakes on); fails with the last line nix printed. */
 export function runNix(args: string[], opts: NixRunOptions = {}): Promise<NixRunResult> {
-  return run('nix', [...FLAKE_FLAGS, ...args], opts);
+  return run('nix', [...FLAKE_FLAGS, ...nixOptionArgs(opts.settings)], args, opts);
 }
 
 /** Runs a classic `nix-store` command (stable across every Nix version). */
 export function runNixStore(args: string[], opts: NixRunOptions = {}): Promise<NixRunResult> {
-  return run('nix-store', args, opts);
+  return run('nix-store', nixOptionArgs(opts.settings), args, opts);
 }
 
-function run(cmd: string, args: string[], opts: NixRunOptions): Promise<NixRunResult> {
+/** `cmd FLAGS… ARGS…`; an error names the command by ARGS (not the flags Strata adds). */
+function run(cmd: string, flags: string[], args: string[], opts: NixRunOptions): Promise<NixRunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, [...flags, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let errBytes = 0;
@@ -56,7 +75,7 @@ function run(cmd: string, args: string[], opts: NixRunOptions): Promise<NixRunRe
       const stderr = Buffer.concat(err).toString('utf8');
       if (code === 0) return resolve({ stdout, stderr });
       const last = lastErrorLine(stderr);
-      const what = opts.label ?? `${cmd} ${args.filter((a) => !FLAKE_FLAGS.includes(a)).join(' ')}`;
+      const what = opts.label ?? `${cmd} ${args.join(' ')}`;
       // The one line for the user; nix's last lines (the build log's tail) as the cause, for a server's log.
       reject(
         new StrataError('nix-failed', `${what} failed${signal ? ` (${signal})` : ` (exit ${code})`}${last ? `: ${last}` : ''}`, {

@@ -22,6 +22,7 @@ import { MadeLayers } from './made-layers.js';
 import { jsonLogger, type Logger } from '../registry/server/log.js';
 import { planNixImage } from './build.js';
 import type { ManifestFormat } from '../image/assemble.js';
+import { copyToCache, substituterSettings, type NixCache } from '../nix/binary-cache.js';
 
 export type BridgeBuildOptions = Pick<
   BuildRequest,
@@ -36,6 +37,8 @@ export type BridgeBuildOptions = Pick<
   /** Most layers one image makes at once. */
   layerJobs?: number;
   log?: Logger;
+  /** A binary cache shared with other replicas: substituted from, and each built closure copied there signed. */
+  nixCache?: NixCache;
 };
 
 const MAX_BACKOFF_MS = 15 * 60_000;
@@ -69,6 +72,8 @@ export class NixBridge implements Bridge {
   private readonly failures = new Map<string, Failure>();
   private readonly log: Logger;
   private readonly made: MadeLayers;
+  /** Copies to the binary cache still running: close() waits for them. */
+  private readonly copies = new Set<Promise<void>>();
 
   constructor(
     /** Repository name → installable. */
@@ -125,7 +130,11 @@ export class NixBridge implements Bridge {
       const compression = this.options.compression ?? defaults.compression;
       if (format === 'docker' && compression === 'zstd')
         throw new BridgeError(404, 'MANIFEST_UNKNOWN', 'this image has zstd layers, which Docker manifests cannot name; accept OCI manifests');
-      const planned = await planNixImage({ ...this.options, installable, compression, format }, this.registry);
+      const nixCache = this.options.nixCache;
+      const planned = await planNixImage(
+        { ...this.options, installable, compression, format, ...(nixCache ? { nixSettings: substituterSettings(nixCache) } : {}) },
+        this.registry,
+      );
       roots = planned.roots;
       const { prepared, nix, image } = planned;
       const o = prepared.writeOptions;
@@ -151,6 +160,7 @@ export class NixBridge implements Bridge {
       );
       this.failures.delete(name);
       logBuild('built', { digest: image.manifest.descriptor.digest });
+      if (nixCache) this.share(nixCache, name, [...prepared.outputs, ...o.closure.map((p) => p.path)]);
       return { manifest: served.manifest, tag: prepared.tag, image: served, storePaths, roots: planned.roots };
     } catch (e) {
       await roots?.release();
@@ -235,9 +245,33 @@ export class NixBridge implements Bridge {
     return [...new Set(['latest', img.tag])].sort();
   }
 
-  /** Releases every GC root (on shutdown). */
+  /**
+   * Copies a built image's closure (and the installable's outputs, which a
+   * replica's nix build substitutes) to the binary cache, signed, after the pull
+   * has its answer: a cache that cannot be written costs the next replica a
+   * build, never this pull. The GC roots are the image's, held while it is served.
+   */
+  private share(cache: NixCache, name: string, roots: string[]): void {
+    const start = Date.now();
+    const p = copyToCache(cache, roots).then(({ paths, error }) => {
+      this.log({
+        event: 'nix-cache',
+        name,
+        cache: cache.url,
+        outcome: error ? 'failed' : 'copied',
+        paths,
+        durationMs: Date.now() - start,
+        ...(error ? { error: errorWithCauses(error) } : {}),
+      });
+    });
+    this.copies.add(p);
+    void p.finally(() => this.copies.delete(p));
+  }
+
+  /** Releases every GC root (on shutdown), once the copies to the binary cache are done. */
   async close(): Promise<void> {
     this.made.close();
+    await Promise.allSettled([...this.copies]);
     const all = await Promise.allSettled([...this.images.values()]);
     this.images.clear();
     for (const r of all) if (r.status === 'fulfilled') await r.value.roots.release();

@@ -17,6 +17,7 @@ import { formatReference, parseDockerReference, parseSource, resolveTag, referen
 import type { RegistryOptions } from './copy.js';
 import { defaults } from './defaults.js';
 import { closure, GcRoots, realise } from '../nix/installable.js';
+import type { NixSettings } from '../nix/run.js';
 import { compressorInfo, type Compression } from '../layers/compress.js';
 import { hasDecided, implementationFor } from '../layers/native-compress.js';
 import type { Strategy } from '../layers/strategy.js';
@@ -55,6 +56,8 @@ export interface BuildRequest {
   reuseFrom?: string[];
   /** Called with the image's manifest, config and layers once it is written (strata index takes its children so, without reading them back). */
   onWritten?: (image: WrittenImage) => void;
+  /** Nix settings for the calls that may build or substitute (serve --nix-cache's substituter and key). */
+  nixSettings?: NixSettings;
 }
 
 export interface BuildResult {
@@ -92,6 +95,8 @@ export interface PreparedImage {
   tag: string;
   writeOptions: WriteImageOptions;
   base: BaseImage | undefined;
+  /** The store paths nix built for the installable: with lib.image, the description's output, which is not in the image's closure. */
+  outputs: string[];
 }
 
 /**
@@ -100,7 +105,7 @@ export interface PreparedImage {
  * the base image's manifest and config. Shared by build and the serve bridge.
  */
 export async function prepareImage(
-  req: Pick<BuildRequest, 'installable' | 'overrides' | 'tag' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch'>,
+  req: Pick<BuildRequest, 'installable' | 'overrides' | 'tag' | 'maxLayers' | 'strategy' | 'cache' | 'cacheDir' | 'sourceDateEpoch' | 'nixSettings'>,
   roots: GcRoots,
   o: {
     system: string;
@@ -112,14 +117,14 @@ export async function prepareImage(
     referenceTag?: string | undefined;
   },
 ): Promise<PreparedImage> {
-  const realised = await realise(req.installable, roots, { system: o.system, host: o.host });
+  const realised = await realise(req.installable, roots, { system: o.system, host: o.host }, req.nixSettings);
   const description: ImageDescription = applyOverrides(await describe(realised), req.overrides);
   checkUser(description);
   const tag = resolveTag(req.tag, o.referenceTag, description.tag);
   const rootPaths = closureRoots(description);
   // Rooting and reading the closure are independent nix calls: side by side.
   const [, paths, base] = await Promise.all([
-    roots.hold(rootPaths),
+    roots.hold(rootPaths, req.nixSettings),
     closure(rootPaths),
     description.fromImage ? resolveBase(description.fromImage, o.platform, await o.reg()) : undefined,
   ]);
@@ -135,7 +140,7 @@ export async function prepareImage(
     mtime: req.sourceDateEpoch,
     ...(base ? { base } : {}),
   };
-  return { description, tag, writeOptions, base };
+  return { description, tag, writeOptions, base, outputs: realised.outputs };
 }
 
 /**

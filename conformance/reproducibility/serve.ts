@@ -32,6 +32,11 @@ export async function startServe(opts: ServeOptions): Promise<Served> {
     env: opts.env,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
+  return servedBy(child, opts.root);
+}
+
+/** A `strata serve` child however it was started (its stderr a pipe): resolves once it printed where it listens, else kills it. */
+export async function servedBy(child: ChildProcess, root: string): Promise<Served> {
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -48,5 +53,5 @@ export async function startServe(opts: ServeOptions): Promise<Served> {
     });
     child.on('exit', (code) => reject(new Error(`strata serve exited (${code}): ${err}`)));
   });
-  return { url, host: url.replace('http://', ''), root: opts.root, child, stderr: () => err, stop: () => killChild(child) };
+  return { url, host: url.replace('http://', ''), root, child, stderr: () => err, stop: () => killChild(child) };
 }

@@ -1,7 +1,10 @@
 // `strata serve`: a registry over a directory, and flake outputs served on demand.
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { StrataError } from '../../base/errors.js';
+import type { NixCache } from '../../nix/binary-cache.js';
+import { readSecretKey } from '../../nix/cache-key.js';
 import { validateMaxLayers } from '../../layers/plan.js';
 import { STRATEGIES, type Strategy } from '../../layers/strategy.js';
 import { COMPRESSIONS, type Compression } from '../../oci/layer-types.js';
@@ -35,6 +38,8 @@ interface ServeFlags {
   layerCacheSize: string;
   layerJobs: string;
   log: 'json' | 'none';
+  nixCache?: string;
+  nixCacheKey?: string;
 }
 
 /** A size in bytes, or with a KiB/MiB/GiB/TiB suffix (512MiB, 2GiB). */
@@ -42,6 +47,17 @@ function byteSize(flag: string, v: string): number {
   const m = v.match(/^(\d+)([KMGT]iB)?$/);
   if (!m) throw new StrataError('usage', `${flag} '${v}' is not a size (bytes, or with KiB, MiB, GiB or TiB: 2GiB)`);
   return Number(m[1]) * 1024 ** (m[2] ? 'KMGT'.indexOf(m[2][0]!) + 1 : 0);
+}
+
+/** --nix-cache URL and --nix-cache-key FILE: both or neither, the key read and checked now. */
+function nixCacheOf(f: ServeFlags): NixCache | undefined {
+  if (f.nixCache === undefined && f.nixCacheKey === undefined) return undefined;
+  if (f.nixCache === undefined) throw new StrataError('usage', '--nix-cache-key goes with --nix-cache URL (the binary cache it signs for)');
+  if (f.nixCacheKey === undefined) throw new StrataError('usage', '--nix-cache goes with --nix-cache-key FILE (the secret key its paths are signed with)');
+  // A store URL: a bare path would be a local store, which nix copies to without signatures.
+  if (!/^[a-z][a-z0-9+.-]*:\/\/\S+$/.test(f.nixCache))
+    throw new StrataError('usage', `--nix-cache '${f.nixCache}' is not a binary cache URL (file:///srv/nix-cache, https://…, s3://…)`);
+  return { url: f.nixCache, keyFile: resolve(f.nixCacheKey), key: readSecretKey('--nix-cache-key', f.nixCacheKey) };
 }
 
 /** --image NAME=INSTALLABLE and --images-file FILE ({"NAME": "INSTALLABLE", …}) as one list of NAME=INSTALLABLE. */
@@ -106,6 +122,11 @@ export function serveCommand(): Command {
       `${defaults.serve.layerCacheBytes / 2 ** 30}GiB`,
     )
     .option('--layer-jobs <n>', 'at most this many layers of one image made at once (the rest wait)', String(defaults.serve.layerJobs))
+    .option(
+      '--nix-cache <url>',
+      'a Nix binary cache shared by replicas: builds substitute from it (accepting paths signed by the key of --nix-cache-key), and each built closure is signed and copied there',
+    )
+    .option('--nix-cache-key <file>', "with --nix-cache: the secret signing key (as 'nix key generate-secret' writes); its public half is trusted")
     .addOption(
       new Option('--log <format>', 'the server log on stderr: a JSON line per request, build and layer made')
         .choices(['json', 'none'])
@@ -125,6 +146,7 @@ export function serveCommand(): Command {
       const buildBackoffMs = positiveInt('--build-backoff', f.buildBackoff)! * 1000;
       const layerCacheBytes = byteSize('--layer-cache-size', f.layerCacheSize);
       const layerJobs = positiveInt('--layer-jobs', f.layerJobs)!;
+      const nixCache = nixCacheOf(f);
       const bridge = images.size
         ? new NixBridge(
             images,
@@ -141,6 +163,7 @@ export function serveCommand(): Command {
               layerCacheBytes,
               layerJobs,
               log,
+              ...(nixCache ? { nixCache } : {}),
             },
             () => {
               const progress = createProgress('plain');
@@ -148,6 +171,9 @@ export function serveCommand(): Command {
             },
           )
         : undefined;
+      // The key's name and public half only: the secret stays in its file, read by nix when it signs.
+      if (bridge && nixCache)
+        process.stderr.write(`strata: substituting from ${nixCache.url} (trusting ${nixCache.key.name}), built closures signed and copied there\n`);
       try {
         await serveUntilStopped({
           listen: f.listen,
