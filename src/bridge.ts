@@ -13,6 +13,14 @@ import { MediaType } from '../oci/types.js';
 import type { GcRoots } from '../nix/installable.js';
 import { BridgeError, type Bridge, type BridgedManifest } from '../registry/server/bridge.js';
 import { blobsOf, rangeOf, type Blob, type Image } from '../image/model.js';
+import type { Repository } from '../registry/blobs.js';
+import { headManifest } from '../registry/manifests.js';
+import { pushImage } from '../registry/push.js';
+import { registryBlob } from '../registry/source.js';
+import type { Platform } from '../oci/types.js';
+import type { KnownLayer } from './nix-image.js';
+import { layersByKey } from './push-image.js';
+import { createProgress } from './progress.js';
 import { writtenImage } from './image-plan.js';
 import type { BuildRequest } from './build.js';
 import type { RegistryOptions } from './copy.js';
@@ -39,7 +47,14 @@ export type BridgeBuildOptions = Pick<
   log?: Logger;
   /** A binary cache shared with other replicas: substituted from, and each built closure copied there signed. */
   nixCache?: NixCache;
+  /** serve's upstream registry (registry storage): images found there are served from it, images built here are pushed there. */
+  upstream?: UpstreamImages;
 };
+
+/** Where replicas share their bridge images: the upstream repository of each bridged name. */
+export interface UpstreamImages {
+  repository(name: string): Repository;
+}
 
 const MAX_BACKOFF_MS = 15 * 60_000;
 
@@ -72,7 +87,7 @@ export class NixBridge implements Bridge {
   private readonly failures = new Map<string, Failure>();
   private readonly log: Logger;
   private readonly made: MadeLayers;
-  /** Copies to the binary cache still running: close() waits for them. */
+  /** Copies to the binary cache and pushes to the upstream still running: close() waits for them. */
   private readonly copies = new Set<Promise<void>>();
 
   constructor(
@@ -131,20 +146,25 @@ export class NixBridge implements Bridge {
       if (format === 'docker' && compression === 'zstd')
         throw new BridgeError(404, 'MANIFEST_UNKNOWN', 'this image has zstd layers, which Docker manifests cannot name; accept OCI manifests');
       const nixCache = this.options.nixCache;
+      const upstream = this.options.upstream?.repository(name);
       const planned = await planNixImage(
         { ...this.options, installable, compression, format, ...(nixCache ? { nixSettings: substituterSettings(nixCache) } : {}) },
         this.registry,
+        upstream && ((nix) => this.knownUpstream(upstream, nix.options.platform)),
       );
       roots = planned.roots;
       const { prepared, nix, image } = planned;
       const o = prepared.writeOptions;
       const baseLayers = o.base?.layers ?? [];
       const storePaths = new Map<string, string[]>();
-      // The base's layers come from where the base is; Strata's own are made (again) from the store, kept for range requests.
+      const shared = upstream && planned.knownElsewhere ? upstream : undefined;
+      // The base's layers come from where the base is; Strata's own from the upstream when another replica
+      // put them there, else made (again) from the store, kept for range requests.
       const served = writtenImage(
         image,
         (d, i): Blob => {
           if (i < baseLayers.length) return { descriptor: d, open: (range) => baseLayers[i]!.source.open(range) };
+          if (shared) return registryBlob(shared, d);
           const p = nix.layers[i - baseLayers.length]!;
           storePaths.set(d.digest, p.storePaths);
           const layer = { digest: d.digest, size: d.size, image: name, make: (skip: number) => nix.make(p, skip).stream };
@@ -159,8 +179,10 @@ export class NixBridge implements Bridge {
         name,
       );
       this.failures.delete(name);
-      logBuild('built', { digest: image.manifest.descriptor.digest });
+      logBuild(shared ? 'found-upstream' : 'built', { digest: image.manifest.descriptor.digest, layersMade: planned.layersMade });
       if (nixCache) this.share(nixCache, name, [...prepared.outputs, ...o.closure.map((p) => p.path)]);
+      // Built here, or its manifest not yet there: pushed, so the next replica finds it (blobs the upstream has are skipped).
+      if (upstream) this.publish(upstream, name, served, format === 'oci' ? [...new Set(['latest', prepared.tag])] : []);
       return { manifest: served.manifest, tag: prepared.tag, image: served, storePaths, roots: planned.roots };
     } catch (e) {
       await roots?.release();
@@ -243,6 +265,48 @@ export class NixBridge implements Bridge {
   async tags(name: string): Promise<string[]> {
     const img = await this.image(name, 'oci');
     return [...new Set(['latest', img.tag])].sort();
+  }
+
+  /**
+   * The layers of the upstream's image of this name, by layer key: what a
+   * replica built and pushed there. An upstream that cannot be read costs a
+   * build here, never the pull.
+   */
+  private async knownUpstream(repo: Repository, platform: Platform): Promise<ReadonlyMap<string, KnownLayer>> {
+    try {
+      return await layersByKey(repo, 'latest', platform);
+    } catch (e) {
+      this.log({ event: 'upstream', repository: repo.name, outcome: 'unreadable', error: errorWithCauses(e) });
+      return new Map();
+    }
+  }
+
+  /**
+   * Pushes a served image to the upstream (blobs, the manifest by digest, the
+   * tags last) after the pull has its answer. A failed push is logged; the
+   * next replica then builds the image itself.
+   */
+  private publish(repo: Repository, name: string, img: Image, tags: string[]): void {
+    const start = Date.now();
+    const p = (async () => {
+      if (tags.length === 0 && (await headManifest(repo, img.manifest.digest, true)) === img.manifest.digest) return undefined;
+      return pushImage(img, repo, tags, { concurrency: defaults.concurrency, progress: createProgress('quiet') });
+    })().then(
+      (summary) =>
+        this.log({
+          event: 'upstream-push',
+          name,
+          repository: repo.name,
+          digest: img.manifest.digest,
+          outcome: 'pushed',
+          bytes: summary?.sent ?? 0,
+          durationMs: Date.now() - start,
+        }),
+      (e: unknown) =>
+        this.log({ event: 'upstream-push', name, repository: repo.name, digest: img.manifest.digest, outcome: 'failed', error: errorWithCauses(e) }),
+    );
+    this.copies.add(p);
+    void p.finally(() => this.copies.delete(p));
   }
 
   /**

@@ -3,7 +3,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WriteImageOptions, WrittenImage } from './image-plan.js';
-import { NixImage } from './nix-image.js';
+import { NixImage, type KnownLayer } from './nix-image.js';
 import { resolveBase, type BaseImage } from './base-image.js';
 import { DigestOnlySink, type BlobSink } from '../image/sink.js';
 import type { Image } from '../image/model.js';
@@ -287,7 +287,14 @@ export interface PlannedNixImage {
   /** The same image in the one model: its layers open from the cache or made again from the store, their tars made directly. */
   model: Image;
   roots: GcRoots;
+  /** Layers made (and hashed) to learn their digests: none when the cache or `known` had every one. */
+  layersMade: number;
+  /** Every layer of Strata's was in `known`: the other place has them all (no layer was made or read here). */
+  knownElsewhere: boolean;
 }
+
+/** Layers another place already has, by layer key (a registry's manifest of the same image: push-image.ts's layersByKey). */
+export type KnownLayers = (nix: NixImage) => Promise<ReadonlyMap<string, KnownLayer>>;
 
 /**
  * A Nix installable's image exactly as `strata digest` computes it (layers
@@ -295,10 +302,12 @@ export interface PlannedNixImage {
  * layer can be made again from the store: what the serve bridge serves and
  * `strata diff` reads an installable through. The caller releases the GC roots.
  * `reg` gives the registry options for reading a base image, made only when there is one.
+ * `known`: layers another place has (serve's upstream registry); when it has them all, none is made.
  */
 export async function planNixImage(
   req: Omit<BuildRequest, 'output'>,
   reg: () => RegistryOptions | Promise<RegistryOptions> = defaultRegistryOptions,
+  known?: KnownLayers,
 ): Promise<PlannedNixImage> {
   checkInstallable(req.installable);
   const format: ManifestFormat = req.format;
@@ -310,8 +319,16 @@ export async function planNixImage(
   try {
     const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg });
     const nix = await NixImage.plan(prepared.writeOptions);
+    const elsewhere = (await known?.(nix)) ?? new Map<string, KnownLayer>();
+    if (elsewhere.size > 0 && nix.layers.every((p) => elsewhere.has(p.key))) {
+      // Every layer's digests known: the config and manifest follow from them, and no layer is made.
+      const pending = await nix.pending(elsewhere);
+      const model = pending.finish();
+      return { prepared, nix, image: pending.written!, model, roots, layersMade: 0, knownElsewhere: true };
+    }
+    const cached = await Promise.all(nix.layers.map((p) => nix.known(p)));
     const { model, ...image } = await writeNixImage(nix, new DigestOnlySink());
-    return { prepared, nix, image, model, roots };
+    return { prepared, nix, image, model, roots, layersMade: cached.filter((c) => c === undefined).length, knownElsewhere: false };
   } catch (e) {
     await roots.release();
     throw e;

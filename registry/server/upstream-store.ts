@@ -51,6 +51,11 @@ export function parseStorageUrl(url: string): StorageTarget {
   return { registry: m[1]!.toLowerCase(), prefix };
 }
 
+/** The upstream's name of serve's repository `name`. */
+export function upstreamName(target: StorageTarget, name: string): string {
+  return target.prefix ? `${target.prefix}/${name}` : name;
+}
+
 export interface UpstreamStoreOptions extends StorageTarget {
   /** How the upstream is reached: credentials as `push` finds them, --insecure. */
   session?: SessionOptions;
@@ -276,7 +281,7 @@ export class UpstreamStore implements RegistryStore {
   }
 
   upstreamName(name: RepoName): string {
-    return this.opts.prefix ? `${this.opts.prefix}/${name}` : name;
+    return upstreamName(this.opts, name);
   }
 
   private repo(name: RepoName): Repository {

@@ -9,6 +9,7 @@ import { validateMaxLayers } from '../../layers/plan.js';
 import { STRATEGIES, type Strategy } from '../../layers/strategy.js';
 import { COMPRESSIONS, type Compression } from '../../oci/layer-types.js';
 import { defaultRoot } from '../../registry/server/layout.js';
+import type { UpstreamImages } from '../bridge.js';
 import { defaults } from '../defaults.js';
 import { positiveInt } from './access-flags.js';
 import { collect, sourceDateEpoch } from './image-flags.js';
@@ -76,6 +77,17 @@ function imagePairs(f: ServeFlags): string[] {
     for (const [k, v] of Object.entries(parsed as Record<string, string>)) pairs.push(`${k}=${v}`);
   }
   return pairs;
+}
+
+/** With registry storage, the bridge's images are shared through the same upstream: each bridged name under PREFIX. */
+async function upstreamImages(storage: string): Promise<UpstreamImages> {
+  const [{ parseStorageUrl, upstreamName }, { RegistrySession }] = await Promise.all([
+    import('../../registry/server/upstream-store.js'),
+    import('../../registry/session.js'),
+  ]);
+  const target = parseStorageUrl(storage);
+  const session = RegistrySession.for(target.registry, {});
+  return { repository: (name) => ({ session, name: upstreamName(target, name) }) };
 }
 
 export function serveCommand(): Command {
@@ -147,6 +159,7 @@ export function serveCommand(): Command {
       const layerCacheBytes = byteSize('--layer-cache-size', f.layerCacheSize);
       const layerJobs = positiveInt('--layer-jobs', f.layerJobs)!;
       const nixCache = nixCacheOf(f);
+      const upstream = f.storage !== undefined && images.size ? await upstreamImages(f.storage) : undefined;
       const bridge = images.size
         ? new NixBridge(
             images,
@@ -164,6 +177,7 @@ export function serveCommand(): Command {
               layerJobs,
               log,
               ...(nixCache ? { nixCache } : {}),
+              ...(upstream ? { upstream } : {}),
             },
             () => {
               const progress = createProgress('plain');

@@ -59,12 +59,12 @@ export function startOnSecondMachine(opts: SecondMachineOptions): SecondMachine 
   };
 }
 
-/** `strata serve --listen 127.0.0.1:0 --root ROOT ARGS…` on a second machine; resolves once it printed where it listens. */
+/** `strata serve --listen 127.0.0.1:0 --root ROOT ARGS…` (no --root for '') on a second machine; resolves once it printed where it listens. */
 export function startServeOnSecondMachine(root: string, args: string[], opts: Omit<SecondMachineOptions, 'command' | 'args' | 'stdio'> = {}): Promise<Served> {
   const machine = startOnSecondMachine({
     ...opts,
     command: process.execPath,
-    args: [strataBin, 'serve', '--listen', '127.0.0.1:0', '--root', root, ...args],
+    args: [strataBin, 'serve', '--listen', '127.0.0.1:0', ...(root ? ['--root', root] : []), ...args],
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return servedBy(machine.child, root).then((s) => ({ ...s, stop: machine.stop }));
