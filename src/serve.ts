@@ -152,7 +152,7 @@ async function openStorage(opts: ServeOptions): Promise<RegistryStore> {
     return new Store(opts.root);
   }
   const target = parseStorageUrl(opts.storage);
-  let tokens: UploadTokens;
+  let tokens: UploadTokens | undefined;
   if (opts.fleetSecretFile) {
     const secret = await readFile(opts.fleetSecretFile).catch((e: NodeJS.ErrnoException) => {
       throw new StrataError('usage', `--fleet-secret-file ${opts.fleetSecretFile}: ${e.code ?? e.message}`);
@@ -163,11 +163,18 @@ async function openStorage(opts: ServeOptions): Promise<RegistryStore> {
         `--fleet-secret-file ${opts.fleetSecretFile} holds ${secret.length} bytes; it needs ${MIN_SECRET_BYTES} or more (e.g. head -c 32 /dev/urandom)`,
       );
     tokens = new UploadTokens(secret);
-  } else {
-    process.stderr.write('strata: no --fleet-secret-file: uploads started here can be continued only by this process\n');
-    tokens = UploadTokens.ephemeral();
   }
-  return new UpstreamStore({ ...target, tokens, ...(opts.redirectBlobs ? { redirectBlobs: true } : {}) });
+  const store = new UpstreamStore({ ...target, tokens: tokens ?? UploadTokens.ephemeral(), ...(opts.redirectBlobs ? { redirectBlobs: true } : {}) });
+  if (opts.redirectBlobs) {
+    // A client sent to the upstream goes without serve's credentials: it must need none.
+    const anonymous = await store.anonymousReads();
+    if (anonymous === false)
+      throw new StrataError('usage', `--redirect-blobs: ${store.description} asks for credentials, which clients redirected there would not have`);
+    if (anonymous === undefined)
+      process.stderr.write(`strata: warning: ${store.description} does not answer; --redirect-blobs assumes clients can read it anonymously\n`);
+  }
+  if (!tokens) process.stderr.write('strata: no --fleet-secret-file: uploads started here can be continued only by this process\n');
+  return store;
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningServer> {

@@ -300,6 +300,21 @@ export class UpstreamStore implements RegistryStore {
     }
   }
 
+  /**
+   * Whether a client with no credentials can read the upstream (GET /v2/ is
+   * 200 without them), as one redirected there must; undefined when it does
+   * not answer.
+   */
+  async anonymousReads(): Promise<boolean | undefined> {
+    try {
+      const res = await this.session.raw(await this.session.url('/v2/'), { method: 'GET', signal: AbortSignal.timeout(this.session.timeoutMs) });
+      await discard(res, this.session.timeoutMs);
+      return res.status === 200;
+    } catch {
+      return undefined;
+    }
+  }
+
   // ---- blobs ----
 
   async blobSize(name: RepoName, digest: BlobDigest): Promise<number | undefined> {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import { configFromEnv } from '../../conformance/distribution/config.js';
@@ -19,7 +19,7 @@ import { randomLayout } from '../helpers/random-layout.js';
 import { freePort, startRegistry, type Registry } from '../helpers/registry.js';
 import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js';
 import { startServe, type Served } from '../helpers/serve.js';
-import { expectFailure, expectOk, lastLine, removeDir, runStrata, tempDir } from '../helpers/strata.js';
+import { expectFailure, expectOk, lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
 const GOLDEN = './examples/golden#default';
 
@@ -170,6 +170,46 @@ describe('registry storage', () => {
     const short = join(work, 'short-secret');
     writeFileSync(short, 'too short');
     expectFailure(await runStrata(['serve', '--storage', `docker://${upstream.host}/fleet`, '--fleet-secret-file', short]), 2, /needs 32 or more/);
+  });
+});
+
+describe('an upstream that asks for credentials', () => {
+  let locked: Registry;
+  beforeAll(async () => {
+    locked = await startRegistry({ auth: 'htpasswd' });
+  });
+  afterAll(async () => locked?.stop());
+
+  test("serve uses push's credentials (an auth file) for the upstream; its clients never need or see them; --redirect-blobs is refused", async () => {
+    const dir = join(work, 'creds');
+    mkdirSync(dir, { recursive: true });
+    const authFile = join(dir, 'auth.json');
+    const [user, password] = Object.entries(locked.users)[0]!;
+    writeFileSync(authFile, JSON.stringify({ auths: { [locked.host]: { auth: Buffer.from(`${user}:${password}`).toString('base64') } } }));
+    const args = ['--storage', `docker://${locked.host}/fleet`, '--allow-anonymous-push'];
+    const withCreds = await startServe('', args, { ...nixEnv(), REGISTRY_AUTH_FILE: authFile });
+    const without = await startServe('', args, { ...nixEnv(), REGISTRY_AUTH_FILE: join(dir, 'none.json') });
+    try {
+      await skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:t`, `docker://${withCreds.host}/org/app:v1`]);
+      const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${withCreds.host}/org/app:v1`]);
+      assert.equal(`sha256:${createHash('sha256').update(raw).digest('hex')}`, layoutDigest);
+      assert.equal((await fetch(`${withCreds.url}/readyz`)).status, 200);
+      // Without credentials for the upstream: not ready, and a read fails as the server's error, not as the client's login.
+      const notReady = await fetch(`${without.url}/readyz`);
+      assert.equal(notReady.status, 503);
+      const read = await fetch(`${without.url}/v2/org/app/manifests/v1`);
+      assert.equal(read.status, 500);
+      const body = await read.text();
+      assert.doesNotMatch(body, new RegExp(`${password}|${locked.host}`));
+      assert.equal(read.headers.get('www-authenticate'), null);
+    } finally {
+      await Promise.all([withCreds.stop(), without.stop()]);
+    }
+    expectFailure(
+      await runStrata(['serve', '--listen', '127.0.0.1:0', ...args, '--redirect-blobs'], { env: { ...nixEnv(), REGISTRY_AUTH_FILE: authFile } }),
+      2,
+      /--redirect-blobs: docker:\/\/127\.0\.0\.1:\d+\/fleet asks for credentials, which clients redirected there would not have/,
+    );
   });
 });
 
