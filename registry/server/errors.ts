@@ -3,21 +3,24 @@
 // {"errors":[{"code","message","detail"}]}, with its status.
 
 /** The codes the spec allows (distribution-spec, "Error Codes"). */
-export type ErrorCode =
-  | 'BLOB_UNKNOWN'
-  | 'BLOB_UPLOAD_INVALID'
-  | 'BLOB_UPLOAD_UNKNOWN'
-  | 'DIGEST_INVALID'
-  | 'MANIFEST_BLOB_UNKNOWN'
-  | 'MANIFEST_INVALID'
-  | 'MANIFEST_UNKNOWN'
-  | 'NAME_INVALID'
-  | 'NAME_UNKNOWN'
-  | 'SIZE_INVALID'
-  | 'UNAUTHORIZED'
-  | 'DENIED'
-  | 'UNSUPPORTED'
-  | 'TOOMANYREQUESTS';
+export const ERROR_CODES = [
+  'BLOB_UNKNOWN',
+  'BLOB_UPLOAD_INVALID',
+  'BLOB_UPLOAD_UNKNOWN',
+  'DIGEST_INVALID',
+  'MANIFEST_BLOB_UNKNOWN',
+  'MANIFEST_INVALID',
+  'MANIFEST_UNKNOWN',
+  'NAME_INVALID',
+  'NAME_UNKNOWN',
+  'SIZE_INVALID',
+  'UNAUTHORIZED',
+  'DENIED',
+  'UNSUPPORTED',
+  'TOOMANYREQUESTS',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 413 | 416 | 429 | 500 | 502 | 503;
 

@@ -20,7 +20,7 @@ import { getManifest, headManifest, MANIFEST_ACCEPT, putManifest } from '../mani
 import { limiter } from '../push.js';
 import { addFallbackReferrer, listReferrers, removeFallbackReferrer } from '../referrers.js';
 import { errorDetail, RegistryHttpError, RegistrySession, type SessionOptions } from '../session.js';
-import { digestInvalid, RegistryError, uploadUnknown, type ErrorCode, type ErrorStatus } from './errors.js';
+import { digestInvalid, ERROR_CODES, RegistryError, uploadUnknown, type ErrorCode, type ErrorStatus } from './errors.js';
 import type { ParsedManifest } from './manifest.js';
 import { isBlobDigest, isRepoName, isTag, referenceText, type BlobDigest, type ManifestReference, type RepoName, type Tag, type UploadId } from './names.js';
 import {
@@ -65,20 +65,12 @@ export interface UpstreamStoreOptions extends StorageTarget {
   redirectBlobs?: boolean;
 }
 
-/** The spec's error codes, to pass an upstream refusal on as the same refusal. */
-const CODES = new Set<string>([
-  'BLOB_UNKNOWN',
-  'BLOB_UPLOAD_INVALID',
-  'BLOB_UPLOAD_UNKNOWN',
-  'DIGEST_INVALID',
-  'MANIFEST_BLOB_UNKNOWN',
-  'MANIFEST_INVALID',
-  'MANIFEST_UNKNOWN',
-  'NAME_INVALID',
-  'NAME_UNKNOWN',
-  'SIZE_INVALID',
-  'UNSUPPORTED',
-] satisfies ErrorCode[]);
+/**
+ * The spec's error codes an upstream refusal is passed on with: the client's
+ * own mistakes. Its refusals of serve's credentials (UNAUTHORIZED, DENIED) and
+ * its limits (TOOMANYREQUESTS) are serve's problem, not the client's.
+ */
+const CODES = new Set<string>(ERROR_CODES.filter((c) => c !== 'UNAUTHORIZED' && c !== 'DENIED' && c !== 'TOOMANYREQUESTS'));
 const STATUSES = new Set<number>([400, 404, 405, 413, 416] satisfies ErrorStatus[]);
 
 /**

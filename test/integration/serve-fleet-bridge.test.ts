@@ -13,27 +13,9 @@ import { afterAll, beforeAll, describe, test } from 'vitest';
 import { podmanPull, skopeo } from '../helpers/podman.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { startServeOnSecondMachine } from '../helpers/second-machine.js';
+import { events, eventually } from '../helpers/serve-log.js';
 import { startServe, type Served } from '../helpers/serve.js';
 import { lastLine, nixEnv, prepareHello, removeDir, runStrata, sh, tempDir } from '../helpers/strata.js';
-
-type LogEvent = { event: string } & Record<string, unknown>;
-
-function events(s: Served, event: string): LogEvent[] {
-  return s
-    .stderr()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogEvent)
-    .filter((e) => e.event === event);
-}
-
-async function eventually<T>(what: string, f: () => T | undefined, timeoutMs = 120_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
-    const v = f();
-    if (v !== undefined) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const sha256 = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

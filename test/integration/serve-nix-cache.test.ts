@@ -10,30 +10,12 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import { startServeOnSecondMachine } from '../helpers/second-machine.js';
+import { events, eventually } from '../helpers/serve-log.js';
 import { startServe, type Served } from '../helpers/serve.js';
 import { expectFailure, nixEnv, prepareHello, removeDir, repoRoot, runStrata, sh, tempDir } from '../helpers/strata.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const KEY_NAME = 'strata-replicas-test-1';
-
-type LogEvent = { event: string } & Record<string, unknown>;
-
-function events(s: Served, event: string): LogEvent[] {
-  return s
-    .stderr()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogEvent)
-    .filter((e) => e.event === event);
-}
-
-async function eventually<T>(what: string, f: () => T | undefined, timeoutMs = 120_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
-    const v = f();
-    if (v !== undefined) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function pullManifest(s: Served, name: string): Promise<Response> {
   return fetch(`${s.url}/v2/${name}/manifests/latest`, { headers: { accept: OCI_MANIFEST } });
