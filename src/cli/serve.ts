@@ -92,7 +92,7 @@ async function upstreamImages(storage: string): Promise<UpstreamImages> {
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('run an OCI distribution registry (push and pull) over a directory')
+    .description('run an OCI distribution registry (push and pull) over a directory, or over an upstream registry (--storage)')
     .option('--listen <host:port>', 'address to listen on (port 0: any free port)', defaults.serve.listen)
     .option('--root <dir>', 'storage directory (default $XDG_DATA_HOME/strata/registry, else ~/.local/share/strata/registry)')
     .option(
