@@ -85,6 +85,8 @@ function asClientError(status: number, code: string | undefined, message: string
 
 function translate(e: unknown): unknown {
   if (e instanceof RegistryHttpError) return asClientError(e.status, e.specCode, 'refused by the upstream registry') ?? e;
+  // A refusal of the client's body (a chunk longer than announced) comes back wrapped in the request's failure.
+  for (let c: unknown = e, i = 0; c instanceof Error && i < 4; c = c.cause, i++) if (c instanceof RegistryError) return c;
   return e;
 }
 

@@ -120,6 +120,12 @@ describe('registry storage', () => {
     const id = second.split('/').pop()!;
     const altered = second.replace(id, `${id.slice(0, 5)}${id[5] === 'A' ? 'B' : 'A'}${id.slice(6)}`);
     assert.equal((await fetch(`${a.url}${altered}`, { method: 'GET' })).status, 404);
+    // A chunk longer or shorter than its Content-Range: 400 SIZE_INVALID, and the upstream's session is where it was.
+    for (const body of [bytes.subarray(1000, 1600), bytes.subarray(1000, 1200)]) {
+      const r = await fetch(`${a.url}${second}`, { method: 'PATCH', body, headers: { 'content-range': '1000-1499' } });
+      assert.equal(r.status, 400);
+      assert.equal(((await r.json()) as { errors: { code: string }[] }).errors[0]!.code, 'SIZE_INVALID');
+    }
     // A chunk that does not start where the session stands: 416, checked by the replica (distribution 2.8 itself would append it).
     const wrong = await fetch(`${a.url}${second}`, { method: 'PATCH', body: bytes.subarray(0, 10), headers: { 'content-range': '0-9' } });
     assert.equal(wrong.status, 416);
