@@ -4,7 +4,7 @@
 // `max-jobs = 0` it cannot build, so whatever it has it substituted. The rest of
 // the file system is shared (flakes, temp dirs, file:// caches), and so is the
 // network (loopback servers). Needs root (unshare -m, mount): these tests run as root.
-import { type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,19 @@ export interface SecondMachine {
   stop(): Promise<void>;
 }
 
+let propagationFlags: string[] | undefined;
+
+/**
+ * unshare's flags for the new mount namespace. It makes every mount private
+ * by default, which fails in a chroot whose root is no mount point (as in
+ * fresh-machine's): there, as .ci/setup's nix wrapper does, the propagation
+ * is left as it is, private where that chroot lives (checked: the tmpfs on
+ * /nix does not reach the chroot's other processes).
+ */
+function propagation(): string[] {
+  return (propagationFlags ??= spawnSync('unshare', ['-m', 'true']).status === 0 ? [] : ['--propagation', 'unchanged']);
+}
+
 /**
  * Starts `command args…` on a second machine. It also gets a cache directory
  * of its own (XDG_CACHE_HOME, unless env sets one): nix keeps its narinfo
@@ -43,7 +56,7 @@ export function startOnSecondMachine(opts: SecondMachineOptions): SecondMachine 
   const nixConfig = [base.NIX_CONFIG, ...(opts.nixConfig ?? [])].filter((l) => l !== undefined && l !== '').join('\n');
   const env = { ...base, NIX_CONFIG: nixConfig, ...(cache ? { XDG_CACHE_HOME: cache } : {}) };
   // unshare -m makes the mounts private; the shell mounts the empty /nix and becomes the command.
-  const child = spawnTracked('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs /nix && exec "$@"', 'sh', opts.command, ...opts.args], {
+  const child = spawnTracked('unshare', ['-m', ...propagation(), 'sh', '-c', 'mount -t tmpfs tmpfs /nix && exec "$@"', 'sh', opts.command, ...opts.args], {
     env,
     stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
