@@ -182,7 +182,7 @@ export class NixBridge implements Bridge {
       logBuild(shared ? 'found-upstream' : 'built', { digest: image.manifest.descriptor.digest, layersMade: planned.layersMade });
       if (nixCache) this.share(nixCache, name, [...prepared.outputs, ...o.closure.map((p) => p.path)]);
       // Built here, or its manifest not yet there: pushed, so the next replica finds it (blobs the upstream has are skipped).
-      if (upstream) this.publish(upstream, name, served, format === 'oci' ? [...new Set(['latest', prepared.tag])] : []);
+      if (upstream) this.publish(upstream, name, served, format === 'oci' ? [...new Set(['latest', prepared.tag])] : [], shared !== undefined);
       return { manifest: served.manifest, tag: prepared.tag, image: served, storePaths, roots: planned.roots };
     } catch (e) {
       await roots?.release();
@@ -284,12 +284,13 @@ export class NixBridge implements Bridge {
   /**
    * Pushes a served image to the upstream (blobs, the manifest by digest, the
    * tags last) after the pull has its answer. A failed push is logged; the
-   * next replica then builds the image itself.
+   * next replica then builds the image itself. An image found there is left
+   * as it is when its manifest is there too (its tags are another replica's).
    */
-  private publish(repo: Repository, name: string, img: Image, tags: string[]): void {
+  private publish(repo: Repository, name: string, img: Image, tags: string[], found: boolean): void {
     const start = Date.now();
     const p = (async () => {
-      if (tags.length === 0 && (await headManifest(repo, img.manifest.digest, true)) === img.manifest.digest) return undefined;
+      if ((tags.length === 0 || found) && (await headManifest(repo, img.manifest.digest, true)) === img.manifest.digest) return undefined;
       return pushImage(img, repo, tags, { concurrency: defaults.concurrency, progress: createProgress('quiet') });
     })().then(
       (summary) =>
@@ -298,7 +299,7 @@ export class NixBridge implements Bridge {
           name,
           repository: repo.name,
           digest: img.manifest.digest,
-          outcome: 'pushed',
+          outcome: summary ? 'pushed' : 'present',
           bytes: summary?.sent ?? 0,
           durationMs: Date.now() - start,
         }),

@@ -96,6 +96,9 @@ describe('bridge images shared through registry storage and a binary cache', () 
     assert.equal(builds[0]!.outcome, 'found-upstream');
     assert.equal(builds[0]!.layersMade, 0);
     assert.deepEqual(events(b, 'layer'), [], 'no layer was made to serve a blob either');
+    // The upstream had the manifest too: B left it and its tags as A wrote them.
+    const pushed = await eventually("B's upstream-push event", () => events(b, 'upstream-push')[0]);
+    assert.equal(pushed.outcome, 'present', JSON.stringify(pushed));
     // Its store paths came from the cache: nothing was built on the second machine.
     assert.match(b.stderr(), /copying path '\/nix\/store\/[a-z0-9]{32}-hello-2\.12' from 'file:\/\//);
     assert.doesNotMatch(b.stderr(), /building '\/nix\/store\//);
