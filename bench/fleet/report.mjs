@@ -26,13 +26,16 @@ const key = (r) => `${r.run}/${r.round}`;
 const pull = rows.filter((r) => r.section === 'pull');
 if (pull.length) {
   const first = pull[0];
-  const runs = new Set(pull.map((r) => r.run)).size;
+  const rounds = [...new Set(pull.map((r) => r.run))].map((run) => new Set(pull.filter((r) => r.run === run).map((r) => r.round)).size);
   console.log(
-    `### Pull throughput: ${first.pulls} pulls of a ${(first.imageBytes / 1e6).toFixed(0)} MB image (${first.blobs} blobs) per measurement, ${runs} run(s) × ${new Set(pull.filter((r) => r.run === 1).map((r) => r.round)).size} round(s)\n`,
+    `### Pull throughput: ${first.pulls} pulls of a ${(first.imageBytes / 1e6).toFixed(0)} MB image (${first.blobs} blobs) per measurement; ${rounds.length} run(s) of ${rounds.join(' and ')} round(s)\n`,
   );
-  console.log('MB/s (10^6 bytes of checked blob bodies per second of wall time): median over rounds (min–max). CPU: seconds during the measurement, medians.\n');
-  console.log('| clients | target | MB/s | upstream CPU s | replicas CPU s | proxy CPU s | client CPU s | redirects |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(
+    'MB/s (10^6 bytes of checked blob bodies per second of wall time): median over rounds (min–max). CPU: seconds during the measurement (/proc/PID/stat; the client: this process), medians. ' +
+      '"busiest replica": its CPU seconds / wall seconds (1.00 = one core all the time). "all": CPU seconds of every process of the benchmark / wall seconds (the machine has 2 cores, shared).\n',
+  );
+  console.log('| clients | target | MB/s | upstream CPU s | replicas CPU s | proxy CPU s | client CPU s | busiest replica, cores | all, cores | redirects |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   const clientsList = [...new Set(pull.map((r) => r.clients))];
   const targets = [...new Set(pull.map((r) => r.target))];
   for (const c of clientsList)
@@ -40,8 +43,10 @@ if (pull.length) {
       const rs = pull.filter((r) => r.clients === c && r.target === t);
       if (!rs.length) continue;
       const sum = (r, pred) => Object.entries(r.cpu).filter(([k]) => pred(k)).reduce((s, [, v]) => s + v, 0);
+      const busiest = (r) => Math.max(...Object.entries(r.cpu).filter(([k]) => k.startsWith('pull-')).map(([, v]) => v)) / r.seconds;
+      const all = (r) => sum(r, () => true) / r.seconds;
       console.log(
-        `| ${c} | ${t} | ${spread(rs.map((r) => r.mbps), f1)} | ${f2(median(rs.map((r) => r.cpu.upstream)))} | ${f2(median(rs.map((r) => sum(r, (k) => k.startsWith('pull-')))))} | ${f2(median(rs.map((r) => sum(r, (k) => k.startsWith('proxy-')))))} | ${f2(median(rs.map((r) => r.cpu.client)))} | ${median(rs.map((r) => r.redirects))} |`,
+        `| ${c} | ${t} | ${spread(rs.map((r) => r.mbps), f1)} | ${f2(median(rs.map((r) => r.cpu.upstream)))} | ${f2(median(rs.map((r) => sum(r, (k) => k.startsWith('pull-')))))} | ${f2(median(rs.map((r) => sum(r, (k) => k.startsWith('proxy-')))))} | ${f2(median(rs.map((r) => r.cpu.client)))} | ${f2(median(rs.map(busiest)))} | ${f2(median(rs.map(all)))} | ${median(rs.map((r) => r.redirects))} |`,
       );
     }
   const ratio = (num, den) => {
