@@ -58,7 +58,7 @@ results=$WORK/results-$stamp.jsonl
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   if [ -f "$strata_dir/.strata-rev" ]; then echo "strata: $(cat "$strata_dir/.strata-rev") (snapshot in $strata_dir)"
   else echo "strata: $(git -C "$strata_dir" rev-parse --short HEAD)$(git -C "$strata_dir" diff --quiet HEAD -- src registry 2>/dev/null || echo ' + uncommitted changes in src/ or registry/')"; fi
-  echo "cpu: $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(free -g | awk '/Mem:/ {print $2}') GB RAM; $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "cpu: $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(free -g | awk '/Mem:/ {print $2}') GB RAM; $(uname -r); $(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' /etc/os-release)"
   echo "storage: $(df -T "$WORK" | awk 'NR==2 {print $2, "on", $1}') ($WORK)"
   echo "node $("$node" --version); undici $("$node" -p "require('$here/node_modules/undici/package.json').version"); tsx $("$node" -p "require('$here/node_modules/tsx/package.json').version")"
   echo "docker-registry $(docker-registry --version | cut -d' ' -f2-); $(skopeo --version); $(nix --version)"

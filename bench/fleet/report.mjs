@@ -42,11 +42,22 @@ if (pull.length) {
     for (const t of targets) {
       const rs = pull.filter((r) => r.clients === c && r.target === t);
       if (!rs.length) continue;
-      const sum = (r, pred) => Object.entries(r.cpu).filter(([k]) => pred(k)).reduce((s, [, v]) => s + v, 0);
-      const busiest = (r) => Math.max(...Object.entries(r.cpu).filter(([k]) => k.startsWith('pull-')).map(([, v]) => v)) / r.seconds;
+      const sum = (r, pred) =>
+        Object.entries(r.cpu)
+          .filter(([k]) => pred(k))
+          .reduce((s, [, v]) => s + v, 0);
+      const busiest = (r) =>
+        Math.max(
+          ...Object.entries(r.cpu)
+            .filter(([k]) => k.startsWith('pull-'))
+            .map(([, v]) => v),
+        ) / r.seconds;
       const all = (r) => sum(r, () => true) / r.seconds;
       console.log(
-        `| ${c} | ${t} | ${spread(rs.map((r) => r.mbps), f1)} | ${f2(median(rs.map((r) => r.cpu.upstream)))} | ${f2(median(rs.map((r) => sum(r, (k) => k.startsWith('pull-')))))} | ${f2(median(rs.map((r) => sum(r, (k) => k.startsWith('proxy-')))))} | ${f2(median(rs.map((r) => r.cpu.client)))} | ${f2(median(rs.map(busiest)))} | ${f2(median(rs.map(all)))} | ${median(rs.map((r) => r.redirects))} |`,
+        `| ${c} | ${t} | ${spread(
+          rs.map((r) => r.mbps),
+          f1,
+        )} | ${f2(median(rs.map((r) => r.cpu.upstream)))} | ${f2(median(rs.map((r) => sum(r, (k) => k.startsWith('pull-')))))} | ${f2(median(rs.map((r) => sum(r, (k) => k.startsWith('proxy-')))))} | ${f2(median(rs.map((r) => r.cpu.client)))} | ${f2(median(rs.map(busiest)))} | ${f2(median(rs.map(all)))} | ${median(rs.map((r) => r.redirects))} |`,
       );
     }
   const ratio = (num, den) => {
@@ -67,23 +78,37 @@ if (pull.length) {
   ratio('two', 'one');
   if (targets.includes('two-redirect')) ratio('two-redirect', 'two');
   if (targets.includes('direct')) ratio('one', 'direct');
-  console.log(`\nLoad average (1 min) at the end of each measurement: ${f1(Math.min(...pull.map((r) => r.load1)))}–${f1(Math.max(...pull.map((r) => r.load1)))}, median ${f1(median(pull.map((r) => r.load1)))}.\n`);
+  console.log(
+    `\nLoad average (1 min) at the end of each measurement: ${f1(Math.min(...pull.map((r) => r.load1)))}–${f1(Math.max(...pull.map((r) => r.load1)))}, median ${f1(median(pull.map((r) => r.load1)))}.\n`,
+  );
 }
 
 // ---- bridge
 const bridge = rows.filter((r) => r.section === 'bridge');
 if (bridge.length) {
   const first = bridge[0];
-  console.log(`### First pull of a bridge image on a fresh replica: ${first.installable}, ${first.layers} layers, ${(first.imageBytes / 1e6).toFixed(0)} MB of blobs\n`);
-  console.log('Seconds from the manifest GET (after the replica started listening); median (min–max) over rounds. `layersMade` and the outcome: from the replica\'s JSON log, `build` event.\n');
-  console.log('| case | outcome (each round) | layersMade (each round) | to the first manifest, s | to the whole image (skopeo copy), s | until its push to the upstream ended, s |');
+  console.log(
+    `### First pull of a bridge image on a fresh replica: ${first.installable}, ${first.layers} layers, ${(first.imageBytes / 1e6).toFixed(0)} MB of blobs\n`,
+  );
+  console.log(
+    "Seconds from the manifest GET (after the replica started listening); median (min–max) over rounds. `layersMade` and the outcome: from the replica's JSON log, `build` event.\n",
+  );
+  console.log(
+    '| case | outcome (each round) | layersMade (each round) | to the first manifest, s | to the whole image (skopeo copy), s | until its push to the upstream ended, s |',
+  );
   console.log('|---|---|---|---|---|---|');
   for (const c of ['built', 'found-upstream']) {
     const rs = bridge.filter((r) => r.case === c);
     if (!rs.length) continue;
     const pushed = rs.map((r) => r.pushedSeconds).filter((x) => x !== null);
     console.log(
-      `| ${c} | ${rs.map((r) => r.outcome).join(', ')} | ${rs.map((r) => r.layersMade).join(', ')} | ${spread(rs.map((r) => r.manifestSeconds), f1)} | ${spread(rs.map((r) => r.pullSeconds), f1)} | ${pushed.length ? spread(pushed, f1) : '–'} |`,
+      `| ${c} | ${rs.map((r) => r.outcome).join(', ')} | ${rs.map((r) => r.layersMade).join(', ')} | ${spread(
+        rs.map((r) => r.manifestSeconds),
+        f1,
+      )} | ${spread(
+        rs.map((r) => r.pullSeconds),
+        f1,
+      )} | ${pushed.length ? spread(pushed, f1) : '–'} |`,
     );
   }
   const per = [...new Set(bridge.map(key))]
