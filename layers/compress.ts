@@ -107,8 +107,7 @@ export function compressorInfo(c: Compression): CompressorInfo {
  * The compressor a layer is made with: the runtime's library where it is
  * proven to write the pinned one's bytes (native-compress.ts), else the pinned one.
  */
-export async function openCompressor(c: Compression): Promise<Transform> {
-  if (c === 'none') return new PassThrough();
+export async function openCompressor(c: Exclude<Compression, 'none'>): Promise<Transform> {
   return (await implementationFor(c)).native ? createNativeCompressor(c) : createCompressor(c);
 }
 

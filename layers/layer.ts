@@ -94,10 +94,8 @@ export async function writeLayer(input: LayerInput, opts: LayerOptions, sink: Wr
   const head: Writable = compressor ?? sink;
   const rest = compressor && blob ? pipeline(compressor, blob, sink) : finished(sink);
   rest.catch(() => undefined); // awaited below; an early failure also ends the loop through `failed`
-  const failed = rest.then(
-    () => new Promise<never>(() => undefined),
-    (e: unknown) => Promise.reject(e),
-  );
+  // Never settles unless the stages after the tar fail: then it rejects as they did.
+  const failed = rest.then(() => new Promise<never>(() => undefined));
   failed.catch(() => undefined);
   try {
     for (const chunk of tarChunks(layerEntries(input), { mtime: opts.mtime, reuse })) {
