@@ -13,6 +13,19 @@ export interface NixCache {
   key: CacheKey;
 }
 
+/** The cache's URL for logs and errors: without a user or password it may carry (https://user:pass@…). */
+export function shownCacheUrl(cache: NixCache): string {
+  try {
+    const u = new URL(cache.url);
+    if (!u.username && !u.password) return cache.url;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
 /** Substitute from the cache, accepting only what its key signed (require-sigs stays as configured). */
 export function substituterSettings(cache: NixCache): NixSettings {
   return { extraSubstituters: [cache.url], extraTrustedPublicKeys: [cache.key.publicKey] };
@@ -39,7 +52,7 @@ export async function copyToCache(cache: NixCache, roots: string[]): Promise<Cac
   let paths: string[] = [];
   try {
     paths = [...new Set((await closure(roots)).map((p) => p.path))];
-    if (paths.length) await runNix(['copy', '--to', signingStoreUrl(cache), ...paths], { captureStderr: true, label: `nix copy --to ${cache.url}` });
+    if (paths.length) await runNix(['copy', '--to', signingStoreUrl(cache), ...paths], { captureStderr: true, label: `nix copy --to ${shownCacheUrl(cache)}` });
     return { paths: paths.length };
   } catch (e) {
     return { paths: paths.length, error: e instanceof Error ? e : new Error(String(e)) };

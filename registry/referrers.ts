@@ -20,16 +20,22 @@ export function referrersTag(subject: Digest): string {
 }
 
 /** The fallback tag's index; `push` asks for the scope an update needs (reading needs only pull). */
-async function fallbackIndex(repo: Repository, subject: Digest, push = false): Promise<OciIndex | undefined> {
+async function fallbackIndex(repo: Repository, subject: Digest, push = false, tag = referrersTag(subject)): Promise<OciIndex | undefined> {
   // Checked by getManifest against the spec's grammar; a manifest under the tag is no referrers index.
-  return (await getManifest(repo, referrersTag(subject), { accept: MediaType.ociIndex, push }))?.index;
+  return (await getManifest(repo, tag, { accept: MediaType.ociIndex, push }))?.index;
 }
 
 /**
  * The referrers of `subject`: from the referrers API, or from the fallback tag
- * when the registry has none (404). `api` tells which answered.
+ * when the registry has none (404). `api` tells which answered. `tag`: where
+ * the index is kept, when not under the spec's fallback tag (serve's registry storage).
  */
-export async function listReferrers(repo: Repository, subject: Digest, artifactType?: string): Promise<{ manifests: Descriptor[]; api: boolean }> {
+export async function listReferrers(
+  repo: Repository,
+  subject: Digest,
+  artifactType?: string,
+  tag = referrersTag(subject),
+): Promise<{ manifests: Descriptor[]; api: boolean }> {
   const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
   const res = await repo.session.request({
     method: 'GET',
@@ -51,7 +57,7 @@ export async function listReferrers(repo: Repository, subject: Digest, artifactT
     );
   else {
     await discard(res, repo.session.timeoutMs);
-    index = await fallbackIndex(repo, subject);
+    index = await fallbackIndex(repo, subject, false, tag);
   }
   const all = index?.manifests ?? [];
   return { manifests: artifactType ? all.filter((m) => m.artifactType === artifactType) : all, api };
@@ -83,17 +89,17 @@ export async function attachReferrer(
  * Adds a referrer to the fallback tag's index (a read, then a write: two
  * writers at once can lose one entry, which the spec's tag schema cannot avoid).
  */
-export async function addFallbackReferrer(repo: Repository, subject: Digest, referrer: Descriptor): Promise<void> {
-  const index: OciIndex = (await fallbackIndex(repo, subject, true)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+export async function addFallbackReferrer(repo: Repository, subject: Digest, referrer: Descriptor, tag = referrersTag(subject)): Promise<void> {
+  const index: OciIndex = (await fallbackIndex(repo, subject, true, tag)) ?? { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
   if (index.manifests.some((d) => d.digest === referrer.digest)) return;
   const grown: OciIndex = { ...index, manifests: [...index.manifests, referrer as OciIndex['manifests'][number]] };
-  await putManifest(repo, referrersTag(subject), Buffer.from(canonicalJson(grown)), MediaType.ociIndex);
+  await putManifest(repo, tag, Buffer.from(canonicalJson(grown)), MediaType.ociIndex);
 }
 
 /** Takes a deleted referrer out of the fallback tag's index, when it is listed there. */
-export async function removeFallbackReferrer(repo: Repository, subject: Digest, referrer: Digest): Promise<void> {
-  const index = await fallbackIndex(repo, subject, true);
+export async function removeFallbackReferrer(repo: Repository, subject: Digest, referrer: Digest, tag = referrersTag(subject)): Promise<void> {
+  const index = await fallbackIndex(repo, subject, true, tag);
   if (!index?.manifests.some((d) => d.digest === referrer)) return;
   index.manifests = index.manifests.filter((d) => d.digest !== referrer);
-  await putManifest(repo, referrersTag(subject), Buffer.from(canonicalJson(index)), MediaType.ociIndex);
+  await putManifest(repo, tag, Buffer.from(canonicalJson(index)), MediaType.ociIndex);
 }

@@ -30,7 +30,7 @@ import { MadeLayers } from './made-layers.js';
 import { jsonLogger, type Logger } from '../registry/server/log.js';
 import { planNixImage } from './build.js';
 import type { ManifestFormat } from '../image/assemble.js';
-import { copyToCache, substituterSettings, type NixCache } from '../nix/binary-cache.js';
+import { copyToCache, shownCacheUrl, substituterSettings, type NixCache } from '../nix/binary-cache.js';
 
 export type BridgeBuildOptions = Pick<
   BuildRequest,
@@ -87,6 +87,8 @@ export class NixBridge implements Bridge {
   private readonly failures = new Map<string, Failure>();
   private readonly log: Logger;
   private readonly made: MadeLayers;
+  /** Set by close(): no new build starts. */
+  private closing = false;
   /** Copies to the binary cache and pushes to the upstream still running: close() waits for them. */
   private readonly copies = new Set<Promise<void>>();
 
@@ -114,6 +116,7 @@ export class NixBridge implements Bridge {
     let p = this.images.get(key);
     const failed = this.failures.get(name);
     if (!p && failed && Date.now() < failed.until) return Promise.reject(unavailable(name, failed.until));
+    if (!p && this.closing) return Promise.reject(new BridgeError(503, 'UNKNOWN', 'the server is stopping; try another replica', { 'retry-after': '1' }));
     if (!p) {
       p = this.build(name, format);
       this.images.set(key, p);
@@ -322,7 +325,7 @@ export class NixBridge implements Bridge {
       this.log({
         event: 'nix-cache',
         name,
-        cache: cache.url,
+        cache: shownCacheUrl(cache),
         outcome: error ? 'failed' : 'copied',
         paths,
         durationMs: Date.now() - start,
@@ -335,9 +338,12 @@ export class NixBridge implements Bridge {
 
   /** Releases every GC root (on shutdown), once the copies to the binary cache are done. */
   async close(): Promise<void> {
-    this.made.close();
-    await Promise.allSettled([...this.copies]);
+    // Builds in flight finish (and start their copies and pushes); then those run out, reading layers
+    // through `made` and store paths under the roots; only then do both go.
+    this.closing = true;
     const all = await Promise.allSettled([...this.images.values()]);
+    while (this.copies.size > 0) await Promise.allSettled([...this.copies]);
+    this.made.close();
     this.images.clear();
     for (const r of all) if (r.status === 'fulfilled') await r.value.roots.release();
   }

@@ -320,13 +320,15 @@ export async function planNixImage(
     const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg });
     const nix = await NixImage.plan(prepared.writeOptions);
     const elsewhere = (await known?.(nix)) ?? new Map<string, KnownLayer>();
-    if (elsewhere.size > 0 && nix.layers.every((p) => elsewhere.has(p.key))) {
+    const cached = await Promise.all(nix.layers.map((p) => nix.known(p)));
+    // Every layer there, and none that this machine's cache remembers otherwise (the cache's entry would win, naming a blob the other place lacks).
+    const agreed = nix.layers.every((p, i) => elsewhere.has(p.key) && (cached[i] === undefined || cached[i]!.digest === elsewhere.get(p.key)!.digest));
+    if (elsewhere.size > 0 && agreed) {
       // Every layer's digests known: the config and manifest follow from them, and no layer is made.
       const pending = await nix.pending(elsewhere);
       const model = pending.finish();
       return { prepared, nix, image: pending.written!, model, roots, layersMade: 0, knownElsewhere: true };
     }
-    const cached = await Promise.all(nix.layers.map((p) => nix.known(p)));
     const { model, ...image } = await writeNixImage(nix, new DigestOnlySink());
     return { prepared, nix, image, model, roots, layersMade: cached.filter((c) => c === undefined).length, knownElsewhere: false };
   } catch (e) {

@@ -179,6 +179,9 @@ async function openStorage(opts: ServeOptions): Promise<RegistryStore> {
 
 export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen);
+  // Pull rules are serve's; a client sent to the upstream reads there without them.
+  if (opts.storage && opts.redirectBlobs && opts.accessFile)
+    throw new StrataError('usage', "--redirect-blobs sends clients to the upstream, where --access-file's pull rules do not apply: give one or the other");
   // The TLS pair first: a bad one is refused before any other start-up work or a made directory.
   const files = tlsFiles(opts.tlsCert, opts.tlsKey);
   const pair = files && (await readTlsPair(files));

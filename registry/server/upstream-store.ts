@@ -16,7 +16,9 @@ import type { Digest } from '../../base/digest.js';
 import type { Descriptor } from '../../oci/types.js';
 import { blobSize, pullScope, pushScope, type Repository } from '../blobs.js';
 import { discard, readBounded, type RegistryResponse } from '../http.js';
-import { getManifest, headManifest, MANIFEST_ACCEPT, putManifest } from '../manifests.js';
+import { headManifest, MANIFEST_ACCEPT, putManifest, readManifestBody } from '../manifests.js';
+import { sha256 } from '../../base/hash-tap.js';
+import { mediaType as mediaTypeSchema } from '../../oci/schema.js';
 import { limiter } from '../push.js';
 import { addFallbackReferrer, listReferrers, removeFallbackReferrer } from '../referrers.js';
 import { errorDetail, RegistryHttpError, RegistrySession, type SessionOptions } from '../session.js';
@@ -98,6 +100,30 @@ async function rethrowing<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Where serve keeps a subject's referrers in an upstream without the referrers
+ * API: not under the spec's fallback tag (sha256-<hex>), which any client who
+ * may push can overwrite, hiding referrers it may not delete, but under a tag
+ * of serve's own that clients can neither write, delete nor list.
+ */
+const RESERVED_TAG = /^strata-referrers-/;
+const referrersIndexTag = (subject: string) => `strata-referrers-${subject.replace(':', '-')}`;
+
+function refuseReserved(tag: string): void {
+  if (RESERVED_TAG.test(tag))
+    throw new RegistryError(403, 'DENIED', `tags strata-referrers-… hold serve's referrers index; clients cannot write or delete them`);
+}
+
+/** The subject a stored manifest names, if any (its bytes were checked on the way in). */
+function subjectOf(bytes: Buffer): Digest | undefined {
+  try {
+    const d = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } }).subject?.digest;
+    return typeof d === 'string' && isBlobDigest(d) ? d : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const tagList = z.object({ tags: z.array(z.string()).nullish() });
 
 /** Counts the bytes of a request body on their way upstream, and stops one longer than announced before it is passed on. */
@@ -116,6 +142,33 @@ function counted(body: Body, limit: number | undefined): { stream: Readable; byt
   return { stream, bytes: () => n };
 }
 
+/**
+ * The upstream's Location of an upload session as a path on its own origin,
+ * below the repository's uploads: a session anywhere else is never followed.
+ */
+async function uploadPath(session: RegistrySession, res: RegistryResponse, upstreamRepo: string, step: string): Promise<string> {
+  const location = res.headers.location;
+  if (!location) throw new StrataError('registry', `${step}: the upstream registry answered ${res.status} without a Location`);
+  const u = new URL(location, res.url);
+  const base = new URL(await session.url('/'));
+  if (u.origin !== base.origin) throw new StrataError('registry', `${step}: the upstream registry sent an upload session on another origin (${u.origin})`);
+  if (!isSessionPath(u.pathname, upstreamRepo))
+    throw new StrataError('registry', `${step}: the upstream registry sent an upload session outside ${upstreamRepo}`);
+  return `${u.pathname}${u.search}`;
+}
+
+/** Whether a path is one of the upload sessions of upstream repository `repo`. */
+function isSessionPath(path: string, repo: string): boolean {
+  const prefix = `/v2/${repo}/blobs/uploads/`;
+  return path.startsWith(prefix) && path.length > prefix.length && !path.slice(prefix.length).includes('/') && !path.includes('..');
+}
+
+/** A chunk that came shorter than its Content-Range (its request to the upstream then failed): the client's error. */
+function shortChunk(range: ChunkRange | undefined, received: number): RegistryError | undefined {
+  if (!range || received >= range.end - range.start + 1) return undefined;
+  return new RegistryError(400, 'SIZE_INVALID', `Content-Range ${range.start}-${range.end} announced ${range.end - range.start + 1} bytes; ${received} came`);
+}
+
 class UpstreamUploads implements UploadSessions {
   constructor(
     private readonly up: UpstreamStore,
@@ -125,18 +178,9 @@ class UpstreamUploads implements UploadSessions {
   /** The session an id carries; an id not signed by this fleet, or for another repository, names none. */
   private token(name: RepoName, id: string) {
     const t = this.tokens.verify(id);
-    if (!t || t.repository !== name) throw uploadUnknown(id.slice(0, 128));
+    if (!t || t.repository !== name || !isSessionPath(new URL(t.location, 'http://x').pathname, this.up.upstreamName(name)))
+      throw uploadUnknown(id.slice(0, 128));
     return t;
-  }
-
-  /** The upstream's Location as a path on its own origin: a session elsewhere is never followed. */
-  private async localPath(res: RegistryResponse, step: string): Promise<string> {
-    const location = res.headers.location;
-    if (!location) throw new StrataError('registry', `${step}: the upstream registry answered ${res.status} without a Location`);
-    const u = new URL(location, res.url);
-    const base = new URL(await this.up.session.url('/'));
-    if (u.origin !== base.origin) throw new StrataError('registry', `${step}: the upstream registry sent an upload session on another origin (${u.origin})`);
-    return `${u.pathname}${u.search}`;
   }
 
   /** An upload answer that is no success: the client's error when it is one (404: the session is gone), else a server error. */
@@ -151,7 +195,7 @@ class UpstreamUploads implements UploadSessions {
     const step = `start of an upload to ${up}`;
     const res = await this.up.session.request({ method: 'POST', path: `/v2/${up}/blobs/uploads/`, scopes: [pushScope(up)], step, expect: [202] });
     await discard(res, this.up.session.timeoutMs);
-    return this.tokens.sign({ repository: name, location: await this.localPath(res, step), size: 0 }) as UploadId;
+    return this.tokens.sign({ repository: name, location: await uploadPath(this.up.session, res, up, step), size: 0 }) as UploadId;
   }
 
   async size(name: RepoName, id: string): Promise<number> {
@@ -188,14 +232,12 @@ class UpstreamUploads implements UploadSessions {
         expect: [202, 400, 404, 416],
       });
     } catch (e) {
-      if (length !== undefined && bytes.bytes() < length && !(e instanceof RegistryError))
-        throw new RegistryError(400, 'SIZE_INVALID', `Content-Range ${range!.start}-${range!.end} announced ${length} bytes; ${bytes.bytes()} came`);
-      throw translate(e);
+      throw shortChunk(range, bytes.bytes()) ?? translate(e);
     }
     if (res.status !== 202) return this.refuse(res, id, step);
     await discard(res, this.up.session.timeoutMs);
     const size = t.size + bytes.bytes();
-    return { size, id: this.tokens.sign({ repository: name, location: await this.localPath(res, step), size }) };
+    return { size, id: this.tokens.sign({ repository: name, location: await uploadPath(this.up.session, res, up, step), size }) };
   }
 
   async complete(name: RepoName, id: string, digests: string[], body?: Body, range?: ChunkRange): Promise<BlobDigest> {
@@ -215,8 +257,8 @@ class UpstreamUploads implements UploadSessions {
     target.searchParams.set('digest', digest);
     const length = range ? range.end - range.start + 1 : undefined;
     const bytes = body ? counted(body, length) : undefined;
-    const res = await rethrowing(() =>
-      this.up.session.request({
+    const res = await this.up.session
+      .request({
         method: 'PUT',
         path: target.toString(),
         headers: {
@@ -228,8 +270,10 @@ class UpstreamUploads implements UploadSessions {
         scopes: [pushScope(up)],
         step,
         expect: [201, 400, 404, 416],
-      }),
-    );
+      })
+      .catch((e: unknown) => {
+        throw (bytes && shortChunk(range, bytes.bytes())) ?? translate(e);
+      });
     if (res.status !== 201) {
       // A wrong digest ends the session, as on the other stores: nothing of it is published.
       if (res.status === 400) await this.cancel(name, id).catch(() => undefined);
@@ -333,13 +377,15 @@ export class UpstreamStore implements RegistryStore {
 
   /**
    * Bytes start..end of a blob, streamed from the upstream. A whole blob is
-   * hashed on the way: bytes that are not the digest's end the response
-   * early, so a client never takes them for the blob.
+   * hashed on the way and its last chunk held back until the hash is right:
+   * bytes that are not the digest's end the response short of its
+   * Content-Length, so no client takes them for the blob.
    */
   private readRange(name: RepoName, digest: BlobDigest, size: number, start: number, end: number): Readable {
     const out = new PassThrough({ highWaterMark: 1 << 18 });
     const up = this.upstreamName(name);
     const whole = start === 0 && end === size - 1;
+    const expected = end - start + 1;
     void (async () => {
       const res = await this.session.request({
         method: 'GET',
@@ -350,21 +396,28 @@ export class UpstreamStore implements RegistryStore {
         expect: whole ? [200] : [206],
       });
       const announced = res.headers['content-range'];
-      if (!whole && announced !== `bytes ${start}-${end}/${size}`)
+      if (!whole && announced !== `bytes ${start}-${end}/${size}`) {
+        res.body.destroy();
         throw new StrataError('registry', `the upstream registry answered bytes ${start}-${end} of ${digest} with ${announced ?? 'no Content-Range'}`);
+      }
       const hash = createHash('sha256');
       let n = 0;
+      let held: Buffer | undefined;
       const check = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           n += chunk.length;
-          if (whole) hash.update(chunk);
-          cb(null, chunk);
+          if (n > expected) return cb(new StrataError('registry', `the upstream registry sent more than the ${expected} bytes asked of ${digest}`));
+          if (!whole) return cb(null, chunk);
+          hash.update(chunk);
+          const previous = held;
+          held = chunk;
+          cb(null, previous);
         },
         flush(cb) {
-          if (n !== end - start + 1) return cb(new StrataError('registry', `the upstream registry sent ${n} bytes of ${digest}, not ${end - start + 1}`));
+          if (n !== expected) return cb(new StrataError('registry', `the upstream registry sent ${n} bytes of ${digest}, not ${expected}`));
           if (whole && `sha256:${hash.digest('hex')}` !== digest)
             return cb(new StrataError('registry', `the upstream registry sent bytes that are not ${digest}`));
-          cb();
+          cb(null, held);
         },
       });
       await pipeline(res.body, check, out);
@@ -392,21 +445,28 @@ export class UpstreamStore implements RegistryStore {
     const up = this.upstreamName(name);
     const source = this.upstreamName(from);
     const step = `mount of ${digest} from ${source} into ${up}`;
-    const res = await this.session.request({
-      method: 'POST',
-      path: `/v2/${up}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(source)}`,
-      scopes: [pushScope(up), pullScope(source)],
-      step,
-      expect: [201, 202],
-      deadline: true,
-    });
+    let res: RegistryResponse;
+    try {
+      res = await this.session.request({
+        method: 'POST',
+        path: `/v2/${up}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(source)}`,
+        scopes: [pushScope(up), pullScope(source)],
+        step,
+        expect: [201, 202],
+        deadline: true,
+      });
+    } catch (e) {
+      // A mount the upstream refuses (an unknown source, one serve may not read) is an ordinary upload, as the spec says.
+      if (e instanceof RegistryHttpError && e.status >= 400 && e.status < 500) return false;
+      throw e;
+    }
     await discard(res, this.session.timeoutMs);
     if (res.status === 201) return true;
     // The upstream opened an ordinary session instead: not wanted, the route starts its own.
-    const location = res.headers.location;
-    if (location) {
+    const path = await uploadPath(this.session, res, up, step).catch(() => undefined);
+    if (path) {
       const cancel = await this.session
-        .request({ method: 'DELETE', path: new URL(location, res.url).toString(), scopes: [pushScope(up)], step, expect: [200, 202, 204, 404], deadline: true })
+        .request({ method: 'DELETE', path, scopes: [pushScope(up)], step, expect: [200, 202, 204, 404], deadline: true })
         .catch(() => undefined);
       if (cancel) await discard(cancel, this.session.timeoutMs);
     }
@@ -415,9 +475,36 @@ export class UpstreamStore implements RegistryStore {
 
   // ---- manifests and tags ----
 
+  /**
+   * A manifest as stored: its bytes checked against the digest, its media type
+   * a media type, and nothing more. serve checked it on the way in (manifest.ts),
+   * which is more lenient than a reader of images (a foreign layer's urls), so
+   * a manifest it took is served back as it was.
+   */
   async getManifest(name: RepoName, ref: ManifestReference): Promise<StoredManifest | undefined> {
-    const m = await getManifest(this.repo(name), referenceText(ref), { accept: `${MANIFEST_ACCEPT}, */*` });
-    return m && { bytes: m.bytes, mediaType: m.mediaType, digest: m.digest as BlobDigest };
+    const up = this.upstreamName(name);
+    const reference = referenceText(ref);
+    const step = `read of manifest ${reference} from ${up}`;
+    const res = await this.session.request({
+      method: 'GET',
+      path: `/v2/${up}/manifests/${reference}`,
+      headers: { accept: `${MANIFEST_ACCEPT}, */*` },
+      scopes: [pullScope(up)],
+      step,
+      expect: [200, 404],
+      deadline: true,
+    });
+    if (res.status === 404) {
+      await discard(res, this.session.timeoutMs);
+      return undefined;
+    }
+    const bytes = await readManifestBody(res, step);
+    const digest = sha256(bytes);
+    const expected = 'digest' in ref ? ref.digest : res.headers['docker-content-digest'];
+    if (expected && expected !== digest) throw new StrataError('registry', `${step}: the upstream registry sent bytes with digest ${digest}, not ${expected}`);
+    const mediaType = res.headers['content-type']?.split(';')[0]?.trim() ?? '';
+    if (!mediaTypeSchema.safeParse(mediaType).success) throw new StrataError('registry', `${step}: the upstream registry named no media type for it`);
+    return { bytes, mediaType, digest: digest as BlobDigest };
   }
 
   async missingReferences(name: RepoName, m: ParsedManifest): Promise<Descriptor[]> {
@@ -432,16 +519,17 @@ export class UpstreamStore implements RegistryStore {
   /** By digest first, then its referrer entry (where the upstream keeps none itself), the tag last. */
   async putManifest(name: RepoName, m: ParsedManifest, tag?: Tag): Promise<void> {
     const repo = this.repo(name);
+    if (tag) refuseReserved(tag);
     await rethrowing(async () => {
       const put = await putManifest(repo, m.digest, m.bytes, m.mediaType);
-      if (m.subject && m.referrer && !put.subject) await addFallbackReferrer(repo, m.subject as Digest, m.referrer);
+      if (m.subject && m.referrer && !put.subject) await addFallbackReferrer(repo, m.subject as Digest, m.referrer, referrersIndexTag(m.subject));
       if (tag) await putManifest(repo, tag, m.bytes, m.mediaType);
     });
   }
 
   async deleteManifest(name: RepoName, digest: BlobDigest): Promise<boolean> {
     const repo = this.repo(name);
-    const m = await getManifest(repo, digest, { accept: `${MANIFEST_ACCEPT}, */*` });
+    const m = await this.getManifest(name, { digest });
     if (!m) return false;
     const res = await this.session.request({
       method: 'DELETE',
@@ -453,12 +541,13 @@ export class UpstreamStore implements RegistryStore {
     });
     if (res.status === 405) throw new RegistryError(405, 'UNSUPPORTED', 'the upstream registry does not allow deletes');
     await discard(res, this.session.timeoutMs);
-    const subject = (m.manifest ?? m.index)?.subject?.digest;
-    if (res.status === 202 && subject) await removeFallbackReferrer(repo, subject, digest);
+    const subject = subjectOf(m.bytes);
+    if (res.status === 202 && subject) await removeFallbackReferrer(repo, subject, digest, referrersIndexTag(subject));
     return res.status === 202;
   }
 
   async deleteTag(name: RepoName, tag: Tag): Promise<boolean> {
+    refuseReserved(tag);
     const repo = this.repo(name);
     const res = await this.session.request({
       method: 'DELETE',
@@ -480,7 +569,7 @@ export class UpstreamStore implements RegistryStore {
   }
 
   async tagNames(name: RepoName): Promise<Tag[]> {
-    return ((await this.tags(name)) ?? []).filter(isTag).sort();
+    return ((await this.tags(name)) ?? []).filter((t): t is Tag => isTag(t) && !RESERVED_TAG.test(t)).sort();
   }
 
   /** Every tag of the upstream repository (its own pages followed), or undefined when it does not know the name. */
@@ -509,6 +598,6 @@ export class UpstreamStore implements RegistryStore {
   }
 
   async referrers(name: RepoName, subject: BlobDigest): Promise<Descriptor[]> {
-    return (await listReferrers(this.repo(name), subject)).manifests;
+    return (await listReferrers(this.repo(name), subject, undefined, referrersIndexTag(subject))).manifests;
   }
 }

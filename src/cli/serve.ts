@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { StrataError } from '../../base/errors.js';
-import type { NixCache } from '../../nix/binary-cache.js';
+import { shownCacheUrl, type NixCache } from '../../nix/binary-cache.js';
 import { readSecretKey } from '../../nix/cache-key.js';
 import { validateMaxLayers } from '../../layers/plan.js';
 import { STRATEGIES, type Strategy } from '../../layers/strategy.js';
@@ -187,7 +187,7 @@ export function serveCommand(): Command {
         : undefined;
       // The key's name and public half only: the secret stays in its file, read by nix when it signs.
       if (bridge && nixCache)
-        process.stderr.write(`strata: substituting from ${nixCache.url} (trusting ${nixCache.key.name}), built closures signed and copied there\n`);
+        process.stderr.write(`strata: substituting from ${shownCacheUrl(nixCache)} (trusting ${nixCache.key.name}), built closures signed and copied there\n`);
       try {
         await serveUntilStopped({
           listen: f.listen,

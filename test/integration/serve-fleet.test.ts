@@ -117,6 +117,8 @@ describe('registry storage', () => {
     } finally {
       await stranger.stop();
     }
+    // An id is good for its own repository only.
+    assert.equal((await fetch(`${a.url}${second.replace('/v2/sessions/', '/v2/other/')}`, { method: 'GET' })).status, 404);
     const id = second.split('/').pop()!;
     const altered = second.replace(id, `${id.slice(0, 5)}${id[5] === 'A' ? 'B' : 'A'}${id.slice(6)}`);
     assert.equal((await fetch(`${a.url}${altered}`, { method: 'GET' })).status, 404);
@@ -137,6 +139,51 @@ describe('registry storage', () => {
     assert.equal(done.status, 201, await done.text());
     const got = await fetch(`${upstream.url}/v2/fleet/sessions/blobs/${digest}`);
     assert.deepEqual(Buffer.from(await got.arrayBuffer()), bytes);
+  });
+
+  test("referrers are kept under serve's own tags, which clients can neither write, delete nor see; the spec's fallback tag is a plain tag", async () => {
+    const manifest = (body: object) => Buffer.from(JSON.stringify(body));
+    const config = {
+      mediaType: 'application/vnd.oci.empty.v1+json',
+      digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+      size: 2,
+    };
+    const empty = await fetch(`${a.url}/v2/refs/blobs/uploads/?digest=${config.digest}`, { method: 'POST', body: '{}' });
+    assert.equal(empty.status, 201);
+    const subject = manifest({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [] });
+    const subjectDigest = `sha256:${createHash('sha256').update(subject).digest('hex')}`;
+    const put = (ref: string, bytes: Buffer, type = 'application/vnd.oci.image.manifest.v1+json') =>
+      fetch(`${a.url}/v2/refs/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': type } });
+    assert.equal((await put('v1', subject)).status, 201);
+    const sbom = manifest({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: 'application/spdx+json',
+      config,
+      layers: [],
+      subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subjectDigest, size: subject.length },
+    });
+    const sbomDigest = `sha256:${createHash('sha256').update(sbom).digest('hex')}`;
+    const putSbom = await put(sbomDigest, sbom);
+    assert.equal(putSbom.status, 201);
+    assert.equal(putSbom.headers.get('oci-subject'), subjectDigest);
+    const listed = async () =>
+      ((await (await fetch(`${b.url}/v2/refs/referrers/${subjectDigest}`)).json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest);
+    assert.deepEqual(await listed(), [sbomDigest]);
+    // A pusher overwriting the spec's fallback tag with an empty index hides nothing from serve's referrers API.
+    const emptyIndex = manifest({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] });
+    assert.equal((await put(subjectDigest.replace(':', '-'), emptyIndex, 'application/vnd.oci.image.index.v1+json')).status, 201);
+    assert.deepEqual(await listed(), [sbomDigest]);
+    // serve's own tag cannot be written or deleted through it, and is not listed.
+    const own = `strata-referrers-${subjectDigest.replace(':', '-')}`;
+    assert.equal((await put(own, emptyIndex, 'application/vnd.oci.image.index.v1+json')).status, 403);
+    assert.equal((await fetch(`${a.url}/v2/refs/manifests/${own}`, { method: 'DELETE' })).status, 403);
+    const tags = ((await (await fetch(`${a.url}/v2/refs/tags/list`)).json()) as { tags: string[] }).tags;
+    assert.deepEqual(tags, [subjectDigest.replace(':', '-'), 'v1']);
+    assert.deepEqual((await upstreamTags('fleet/refs')).sort(), [own, subjectDigest.replace(':', '-'), 'v1'].sort());
+    // Deleting the referrer takes it out of the list.
+    assert.equal((await fetch(`${a.url}/v2/refs/manifests/${sbomDigest}`, { method: 'DELETE' })).status, 202);
+    assert.deepEqual(await listed(), []);
   });
 
   test('--redirect-blobs: a blob GET is a 307 to the upstream, which skopeo follows to the same image', async () => {
@@ -173,6 +220,11 @@ describe('registry storage', () => {
     expectFailure(await runStrata(['gc', '--storage', `docker://${upstream.host}/fleet`]), 2, /upstream registry, which collects its own/);
     expectFailure(await runStrata(['serve', '--storage', `docker://${upstream.host}/fleet`, '--root', work]), 2, /--storage and --root/);
     expectFailure(await runStrata(['serve', '--storage', 'https://x/y']), 2, /is not docker:\/\/REGISTRY\[\/PREFIX\]/);
+    expectFailure(
+      await runStrata(['serve', '--storage', `docker://${upstream.host}/fleet`, '--redirect-blobs', '--htpasswd', secret, '--access-file', secret]),
+      2,
+      /--redirect-blobs sends clients to the upstream, where --access-file's pull rules do not apply/,
+    );
     const short = join(work, 'short-secret');
     writeFileSync(short, 'too short');
     expectFailure(await runStrata(['serve', '--storage', `docker://${upstream.host}/fleet`, '--fleet-secret-file', short]), 2, /needs 32 or more/);

@@ -15,6 +15,9 @@ import { sha, startOrigin, type Origin } from './hostile-registry.js';
 
 const good = Buffer.from('the blob the digest names');
 const goodDigest = sha(good);
+// Big enough to come in many chunks: every byte but the last kind is passed on before the digest can be known.
+const big = Buffer.alloc(4 * 2 ** 20, 0x42);
+const bigDigest = sha(big);
 
 let upstream: Origin;
 let elsewhere: Origin;
@@ -29,9 +32,9 @@ beforeAll(async () => {
     if (p === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     // Sessions handed out on another origin.
     if (req.method === 'POST' && p.endsWith('/blobs/uploads/')) return void res.writeHead(202, { location: `${elsewhere.url}/v2/p/app/blobs/uploads/x` }).end();
-    // A blob whose bytes are not its digest's, with the right length.
-    if (p === `/v2/p/app/blobs/${goodDigest}`) {
-      const bad = Buffer.alloc(good.length, 0x41);
+    // Blobs whose bytes are not their digest's, with the right length.
+    if (p === `/v2/p/app/blobs/${goodDigest}` || p === `/v2/p/app/blobs/${bigDigest}`) {
+      const bad = Buffer.alloc(p.endsWith(goodDigest) ? good.length : big.length, 0x41);
       res.writeHead(200, { 'content-length': String(bad.length), 'docker-content-digest': goodDigest });
       return void res.end(req.method === 'HEAD' ? undefined : bad);
     }
@@ -62,14 +65,17 @@ test('an upload session the upstream hands out on another origin is refused: not
 });
 
 test('blob bytes that are not the digest end the answer early: no client takes them for the blob', async () => {
-  const r = await fetch(`${srv.url}/v2/app/blobs/${goodDigest}`);
-  assert.equal(r.status, 200);
-  await assert.rejects(r.arrayBuffer());
+  for (const digest of [goodDigest, bigDigest]) {
+    const r = await fetch(`${srv.url}/v2/app/blobs/${digest}`);
+    assert.equal(r.status, 200);
+    // Cut short of its Content-Length: the last chunk is held back until the hash is known, and it was wrong.
+    await assert.rejects(r.arrayBuffer(), digest);
+  }
 });
 
 test('an upload id signed with another secret, steering to another origin, is BLOB_UPLOAD_UNKNOWN and sends nothing anywhere', async () => {
   const before = upstream.hits.length;
-  const payload = Buffer.from(JSON.stringify(['app', `/v2/p/app/blobs/uploads/x?to=${elsewhere.url}`, 0])).toString('base64url');
+  const payload = Buffer.from(JSON.stringify(['app', `/v2/p/app/blobs/uploads/x?to=${elsewhere.url}`, 0, Math.floor(Date.now() / 1000)])).toString('base64url');
   const mac = createHmac('sha256', randomBytes(32)).update('strata upload session\0').update(payload).digest('base64url');
   for (const method of ['GET', 'PATCH', 'PUT', 'DELETE']) {
     const r = await fetch(`${srv.url}/v2/app/blobs/uploads/${payload}.${mac}?digest=${goodDigest}`, {
