@@ -90,7 +90,7 @@ export class NixBridge implements Bridge {
   /** Set by close(): no new build starts. */
   private closing = false;
   /** Copies to the binary cache and pushes to the upstream still running: close() waits for them. */
-  private readonly copies = new Set<Promise<void>>();
+  private readonly inBackground = new Set<Promise<void>>();
 
   constructor(
     /** Repository name → installable. */
@@ -309,8 +309,7 @@ export class NixBridge implements Bridge {
       (e: unknown) =>
         this.log({ event: 'upstream-push', name, repository: repo.name, digest: img.manifest.digest, outcome: 'failed', error: errorWithCauses(e) }),
     );
-    this.copies.add(p);
-    void p.finally(() => this.copies.delete(p));
+    this.background(p);
   }
 
   /**
@@ -332,8 +331,13 @@ export class NixBridge implements Bridge {
         ...(error ? { error: errorWithCauses(error) } : {}),
       });
     });
-    this.copies.add(p);
-    void p.finally(() => this.copies.delete(p));
+    this.background(p);
+  }
+
+  /** Work after a pull's answer (a copy, a push) that close() waits for; `p` reports its own failure. */
+  private background(p: Promise<void>): void {
+    this.inBackground.add(p);
+    void p.finally(() => this.inBackground.delete(p));
   }
 
   /** Releases every GC root (on shutdown), once the copies to the binary cache are done. */
@@ -342,7 +346,7 @@ export class NixBridge implements Bridge {
     // through `made` and store paths under the roots; only then do both go.
     this.closing = true;
     const all = await Promise.allSettled([...this.images.values()]);
-    while (this.copies.size > 0) await Promise.allSettled([...this.copies]);
+    while (this.inBackground.size > 0) await Promise.allSettled([...this.inBackground]);
     this.made.close();
     this.images.clear();
     for (const r of all) if (r.status === 'fulfilled') await r.value.roots.release();
