@@ -58,9 +58,19 @@ export function upstreamName(target: StorageTarget, name: string): string {
   return target.prefix ? `${target.prefix}/${name}` : name;
 }
 
+/**
+ * The options of every session with an upstream: one object, so the store and
+ * the bridge (which pushes its images there) share one session per upstream,
+ * with its tokens and its scheme. Credentials come from where `push` finds them.
+ */
+const UPSTREAM_SESSION: SessionOptions = {};
+
+/** Serve's repository `name` in the upstream, for the registry client. */
+export function upstreamRepository(target: StorageTarget, name: string): Repository {
+  return { session: RegistrySession.for(target.registry, UPSTREAM_SESSION), name: upstreamName(target, name) };
+}
+
 export interface UpstreamStoreOptions extends StorageTarget {
-  /** How the upstream is reached: credentials as `push` finds them, --insecure. */
-  session?: SessionOptions;
   /** Signs the upload session ids handed to clients (upload-token.ts). */
   tokens: UploadTokens;
   /** Answer blob GETs with a 307 to the upstream (clients must be able to read it anonymously). */
@@ -309,7 +319,7 @@ export class UpstreamStore implements RegistryStore {
   private readonly checks = limiter(8);
 
   constructor(private readonly opts: UpstreamStoreOptions) {
-    this.session = RegistrySession.for(opts.registry, opts.session ?? {});
+    this.session = RegistrySession.for(opts.registry, UPSTREAM_SESSION);
     this.uploads = new UpstreamUploads(this, opts.tokens);
   }
 
@@ -323,7 +333,7 @@ export class UpstreamStore implements RegistryStore {
   }
 
   private repo(name: RepoName): Repository {
-    return { session: this.session, name: this.upstreamName(name) };
+    return upstreamRepository(this.opts, name);
   }
 
   /** For /readyz: the upstream answers, with serve's credentials (a token for its prefix when it asks for one). */

@@ -79,15 +79,11 @@ function imagePairs(f: ServeFlags): string[] {
   return pairs;
 }
 
-/** With registry storage, the bridge's images are shared through the same upstream: each bridged name under PREFIX. */
+/** With registry storage, the bridge's images are shared through the same upstream (and session as the store's): each bridged name under PREFIX. */
 async function upstreamImages(storage: string): Promise<UpstreamImages> {
-  const [{ parseStorageUrl, upstreamName }, { RegistrySession }] = await Promise.all([
-    import('../../registry/server/upstream-store.js'),
-    import('../../registry/session.js'),
-  ]);
+  const { parseStorageUrl, upstreamRepository } = await import('../../registry/server/upstream-store.js');
   const target = parseStorageUrl(storage);
-  const session = RegistrySession.for(target.registry, {});
-  return { repository: (name) => ({ session, name: upstreamName(target, name) }) };
+  return { repository: (name) => upstreamRepository(target, name) };
 }
 
 export function serveCommand(): Command {
