@@ -3,7 +3,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WriteImageOptions, WrittenImage } from './image-plan.js';
-import { NixImage, type KnownLayer } from './nix-image.js';
+import { NixImage, type KnownLayer, type NixPending } from './nix-image.js';
 import { resolveBase, type BaseImage } from './base-image.js';
 import { DigestOnlySink, type BlobSink } from '../image/sink.js';
 import type { Image } from '../image/model.js';
@@ -240,7 +240,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
         return { ...(await summary(image, image.manifest.descriptor.digest, formatReference(out))), tags, pushed: { bytes: pushed.sent, blobs: pushed.blobs } };
       }
       if (digestOnly) {
-        const image = await writeNixImage(await NixImage.plan(writeOptions), new DigestOnlySink());
+        const image = await writeNixImage(await (await NixImage.plan(writeOptions)).pending(), new DigestOnlySink());
         return await summary(image, image.manifest.descriptor.digest, 'none');
       }
 
@@ -250,7 +250,7 @@ export async function build(req: BuildRequest): Promise<BuildResult> {
       const layout = await OciLayoutWriter.open(stageDir ? join(stageDir, 'layout') : out.path);
       layoutInFlight = layout;
       try {
-        const image = await writeNixImage(await NixImage.plan(writeOptions), layout);
+        const image = await writeNixImage(await (await NixImage.plan(writeOptions)).pending(), layout);
         const refName = out.transport === 'docker-archive' ? undefined : tag;
         await layout.commit(image.manifest.descriptor, refName);
         req.onWritten?.(image);
@@ -319,18 +319,20 @@ export async function planNixImage(
   try {
     const prepared = await prepareImage(req, roots, { system, host, platform, compression, format, reg });
     const nix = await NixImage.plan(prepared.writeOptions);
-    const elsewhere = (await known?.(nix)) ?? new Map<string, KnownLayer>();
-    const cached = await Promise.all(nix.layers.map((p) => nix.known(p)));
-    // Every layer there, and none that this machine's cache remembers otherwise (the cache's entry would win, naming a blob the other place lacks).
-    const agreed = nix.layers.every((p, i) => elsewhere.has(p.key) && (cached[i] === undefined || cached[i]!.digest === elsewhere.get(p.key)!.digest));
-    if (elsewhere.size > 0 && agreed) {
-      // Every layer's digests known: the config and manifest follow from them, and no layer is made.
-      const pending = await nix.pending(elsewhere);
-      const model = pending.finish();
-      return { prepared, nix, image: pending.written!, model, roots, layersMade: 0, knownElsewhere: true };
+    const elsewhere = await known?.(nix);
+    if (elsewhere?.size) {
+      const shared = await nix.pending(elsewhere);
+      // Every layer there, and none that this machine's cache remembers otherwise (the cache's entry would win,
+      // naming a blob the other place lacks): the config and manifest follow from the digests, no layer is made.
+      if (shared.knownAs(elsewhere)) {
+        const model = shared.finish();
+        return { prepared, nix, image: shared.written!, model, roots, layersMade: 0, knownElsewhere: true };
+      }
     }
-    const { model, ...image } = await writeNixImage(nix, new DigestOnlySink());
-    return { prepared, nix, image, model, roots, layersMade: cached.filter((c) => c === undefined).length, knownElsewhere: false };
+    const pending = await nix.pending();
+    const layersMade = pending.uncached;
+    const { model, ...image } = await writeNixImage(pending, new DigestOnlySink());
+    return { prepared, nix, image, model, roots, layersMade, knownElsewhere: false };
   } catch (e) {
     await roots.release();
     throw e;
@@ -338,8 +340,7 @@ export async function planNixImage(
 }
 
 /** A Nix installable's image through the one layout writer: into an OCI layout, or nothing for its digest. */
-async function writeNixImage(nix: NixImage, sink: BlobSink): Promise<WrittenImage & { model: Image }> {
-  const pending = await nix.pending();
+async function writeNixImage(pending: NixPending, sink: BlobSink): Promise<WrittenImage & { model: Image }> {
   try {
     const { image } = await writeImageInto(sink, pending, { concurrency: defaults.concurrency });
     return { ...pending.written!, model: image as Image };

@@ -150,6 +150,19 @@ export class NixPending implements PendingImage {
     return new NixPending(nix, [...(nix.options.base?.layers ?? []).map((l) => l.source), ...own], own);
   }
 
+  /** Strata's own layers the cache has no entry for: made when the image is written. */
+  get uncached(): number {
+    return this.own.filter((l) => !l.fromCache).length;
+  }
+
+  /** Whether each of Strata's own layers is expected to be what `elsewhere` has under its key (the cache's entry, where there is one, agreeing). */
+  knownAs(elsewhere: ReadonlyMap<string, KnownLayer>): boolean {
+    return this.own.every((l) => {
+      const e = elsewhere.get(l.id);
+      return e !== undefined && l.digests?.digest === e.digest;
+    });
+  }
+
   finish(): Image {
     const made = this.own.map((l) => {
       if (!l.digests) throw new Error(`internal: layer ${l.id} was neither written nor known`);
@@ -187,6 +200,10 @@ class NixLayer implements MadeLayer {
 
   get digests(): LayerDigests | undefined {
     return this.landed ?? this.hit;
+  }
+
+  get fromCache(): boolean {
+    return this.cached !== undefined;
   }
 
   /** The cache's blob, checked once, before its first byte is read. */
