@@ -29,8 +29,22 @@ export function readManifestBody(res: RegistryResponse, step: string): Promise<B
   return readBounded(res, step, MAX_MANIFEST_BYTES, 'the manifest', `registry ${new URL(res.url).host}`);
 }
 
-/** The manifest under `reference` (a tag or digest), or undefined when there is none. */
-export async function getManifest(repo: Repository, reference: string, opts: { accept?: string; push?: boolean } = {}): Promise<FetchedManifest | undefined> {
+/** A manifest's bytes as the registry sent them, checked against the digest asked for (or the one it names), and its Content-Type. */
+export interface ManifestBytes {
+  bytes: Buffer;
+  digest: Digest;
+  /** The answer's Content-Type, without parameters ('' when none). */
+  contentType: string;
+  /** What was being done, for errors about it. */
+  step: string;
+}
+
+/** The bytes under `reference` (a tag or digest), or undefined when there is none; nothing of them is parsed. */
+export async function getManifestBytes(
+  repo: Repository,
+  reference: string,
+  opts: { accept?: string; push?: boolean } = {},
+): Promise<ManifestBytes | undefined> {
   const step = `read of manifest ${reference.startsWith('sha256:') ? shortDigest(reference) : reference} from ${repo.session.registry}/${repo.name}`;
   const res = await repo.session.request({
     method: 'GET',
@@ -49,6 +63,14 @@ export async function getManifest(repo: Repository, reference: string, opts: { a
   const digest = sha256(bytes);
   const expected = reference.startsWith('sha256:') ? reference : res.headers['docker-content-digest'];
   if (expected && expected !== digest) throw new StrataError('registry', `${step} failed: the registry sent bytes with digest ${digest}, not ${expected}`);
+  return { bytes, digest, contentType: res.headers['content-type']?.split(';')[0]?.trim() ?? '', step };
+}
+
+/** The manifest under `reference` (a tag or digest), or undefined when there is none. */
+export async function getManifest(repo: Repository, reference: string, opts: { accept?: string; push?: boolean } = {}): Promise<FetchedManifest | undefined> {
+  const got = await getManifestBytes(repo, reference, opts);
+  if (!got) return undefined;
+  const { bytes, digest, step } = got;
   let raw: { mediaType?: unknown; manifests?: unknown };
   try {
     raw = JSON.parse(bytes.toString('utf8')) as typeof raw;
@@ -56,8 +78,7 @@ export async function getManifest(repo: Repository, reference: string, opts: { a
     throw new StrataError('registry', `${step} failed: the manifest is not JSON`);
   }
   // Checked before anything of it is used: its digests become URLs and paths.
-  const header = res.headers['content-type']?.split(';')[0]?.trim() ?? '';
-  const named = typeof raw?.mediaType === 'string' ? raw.mediaType : header;
+  const named = typeof raw?.mediaType === 'string' ? raw.mediaType : got.contentType;
   const index = isIndex(named) || (!KNOWN_MANIFEST_TYPES.includes(named) && Array.isArray(raw?.manifests));
   // Neither the JSON nor the answer names a type (the OCI spec lets the JSON leave it out): its shape does.
   const mediaType = named || (index ? MediaType.ociIndex : MediaType.ociManifest);

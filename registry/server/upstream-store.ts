@@ -16,8 +16,7 @@ import type { Digest } from '../../base/digest.js';
 import type { Descriptor } from '../../oci/types.js';
 import { blobSize, pullScope, pushScope, type Repository } from '../blobs.js';
 import { discard, readBounded, type RegistryResponse } from '../http.js';
-import { headManifest, MANIFEST_ACCEPT, putManifest, readManifestBody } from '../manifests.js';
-import { sha256 } from '../../base/hash-tap.js';
+import { getManifestBytes, headManifest, MANIFEST_ACCEPT, putManifest } from '../manifests.js';
 import { mediaType as mediaTypeSchema } from '../../oci/schema.js';
 import { limiter } from '../push.js';
 import { addFallbackReferrer, listReferrers, removeFallbackReferrer } from '../referrers.js';
@@ -492,29 +491,10 @@ export class UpstreamStore implements RegistryStore {
    * a manifest it took is served back as it was.
    */
   async getManifest(name: RepoName, ref: ManifestReference): Promise<StoredManifest | undefined> {
-    const up = this.upstreamName(name);
-    const reference = referenceText(ref);
-    const step = `read of manifest ${reference} from ${up}`;
-    const res = await this.session.request({
-      method: 'GET',
-      path: `/v2/${up}/manifests/${reference}`,
-      headers: { accept: `${MANIFEST_ACCEPT}, */*` },
-      scopes: [pullScope(up)],
-      step,
-      expect: [200, 404],
-      deadline: true,
-    });
-    if (res.status === 404) {
-      await discard(res, this.session.timeoutMs);
-      return undefined;
-    }
-    const bytes = await readManifestBody(res, step);
-    const digest = sha256(bytes);
-    const expected = 'digest' in ref ? ref.digest : res.headers['docker-content-digest'];
-    if (expected && expected !== digest) throw new StrataError('registry', `${step}: the upstream registry sent bytes with digest ${digest}, not ${expected}`);
-    const mediaType = res.headers['content-type']?.split(';')[0]?.trim() ?? '';
-    if (!mediaTypeSchema.safeParse(mediaType).success) throw new StrataError('registry', `${step}: the upstream registry named no media type for it`);
-    return { bytes, mediaType, digest: digest as BlobDigest };
+    const got = await getManifestBytes(this.repo(name), referenceText(ref), { accept: `${MANIFEST_ACCEPT}, */*` });
+    if (!got) return undefined;
+    if (!mediaTypeSchema.safeParse(got.contentType).success) throw new StrataError('registry', `${got.step}: the upstream registry named no media type for it`);
+    return { bytes: got.bytes, mediaType: got.contentType, digest: got.digest as BlobDigest };
   }
 
   async missingReferences(name: RepoName, m: ParsedManifest): Promise<Descriptor[]> {
