@@ -13,9 +13,9 @@ export function events(s: Served, event: string): LogEvent[] {
     .filter((e) => e.event === event);
 }
 
-/** Polls `f` until it gives a value (every 200 ms, for at most `timeoutMs`). */
-export async function eventually<T>(what: string, f: () => T | undefined, timeoutMs = 120_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+/** Polls `f` until it gives a value (every `everyMs`, for at most `timeoutMs`). */
+export async function eventually<T>(what: string, f: () => T | undefined, timeoutMs = 120_000, everyMs = 200): Promise<T> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, everyMs))) {
     const v = f();
     if (v !== undefined) return v;
   }

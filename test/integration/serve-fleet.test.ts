@@ -18,6 +18,7 @@ import { podmanPull, skopeo } from '../helpers/podman.js';
 import { randomLayout } from '../helpers/random-layout.js';
 import { freePort, startRegistry, type Registry } from '../helpers/registry.js';
 import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js';
+import { eventually } from '../helpers/serve-log.js';
 import { startServe, type Served } from '../helpers/serve.js';
 import { expectFailure, expectOk, lastLine, nixEnv, removeDir, runStrata, tempDir } from '../helpers/strata.js';
 
@@ -294,13 +295,8 @@ async function upstreamTags(repo: string): Promise<string[]> {
   return ((await r.json()) as { tags: string[] | null }).tags ?? [];
 }
 
-async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Waits for `ok()`, looking every 20 ms: a kill must land while a chunk is still on its way. */
+const until = (what: string, ok: () => boolean): Promise<true> => eventually(what, () => ok() || undefined, 60_000, 20);
 
 describe('replicas are disposable', () => {
   let c: Served;

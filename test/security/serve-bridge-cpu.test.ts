@@ -10,6 +10,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import { startServe, type Served } from '../helpers/serve.js';
+import { events } from '../helpers/serve-log.js';
 import { nixEnv, prepareHello, removeDir, sh, tempDir } from '../helpers/strata.js';
 
 const MIB = 2 ** 20;
@@ -29,18 +30,6 @@ function flake(dir: string, busybox: string, script: string): string {
   sh('git', ['init', '-q', '.'], { cwd: dir });
   sh('git', ['add', '-A'], { cwd: dir });
   return `${dir}#default`;
-}
-
-type Event = Record<string, unknown> & { event: string };
-
-/** The server's JSON log lines (other stderr lines are skipped). */
-function events(s: Served, event?: string): Event[] {
-  return s
-    .stderr()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Event)
-    .filter((e) => event === undefined || e.event === event);
 }
 
 /** The server's log reaches us through a pipe, a little after its answers: waits until `ok()` (5 s at most). */
